@@ -1,0 +1,60 @@
+# fastroute — `make demo` and `make test` work on a fresh machine: they create
+# .venv, build both compiled cores, and apt-get what integration tests need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+BUILD_STAMP := $(VENV)/.fastroute-built
+SOURCES := $(shell find rust/src cext src/fastroute -name '*.rs' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.py' 2>/dev/null) \
+           rust/Cargo.toml rust/Cargo.lock rust/build.rs setup.py pyproject.toml
+
+.PHONY: help venv dev system-deps test test-rust test-python demo bench wheel-check clean
+
+help:
+	@echo "make demo        route the bundled sample transactions and print the summary"
+	@echo "make test        build everything, run cargo test and the whole pytest suite"
+	@echo "make dev         (re)build the editable install in .venv"
+	@echo "make bench       quick benchmark set (release build)"
+	@echo "make wheel-check build sdist -> wheel, install it in a scratch venv, smoke-test it"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+venv: $(PY)
+
+# Build requirements are installed into .venv so the editable build can run
+# without isolation and reuse rust/target and build/cython incrementally.
+$(BUILD_STAMP): $(PY) $(SOURCES)
+	@command -v cargo >/dev/null || scripts/ensure-rust.sh
+	$(PIP) install -q "setuptools>=77" "setuptools-rust>=1.12" "cython>=3.1,<3.4" "numpy>=2" wheel
+	$(PIP) install -q --no-build-isolation -e '.[test,bench]'
+	@touch $@
+
+dev: $(BUILD_STAMP)
+
+system-deps:
+	@scripts/ensure-system-deps.sh
+
+test-rust:
+	cargo test -q --manifest-path rust/Cargo.toml
+
+test-python: $(BUILD_STAMP)
+	$(PY) -m pytest -q
+
+test: system-deps $(BUILD_STAMP) test-rust test-python
+
+demo: $(BUILD_STAMP)
+	$(VENV)/bin/fastroute demo
+
+bench: $(BUILD_STAMP)
+	$(PY) -m pytest benches/pytest -q --benchmark-only --benchmark-columns=min,median,mean,ops
+
+wheel-check: $(PY)
+	scripts/wheel-check.sh
+
+clean:
+	rm -rf build dist $(VENV) src/fastroute/*.so rust/target .pytest_cache

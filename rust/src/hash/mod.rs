@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Hash functions over explicit bytes (ALGORITHMS.md §1). PyO3-free.
+//!
+//! Every key is reduced to bytes before hashing: str → UTF-8, bytes as is,
+//! integers → 8 bytes little-endian. That makes a key's hash identical on
+//! every platform and equal to the reference C library for the same bytes.
+
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+use xxhash_rust::xxh64::xxh64;
+
+/// A 64-bit key hash function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HashAlgorithm {
+    /// XXH3-64 (xxHash v0.8 frozen output), seeded.
+    Xxh3,
+    /// XXH64, seeded. Envoy's default host/key hash (ALGORITHMS.md §1).
+    Xxh64,
+}
+
+impl HashAlgorithm {
+    pub const NAMES: &'static [&'static str] = &["xxh3", "xxh64"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "xxh3" => Some(Self::Xxh3),
+            "xxh64" => Some(Self::Xxh64),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Xxh3 => "xxh3",
+            Self::Xxh64 => "xxh64",
+        }
+    }
+
+    #[inline]
+    pub fn hash(self, bytes: &[u8], seed: u64) -> u64 {
+        match self {
+            Self::Xxh3 => xxh3_64_with_seed(bytes, seed),
+            Self::Xxh64 => xxh64(bytes, seed),
+        }
+    }
+
+    /// Hash of an integer key: its 8 bytes little-endian.
+    #[inline]
+    pub fn hash_u64(self, value: u64, seed: u64) -> u64 {
+        self.hash(&value.to_le_bytes(), seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xxh64_published_check_values() {
+        // ALGORITHMS.md §1, [V-pub].
+        assert_eq!(HashAlgorithm::Xxh64.hash(b"", 0), 17241709254077376921);
+        assert_eq!(HashAlgorithm::Xxh64.hash(b"127.0.0.1:90_0", 0), 16117243373044804889);
+    }
+
+    #[test]
+    fn xxh3_empty_input_matches_reference() {
+        // XXH3_64bits("") with seed 0 from the xxHash reference (xxhsum -H3).
+        assert_eq!(HashAlgorithm::Xxh3.hash(b"", 0), 0x2D06800538D394C2);
+    }
+
+    #[test]
+    fn integer_keys_hash_as_little_endian_bytes() {
+        let v = 0x0102030405060708u64;
+        let bytes = [8u8, 7, 6, 5, 4, 3, 2, 1];
+        for algo in [HashAlgorithm::Xxh3, HashAlgorithm::Xxh64] {
+            assert_eq!(algo.hash_u64(v, 9), algo.hash(&bytes, 9));
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for name in HashAlgorithm::NAMES {
+            assert_eq!(HashAlgorithm::from_name(name).unwrap().name(), *name);
+        }
+        assert!(HashAlgorithm::from_name("md5").is_none());
+    }
+}

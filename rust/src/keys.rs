@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Key batches as flat buffers, and their hashing. PyO3-free.
+//!
+//! A batch is borrowed from whatever holds it (numpy, Arrow, or a buffer the
+//! binding layer filled from a Python list), so hashing never touches Python
+//! objects and can run with the GIL released and on every core.
+
+use crate::batch::par_map;
+use crate::hash::HashAlgorithm;
+
+/// Offsets of a variable-length batch: element i is `data[off[i]..off[i+1]]`.
+#[derive(Clone, Copy, Debug)]
+pub enum Offsets<'a> {
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+}
+
+impl Offsets<'_> {
+    #[inline]
+    fn at(&self, i: usize) -> usize {
+        match self {
+            Offsets::I32(o) => o[i] as usize,
+            Offsets::I64(o) => o[i] as usize,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Offsets::I32(o) => o.len(),
+            Offsets::I64(o) => o.len(),
+        }
+    }
+}
+
+/// A batch of keys laid out flat.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyBatch<'a> {
+    /// Integer keys; each hashed as its 8 little-endian bytes.
+    U64(&'a [u64]),
+    /// Variable-length byte strings (UTF-8 for str keys).
+    Varlen { data: &'a [u8], offsets: Offsets<'a> },
+    /// numpy `S<width>`: fixed-width, NUL-padded; trailing NULs are not part of the key.
+    FixedBytes { data: &'a [u8], width: usize },
+    /// numpy `U<width>`: fixed-width UCS-4, NUL-padded; hashed as UTF-8.
+    FixedUcs4 { data: &'a [u32], width: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// Offsets decrease, are negative, or point past the data.
+    BadOffsets { index: usize },
+    /// A UCS-4 element holds a value that is not a Unicode scalar value.
+    BadCodePoint { index: usize, value: u32 },
+    /// The buffer length is not a multiple of the element width.
+    BadWidth,
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyError::BadOffsets { index } => {
+                write!(f, "offsets are not non-decreasing within the data at position {index}")
+            }
+            KeyError::BadCodePoint { index, value } => {
+                write!(f, "key {index} holds {value:#x}, which is not a Unicode scalar value")
+            }
+            KeyError::BadWidth => write!(f, "buffer length is not a multiple of the item width"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl<'a> KeyBatch<'a> {
+    /// Number of keys; also checks the layout so later indexing cannot fail.
+    pub fn validate(&self) -> Result<usize, KeyError> {
+        match *self {
+            KeyBatch::U64(v) => Ok(v.len()),
+            KeyBatch::Varlen { data, offsets } => {
+                let n = offsets.len();
+                if n == 0 {
+                    return Ok(0);
+                }
+                let mut prev = 0usize;
+                for i in 0..n {
+                    let raw: i64 = match offsets {
+                        Offsets::I32(o) => o[i] as i64,
+                        Offsets::I64(o) => o[i],
+                    };
+                    if raw < 0 || (raw as u64) > data.len() as u64 || (i > 0 && (raw as usize) < prev) {
+                        return Err(KeyError::BadOffsets { index: i });
+                    }
+                    prev = raw as usize;
+                }
+                Ok(n - 1)
+            }
+            KeyBatch::FixedBytes { data, width } => fixed_len(data.len(), width),
+            KeyBatch::FixedUcs4 { data, width } => {
+                let n = fixed_len(data.len(), width)?;
+                if let Some(pos) = data.iter().position(|&c| char::from_u32(c).is_none()) {
+                    return Err(KeyError::BadCodePoint { index: pos / width.max(1), value: data[pos] });
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// Hash of key `i`. `scratch` holds the UTF-8 encoding of UCS-4 keys.
+    /// Callers must have run `validate` first.
+    #[inline]
+    pub fn hash_at(&self, i: usize, algo: HashAlgorithm, seed: u64, scratch: &mut Vec<u8>) -> u64 {
+        match *self {
+            KeyBatch::U64(v) => algo.hash_u64(v[i], seed),
+            KeyBatch::Varlen { data, offsets } => algo.hash(&data[offsets.at(i)..offsets.at(i + 1)], seed),
+            KeyBatch::FixedBytes { data, width } => {
+                algo.hash(trim_trailing_zeros(&data[i * width..(i + 1) * width]), seed)
+            }
+            KeyBatch::FixedUcs4 { data, width } => {
+                let chars = trim_trailing_zeros(&data[i * width..(i + 1) * width]);
+                scratch.clear();
+                for &c in chars {
+                    // validate() guaranteed every value is a scalar value.
+                    let ch = char::from_u32(c).unwrap_or('\u{FFFD}');
+                    let mut buf = [0u8; 4];
+                    scratch.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
+                algo.hash(scratch, seed)
+            }
+        }
+    }
+
+    /// Hashes every key, in parallel for large batches. Same output for any
+    /// thread count.
+    pub fn hash_all(&self, algo: HashAlgorithm, seed: u64) -> Result<Vec<u64>, KeyError> {
+        let n = self.validate()?;
+        let batch = *self;
+        Ok(par_map(n, Vec::new, move |scratch, i| batch.hash_at(i, algo, seed, scratch)))
+    }
+}
+
+fn fixed_len(len: usize, width: usize) -> Result<usize, KeyError> {
+    if width == 0 {
+        // numpy allows itemsize 0 only for empty-string arrays; such keys are all "".
+        return if len == 0 { Ok(0) } else { Err(KeyError::BadWidth) };
+    }
+    if len % width != 0 {
+        return Err(KeyError::BadWidth);
+    }
+    Ok(len / width)
+}
+
+#[inline]
+fn trim_trailing_zeros<T: Copy + PartialEq + Default>(s: &[T]) -> &[T] {
+    let zero = T::default();
+    let mut end = s.len();
+    while end > 0 && s[end - 1] == zero {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_agree_on_the_same_keys() {
+        let algo = HashAlgorithm::Xxh3;
+        let words = ["", "a", "héllo", "€uro"];
+        let mut data = Vec::new();
+        let mut offsets = vec![0i64];
+        for w in words {
+            data.extend_from_slice(w.as_bytes());
+            offsets.push(data.len() as i64);
+        }
+        let varlen = KeyBatch::Varlen { data: &data, offsets: Offsets::I64(&offsets) }.hash_all(algo, 7).unwrap();
+        let width = 5; // longest key, "héllo", has 5 chars
+        let mut ucs4 = vec![0u32; words.len() * width];
+        for (i, w) in words.iter().enumerate() {
+            for (j, c) in w.chars().enumerate() {
+                ucs4[i * width + j] = c as u32;
+            }
+        }
+        let fixed = KeyBatch::FixedUcs4 { data: &ucs4, width }.hash_all(algo, 7).unwrap();
+        assert_eq!(varlen, fixed);
+        let direct: Vec<u64> = words.iter().map(|w| algo.hash(w.as_bytes(), 7)).collect();
+        assert_eq!(varlen, direct);
+    }
+
+    #[test]
+    fn bad_layouts_are_errors_not_panics() {
+        let data = b"abc";
+        let bad = [0i32, 5];
+        assert!(KeyBatch::Varlen { data, offsets: Offsets::I32(&bad) }.validate().is_err());
+        let decreasing = [0i32, 2, 1];
+        assert!(KeyBatch::Varlen { data, offsets: Offsets::I32(&decreasing) }.validate().is_err());
+        assert_eq!(KeyBatch::FixedBytes { data, width: 2 }.validate(), Err(KeyError::BadWidth));
+        let surrogate = [0xD800u32];
+        assert!(matches!(
+            KeyBatch::FixedUcs4 { data: &surrogate, width: 1 }.validate(),
+            Err(KeyError::BadCodePoint { index: 0, value: 0xD800 })
+        ));
+    }
+
+    #[test]
+    fn fixed_bytes_strip_padding() {
+        let data = b"ab\0\0abc\0";
+        let h = KeyBatch::FixedBytes { data, width: 4 }.hash_all(HashAlgorithm::Xxh64, 0).unwrap();
+        assert_eq!(h, vec![HashAlgorithm::Xxh64.hash(b"ab", 0), HashAlgorithm::Xxh64.hash(b"abc", 0)]);
+    }
+}

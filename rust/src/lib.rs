@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+//! fastroute placement engine. `hash`, `keys`, `batch` and `placement` are
+//! plain Rust (tested with `cargo test`); `py` is the thin PyO3 layer.
+
+pub mod batch;
+pub mod hash;
+pub mod keys;
+pub mod placement;
+mod py;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("build_profile", env!("FASTROUTE_BUILD_PROFILE"))?;
+    m.add_function(wrap_pyfunction!(py::hash::hash_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(py::hash::hash_one, m)?)?;
+    m.add_function(wrap_pyfunction!(py::jump::jump_buckets, m)?)?;
+    m.add_function(wrap_pyfunction!(py::jump::jump_bucket_one, m)?)?;
+    Ok(())
+}

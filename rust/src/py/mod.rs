@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Thin PyO3 layer: converts arguments, releases the GIL, calls the engine.
+
+pub mod hash;
+pub mod jump;
+pub mod keys;

@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Normalises a key collection into the tagged buffer tuple the Rust core reads.
+
+Canonical key bytes (the same for every entry point, every platform):
+str → UTF-8; bytes as is; int (and numpy integer arrays) → 8 bytes
+little-endian, two's complement for negatives.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_SIGNED_OR_UNSIGNED = "iu"
+
+
+def key_batch_arg(keys: object, *, name: str = "keys") -> tuple:
+    """Returns ("kind", buffers...) for `fastroute._rust` batch functions."""
+    if isinstance(keys, (list, tuple)):
+        return ("objects", keys)
+    if isinstance(keys, np.ndarray):
+        return _numpy_arg(keys, name)
+    if _is_arrow(keys):
+        return _arrow_arg(keys, name)
+    if isinstance(keys, (str, bytes, int)):
+        raise TypeError(f"{name}: expected a collection of keys, got a single {type(keys).__name__}; "
+                        "use the per-key method for one key")
+    try:
+        materialised = list(keys)  # any other iterable (generator, range, pandas Series)
+    except TypeError:
+        raise TypeError(f"{name}: expected a list, tuple, numpy array or pyarrow array, "
+                        f"got {type(keys).__name__}") from None
+    return ("objects", materialised)
+
+
+def _numpy_arg(arr: np.ndarray, name: str) -> tuple:
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got {arr.ndim}-D")
+    kind = arr.dtype.kind
+    if kind in _SIGNED_OR_UNSIGNED:
+        # Integer keys hash by value: widen to 64-bit, native byte order, contiguous.
+        wide = arr.astype(np.int64 if kind == "i" else np.uint64, copy=False)
+        return ("u64", np.ascontiguousarray(wide).view(np.uint64))
+    if kind == "S":
+        width = arr.dtype.itemsize
+        flat = np.ascontiguousarray(arr).view(np.uint8) if width else np.empty(0, np.uint8)
+        return ("fixed_bytes", flat.reshape(-1), width)
+    if kind == "U":
+        width = arr.dtype.itemsize // 4
+        native = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("="), copy=False))
+        flat = native.view(np.uint32) if width else np.empty(0, np.uint32)
+        return ("ucs4", flat.reshape(-1), width)
+    if kind == "O":
+        return ("objects", arr.tolist())
+    raise TypeError(f"{name}: numpy arrays of dtype {arr.dtype} cannot be keys; "
+                    "use integer, bytes (S), str (U) or object arrays")
+
+
+def _is_arrow(obj: object) -> bool:
+    module = type(obj).__module__ or ""
+    return module.startswith("pyarrow")
+
+
+def _arrow_arg(arr: object, name: str) -> tuple:
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    if not isinstance(arr, pa.Array):
+        raise TypeError(f"{name}: unsupported pyarrow object {type(arr).__name__}")
+    if arr.null_count:
+        raise ValueError(f"{name}: pyarrow array has {arr.null_count} null keys")
+    t = arr.type
+    if pa.types.is_integer(t):
+        return _numpy_arg(arr.to_numpy(zero_copy_only=False), name)
+    if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+        large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+        offset_type = np.int64 if large else np.int32
+        _validity, offsets_buf, data_buf = arr.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=offset_type)[arr.offset: arr.offset + len(arr) + 1]
+        data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
+        return ("varlen64" if large else "varlen32", data, offsets)
+    raise TypeError(f"{name}: pyarrow arrays of type {t} cannot be keys; use string, binary or integer")

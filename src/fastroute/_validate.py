@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Argument validation shared by every public class: clear errors that name
+the argument and the rule, raised before anything reaches compiled code."""
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+MAX_INT_WEIGHT = 2**31 - 1
+
+
+def node_names(nodes: object, *, name: str = "nodes") -> tuple[str, ...]:
+    """Non-empty sequence of distinct, non-empty str node names."""
+    if isinstance(nodes, (str, bytes)) or not isinstance(nodes, Iterable):
+        raise TypeError(f"{name}: expected a sequence of str node names, got {type(nodes).__name__}")
+    result = tuple(nodes)
+    if not result:
+        raise ValueError(f"{name}: must not be empty")
+    seen: set[str] = set()
+    for i, node in enumerate(result):
+        if not isinstance(node, str):
+            raise TypeError(f"{name}[{i}]: node names must be str, got {type(node).__name__}")
+        if not node:
+            raise ValueError(f"{name}[{i}]: node names must not be empty")
+        if node in seen:
+            raise ValueError(f"{name}: duplicate node name {node!r}")
+        seen.add(node)
+    return result
+
+
+def nodes_and_weights(nodes: object, weights: object) -> tuple[tuple[str, ...], object]:
+    """Accepts `nodes` as a sequence with separate `weights`, or a mapping name → weight."""
+    if isinstance(nodes, Mapping):
+        if weights is not None:
+            raise TypeError("weights: give weights either in the nodes mapping or as weights=, not both")
+        return node_names(list(nodes.keys())), list(nodes.values())
+    return node_names(nodes), weights
+
+
+def float_weights(weights: object, count: int, *, name: str = "weights") -> np.ndarray:
+    """Finite, non-negative weights, not all zero; None means all 1.0."""
+    if weights is None:
+        return np.ones(count, dtype=np.float64)
+    values = _sequence(weights, count, name)
+    out = np.empty(count, dtype=np.float64)
+    for i, w in enumerate(values):
+        if isinstance(w, bool) or not isinstance(w, numbers.Real):
+            raise TypeError(f"{name}[{i}]: weights must be real numbers, got {type(w).__name__}")
+        w = float(w)
+        if not math.isfinite(w):
+            raise ValueError(f"{name}[{i}]: weights must be finite, got {w}")
+        if w < 0:
+            raise ValueError(f"{name}[{i}]: weights must be >= 0, got {w}")
+        out[i] = w
+    if not out.any():
+        raise ValueError(f"{name}: at least one weight must be > 0")
+    return out
+
+
+def int_weights(weights: object, count: int, *, name: str = "weights", maximum: int = MAX_INT_WEIGHT) -> np.ndarray:
+    """Integer weights in [0, maximum], not all zero; None means all 1."""
+    if weights is None:
+        return np.ones(count, dtype=np.int64)
+    values = _sequence(weights, count, name)
+    out = np.empty(count, dtype=np.int64)
+    for i, w in enumerate(values):
+        if isinstance(w, bool) or not isinstance(w, numbers.Real):
+            raise TypeError(f"{name}[{i}]: weights must be integers, got {type(w).__name__}")
+        if not isinstance(w, numbers.Integral):
+            if not (isinstance(w, float) or isinstance(w, np.floating)) or not float(w).is_integer():
+                raise TypeError(f"{name}[{i}]: weights must be integers, got {w!r}")
+            w = int(w)
+        w = int(w)
+        if w < 0 or w > maximum:
+            raise ValueError(f"{name}[{i}]: weights must be in [0, {maximum}], got {w}")
+        out[i] = w
+    if not out.any():
+        raise ValueError(f"{name}: at least one weight must be > 0")
+    return out
+
+
+def _sequence(values: object, count: int, name: str) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name}: expected a sequence of numbers, got {type(values).__name__}")
+    result = list(values.tolist() if isinstance(values, np.ndarray) else values)
+    if len(result) != count:
+        raise ValueError(f"{name}: expected {count} weights (one per node), got {len(result)}")
+    return result

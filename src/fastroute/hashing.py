@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: Apache-2.0
+"""64-bit key hashing (ALGORITHMS.md §1) over canonical key bytes."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._keys import key_batch_arg
+from ._native import _rust
+
+HASH_ALGORITHMS = ("xxh3", "xxh64")
+
+
+def _check(algorithm: object, seed: object) -> None:
+    if algorithm not in HASH_ALGORITHMS:
+        raise ValueError(f"algorithm: expected one of {HASH_ALGORITHMS}, got {algorithm!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed: must be in [0, 2**64), got {seed}")
+
+
+def hash_keys(keys: object, algorithm: str = "xxh3", seed: int = 0) -> np.ndarray:
+    """Hashes every key to a uint64, equal to the `xxhash` package on the key's bytes.
+
+    keys: list/tuple of str | bytes | int, numpy integer/S/U/object array, or a
+    pyarrow string/binary/integer array. The GIL is released while hashing.
+    """
+    _check(algorithm, seed)
+    return _rust.hash_batch(key_batch_arg(keys), algorithm, seed)
+
+
+def hash_key(key: str | bytes | int, algorithm: str = "xxh3", seed: int = 0) -> int:
+    """Hash of one key; `hash_key(k) == hash_keys([k])[0]`."""
+    _check(algorithm, seed)
+    return _rust.hash_one(key, algorithm, seed)
