@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -26,23 +25,25 @@ def _bundled(name: str) -> Path:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .placement import JumpHash
+    from .cluster import load_cluster
 
     sample = Path(args.input) if args.input else _bundled("sample_transactions.csv")
-    cluster = tomllib.loads((Path(args.cluster) if args.cluster else _bundled("sample_cluster.toml")).read_text())
-    nodes = [n["name"] for n in cluster["nodes"]]
+    spec = load_cluster(Path(args.cluster) if args.cluster else _bundled("sample_cluster.toml"))
+    placement = spec.build_placement()
+    nodes = list(placement.nodes)
     with sample.open(newline="") as f:
         keys = [row[args.key] for row in csv.DictReader(f)]
-    placement = JumpHash(nodes)
     counts = [0] * len(nodes)
     for index in placement.route(keys).tolist():
         counts[index] += 1
     total = len(keys)
     print(f"fastroute {__version__}: routed {total} transactions from {sample.name} by {args.key!r} "
-          f"with jump consistent hash over {len(nodes)} nodes")
+          f"with {spec.algorithm!r} placement over {len(nodes)} nodes")
     print(f"{'node':<12} {'rows':>8} {'share':>8} {'expected':>9}")
+    weights = {n.name: n.weight for n in spec.serving}
+    weight_sum = sum(weights.values())
     for name, count in zip(nodes, counts):
-        print(f"{name:<12} {count:>8} {count / total:>8.2%} {1 / len(nodes):>9.2%}")
+        print(f"{name:<12} {count:>8} {count / total:>8.2%} {weights[name] / weight_sum:>9.2%}")
     mean = total / len(nodes)
     print(f"max/mean load: {max(counts) / mean:.3f}")
     return EXIT_OK

@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Cluster description: the TOML format shared by `fastroute route --cluster`,
+`FileMembership` and the demo.
+
+    algorithm = "ring"            # placement name, see PLACEMENTS
+    [params]                      # optional, passed to the placement class
+    points_per_weight = 160
+
+    [[nodes]]
+    name = "proc-eu-1"            # required, unique
+    weight = 2                    # default 1; >= 0
+    address = "10.0.0.1:8443"     # optional
+    backup = false                # optional
+    down = false                  # optional
+    [nodes.metadata]              # optional free-form table
+    zone = "eu-west-1a"
+
+Unknown keys are errors (a typo must not silently change routing).
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_NODE_KEYS = {"name", "weight", "address", "backup", "down", "metadata"}
+_TOP_KEYS = {"algorithm", "params", "nodes"}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    weight: float = 1.0
+    address: str | None = None
+    backup: bool = False
+    down: bool = False
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    algorithm: str
+    nodes: tuple[NodeSpec, ...]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def serving(self) -> tuple[NodeSpec, ...]:
+        """Nodes that take keys: not down, not backup (backups serve only on failover)."""
+        return tuple(n for n in self.nodes if not n.down and not n.backup)
+
+    def build_placement(self):
+        """The placement object this cluster describes, over its serving nodes."""
+        factory = PLACEMENTS.get(self.algorithm)
+        if factory is None:
+            raise ValueError(f"algorithm: unknown placement {self.algorithm!r}; known: {sorted(PLACEMENTS)}")
+        serving = self.serving
+        if not serving:
+            raise ValueError("nodes: no node is serving (all are down or backup)")
+        return factory([n.name for n in serving], [n.weight for n in serving], dict(self.params))
+
+
+def _jump(names, weights, params):
+    from .placement import JumpHash
+
+    if params:
+        raise ValueError(f"params: jump takes no parameters, got {sorted(params)}")
+    if any(w != weights[0] for w in weights):
+        raise ValueError("weights: jump consistent hash cannot weight nodes; use ring, maglev or rendezvous")
+    return JumpHash(names)
+
+
+#: algorithm name → factory(names, weights, params). Placement modules register here.
+PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {"jump": _jump}
+
+
+def parse_cluster(text: str, *, source: str = "<cluster>") -> ClusterSpec:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{source}: not valid TOML: {exc}") from None
+    return cluster_from_dict(doc, source=source)
+
+
+def load_cluster(path: str | Path) -> ClusterSpec:
+    path = Path(path)
+    return parse_cluster(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def cluster_from_dict(doc: Mapping[str, Any], *, source: str = "<cluster>") -> ClusterSpec:
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise ValueError(f"{source}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    algorithm = doc.get("algorithm")
+    if not isinstance(algorithm, str) or not algorithm:
+        raise ValueError(f"{source}: 'algorithm' must be a non-empty string")
+    params = doc.get("params", {})
+    if not isinstance(params, Mapping):
+        raise ValueError(f"{source}: 'params' must be a table")
+    raw_nodes = doc.get("nodes")
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        raise ValueError(f"{source}: at least one [[nodes]] table is required")
+    nodes = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_nodes):
+        where = f"{source}: nodes[{i}]"
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"{where}: must be a table")
+        unknown = set(raw) - _NODE_KEYS
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_NODE_KEYS)}")
+        name = raw.get("name")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{where}: 'name' must be a non-empty string")
+        if name in seen:
+            raise ValueError(f"{where}: duplicate node name {name!r}")
+        seen.add(name)
+        weight = raw.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"{where}: 'weight' must be a finite number >= 0, got {weight!r}")
+        address = raw.get("address")
+        if address is not None and not isinstance(address, str):
+            raise ValueError(f"{where}: 'address' must be a string")
+        flags = {}
+        for flag in ("backup", "down"):
+            value = raw.get(flag, False)
+            if not isinstance(value, bool):
+                raise ValueError(f"{where}: '{flag}' must be true or false")
+            flags[flag] = value
+        metadata = raw.get("metadata", {})
+        if not isinstance(metadata, Mapping):
+            raise ValueError(f"{where}: 'metadata' must be a table")
+        nodes.append(NodeSpec(name, float(weight), address, flags["backup"], flags["down"], dict(metadata)))
+    return ClusterSpec(algorithm, tuple(nodes), dict(params))
