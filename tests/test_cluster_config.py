@@ -63,5 +63,15 @@ def test_build_placement_errors():
         ClusterSpec("nope", (NodeSpec("a"),)).build_placement()
     with pytest.raises(ValueError, match="no node is serving"):
         ClusterSpec("jump", (NodeSpec("a", down=True),)).build_placement()
-    with pytest.raises(ValueError, match="jump consistent hash cannot weight"):
+    with pytest.raises(ValueError, match="JumpHash cannot weight nodes"):
         ClusterSpec("jump", (NodeSpec("a", 1), NodeSpec("b", 2))).build_placement()
+
+
+def test_params_reach_the_placement_and_typos_are_errors():
+    spec = parse_cluster("algorithm='maglev'\n[params]\ntable_size=17\n[[nodes]]\nname='a'\n[[nodes]]\nname='b'\nweight=2")
+    placement = spec.build_placement()
+    assert type(placement).__name__ == "Maglev" and placement.table_size == 17
+    assert placement.weights == (1.0, 2.0)
+    bad = parse_cluster("algorithm='ring'\n[params]\npoints_per_wieght=10\n[[nodes]]\nname='a'")
+    with pytest.raises(ValueError, match="params: .*points_per_wieght"):
+        bad.build_placement()

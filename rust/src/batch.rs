@@ -2,7 +2,11 @@
 //! Vectorised map over a batch, split across rayon's pool above a threshold.
 //! Results are written by index, so they do not depend on the split.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use rayon::prelude::*;
+use rayon::ThreadPool;
 
 /// Below this many items a batch runs on the calling thread: the fork/join
 /// overhead (~microseconds) outweighs the work.
@@ -30,6 +34,50 @@ where
             .for_each_init(&init, |state, (i, slot)| *slot = f(state, i));
     }
     out
+}
+
+/// Fills an `m × n` row-major matrix: `f(state, i, row_i)`; split-independent.
+pub fn par_rows<S, I, F>(m: usize, n: usize, init: I, f: F) -> Vec<i32>
+where
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [i32]) + Sync + Send,
+{
+    let mut out = vec![0i32; m * n];
+    if n == 0 {
+        return out;
+    }
+    if m < PARALLEL_THRESHOLD / 4 || rayon::current_num_threads() == 1 {
+        let mut state = init();
+        for (i, row) in out.chunks_mut(n).enumerate() {
+            f(&mut state, i, row);
+        }
+    } else {
+        out.par_chunks_mut(n)
+            .enumerate()
+            .with_min_len(MIN_CHUNK / 4)
+            .for_each_init(&init, |state, (i, row)| f(state, i, row));
+    }
+    out
+}
+
+/// Runs `f` on a rayon pool of exactly `threads` workers (None: the global
+/// pool, one worker per core). Pools are built once per size and reused.
+pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R, String> {
+    let Some(n) = threads else { return Ok(f()) };
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+    let pool = {
+        let mut pools = POOLS.get_or_init(|| Mutex::new(HashMap::new())).lock().map_err(|e| e.to_string())?;
+        match pools.get(&n) {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| e.to_string())?);
+                pools.insert(n, p.clone());
+                p
+            }
+        }
+    };
+    // The pool lock is released before the work runs (rayon issue #592).
+    Ok(pool.install(f))
 }
 
 #[cfg(test)]

@@ -111,10 +111,21 @@ impl<'a> KeyBatch<'a> {
     pub fn hash_at(&self, i: usize, algo: HashAlgorithm, seed: u64, scratch: &mut Vec<u8>) -> u64 {
         match *self {
             KeyBatch::U64(v) => algo.hash_u64(v[i], seed),
-            KeyBatch::Varlen { data, offsets } => algo.hash(&data[offsets.at(i)..offsets.at(i + 1)], seed),
-            KeyBatch::FixedBytes { data, width } => {
-                algo.hash(trim_trailing_zeros(&data[i * width..(i + 1) * width]), seed)
+            _ => algo.hash(self.bytes_at(i, scratch), seed),
+        }
+    }
+
+    /// Canonical bytes of key `i` (integers: 8 bytes little-endian).
+    #[inline]
+    pub fn bytes_at<'s>(&'s self, i: usize, scratch: &'s mut Vec<u8>) -> &'s [u8] {
+        match *self {
+            KeyBatch::U64(v) => {
+                scratch.clear();
+                scratch.extend_from_slice(&v[i].to_le_bytes());
+                scratch
             }
+            KeyBatch::Varlen { data, offsets } => &data[offsets.at(i)..offsets.at(i + 1)],
+            KeyBatch::FixedBytes { data, width } => trim_trailing_zeros(&data[i * width..(i + 1) * width]),
             KeyBatch::FixedUcs4 { data, width } => {
                 let chars = trim_trailing_zeros(&data[i * width..(i + 1) * width]);
                 scratch.clear();
@@ -124,7 +135,7 @@ impl<'a> KeyBatch<'a> {
                     let mut buf = [0u8; 4];
                     scratch.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
                 }
-                algo.hash(scratch, seed)
+                scratch
             }
         }
     }

@@ -16,7 +16,6 @@ fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("build_profile", env!("FASTROUTE_BUILD_PROFILE"))?;
     m.add_function(wrap_pyfunction!(py::hash::hash_batch, m)?)?;
     m.add_function(wrap_pyfunction!(py::hash::hash_one, m)?)?;
-    m.add_function(wrap_pyfunction!(py::jump::jump_buckets, m)?)?;
-    m.add_function(wrap_pyfunction!(py::jump::jump_bucket_one, m)?)?;
+    m.add_class::<py::placement::PlacementTable>()?;
     Ok(())
 }

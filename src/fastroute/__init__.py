@@ -8,11 +8,17 @@ from ._version import __version__
 from ._native import RUST_BUILD_PROFILE
 from .balancers import SmoothWeightedRoundRobin
 from .hashing import HASH_ALGORITHMS, hash_key, hash_keys
-from .placement import JumpHash
+from .placement import HashRing, IPHash, JumpHash, Maglev, Rendezvous
+from .router import Router
 
 __all__ = [
     "HASH_ALGORITHMS",
+    "HashRing",
+    "IPHash",
     "JumpHash",
+    "Maglev",
+    "Rendezvous",
+    "Router",
     "RUST_BUILD_PROFILE",
     "SmoothWeightedRoundRobin",
     "__version__",

@@ -12,14 +12,18 @@ import numpy as np
 _SIGNED_OR_UNSIGNED = "iu"
 
 
-def key_batch_arg(keys: object, *, name: str = "keys") -> tuple:
-    """Returns ("kind", buffers...) for `fastroute._rust` batch functions."""
+def key_batch_arg(keys: object, *, name: str = "keys", allow_nulls: bool = False) -> tuple[tuple, np.ndarray | None]:
+    """Returns (("kind", buffers...), nulls) for `fastroute._rust` batch functions.
+
+    nulls is a boolean mask of Arrow null keys (None when there are none);
+    nulls are an error unless `allow_nulls`.
+    """
     if isinstance(keys, (list, tuple)):
-        return ("objects", keys)
+        return ("objects", keys), None
     if isinstance(keys, np.ndarray):
-        return _numpy_arg(keys, name)
+        return _numpy_arg(keys, name), None
     if _is_arrow(keys):
-        return _arrow_arg(keys, name)
+        return _arrow_arg(keys, name, allow_nulls)
     if isinstance(keys, (str, bytes, int)):
         raise TypeError(f"{name}: expected a collection of keys, got a single {type(keys).__name__}; "
                         "use the per-key method for one key")
@@ -28,7 +32,7 @@ def key_batch_arg(keys: object, *, name: str = "keys") -> tuple:
     except TypeError:
         raise TypeError(f"{name}: expected a list, tuple, numpy array or pyarrow array, "
                         f"got {type(keys).__name__}") from None
-    return ("objects", materialised)
+    return ("objects", materialised), None
 
 
 def _numpy_arg(arr: np.ndarray, name: str) -> tuple:
@@ -59,23 +63,28 @@ def _is_arrow(obj: object) -> bool:
     return module.startswith("pyarrow")
 
 
-def _arrow_arg(arr: object, name: str) -> tuple:
+def _arrow_arg(arr: object, name: str, allow_nulls: bool) -> tuple[tuple, np.ndarray | None]:
     import pyarrow as pa
 
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     if not isinstance(arr, pa.Array):
         raise TypeError(f"{name}: unsupported pyarrow object {type(arr).__name__}")
+    nulls = None
     if arr.null_count:
-        raise ValueError(f"{name}: pyarrow array has {arr.null_count} null keys")
+        if not allow_nulls:
+            raise ValueError(f"{name}: pyarrow array has {arr.null_count} null keys; pass null_index= to route them")
+        nulls = arr.is_null().to_numpy(zero_copy_only=False)
     t = arr.type
     if pa.types.is_integer(t):
-        return _numpy_arg(arr.to_numpy(zero_copy_only=False), name)
+        if nulls is not None:
+            arr = arr.fill_null(0)
+        return _numpy_arg(arr.to_numpy(zero_copy_only=False), name), nulls
     if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
         large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
         offset_type = np.int64 if large else np.int32
         _validity, offsets_buf, data_buf = arr.buffers()
         offsets = np.frombuffer(offsets_buf, dtype=offset_type)[arr.offset: arr.offset + len(arr) + 1]
         data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
-        return ("varlen64" if large else "varlen32", data, offsets)
+        return ("varlen64" if large else "varlen32", data, offsets), nulls
     raise TypeError(f"{name}: pyarrow arrays of type {t} cannot be keys; use string, binary or integer")

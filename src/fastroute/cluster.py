@@ -62,18 +62,31 @@ class ClusterSpec:
         return factory([n.name for n in serving], [n.weight for n in serving], dict(self.params))
 
 
-def _jump(names, weights, params):
-    from .placement import JumpHash
+def _placement_factory(class_name: str, weighted: bool = True):
+    def factory(names, weights, params):
+        from . import placement
 
-    if params:
-        raise ValueError(f"params: jump takes no parameters, got {sorted(params)}")
-    if any(w != weights[0] for w in weights):
-        raise ValueError("weights: jump consistent hash cannot weight nodes; use ring, maglev or rendezvous")
-    return JumpHash(names)
+        cls = getattr(placement, class_name)
+        try:
+            if weighted:
+                return cls(names, weights, **params)
+            if any(w != weights[0] for w in weights):
+                raise ValueError(f"weights: {class_name} cannot weight nodes; use ring, maglev or rendezvous")
+            return cls(names, **params)
+        except TypeError as exc:
+            raise ValueError(f"params: {exc}") from None
+
+    return factory
 
 
-#: algorithm name → factory(names, weights, params). Placement modules register here.
-PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {"jump": _jump}
+#: algorithm name → factory(names, weights, params). `params` are the class's keyword options.
+PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {
+    "ring": _placement_factory("HashRing"),
+    "maglev": _placement_factory("Maglev"),
+    "jump": _placement_factory("JumpHash", weighted=False),
+    "rendezvous": _placement_factory("Rendezvous"),
+    "ip_hash": _placement_factory("IPHash"),
+}
 
 
 def parse_cluster(text: str, *, source: str = "<cluster>") -> ClusterSpec:

@@ -26,7 +26,7 @@ def hash_keys(keys: object, algorithm: str = "xxh3", seed: int = 0) -> np.ndarra
     pyarrow string/binary/integer array. The GIL is released while hashing.
     """
     _check(algorithm, seed)
-    return _rust.hash_batch(key_batch_arg(keys), algorithm, seed)
+    return _rust.hash_batch(key_batch_arg(keys)[0], algorithm, seed)
 
 
 def hash_key(key: str | bytes | int, algorithm: str = "xxh3", seed: int = 0) -> int:

@@ -1,42 +1,303 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Placement: deterministic key → node tables over `fastroute._rust`."""
+"""Placement: deterministic key → node tables over `fastroute._rust`.
+
+Every class shares one contract: `.nodes`, `.weights`, `get_node(key)`,
+`get_index(key)`, `route(keys)`, `route_hashed(hashes)`,
+`get_index_hashed(h)`, `replicas(key, n)`, `route_replicas(keys, n)`,
+`with_node / without_node / with_weight` (new objects: tables are
+immutable), pickling and copying by configuration, `fingerprint()`.
+
+Keys are str (UTF-8), bytes, or int (8 bytes little-endian), hashed with
+`hash` (xxh3 by default, seed 0) unless the class says otherwise.
+`route(keys)[i] == get_index(keys[i])` for every accepted key collection.
+"""
 from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ._keys import key_batch_arg
 from ._native import _rust
-from ._validate import node_names
+from ._validate import float_weights, int_weights, node_names, nodes_and_weights
+from .hashing import HASH_ALGORITHMS
+
+__all__ = ["HashRing", "IPHash", "JumpHash", "Maglev", "Rendezvous"]
+
+_LOOKUP_RULES = ("at_or_after", "after", "nearest")
+_RING_MODES = ("fixed", "normalized")
 
 
-class JumpHash:
-    """Jump consistent hash (Lamping & Veach 2014) over `nodes`.
+def _rebuild(cls, nodes, weights, options):
+    return cls(nodes, weights, **options)
 
-    Keys are hashed with xxh3 (seed 0) over their canonical bytes, then jumped.
-    Only appending or removing the last node keeps other keys in place.
-    """
 
-    __slots__ = ("_nodes",)
+def _threads(threads: object) -> int | None:
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise ValueError(f"threads: expected None or an int >= 1, got {threads!r}")
+    return int(threads)
 
-    def __init__(self, nodes):
-        self._nodes = node_names(nodes)
 
+def _hash_name(hash: object) -> str:
+    if hash not in HASH_ALGORITHMS:
+        raise ValueError(f"hash: expected one of {HASH_ALGORITHMS}, got {hash!r}")
+    return hash
+
+
+def _positive_int(value: object, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name}: must be {bound}, got {value}")
+    return value
+
+
+class _Placement(_rust.PlacementTable):
+    """Shared Python face; lookups (get_node, get_index, replicas, …) are inherited from Rust."""
+
+    __slots__ = ("_nodes", "_weights", "_options")
+    _kind: ClassVar[str]
+    _nodes: tuple[str, ...]
+    _weights: tuple[float, ...]
+    _options: dict[str, Any]
+
+    @classmethod
+    def _create(cls, names, weights: np.ndarray, options: dict, native: dict):
+        self = _rust.PlacementTable.__new__(cls, cls._kind, list(names), [float(w) for w in weights], **native)
+        self._nodes = tuple(names)
+        self._weights = tuple(weights.tolist())
+        self._options = options
+        return self
+
+    # -- configuration ------------------------------------------------------------------
     @property
     def nodes(self) -> tuple[str, ...]:
         return self._nodes
 
-    def get_index(self, key) -> int:
-        return _rust.jump_bucket_one(_rust.hash_one(key, "xxh3", 0), len(self._nodes))
+    @property
+    def weights(self) -> tuple:
+        return self._weights
 
-    def get_node(self, key) -> str:
-        return self._nodes[self.get_index(key)]
-
-    def route_hashed(self, hashes) -> np.ndarray:
-        arr = np.ascontiguousarray(hashes, dtype=np.uint64)
-        return _rust.jump_buckets(arr, len(self._nodes))
-
-    def route(self, keys) -> np.ndarray:
-        return _rust.jump_buckets(_rust.hash_batch(key_batch_arg(keys), "xxh3", 0), len(self._nodes))
+    def __len__(self) -> int:
+        return len(self._nodes)
 
     def __repr__(self) -> str:
-        return f"JumpHash(nodes={self._nodes!r})"
+        opts = "".join(f", {k}={v!r}" for k, v in self._options.items())
+        return f"{type(self).__name__}(nodes={self._nodes!r}, weights={self._weights!r}{opts})"
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self._nodes, self._weights, dict(self._options)))
+
+    def __copy__(self):
+        return self  # immutable
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.fingerprint() == other.fingerprint() and self._nodes == other._nodes
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.fingerprint()))
+
+    def _with(self, nodes, weights):
+        return _rebuild(type(self), tuple(nodes), tuple(weights), dict(self._options))
+
+    def with_node(self, name: str, weight: float = 1) -> "_Placement":
+        """A new placement with `name` appended (weight `weight`)."""
+        if name in self._nodes:
+            raise ValueError(f"name: node {name!r} is already present")
+        return self._with(self._nodes + (name,), self._weights + (weight,))
+
+    def without_node(self, name: str) -> "_Placement":
+        """A new placement without `name`."""
+        if name not in self._nodes:
+            raise KeyError(f"name: unknown node {name!r}")
+        keep = [i for i, n in enumerate(self._nodes) if n != name]
+        if not keep:
+            raise ValueError("name: cannot remove the last node")
+        return self._with([self._nodes[i] for i in keep], [self._weights[i] for i in keep])
+
+    def with_weight(self, name: str, weight: float) -> "_Placement":
+        """A new placement where `name` has weight `weight`."""
+        if name not in self._nodes:
+            raise KeyError(f"name: unknown node {name!r}")
+        weights = [weight if n == name else w for n, w in zip(self._nodes, self._weights)]
+        return self._with(self._nodes, weights)
+
+    # -- batch lookups ------------------------------------------------------------------
+    def route(self, keys, *, null_index: int | None = None, threads: int | None = None) -> np.ndarray:
+        """Index into `.nodes` for every key, as numpy int32. GIL released; large
+        batches split across `threads` (default: all cores) with identical results.
+
+        keys: list/tuple of str|bytes|int, numpy integer/S/U/object array, or a
+        pyarrow string/binary/integer array (zero-copy). Arrow nulls raise unless
+        `null_index` names the index to give them.
+        """
+        if null_index is not None:
+            null_index = _positive_int(null_index, "null_index", 0, len(self._nodes) - 1)
+        arg, nulls = key_batch_arg(keys, allow_nulls=null_index is not None)
+        out = self._route(arg, _threads(threads))
+        if nulls is not None:
+            out[nulls] = null_index
+        return out
+
+    def route_hashed(self, hashes, *, threads: int | None = None) -> np.ndarray:
+        """Like `route` for keys already hashed to 64 bits (uint64 array)."""
+        arr = np.asarray(hashes)
+        if arr.ndim != 1:
+            raise ValueError(f"hashes: expected a 1-D array, got {arr.ndim}-D")
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"hashes: expected an unsigned 64-bit integer array, got dtype {arr.dtype}")
+        wide = arr.astype(np.int64 if arr.dtype.kind == "i" else np.uint64, copy=False)
+        return self._route_hashed(np.ascontiguousarray(wide).view(np.uint64), _threads(threads))
+
+    def route_replicas(self, keys, n: int, *, threads: int | None = None) -> np.ndarray:
+        """int32 array (len(keys), n): each key's primary then n-1 distinct nodes."""
+        n = _positive_int(n, "n", 1, len(self._nodes))
+        arg, _ = key_batch_arg(keys)
+        return self._route_replicas(arg, n, _threads(threads))
+
+    def get_index_hashed(self, h: int) -> int:
+        if isinstance(h, bool) or not isinstance(h, numbers.Integral) or not 0 <= h < 2**64:
+            raise ValueError(f"h: expected an int in [0, 2**64), got {h!r}")
+        return super().get_index_hashed(int(h))
+
+    def replicas(self, key, n: int) -> tuple[str, ...]:
+        """Names of the primary and n-1 further distinct nodes for `key` (failover order)."""
+        n = _positive_int(n, "n", 1, len(self._nodes))
+        return super().replicas(key, n)
+
+
+class HashRing(_Placement):
+    """Consistent hash ring.
+
+    mode="fixed" (default): node i gets round(weight_i * points_per_weight)
+    points, independent of other nodes, so adding or removing a node moves only
+    that node's keys. mode="normalized": Envoy's ring sizing (min_ring_size,
+    max_ring_size; ALGORITHMS.md §2.3). Point j of a node is the hash of
+    "<name>_<j>"; lookup picks the first point >= the key hash ("at_or_after"),
+    > ("after"), or the nearest ("nearest").
+    """
+
+    __slots__ = ()
+    _kind = "ring"
+
+    def __new__(cls, nodes, weights=None, points_per_weight: float = 160, hash: str = "xxh3", *,
+                mode: str = "fixed", min_ring_size: int = 1024, max_ring_size: int = 8_388_608,
+                lookup: str = "at_or_after"):
+        names, raw = nodes_and_weights(nodes, weights)
+        w = float_weights(raw, len(names))
+        if isinstance(points_per_weight, bool) or not isinstance(points_per_weight, numbers.Real) \
+                or not math.isfinite(points_per_weight) or points_per_weight <= 0:
+            raise ValueError(f"points_per_weight: must be a finite number > 0, got {points_per_weight!r}")
+        if mode not in _RING_MODES:
+            raise ValueError(f"mode: expected one of {_RING_MODES}, got {mode!r}")
+        if lookup not in _LOOKUP_RULES:
+            raise ValueError(f"lookup: expected one of {_LOOKUP_RULES}, got {lookup!r}")
+        min_ring_size = _positive_int(min_ring_size, "min_ring_size")
+        max_ring_size = _positive_int(max_ring_size, "max_ring_size", 1, 1 << 26)
+        if min_ring_size > max_ring_size:
+            raise ValueError(f"min_ring_size: must be <= max_ring_size ({max_ring_size}), got {min_ring_size}")
+        if mode == "fixed" and float((w * float(points_per_weight)).round().sum()) > (1 << 26):
+            raise ValueError("points_per_weight: the ring would exceed 2**26 points; lower it or the weights")
+        hash = _hash_name(hash)
+        options = {"points_per_weight": points_per_weight, "hash": hash, "mode": mode,
+                   "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup}
+        native = {"hash_name": hash, "mode": mode, "points_per_weight": float(points_per_weight),
+                  "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup}
+        try:
+            return cls._create(names, w, options, native)
+        except ValueError as exc:  # e.g. every weight rounds to zero points
+            raise ValueError(f"weights/points_per_weight: {exc}") from None
+
+    @property
+    def points(self) -> int:
+        """Number of points on the ring."""
+        return self._table_stats()[0]
+
+    def assign_bounded(self, keys, c: float = 1.25) -> np.ndarray:
+        """Consistent hashing with bounded loads (Mirrokni et al.): assigns the
+        batch in order so no node gets more than ceil(c * len(keys) * w_i / Σw)
+        keys; each key goes to the first node clockwise with room."""
+        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c <= 1:
+            raise ValueError(f"c: balance factor must be a finite number > 1, got {c!r}")
+        arg, _ = key_batch_arg(keys)
+        return self._assign_bounded(arg, float(c), [float(w) for w in self._weights])
+
+
+class Maglev(_Placement):
+    """Maglev lookup table (Eisenbud et al. 2016) with Envoy's weighted fill and
+    name-sorted build order; `table_size` must be prime (default 65537)."""
+
+    __slots__ = ()
+    _kind = "maglev"
+
+    def __new__(cls, nodes, weights=None, table_size: int = 65537, hash: str = "xxh3"):
+        names, raw = nodes_and_weights(nodes, weights)
+        w = float_weights(raw, len(names))
+        table_size = _positive_int(table_size, "table_size", 2, 5_000_011)
+        hash = _hash_name(hash)
+        return cls._create(names, w, {"table_size": table_size, "hash": hash},
+                           {"hash_name": hash, "table_size": table_size})
+
+    @property
+    def table_size(self) -> int:
+        return self._options["table_size"]
+
+
+class JumpHash(_Placement):
+    """Jump consistent hash (Lamping & Veach 2014) over `nodes`. Unweighted;
+    only appending or removing the last node keeps other keys in place."""
+
+    __slots__ = ()
+    _kind = "jump"
+
+    def __new__(cls, nodes, weights=None, hash: str = "xxh3"):
+        names = node_names(nodes)
+        if weights is not None:
+            w = float_weights(weights, len(names))
+            if np.any(w != w[0]):
+                raise ValueError("weights: jump consistent hash cannot weight nodes; use HashRing, Maglev or Rendezvous")
+        hash = _hash_name(hash)
+        return cls._create(names, np.ones(len(names)), {"hash": hash}, {"hash_name": hash})
+
+    def _with(self, nodes, weights):
+        return JumpHash(nodes, hash=self._options["hash"])
+
+
+class Rendezvous(_Placement):
+    """Weighted rendezvous (highest random weight) hashing: score -w/ln(u);
+    P(node) = w/Σw and removing a node moves only its keys. O(nodes) per key."""
+
+    __slots__ = ()
+    _kind = "rendezvous"
+
+    def __new__(cls, nodes, weights=None, hash: str = "xxh3"):
+        names, raw = nodes_and_weights(nodes, weights)
+        w = float_weights(raw, len(names))
+        hash = _hash_name(hash)
+        return cls._create(names, w, {"hash": hash}, {"hash_name": hash})
+
+
+class IPHash(_Placement):
+    """nginx `ip_hash`: keys are client addresses ("10.1.2.3", "2001:db8::1",
+    packed 4/16 bytes, or an IPv4 int). IPv4 hashes the first three octets, so
+    a /24 sticks to one node; weights are integers as in nginx `weight=`.
+    `route_hashed` takes IPv4 addresses as integers."""
+
+    __slots__ = ()
+    _kind = "ip_hash"
+
+    def __new__(cls, nodes, weights=None):
+        names, raw = nodes_and_weights(nodes, weights)
+        w = int_weights(raw, len(names))
+        return cls._create(names, w, {}, {})

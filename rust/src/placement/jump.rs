@@ -47,3 +47,35 @@ mod tests {
         }
     }
 }
+
+/// splitmix64 finaliser (Steele, Lea & Flood 2014): decorrelates the re-probe
+/// hashes of `jump_replicas` from the primary's.
+#[inline]
+fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
+}
+
+/// Primary `jump_bucket(h)`, then buckets of re-hashed keys `splitmix64(h + k)`
+/// (k = 1, 2, …), skipping repeats; after 4·n probes the rest follow the
+/// primary in index order, so the answer is always n distinct buckets.
+pub fn jump_replicas(h: u64, buckets: u32, n: usize, out: &mut Vec<u32>) {
+    out.clear();
+    out.push(jump_bucket(h, buckets));
+    let mut k = 1u64;
+    while out.len() < n && k <= 4 * n as u64 {
+        let b = jump_bucket(splitmix64(h.wrapping_add(k)), buckets);
+        if !out.contains(&b) {
+            out.push(b);
+        }
+        k += 1;
+    }
+    let mut b = out[0];
+    while out.len() < n {
+        b = (b + 1) % buckets;
+        if !out.contains(&b) {
+            out.push(b);
+        }
+    }
+}

@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Placement algorithms: deterministic key → node tables. PyO3-free.
 
+pub mod bounded;
+pub mod iphash;
 pub mod jump;
+pub mod maglev;
+pub mod rendezvous;
+pub mod ring;

@@ -2,5 +2,5 @@
 //! Thin PyO3 layer: converts arguments, releases the GIL, calls the engine.
 
 pub mod hash;
-pub mod jump;
 pub mod keys;
+pub mod placement;

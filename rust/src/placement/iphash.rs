@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+//! nginx `ip_hash` (ngx_http_upstream_ip_hash_module): the client address
+//! bytes (IPv4: the first three octets, so a /24 sticks together; IPv6: all
+//! 16) folded as hash = (hash * 113 + byte) mod 6271 from 89, then a
+//! weighted pick over the peers in config order. A rejected peer continues
+//! the same hash; after 20 tries nginx falls back to round robin. PyO3-free.
+
+use std::net::IpAddr;
+
+/// nginx's constants: initial value, multiplier, modulus, tries before fallback.
+const IP_HASH_INIT: u32 = 89;
+const IP_HASH_MULTIPLIER: u32 = 113;
+const IP_HASH_MODULUS: u32 = 6271;
+const IP_HASH_MAX_TRIES: usize = 20;
+
+#[derive(Clone, Debug)]
+pub struct IpHash {
+    weights: Vec<u32>,
+    total_weight: u64,
+}
+
+/// The bytes nginx hashes for an address.
+pub fn address_bytes(addr: &IpAddr, out: &mut [u8; 16]) -> usize {
+    match addr {
+        IpAddr::V4(v4) => {
+            out[..3].copy_from_slice(&v4.octets()[..3]);
+            3
+        }
+        IpAddr::V6(v6) => {
+            out.copy_from_slice(&v6.octets());
+            16
+        }
+    }
+}
+
+/// Parses a key as an address: text ("10.1.2.3", "2001:db8::1") or packed
+/// bytes (4 or 16). Returns the hashed byte count.
+pub fn parse_address(key: &[u8], out: &mut [u8; 16]) -> Option<usize> {
+    if let Ok(text) = std::str::from_utf8(key) {
+        if let Ok(addr) = text.trim().parse::<IpAddr>() {
+            return Some(address_bytes(&addr, out));
+        }
+    }
+    match key.len() {
+        4 => {
+            out[..3].copy_from_slice(&key[..3]);
+            Some(3)
+        }
+        16 => {
+            out.copy_from_slice(key);
+            Some(16)
+        }
+        _ => None,
+    }
+}
+
+impl IpHash {
+    pub fn new(weights: &[u32]) -> IpHash {
+        IpHash { weights: weights.to_vec(), total_weight: weights.iter().map(|&w| w as u64).sum() }
+    }
+
+    #[inline]
+    fn fold(hash: u32, addr: &[u8]) -> u32 {
+        addr.iter().fold(hash, |h, &b| (h * IP_HASH_MULTIPLIER + b as u32) % IP_HASH_MODULUS)
+    }
+
+    #[inline]
+    fn peer_for(&self, hash: u32) -> u32 {
+        let mut w = hash as u64 % self.total_weight;
+        let mut i = 0usize;
+        while w >= self.weights[i] as u64 {
+            w -= self.weights[i] as u64;
+            i += 1;
+        }
+        i as u32
+    }
+
+    #[inline]
+    pub fn lookup(&self, addr: &[u8]) -> u32 {
+        self.peer_for(Self::fold(IP_HASH_INIT, addr))
+    }
+
+    /// Peers in the order nginx would try them if each earlier one failed:
+    /// the continued hash for 20 tries, then round robin order.
+    pub fn replicas(&self, addr: &[u8], n: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let mut hash = IP_HASH_INIT;
+        for _ in 0..=IP_HASH_MAX_TRIES {
+            hash = Self::fold(hash, addr);
+            let p = self.peer_for(hash);
+            if !out.contains(&p) {
+                out.push(p);
+                if out.len() == n {
+                    return;
+                }
+            }
+        }
+        let start = out[0] as usize;
+        for k in 1..self.weights.len() {
+            let p = ((start + k) % self.weights.len()) as u32;
+            if self.weights[p as usize] > 0 && !out.contains(&p) {
+                out.push(p);
+                if out.len() == n {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_slash_24_same_peer_and_hash_by_hand() {
+        let ip = IpHash::new(&[1, 1, 1]);
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        let na = parse_address(b"192.168.7.1", &mut a).unwrap();
+        let nb = parse_address(b"192.168.7.200", &mut b).unwrap();
+        assert_eq!(ip.lookup(&a[..na]), ip.lookup(&b[..nb]));
+        // By hand: 89 -> (89*113+192)%6271=3956 -> (3956*113+168)%6271=1847
+        //         -> (1847*113+7)%6271=1741; 1741 % 3 = 1.
+        assert_eq!(ip.lookup(&a[..na]), 1);
+    }
+
+    #[test]
+    fn packed_and_text_forms_agree() {
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        let na = parse_address(b"10.0.0.9", &mut a).unwrap();
+        let nb = parse_address(&[10, 0, 0, 9], &mut b).unwrap();
+        assert_eq!(&a[..na], &b[..nb]);
+        assert_eq!(parse_address(b"2001:db8::1", &mut a), Some(16));
+        assert_eq!(parse_address(b"not an ip", &mut a), None);
+    }
+
+    #[test]
+    fn replicas_are_distinct_and_complete() {
+        let ip = IpHash::new(&[3, 1, 0, 2]);
+        let mut out = Vec::new();
+        ip.replicas(&[1, 2, 3], 3, &mut out);
+        assert_eq!(out.len(), 3);
+        assert!(!out.contains(&2));
+        assert_eq!(out[0], ip.lookup(&[1, 2, 3]));
+    }
+}

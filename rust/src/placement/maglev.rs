@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Maglev lookup table (Eisenbud et al., NSDI 2016, §3.4 listing 1), with
+//! Envoy's weighted fill and node ordering (ALGORITHMS.md §3.1). PyO3-free.
+
+use xxhash_rust::xxh64::xxh64;
+
+/// Envoy's default table size (§3.1), prime.
+pub const DEFAULT_TABLE_SIZE: u64 = 65537;
+/// Envoy's API cap on table_size (§3.1).
+pub const MAX_TABLE_SIZE: u64 = 5_000_011;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MaglevError {
+    NotPrime(u64),
+    TooLarge(u64),
+    NoWeight,
+}
+
+impl std::fmt::Display for MaglevError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaglevError::NotPrime(m) => write!(f, "table_size must be a prime number, got {m}"),
+            MaglevError::TooLarge(m) => write!(f, "table_size must be <= {MAX_TABLE_SIZE}, got {m}"),
+            MaglevError::NoWeight => write!(f, "at least one weight must be > 0"),
+        }
+    }
+}
+
+pub fn is_prime(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    if n % 2 == 0 {
+        return n == 2;
+    }
+    let mut d = 3u64;
+    while d * d <= n {
+        if n % d == 0 {
+            return false;
+        }
+        d += 2;
+    }
+    true
+}
+
+#[derive(Clone, Debug)]
+pub struct Maglev {
+    table: Vec<u32>,
+    size: u64,
+}
+
+impl Maglev {
+    /// `names` in caller order; the table stores indices into it. Nodes of
+    /// weight 0 get no slot.
+    pub fn build(names: &[&[u8]], weights: &[f64], size: u64) -> Result<Maglev, MaglevError> {
+        if size > MAX_TABLE_SIZE {
+            return Err(MaglevError::TooLarge(size));
+        }
+        if !is_prime(size) {
+            return Err(MaglevError::NotPrime(size));
+        }
+        let sum: f64 = weights.iter().sum();
+        if !(sum > 0.0) {
+            return Err(MaglevError::NoWeight);
+        }
+        // Envoy sorts by host key so the table does not depend on input order (§3.1 step 2).
+        let mut order: Vec<usize> = (0..names.len()).filter(|&i| weights[i] > 0.0).collect();
+        order.sort_by(|&a, &b| names[a].cmp(names[b]));
+        let normalized: Vec<f64> = order.iter().map(|&i| weights[i] / sum).collect();
+        let max_w = normalized.iter().cloned().fold(0.0f64, f64::max);
+        struct Fill {
+            offset: u64,
+            skip: u64,
+            next: u64,
+            target_weight: f64,
+        }
+        let mut fills: Vec<Fill> = order
+            .iter()
+            .map(|&i| Fill {
+                offset: xxh64(names[i], 0) % size,
+                skip: xxh64(names[i], 1) % (size - 1) + 1,
+                next: 0,
+                target_weight: 0.0,
+            })
+            .collect();
+        const EMPTY: u32 = u32::MAX;
+        let mut table = vec![EMPTY; size as usize];
+        let mut filled = 0u64;
+        let mut iteration = 1u64;
+        while filled < size {
+            for (k, fill) in fills.iter_mut().enumerate() {
+                if filled == size {
+                    break;
+                }
+                // A node of weight w = max_w / k takes a turn every k iterations (§3.1 step 4).
+                if (iteration as f64) * normalized[k] < fill.target_weight {
+                    continue;
+                }
+                fill.target_weight += max_w;
+                let mut slot = (fill.offset + fill.skip * fill.next) % size;
+                while table[slot as usize] != EMPTY {
+                    fill.next += 1;
+                    slot = (fill.offset + fill.skip * fill.next) % size;
+                }
+                table[slot as usize] = order[k] as u32;
+                fill.next += 1;
+                filled += 1;
+            }
+            iteration += 1;
+        }
+        Ok(Maglev { table, size })
+    }
+
+    pub fn table(&self) -> &[u32] {
+        &self.table
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    #[inline]
+    pub fn lookup(&self, h: u64) -> u32 {
+        self.table[(h % self.size) as usize]
+    }
+
+    /// Primary, then the next distinct owners in table order after its slot.
+    pub fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let mut slot = (h % self.size) as usize;
+        for _ in 0..self.table.len() {
+            let o = self.table[slot];
+            if !out.contains(&o) {
+                out.push(o);
+                if out.len() == n {
+                    return;
+                }
+            }
+            slot += 1;
+            if slot == self.table.len() {
+                slot = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(ports: std::ops::RangeInclusive<u32>) -> Vec<String> {
+        ports.map(|p| format!("127.0.0.1:{p}")).collect()
+    }
+
+    #[test]
+    fn envoy_basic_vector() {
+        // ALGORITHMS.md §3.3 Basic, [V-pub].
+        let h = hosts(90..=95);
+        let names: Vec<&[u8]> = h.iter().map(|s| s.as_bytes()).collect();
+        let m = Maglev::build(&names, &[1.0; 6], 7).unwrap();
+        assert_eq!(m.table(), &[2, 4, 0, 1, 5, 0, 3]);
+        // Input order does not matter (BasicStability).
+        let mut rev = names.clone();
+        rev.reverse();
+        let m2 = Maglev::build(&rev, &[1.0; 6], 7).unwrap();
+        let mapped: Vec<u32> = m2.table().iter().map(|&i| 5 - i).collect();
+        assert_eq!(mapped, vec![2, 4, 0, 1, 5, 0, 3]);
+    }
+
+    #[test]
+    fn envoy_hostname_and_weighted_vectors() {
+        let keys: Vec<String> = (90..=95).map(|p| p.to_string()).collect();
+        let names: Vec<&[u8]> = keys.iter().map(|s| s.as_bytes()).collect();
+        assert_eq!(Maglev::build(&names, &[1.0; 6], 7).unwrap().table(), &[2, 5, 0, 3, 4, 1, 0]);
+        let h = hosts(90..=91);
+        let names: Vec<&[u8]> = h.iter().map(|s| s.as_bytes()).collect();
+        let m = Maglev::build(&names, &[1.0, 2.0], 17).unwrap();
+        assert_eq!(m.table(), &[1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0, 1]);
+        let single: [&[u8]; 1] = [b"127.0.0.1:90"];
+        assert!(Maglev::build(&single, &[7.0], 17).unwrap().table().iter().all(|&i| i == 0));
+    }
+
+    #[test]
+    fn envoy_docs_weighted_counts() {
+        let names: [&[u8]; 2] = [b"10.0.0.1:80", b"10.0.0.2:80"];
+        let m = Maglev::build(&names, &[1.0, 2.0], 65537).unwrap();
+        let ones = m.table().iter().filter(|&&i| i == 1).count();
+        assert_eq!((65537 - ones, ones), (21846, 43691));
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        let names: [&[u8]; 1] = [b"a"];
+        assert_eq!(Maglev::build(&names, &[1.0], 8).unwrap_err(), MaglevError::NotPrime(8));
+        assert_eq!(Maglev::build(&names, &[1.0], 5_000_101).unwrap_err(), MaglevError::TooLarge(5_000_101));
+        assert!(is_prime(65537) && is_prime(5_000_011) && !is_prime(1) && !is_prime(65535));
+    }
+}

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Weighted rendezvous (highest random weight) hashing, logarithmic method
+//! (ALGORITHMS.md §13.1): score = -w / ln(u), u = mix(h ^ node_hash) in (0, 1).
+//! P(node) = w / Σw exactly; removing a node moves only its keys. PyO3-free.
+
+use xxhash_rust::xxh64::xxh64;
+
+/// xorshift* multiplier used by Envoy's rendezvous mix (§13.2).
+const XORSHIFT_STAR_MULTIPLIER: u64 = 2685821657736338717;
+const TWO_POW_53: f64 = 9007199254740992.0;
+
+#[derive(Clone, Debug)]
+pub struct Rendezvous {
+    node_hashes: Vec<u64>,
+    weights: Vec<f64>,
+}
+
+/// Uniform in the open interval (0, 1): the top 53 bits of the mixed value,
+/// offset by half a step so ln() is always finite and negative.
+#[inline]
+pub fn unit_interval(h: u64, node_hash: u64) -> f64 {
+    let mut x = h ^ node_hash;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    x = x.wrapping_mul(XORSHIFT_STAR_MULTIPLIER);
+    ((x >> 11) as f64 + 0.5) / TWO_POW_53
+}
+
+impl Rendezvous {
+    /// Node hash = XXH64(name, 0) as in Envoy (§13.2).
+    pub fn new(names: &[&[u8]], weights: &[f64]) -> Rendezvous {
+        Rendezvous { node_hashes: names.iter().map(|n| xxh64(n, 0)).collect(), weights: weights.to_vec() }
+    }
+
+    #[inline]
+    fn score(&self, h: u64, i: usize) -> f64 {
+        let w = self.weights[i];
+        if w == 0.0 {
+            return f64::NEG_INFINITY;
+        }
+        -w / unit_interval(h, self.node_hashes[i]).ln()
+    }
+
+    /// Highest score; the first index wins ties.
+    #[inline]
+    pub fn lookup(&self, h: u64) -> u32 {
+        let mut best = 0usize;
+        let mut best_score = f64::NEG_INFINITY;
+        for i in 0..self.weights.len() {
+            let s = self.score(h, i);
+            if s > best_score {
+                best_score = s;
+                best = i;
+            }
+        }
+        best as u32
+    }
+
+    /// The n highest-scoring nodes of positive weight, best first (ties: lower index first).
+    pub fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        let mut scored: Vec<(f64, u32)> = (0..self.weights.len())
+            .filter(|&i| self.weights[i] > 0.0)
+            .map(|i| (self.score(h, i), i as u32))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        out.clear();
+        out.extend(scored.iter().take(n).map(|s| s.1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removal_moves_only_the_removed_nodes_keys() {
+        let names: Vec<String> = (0..20).map(|i| format!("node-{i}")).collect();
+        let refs: Vec<&[u8]> = names.iter().map(|s| s.as_bytes()).collect();
+        let all = Rendezvous::new(&refs, &[1.0; 20]);
+        let mut fewer_refs = refs.clone();
+        fewer_refs.remove(7);
+        let fewer = Rendezvous::new(&fewer_refs, &[1.0; 19]);
+        for k in 0..20_000u64 {
+            let h = k.wrapping_mul(0x9E3779B97F4A7C15);
+            let before = all.lookup(h) as usize;
+            let after = fewer.lookup(h) as usize;
+            let after_name = fewer_refs[after];
+            if before != 7 {
+                assert_eq!(refs[before], after_name);
+            }
+        }
+    }
+
+    #[test]
+    fn zero_weight_never_wins_and_unit_interval_is_open() {
+        let names: [&[u8]; 2] = [b"a", b"b"];
+        let r = Rendezvous::new(&names, &[0.0, 1.0]);
+        for k in 0..1000u64 {
+            assert_eq!(r.lookup(k), 1);
+        }
+        for x in [0u64, u64::MAX, 1 << 63] {
+            let u = unit_interval(x, 0);
+            assert!(u > 0.0 && u < 1.0);
+        }
+    }
+}

@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Consistent hash ring: one implementation for fastroute's own rings and
+//! for every compatibility target (ALGORITHMS.md §2 Envoy, §6 nginx, §7
+//! HAProxy, §9 ketama). PyO3-free.
+//!
+//! API:
+//! - `Ring::from_points(points, node_count, rule)`: any caller-made points
+//!   `(point, owner)`; sorted here by (point, owner) so equal points resolve
+//!   deterministically.
+//! - `fixed_points(...)` / `normalized_points(...)`: fastroute's generators.
+//!   Both name point j of node `name` by the bytes `name + "_" + decimal(j)`
+//!   (Envoy's point key, §2.3), so with `xxh64` a normalized ring is Envoy's.
+//! - `lookup(h)`, `replicas(h, n, out)`.
+//!
+//! Lookups use a bucket index over the top bits of the point: the binary
+//! search touches only the few points sharing a bucket (≤ 4 bytes per point).
+
+use crate::hash::HashAlgorithm;
+
+/// Which point a key hash `h` lands on (§21: targets differ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookupRule {
+    /// First point >= h, wrapping (ketama, Envoy, nginx).
+    AtOrAfter,
+    /// First point > h, wrapping (uhashring, mpchash).
+    After,
+    /// Closest point on the circle; ties go to the predecessor (HAProxy).
+    Nearest,
+}
+
+impl LookupRule {
+    pub const NAMES: &'static [&'static str] = &["at_or_after", "after", "nearest"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "at_or_after" => Some(Self::AtOrAfter),
+            "after" => Some(Self::After),
+            "nearest" => Some(Self::Nearest),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RingError {
+    TooManyPoints(u64),
+    Empty,
+    RingSizeBounds,
+}
+
+impl std::fmt::Display for RingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RingError::TooManyPoints(n) => write!(f, "ring would have {n} points, more than {MAX_POINTS}"),
+            RingError::Empty => write!(f, "no node holds a point (all weights too small)"),
+            RingError::RingSizeBounds => write!(f, "min_ring_size must be >= 1 and <= max_ring_size"),
+        }
+    }
+}
+
+/// Largest ring we build: 2**27 points ≈ 1.5 GiB would be absurd for routing.
+pub const MAX_POINTS: u64 = 1 << 26;
+
+#[derive(Clone, Debug)]
+pub struct Ring {
+    points: Vec<u64>,
+    owners: Vec<u32>,
+    rule: LookupRule,
+    node_count: usize,
+    /// Number of distinct owners holding at least one point.
+    holders: usize,
+    /// `bucket_start[b]` = first index whose point has top bits >= b.
+    bucket_start: Vec<u32>,
+    bucket_shift: u32,
+}
+
+impl Ring {
+    pub fn from_points(mut pairs: Vec<(u64, u32)>, node_count: usize, rule: LookupRule) -> Result<Ring, RingError> {
+        if pairs.is_empty() {
+            return Err(RingError::Empty);
+        }
+        if pairs.len() as u64 > MAX_POINTS {
+            return Err(RingError::TooManyPoints(pairs.len() as u64));
+        }
+        pairs.sort_unstable();
+        let points: Vec<u64> = pairs.iter().map(|p| p.0).collect();
+        let owners: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        let mut seen = vec![false; node_count];
+        for &o in &owners {
+            seen[o as usize] = true;
+        }
+        let holders = seen.iter().filter(|&&s| s).count();
+        // One bucket per point at most, at most 2^20 buckets.
+        let bits = (usize::BITS - 1 - points.len().leading_zeros()).min(20);
+        let bucket_shift = 64 - bits;
+        let buckets = 1usize << bits;
+        let mut bucket_start = Vec::with_capacity(buckets + 1);
+        let mut idx = 0usize;
+        for b in 0..buckets {
+            let floor = if bits == 0 { 0 } else { (b as u64) << bucket_shift };
+            while idx < points.len() && points[idx] < floor {
+                idx += 1;
+            }
+            bucket_start.push(idx as u32);
+        }
+        bucket_start.push(points.len() as u32);
+        Ok(Ring { points, owners, rule, node_count, holders, bucket_start, bucket_shift })
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.node_count
+    }
+
+    pub fn holders(&self) -> usize {
+        self.holders
+    }
+
+    pub fn rule(&self) -> LookupRule {
+        self.rule
+    }
+
+    pub fn points(&self) -> &[u64] {
+        &self.points
+    }
+
+    pub fn owners(&self) -> &[u32] {
+        &self.owners
+    }
+
+    /// Index of the first point >= h (or > h when `strict`), possibly `len()`.
+    #[inline]
+    fn search(&self, h: u64, strict: bool) -> usize {
+        let b = if self.bucket_shift == 64 { 0 } else { (h >> self.bucket_shift) as usize };
+        let lo = self.bucket_start[b] as usize;
+        let hi = self.bucket_start[b + 1] as usize;
+        let window = &self.points[lo..hi];
+        lo + if strict { window.partition_point(|&p| p <= h) } else { window.partition_point(|&p| p < h) }
+    }
+
+    /// Ring index (into `points`/`owners`) the hash lands on.
+    #[inline]
+    pub fn lookup_index(&self, h: u64) -> usize {
+        let n = self.points.len();
+        match self.rule {
+            LookupRule::AtOrAfter => {
+                let i = self.search(h, false);
+                if i == n { 0 } else { i }
+            }
+            LookupRule::After => {
+                let i = self.search(h, true);
+                if i == n { 0 } else { i }
+            }
+            LookupRule::Nearest => {
+                let i = self.search(h, false);
+                let next = if i == n { 0 } else { i };
+                let prev = if i == 0 { n - 1 } else { i - 1 };
+                let forward = self.points[next].wrapping_sub(h);
+                let backward = h.wrapping_sub(self.points[prev]);
+                if backward <= forward { prev } else { next }
+            }
+        }
+    }
+
+    #[inline]
+    pub fn lookup(&self, h: u64) -> u32 {
+        self.owners[self.lookup_index(h)]
+    }
+
+    /// Primary plus the next distinct owners clockwise. `n` must be <= holders().
+    pub fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let len = self.points.len();
+        let mut i = self.lookup_index(h);
+        for _ in 0..len {
+            let o = self.owners[i];
+            if !out.contains(&o) {
+                out.push(o);
+                if out.len() == n {
+                    return;
+                }
+            }
+            i += 1;
+            if i == len {
+                i = 0;
+            }
+        }
+    }
+
+    /// Next ring index clockwise (wrapping).
+    #[inline]
+    pub fn next_index(&self, i: usize) -> usize {
+        if i + 1 == self.points.len() { 0 } else { i + 1 }
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.points.len() * 12 + self.bucket_start.len() * 4
+    }
+}
+
+/// Point key bytes `name + "_" + decimal(j)` (Envoy's host point key, §2.3).
+#[inline]
+fn point_key(name: &[u8], j: u64, buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(name);
+    buf.push(b'_');
+    let mut digits = [0u8; 20];
+    let mut k = digits.len();
+    let mut v = j;
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[k..]);
+}
+
+/// Fixed mode: node i gets `round(weights[i] * points_per_weight)` points, so
+/// a node's points depend only on its own name and weight; adding or
+/// removing a node moves only that node's keys (§17, envoy issue #22558).
+pub fn fixed_points(
+    names: &[&[u8]],
+    weights: &[f64],
+    points_per_weight: f64,
+    algo: HashAlgorithm,
+) -> Result<Vec<(u64, u32)>, RingError> {
+    let counts: Vec<u64> = weights.iter().map(|w| (w * points_per_weight).round() as u64).collect();
+    let total: u64 = counts.iter().sum();
+    if total > MAX_POINTS {
+        return Err(RingError::TooManyPoints(total));
+    }
+    let mut pairs = Vec::with_capacity(total as usize);
+    let mut buf = Vec::with_capacity(64);
+    for (i, (name, &count)) in names.iter().zip(&counts).enumerate() {
+        for j in 0..count {
+            point_key(name, j, &mut buf);
+            pairs.push((algo.hash(&buf, 0), i as u32));
+        }
+    }
+    Ok(pairs)
+}
+
+/// Envoy's normalised mode (§2.2–2.3): weights scaled so the smallest node
+/// gets >= min_ring_size * share points, capped at max_ring_size in total;
+/// points are handed out by a running sum carried across nodes in order.
+pub fn normalized_points(
+    names: &[&[u8]],
+    weights: &[f64],
+    min_ring_size: u64,
+    max_ring_size: u64,
+    algo: HashAlgorithm,
+) -> Result<Vec<(u64, u32)>, RingError> {
+    if min_ring_size == 0 || min_ring_size > max_ring_size {
+        return Err(RingError::RingSizeBounds);
+    }
+    if max_ring_size > MAX_POINTS {
+        return Err(RingError::TooManyPoints(max_ring_size));
+    }
+    let sum: f64 = weights.iter().sum();
+    let normalized: Vec<f64> = weights.iter().map(|w| (w * 1.0) / sum).collect();
+    // Envoy initialises min at 1.0 and only counts hosts that are on the ring.
+    let mut min_w = 1.0f64;
+    for &w in &normalized {
+        if w > 0.0 && w < min_w {
+            min_w = w;
+        }
+    }
+    let scale = ((min_w * min_ring_size as f64).ceil() / min_w).min(max_ring_size as f64);
+    let mut pairs = Vec::with_capacity(scale.ceil() as usize + names.len());
+    let mut buf = Vec::with_capacity(64);
+    let mut current = 0.0f64;
+    let mut target = 0.0f64;
+    for (i, (name, &w)) in names.iter().zip(&normalized).enumerate() {
+        if w == 0.0 {
+            continue;
+        }
+        target += scale * w;
+        let mut j = 0u64;
+        while current < target {
+            point_key(name, j, &mut buf);
+            pairs.push((algo.hash(&buf, 0), i as u32));
+            j += 1;
+            current += 1.0;
+        }
+    }
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envoy_hosts(ports: std::ops::RangeInclusive<u32>) -> Vec<String> {
+        ports.map(|p| format!("127.0.0.1:{p}")).collect()
+    }
+
+    #[test]
+    fn envoy_basic_ring_vector() {
+        // ALGORITHMS.md §2.5 vector 1 (ring_hash_lb_test.cc Basic), [V-pub].
+        let hosts = envoy_hosts(90..=95);
+        let names: Vec<&[u8]> = hosts.iter().map(|h| h.as_bytes()).collect();
+        let pts = normalized_points(&names, &[1.0; 6], 12, 8 << 20, HashAlgorithm::Xxh64).unwrap();
+        let ring = Ring::from_points(pts, 6, LookupRule::AtOrAfter).unwrap();
+        let expected: [(u32, u64); 12] = [
+            (4, 833437586790550860), (2, 928266305478181108), (0, 1033482794131418490),
+            (5, 3551244743356806947), (3, 3851675632748031481), (1, 5583722120771150861),
+            (1, 6311230543546372928), (3, 7700377290971790572), (5, 13144177310400110813),
+            (2, 13444792449719432967), (4, 15516499411664133160), (0, 16117243373044804889),
+        ];
+        for (k, (owner, point)) in expected.iter().enumerate() {
+            assert_eq!(ring.points()[k], *point);
+            assert_eq!(ring.owners()[k], *owner);
+        }
+        assert_eq!(ring.lookup(0), 4);
+        assert_eq!(ring.lookup(u64::MAX), 4);
+        assert_eq!(ring.lookup(3551244743356806947), 5);
+        assert_eq!(ring.lookup(3551244743356806948), 3);
+        assert_eq!(ring.lookup(16117243373044804880), 0);
+    }
+
+    #[test]
+    fn bucket_index_agrees_with_plain_binary_search() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for size in [1usize, 2, 3, 17, 1000, 5000] {
+            let pairs: Vec<(u64, u32)> = (0..size).map(|i| (next(), (i % 7) as u32)).collect();
+            for rule in [LookupRule::AtOrAfter, LookupRule::After, LookupRule::Nearest] {
+                let ring = Ring::from_points(pairs.clone(), 7, rule).unwrap();
+                let pts = ring.points().to_vec();
+                for _ in 0..2000 {
+                    let h = next();
+                    let lb = pts.partition_point(|&p| p < h);
+                    let ub = pts.partition_point(|&p| p <= h);
+                    let want = match rule {
+                        LookupRule::AtOrAfter => lb % pts.len(),
+                        LookupRule::After => ub % pts.len(),
+                        LookupRule::Nearest => {
+                            let nx = lb % pts.len();
+                            let pv = (lb + pts.len() - 1) % pts.len();
+                            if h.wrapping_sub(pts[pv]) <= pts[nx].wrapping_sub(h) { pv } else { nx }
+                        }
+                    };
+                    assert_eq!(ring.lookup_index(h), want);
+                    // An exact hit selects that point, except under the strict rule.
+                    let p = pts[(h as usize) % pts.len()];
+                    if rule != LookupRule::After {
+                        assert_eq!(ring.points()[ring.lookup_index(p)], p);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn replicas_are_distinct_and_start_with_primary() {
+        let names: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+        let refs: Vec<&[u8]> = names.iter().map(|s| s.as_bytes()).collect();
+        let pts = fixed_points(&refs, &[1.0; 10], 50.0, HashAlgorithm::Xxh3).unwrap();
+        let ring = Ring::from_points(pts, 10, LookupRule::AtOrAfter).unwrap();
+        let mut out = Vec::new();
+        for h in [0u64, 1 << 40, u64::MAX] {
+            ring.replicas(h, 10, &mut out);
+            assert_eq!(out[0], ring.lookup(h));
+            let mut sorted = out.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), 10);
+        }
+    }
+
+    #[test]
+    fn fixed_mode_point_counts() {
+        let names: [&[u8]; 3] = [b"a", b"b", b"c"];
+        let pts = fixed_points(&names, &[1.0, 2.0, 0.0], 160.0, HashAlgorithm::Xxh3).unwrap();
+        assert_eq!(pts.len(), 480);
+        assert_eq!(pts.iter().filter(|p| p.1 == 1).count(), 320);
+    }
+
+    #[test]
+    fn point_keys_are_decimal() {
+        let mut buf = Vec::new();
+        point_key(b"127.0.0.1:90", 0, &mut buf);
+        assert_eq!(buf, b"127.0.0.1:90_0");
+        point_key(b"x", 1234567, &mut buf);
+        assert_eq!(buf, b"x_1234567");
+    }
+}

@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: Apache-2.0
+//! One frozen pyclass for every placement table. The public Python classes
+//! (fastroute.placement) subclass it: validation happens in their `__new__`,
+//! lookups are inherited and run here without a Python frame.
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
+
+use crate::batch::{par_map, par_rows, with_threads};
+use crate::hash::HashAlgorithm;
+use crate::keys::KeyBatch;
+use crate::placement::bounded;
+use crate::placement::iphash::{self, IpHash};
+use crate::placement::jump::{jump_bucket, jump_replicas};
+use crate::placement::maglev::Maglev;
+use crate::placement::rendezvous::Rendezvous;
+use crate::placement::ring::{fixed_points, normalized_points, LookupRule, Ring};
+use crate::py::hash::algorithm;
+use crate::py::keys::{int_key, key_error, KeyStore};
+
+pub enum Table {
+    Ring(Ring),
+    Maglev(Maglev),
+    Jump(u32),
+    Rendezvous(Rendezvous),
+    IpHash(IpHash),
+}
+
+impl Table {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        match self {
+            Table::Ring(r) => r.lookup(h),
+            Table::Maglev(m) => m.lookup(h),
+            Table::Jump(n) => jump_bucket(h, *n),
+            Table::Rendezvous(r) => r.lookup(h),
+            Table::IpHash(ip) => ip.lookup(&ipv4_int_bytes(h)),
+        }
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        match self {
+            Table::Ring(r) => r.replicas(h, n, out),
+            Table::Maglev(m) => m.replicas(h, n, out),
+            Table::Jump(buckets) => jump_replicas(h, *buckets, n, out),
+            Table::Rendezvous(r) => r.replicas(h, n, out),
+            Table::IpHash(ip) => ip.replicas(&ipv4_int_bytes(h), n, out),
+        }
+    }
+}
+
+/// An integer IP key is an IPv4 address as a number (like `ipaddress.IPv4Address(int)`).
+#[inline]
+fn ipv4_int_bytes(v: u64) -> [u8; 3] {
+    let b = (v as u32).to_be_bytes();
+    [b[0], b[1], b[2]]
+}
+
+#[pyclass(frozen, subclass, module = "fastroute._rust")]
+pub struct PlacementTable {
+    table: Table,
+    algo: HashAlgorithm,
+    names: Vec<Py<PyString>>,
+    /// Nodes that can receive keys (positive weight / points).
+    holders: usize,
+    fingerprint: String,
+}
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+impl PlacementTable {
+    /// Key → 64-bit hash, with fast paths for str, bytes and int.
+    #[inline]
+    fn key_hash(&self, key: &Bound<'_, PyAny>) -> PyResult<u64> {
+        if let Ok(s) = key.cast::<PyString>() {
+            let text = s
+                .to_str()
+                .map_err(|_| PyValueError::new_err("key: str key is not valid UTF-8 (lone surrogate)"))?;
+            Ok(self.algo.hash(text.as_bytes(), 0))
+        } else if let Ok(b) = key.cast::<PyBytes>() {
+            Ok(self.algo.hash(b.as_bytes(), 0))
+        } else if key.is_instance_of::<PyInt>() && !key.is_instance_of::<PyBool>() {
+            Ok(self.algo.hash_u64(int_key(key, &|| "key".into())?, 0))
+        } else {
+            Err(PyTypeError::new_err(format!("key: keys must be str, bytes or int, got {}", key.get_type().name()?)))
+        }
+    }
+
+    /// For IP hashing: the address bytes nginx hashes.
+    fn ip_bytes(key: &Bound<'_, PyAny>, out: &mut [u8; 16]) -> PyResult<usize> {
+        if key.is_instance_of::<PyInt>() && !key.is_instance_of::<PyBool>() {
+            let v: u64 = key.extract().map_err(|_| PyValueError::new_err("key: int addresses must be in [0, 2**32)"))?;
+            if v > u32::MAX as u64 {
+                return Err(PyValueError::new_err("key: int addresses must be in [0, 2**32)"));
+            }
+            out[..3].copy_from_slice(&ipv4_int_bytes(v));
+            return Ok(3);
+        }
+        let raw: Vec<u8> = if let Ok(s) = key.cast::<PyString>() {
+            s.to_str()?.as_bytes().to_vec()
+        } else if let Ok(b) = key.cast::<PyBytes>() {
+            b.as_bytes().to_vec()
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "key: IP hash keys must be an address str, packed bytes or int, got {}",
+                key.get_type().name()?
+            )));
+        };
+        iphash::parse_address(&raw, out).ok_or_else(|| {
+            PyValueError::new_err(format!("key: {:?} is not an IPv4/IPv6 address", String::from_utf8_lossy(&raw)))
+        })
+    }
+
+    fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<u32> {
+        if let Table::IpHash(ip) = &self.table {
+            let mut buf = [0u8; 16];
+            let n = Self::ip_bytes(key, &mut buf)?;
+            return Ok(ip.lookup(&buf[..n]));
+        }
+        Ok(self.table.lookup(self.key_hash(key)?))
+    }
+
+    fn check_replica_count(&self, n: usize) -> PyResult<()> {
+        if n == 0 || n > self.holders {
+            return Err(PyValueError::new_err(format!(
+                "n: must be in 1..={} (nodes that can hold keys), got {n}",
+                self.holders
+            )));
+        }
+        Ok(())
+    }
+
+    /// Per-key index for a batch; IP tables parse addresses, others hash.
+    fn route_batch_inner(&self, batch: KeyBatch<'_>, n: usize) -> Result<Vec<i32>, usize> {
+        let algo = self.algo;
+        match &self.table {
+            Table::IpHash(ip) => {
+                let out = par_map(n, Vec::new, |scratch, i| {
+                    if let KeyBatch::U64(v) = batch {
+                        if v[i] > u32::MAX as u64 {
+                            return -1;
+                        }
+                        return ip.lookup(&ipv4_int_bytes(v[i])) as i32;
+                    }
+                    let mut buf = [0u8; 16];
+                    match iphash::parse_address(batch.bytes_at(i, scratch), &mut buf) {
+                        Some(len) => ip.lookup(&buf[..len]) as i32,
+                        None => -1,
+                    }
+                });
+                match out.iter().position(|&v| v < 0) {
+                    Some(bad) => Err(bad),
+                    None => Ok(out),
+                }
+            }
+            Table::Ring(r) => Ok(par_map(n, Vec::new, |s, i| r.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
+            Table::Maglev(m) => Ok(par_map(n, Vec::new, |s, i| m.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
+            Table::Jump(b) => Ok(par_map(n, Vec::new, |s, i| jump_bucket(batch.hash_at(i, algo, 0, s), *b) as i32)),
+            Table::Rendezvous(r) => Ok(par_map(n, Vec::new, |s, i| r.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
+        }
+    }
+
+    fn compute_fingerprint(kind: &str, algo: HashAlgorithm, names: &[String], table: &Table) -> String {
+        let mut bytes = Vec::new();
+        for part in [kind.as_bytes(), algo.name().as_bytes()] {
+            bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(part);
+        }
+        for name in names {
+            bytes.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(name.as_bytes());
+        }
+        match table {
+            Table::Ring(r) => {
+                bytes.extend_from_slice(&[r.rule() as u8]);
+                r.points().iter().for_each(|p| bytes.extend_from_slice(&p.to_le_bytes()));
+                r.owners().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes()));
+            }
+            Table::Maglev(m) => m.table().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes())),
+            Table::Jump(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+            Table::Rendezvous(_) | Table::IpHash(_) => {}
+        }
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
+    }
+}
+
+#[pymethods]
+impl PlacementTable {
+    #[new]
+    #[pyo3(signature = (kind, names, weights, hash_name="xxh3", mode="fixed", points_per_weight=160.0,
+                        min_ring_size=1024, max_ring_size=8388608, lookup="at_or_after", table_size=65537))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        kind: &str,
+        names: Vec<String>,
+        weights: Vec<f64>,
+        hash_name: &str,
+        mode: &str,
+        points_per_weight: f64,
+        min_ring_size: u64,
+        max_ring_size: u64,
+        lookup: &str,
+        table_size: u64,
+    ) -> PyResult<Self> {
+        let py_names: Vec<Py<PyString>> =
+            Python::attach(|py| names.iter().map(|n| PyString::new(py, n).unbind()).collect());
+        if names.is_empty() || names.len() != weights.len() || names.len() > i32::MAX as usize {
+            return Err(PyValueError::new_err("nodes: internal: names and weights must be non-empty and equal in length"));
+        }
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || !weights.iter().any(|w| *w > 0.0) {
+            return Err(PyValueError::new_err("weights: must be finite, >= 0 and not all zero"));
+        }
+        let algo = algorithm(hash_name)?;
+        let refs: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+        let table = match kind {
+            "ring" => {
+                let rule = LookupRule::from_name(lookup).ok_or_else(|| {
+                    PyValueError::new_err(format!("lookup: expected one of {:?}, got {lookup:?}", LookupRule::NAMES))
+                })?;
+                let points = match mode {
+                    "fixed" => fixed_points(&refs, &weights, points_per_weight, algo),
+                    "normalized" => normalized_points(&refs, &weights, min_ring_size, max_ring_size, algo),
+                    other => {
+                        return Err(PyValueError::new_err(format!(
+                            "mode: expected 'fixed' or 'normalized', got {other:?}"
+                        )))
+                    }
+                }
+                .map_err(value_error)?;
+                Table::Ring(Ring::from_points(points, names.len(), rule).map_err(value_error)?)
+            }
+            "maglev" => Table::Maglev(Maglev::build(&refs, &weights, table_size).map_err(|e| PyValueError::new_err(format!("table_size: {e}")))?),
+            "jump" => Table::Jump(names.len() as u32),
+            "rendezvous" => Table::Rendezvous(Rendezvous::new(&refs, &weights)),
+            "ip_hash" => {
+                if weights.iter().any(|w| w.fract() != 0.0 || *w > u32::MAX as f64) {
+                    return Err(PyValueError::new_err("weights: ip_hash weights must be integers"));
+                }
+                Table::IpHash(IpHash::new(&weights.iter().map(|w| *w as u32).collect::<Vec<_>>()))
+            }
+            other => return Err(PyValueError::new_err(format!("kind: unknown placement {other:?}"))),
+        };
+        let holders = match &table {
+            Table::Ring(r) => r.holders(),
+            Table::Maglev(m) => {
+                let mut seen = vec![false; names.len()];
+                m.table().iter().for_each(|&o| seen[o as usize] = true);
+                seen.iter().filter(|&&s| s).count()
+            }
+            Table::Jump(n) => *n as usize,
+            Table::Rendezvous(_) | Table::IpHash(_) => weights.iter().filter(|w| **w > 0.0).count(),
+        };
+        let fingerprint = Self::compute_fingerprint(kind, algo, &names, &table);
+        Ok(PlacementTable { table, algo, names: py_names, holders, fingerprint })
+    }
+
+    /// Index into `.nodes` of the node owning `key`.
+    fn get_index(&self, key: &Bound<'_, PyAny>) -> PyResult<u32> {
+        self.index_of(key)
+    }
+
+    /// Name of the node owning `key` (str | bytes | int).
+    fn get_node(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyString>> {
+        Ok(self.names[self.index_of(key)? as usize].clone_ref(py))
+    }
+
+    /// Index for a key already hashed to 64 bits.
+    fn get_index_hashed(&self, hash: u64) -> u32 {
+        self.table.lookup(hash)
+    }
+
+    /// Names of the primary and the next n-1 distinct nodes for `key`.
+    fn replicas<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, n: usize) -> PyResult<Bound<'py, PyTuple>> {
+        let idx = self.replica_indices(key, n)?;
+        PyTuple::new(py, idx.iter().map(|&i| self.names[i as usize].clone_ref(py)))
+    }
+
+    fn replica_indices(&self, key: &Bound<'_, PyAny>, n: usize) -> PyResult<Vec<u32>> {
+        self.check_replica_count(n)?;
+        let mut out = Vec::with_capacity(n);
+        if let Table::IpHash(ip) = &self.table {
+            let mut buf = [0u8; 16];
+            let len = Self::ip_bytes(key, &mut buf)?;
+            ip.replicas(&buf[..len], n, &mut out);
+        } else {
+            self.table.replicas(self.key_hash(key)?, n, &mut out);
+        }
+        Ok(out)
+    }
+
+    #[pyo3(signature = (keys, threads=None))]
+    fn _route<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyTuple>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<i32>>> {
+        let store = KeyStore::from_arg(keys)?;
+        let batch = store.batch()?;
+        let n = batch.validate().map_err(key_error)?;
+        let result = py
+            .detach(|| with_threads(threads, || self.route_batch_inner(batch, n)))
+            .map_err(PyValueError::new_err)?;
+        match result {
+            Ok(out) => Ok(out.into_pyarray(py)),
+            Err(bad) => Err(PyValueError::new_err(format!("keys[{bad}]: not an IPv4/IPv6 address"))),
+        }
+    }
+
+    #[pyo3(signature = (hashes, threads=None))]
+    fn _route_hashed<'py>(
+        &self,
+        py: Python<'py>,
+        hashes: PyReadonlyArray1<'py, u64>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<i32>>> {
+        let h = hashes.as_slice().map_err(|_| PyValueError::new_err("hashes: array must be C-contiguous"))?;
+        let table = &self.table;
+        let out = py
+            .detach(|| with_threads(threads, || par_map(h.len(), || (), |_, i| table.lookup(h[i]) as i32)))
+            .map_err(PyValueError::new_err)?;
+        Ok(out.into_pyarray(py))
+    }
+
+    #[pyo3(signature = (keys, n, threads=None))]
+    fn _route_replicas<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyTuple>,
+        n: usize,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray2<i32>>> {
+        self.check_replica_count(n)?;
+        let store = KeyStore::from_arg(keys)?;
+        let batch = store.batch()?;
+        let m = batch.validate().map_err(key_error)?;
+        let algo = self.algo;
+        let table = &self.table;
+        // Row i holds key i's replicas; -1 marks an unparseable IP key.
+        let flat = py
+            .detach(|| {
+                with_threads(threads, || {
+                    par_rows(m, n, || (Vec::new(), Vec::with_capacity(n)), |(scratch, reps), i, row| {
+                        match table {
+                            Table::IpHash(ip) => {
+                                let mut buf = [0u8; 16];
+                                let parsed = match batch {
+                                    KeyBatch::U64(v) if v[i] <= u32::MAX as u64 => {
+                                        buf[..3].copy_from_slice(&ipv4_int_bytes(v[i]));
+                                        Some(3)
+                                    }
+                                    KeyBatch::U64(_) => None,
+                                    _ => iphash::parse_address(batch.bytes_at(i, scratch), &mut buf),
+                                };
+                                match parsed {
+                                    Some(len) => ip.replicas(&buf[..len], n, reps),
+                                    None => {
+                                        row.fill(-1);
+                                        return;
+                                    }
+                                }
+                            }
+                            _ => table.replicas(batch.hash_at(i, algo, 0, scratch), n, reps),
+                        }
+                        for (slot, &r) in row.iter_mut().zip(reps.iter()) {
+                            *slot = r as i32;
+                        }
+                    })
+                })
+            })
+            .map_err(PyValueError::new_err)?;
+        if let Some(bad) = flat.iter().position(|&v| v < 0) {
+            return Err(PyValueError::new_err(format!("keys[{}]: not an IPv4/IPv6 address", bad / n)));
+        }
+        flat.into_pyarray(py).reshape([m, n])
+    }
+
+    /// Bounded-load batch assignment (ring only): see placement::bounded.
+    fn _assign_bounded<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyTuple>, c: f64, weights: Vec<f64>) -> PyResult<Bound<'py, PyArray1<i32>>> {
+        let Table::Ring(ring) = &self.table else {
+            return Err(PyTypeError::new_err("assign_bounded: only hash rings support bounded loads"));
+        };
+        let store = KeyStore::from_arg(keys)?;
+        let batch = store.batch()?;
+        batch.validate().map_err(key_error)?;
+        let hashes = batch.hash_all(self.algo, 0).map_err(key_error)?;
+        let out = py.detach(|| {
+            let cap = bounded::capacities(&weights, hashes.len(), c);
+            bounded::assign_bounded(ring, &hashes, &cap)
+        });
+        Ok(out.into_pyarray(py))
+    }
+
+    /// Stable identifier of the table contents (same config → same string).
+    fn fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
+
+    /// Size facts: entries in the table and bytes they use.
+    fn _table_stats(&self) -> (usize, usize) {
+        match &self.table {
+            Table::Ring(r) => (r.len(), r.memory_bytes()),
+            Table::Maglev(m) => (m.table().len(), m.table().len() * 4),
+            Table::Jump(_) => (0, 0),
+            Table::Rendezvous(_) => (self.names.len(), self.names.len() * 16),
+            Table::IpHash(_) => (self.names.len(), self.names.len() * 4),
+        }
+    }
+}
