@@ -106,7 +106,7 @@ impl PlacementTable {
             b.as_bytes().to_vec()
         } else {
             return Err(PyTypeError::new_err(format!(
-                "key: IP hash keys must be an address str, packed bytes or int, got {}",
+                "key: IP hash keys must be an address (str or bytes text) or an IPv4 int, got {}",
                 key.get_type().name()?
             )));
         };
