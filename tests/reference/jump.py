@@ -8,7 +8,7 @@ def jump_bucket(key: int, buckets: int) -> int:
     while j < buckets:
         b = j
         key = (key * 2862933555777941757 + 1) & MASK64
-        j = int((b + 1) / (((key >> 33) + 1) / 2**31))
+        j = int((b + 1) * (2**31 / ((key >> 33) + 1)))  # Lamping & Veach Fig. 1
     return b
 
 

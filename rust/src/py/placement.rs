@@ -8,12 +8,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
 
-use crate::batch::{par_map, par_rows, with_threads};
+use crate::batch::{par_chunks, par_map, par_rows, with_threads};
 use crate::hash::HashAlgorithm;
 use crate::keys::KeyBatch;
 use crate::placement::bounded;
 use crate::placement::iphash::{self, IpHash};
-use crate::placement::jump::{jump_bucket, jump_replicas};
+use crate::placement::jump::{jump_bucket, jump_buckets_into, jump_replicas};
 use crate::placement::maglev::Maglev;
 use crate::placement::rendezvous::Rendezvous;
 use crate::placement::ring::{fixed_points, normalized_points, LookupRule, Ring};
@@ -159,7 +159,10 @@ impl PlacementTable {
             }
             Table::Ring(r) => Ok(par_map(n, Vec::new, |s, i| r.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
             Table::Maglev(m) => Ok(par_map(n, Vec::new, |s, i| m.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
-            Table::Jump(b) => Ok(par_map(n, Vec::new, |s, i| jump_bucket(batch.hash_at(i, algo, 0, s), *b) as i32)),
+            Table::Jump(b) => {
+                let hashes = par_map(n, Vec::new, |s, i| batch.hash_at(i, algo, 0, s));
+                Ok(par_chunks(&hashes, |h, o| jump_buckets_into(h, *b, o)))
+            }
             Table::Rendezvous(r) => Ok(par_map(n, Vec::new, |s, i| r.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
         }
     }
@@ -321,7 +324,12 @@ impl PlacementTable {
         let h = hashes.as_slice().map_err(|_| PyValueError::new_err("hashes: array must be C-contiguous"))?;
         let table = &self.table;
         let out = py
-            .detach(|| with_threads(threads, || par_map(h.len(), || (), |_, i| table.lookup(h[i]) as i32)))
+            .detach(|| {
+                with_threads(threads, || match table {
+                    Table::Jump(b) => par_chunks(h, |keys, o| jump_buckets_into(keys, *b, o)),
+                    _ => par_map(h.len(), || (), |_, i| table.lookup(h[i]) as i32),
+                })
+            })
             .map_err(PyValueError::new_err)?;
         Ok(out.into_pyarray(py))
     }
