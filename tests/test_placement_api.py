@@ -112,6 +112,7 @@ def test_immutable_updates(placement):
     if not isinstance(placement, JumpHash):
         heavier = placement.with_weight("proc-0", 5)
         assert heavier.weights[0] == 5
+        assert heavier.fingerprint() != placement.fingerprint()
 
 
 def test_pickle_copy_and_equality(placement):

@@ -167,15 +167,16 @@ impl PlacementTable {
         }
     }
 
-    fn compute_fingerprint(kind: &str, algo: HashAlgorithm, names: &[String], table: &Table) -> String {
+    fn compute_fingerprint(kind: &str, algo: HashAlgorithm, names: &[String], weights: &[f64], table: &Table) -> String {
         let mut bytes = Vec::new();
         for part in [kind.as_bytes(), algo.name().as_bytes()] {
             bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
             bytes.extend_from_slice(part);
         }
-        for name in names {
+        for (name, weight) in names.iter().zip(weights) {
             bytes.extend_from_slice(&(name.len() as u64).to_le_bytes());
             bytes.extend_from_slice(name.as_bytes());
+            bytes.extend_from_slice(&weight.to_bits().to_le_bytes());
         }
         match table {
             Table::Ring(r) => {
@@ -257,7 +258,7 @@ impl PlacementTable {
             Table::Jump(n) => *n as usize,
             Table::Rendezvous(_) | Table::IpHash(_) => weights.iter().filter(|w| **w > 0.0).count(),
         };
-        let fingerprint = Self::compute_fingerprint(kind, algo, &names, &table);
+        let fingerprint = Self::compute_fingerprint(kind, algo, &names, &weights, &table);
         Ok(PlacementTable { table, algo, names: py_names, holders, fingerprint })
     }
 
