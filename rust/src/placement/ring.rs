@@ -149,9 +149,9 @@ impl Ring {
         // branches (points are sorted, so the count is the partition point;
         // `points` is padded so the reads stay in bounds), search the rest.
         let width = hi - lo;
+        let probe: &[u64; PROBE] = self.points[lo..lo + PROBE].try_into().expect("padded");
         let mut count = 0usize;
-        for k in 0..PROBE {
-            let p = self.points[lo + k];
+        for (k, &p) in probe.iter().enumerate() {
             count += ((k < width) & if strict { p <= h } else { p < h }) as usize;
         }
         if width > PROBE && count == PROBE {
@@ -188,6 +188,22 @@ impl Ring {
     #[inline]
     pub fn lookup(&self, h: u64) -> u32 {
         self.owners[self.lookup_index(h)]
+    }
+
+    /// `out[i] = lookup(hashes[i])`, with the lookup rule resolved once.
+    pub fn lookup_into(&self, hashes: &[u64], out: &mut [i32]) {
+        let owners = &self.owners[..];
+        match self.rule {
+            LookupRule::AtOrAfter => out.iter_mut().zip(hashes).for_each(|(o, &h)| {
+                let i = self.search(h, false);
+                *o = owners[if i == owners.len() { 0 } else { i }] as i32;
+            }),
+            LookupRule::After => out.iter_mut().zip(hashes).for_each(|(o, &h)| {
+                let i = self.search(h, true);
+                *o = owners[if i == owners.len() { 0 } else { i }] as i32;
+            }),
+            LookupRule::Nearest => out.iter_mut().zip(hashes).for_each(|(o, &h)| *o = self.lookup(h) as i32),
+        }
     }
 
     /// Primary plus the next distinct owners clockwise. `n` must be <= holders().

@@ -326,8 +326,13 @@ impl PlacementTable {
         let table = &self.table;
         let out = py
             .detach(|| {
+                // Dispatch once per batch so each loop is monomorphic.
                 with_threads(threads, || match table {
                     Table::Jump(b) => par_chunks(h, |keys, o| jump_buckets_into(keys, *b, o)),
+                    Table::Ring(r) => par_chunks(h, |keys, o| r.lookup_into(keys, o)),
+                    Table::Maglev(m) => par_chunks(h, |keys, o| {
+                        o.iter_mut().zip(keys).for_each(|(slot, &k)| *slot = m.lookup(k) as i32)
+                    }),
                     _ => par_map(h.len(), || (), |_, i| table.lookup(h[i]) as i32),
                 })
             })
