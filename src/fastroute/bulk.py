@@ -176,6 +176,46 @@ def _parquet_batches(path: str, batch_rows: int) -> tuple[Iterator, list[str], C
     return batches(), names, lambda: seen[0] / total
 
 
+def _prefetch(batches: Iterator, depth: int = 2) -> Iterator:
+    """Reads ahead on a background thread so decoding the next batch overlaps
+    routing and writing the current one. Errors surface in the consumer."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        q.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((True, done))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put((False, exc))
+
+    thread = threading.Thread(target=produce, name="fastroute-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 # --------------------------------------------------------------------------- keys
 def composite_keys(columns: Sequence) -> "object":
     """Length-prefixed concatenation of several columns (see module docstring),
@@ -271,7 +311,7 @@ class _Sink:
         else:
             self.atomic = _AtomicFile(Path(target))
             if fmt == "parquet":
-                self.writer = pq.ParquetWriter(str(self.atomic.tmp), schema, compression="zstd")
+                self.writer = pq.ParquetWriter(str(self.atomic.tmp), schema, compression="snappy")
             else:
                 self.writer = pacsv.CSVWriter(str(self.atomic.tmp), schema, write_options=_csv_write_options())
         self.fmt = fmt
@@ -379,7 +419,7 @@ def route_file(
         split_tmp = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", suffix=".partial", dir=final_dir.parent))
     ok = False
     try:
-        for batch in batches:
+        for batch in _prefetch(batches):
             if csv_rejects.first_error:
                 raise BadRowError(csv_rejects.first_error)
             n = batch.num_rows
