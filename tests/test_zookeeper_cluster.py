@@ -285,6 +285,10 @@ def test_zookeeper_routing_continues_on_last_snapshot_while_server_is_down_and_r
         member_side = ZooKeeperCoordinator(server.hosts, "outage", session_timeout=SESSION_S)
         member_side.register(Member("a", 1))
         member_side.register(Member("b", 2))
+        leadership: queue.Queue = queue.Queue()
+        campaign = member_side.campaign("writer", "a", leadership.put)
+        led = leadership.get(timeout=10)
+        assert led is not None
         router_coord = ZooKeeperCoordinator(server.hosts, "outage", session_timeout=SESSION_S)
         membership = ZooKeeperMembership(router_coord, refresh_interval=0.2)
         router = fastroute.Router(fastroute.JumpHash(["x"]))
@@ -296,6 +300,7 @@ def test_zookeeper_routing_continues_on_last_snapshot_while_server_is_down_and_r
         server.stop()
         stale = membership.wait_for(lambda s: s.stale, timeout=10)
         assert stale.nodes == ("a", "b") and stale.epoch == before.epoch
+        assert leadership.get(timeout=10) is None  # SUSPENDED: leadership dropped
         down_until = time.monotonic() + 3 * SESSION_S  # longer than a session timeout
         while time.monotonic() < down_until:
             assert [router.get_node(k) for k in ROUTE_KEYS] == routes
@@ -306,11 +311,72 @@ def test_zookeeper_routing_continues_on_last_snapshot_while_server_is_down_and_r
         server.start()
         fresh = membership.wait_for(lambda s: not s.stale and s.nodes == ("a", "b"), timeout=20)
         assert fresh.epoch >= before.epoch
+        regained = leadership.get(timeout=10)  # same session: same token; new session: higher
+        assert regained is not None and regained.value >= led.value
         member_side.register(Member("c", 1))  # changes flow again after the restart
         membership.wait_for(lambda s: s.nodes == ("a", "b", "c") and not s.stale, timeout=10)
         assert [router.get_node(k) for k in ROUTE_KEYS] == expected_routes({"a": 1, "b": 2, "c": 1})
+        campaign.close()
         membership.close()
         router_coord.close()
         member_side.close()
     finally:
         server.stop()
+
+
+def expire_session(zookeeper: ZooKeeperServer, coord: ZooKeeperCoordinator) -> None:
+    """Makes the server expire `coord`'s session: a second client attaches to the same
+    session id and closes it (the ZooKeeper test-suite technique)."""
+    from kazoo.client import KazooClient
+
+    twin = KazooClient(hosts=zookeeper.hosts, client_id=coord.client.client_id, timeout=SESSION_S)
+    twin.start(timeout=10)
+    twin.stop()
+    twin.close()
+
+
+def test_zookeeper_session_expiry_reregisters_member_and_reruns_election(zookeeper, cluster):
+    with ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as member_side, \
+            ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as router_side, \
+            ZooKeeperMembership(router_side) as membership:
+        member_side.register(Member("m", 2, "m:1", metadata={"zone": "z1"}))
+        leadership: queue.Queue = queue.Queue()
+        campaign = member_side.campaign("g", "m", leadership.put)
+        first = leadership.get(timeout=10)
+        assert first is not None and first.holder == "m"
+        leaders: queue.Queue = queue.Queue()
+        watch = router_side.watch_leader("g", lambda who, token: leaders.put((who, token)))
+        assert leaders.get(timeout=10) == ("m", first.value)
+        before = membership.wait_for(lambda s: "m" in s)
+        old_session = member_side.session_id
+
+        expire_session(zookeeper, member_side)
+        assert leadership.get(timeout=10) is None  # stop acting as leader at once
+        again = leadership.get(timeout=10)  # re-elected on the new session
+        assert again is not None and again.value > first.value
+        assert member_side.session_id != old_session
+        snap = membership.wait_for(lambda s: "m" in s and s.epoch > before.epoch and not s.stale, timeout=10)
+        assert snap.member("m") == Member("m", 2, "m:1", metadata={"zone": "z1"})
+        _, stat = router_side.client.get(router_side.member_path("m"))
+        assert stat.ephemeralOwner == member_side.session_id
+        deadline = time.monotonic() + 10
+        while (who := leaders.get(timeout=10)) != ("m", again.value):
+            assert time.monotonic() < deadline, who
+        campaign.close()
+        watch.close()
+
+
+def test_zookeeper_operator_leave_evicts_member_without_reregistration(zookeeper, cluster):
+    with ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as member_side, \
+            ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as operator, \
+            ZooKeeperMembership(operator) as membership:
+        reg = member_side.register(Member("n1"))
+        member_side.register(Member("n2"))
+        membership.wait_for(lambda s: s.nodes == ("n1", "n2"))
+        with operator.change_membership(timeout=5) as change:
+            change.remove("n1")
+        assert reg.evicted.wait(5)
+        membership.wait_for(lambda s: s.nodes == ("n2",))
+        with pytest.raises(KeyError):
+            with operator.change_membership(timeout=5) as change:
+                change.remove("n1")
