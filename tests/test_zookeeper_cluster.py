@@ -380,3 +380,59 @@ def test_zookeeper_operator_leave_evicts_member_without_reregistration(zookeeper
         with pytest.raises(KeyError):
             with operator.change_membership(timeout=5) as change:
                 change.remove("n1")
+
+
+def fastroute_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fastroute.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_zookeeper_cli_cluster_status_join_leave(zookeeper, cluster):
+    zk = ["--zk", zookeeper.hosts, "--cluster", cluster, "--session-timeout", str(SESSION_S)]
+    join = subprocess.Popen([sys.executable, "-m", "fastroute.cli", "cluster", "join", *zk, "--name", "n1",
+                             "--weight", "2", "--address", "10.0.0.1:8443", "--meta", "zone=z1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    other = subprocess.Popen([sys.executable, "-m", "fastroute.cli", "cluster", "join", *zk, "--name", "n2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "joined" in join.stdout.readline()
+        assert "joined" in other.stdout.readline()
+        status = fastroute_cli("cluster", "status", *zk, "--json")
+        assert status.returncode == 0, status.stderr
+        doc = json.loads(status.stdout)
+        by_name = {m["name"]: m for m in doc["members"]}
+        assert by_name["n1"] == {"name": "n1", "weight": 2.0, "address": "10.0.0.1:8443", "state": "up",
+                                 "metadata": {"zone": "z1"}}
+        assert set(by_name) == {"n1", "n2"}
+        human = fastroute_cli("cluster", "status", *zk)
+        assert human.returncode == 0 and "n1" in human.stdout and "zone=z1" in human.stdout
+
+        leave = fastroute_cli("cluster", "leave", *zk, "--name", "n1")
+        assert leave.returncode == 0, leave.stderr
+        assert "removed 'n1'" in leave.stdout
+        out, _ = join.communicate(timeout=10)
+        assert join.returncode == 0 and "removed by an operator" in out  # and did not re-register
+        doc = json.loads(fastroute_cli("cluster", "status", *zk, "--json").stdout)
+        assert [m["name"] for m in doc["members"]] == ["n2"]
+
+        again = fastroute_cli("cluster", "leave", *zk, "--name", "n1")
+        assert again.returncode == 1 and "no member" in again.stderr
+
+        other.send_signal(signal.SIGTERM)  # a member leaves cleanly on SIGTERM
+        out, _ = other.communicate(timeout=10)
+        assert other.returncode == 0 and "left" in out
+        doc = json.loads(fastroute_cli("cluster", "status", *zk, "--json").stdout)
+        assert doc["members"] == []
+    finally:
+        for p in (join, other):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_zookeeper_cli_reports_unreachable_server():
+    from ._zookeeper import free_port
+
+    result = fastroute_cli("cluster", "status", "--zk", f"127.0.0.1:{free_port()}", "--connect-timeout", "1")
+    assert result.returncode == 1
+    assert "cannot connect" in result.stderr and "Traceback" not in result.stderr

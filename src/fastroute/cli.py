@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cluster", help="cluster TOML (default: bundled sample)")
     demo.add_argument("--key", default="card_id", help="key column (default: card_id)")
     demo.set_defaults(func=_cmd_demo)
+    from .cluster_cli import add_cluster_parser
+    add_cluster_parser(sub)
     return parser
 
 

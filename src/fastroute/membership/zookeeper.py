@@ -429,7 +429,7 @@ class MembershipChange:
             raise MembershipError("membership change: the lock is not held")
         return self._lock.token
 
-    def _commit(self, build: Callable[[Any], None], what: str) -> None:
+    def _commit(self, build: Callable[[Any], None], what: str, name: str) -> None:
         token = self.token
         client = self._coord.client
         tx = client.transaction()
@@ -440,12 +440,12 @@ class MembershipChange:
         if failed:
             lock_result = results[0]
             if isinstance(lock_result, Exception) and not isinstance(lock_result, self._coord._exc.RolledBackError):
-                raise StaleTokenError(f"{what}: lock token {token.value} no longer held; change rejected")
+                raise StaleTokenError(f"{what} {name!r}: lock token {token.value} no longer held; change rejected")
             real = [r for r in failed if not isinstance(r, self._coord._exc.RolledBackError)]
             err = real[0] if real else failed[0]
             if isinstance(err, self._coord._exc.NoNodeError):
-                raise KeyError(f"name: {what}: no such member") from None
-            raise MembershipError(f"{what}: {type(err).__name__}") from None
+                raise KeyError(f"name: no member {name!r} ({what})") from None
+            raise MembershipError(f"{what} {name!r}: {type(err).__name__}") from None
 
     def members(self) -> dict[str, tuple[Member, int]]:
         client, exc = self._coord.client, self._coord._exc
@@ -468,7 +468,7 @@ class MembershipChange:
         new = replace(member, **fields)
         path = self._coord.member_path(name)
         self._commit(lambda tx: tx.set_data(path, json.dumps(new.to_dict(), sort_keys=True).encode(), version),
-                     f"update {name!r}")
+                     "update", name)
         return new
 
     def set_weight(self, name: str, weight: float) -> Member:
@@ -479,7 +479,7 @@ class MembershipChange:
 
     def remove(self, name: str) -> None:
         path = self._coord.member_path(name)
-        self._commit(lambda tx: tx.delete(path), f"remove {name!r}")
+        self._commit(lambda tx: tx.delete(path), "remove", name)
 
 
 class Campaign:
