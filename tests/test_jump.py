@@ -40,3 +40,32 @@ def test_keys_are_hashed_with_xxh3_then_jumped():
 def test_bad_nodes():
     with pytest.raises(ValueError, match="nodes"):
         JumpHash([])
+
+
+def test_agrees_with_jump_consistent_hash_package():
+    import jump
+
+    rng = random.Random(99)
+    keys = [rng.getrandbits(64) for _ in range(100_000)]
+    for buckets in (1, 7, 100, 1000):
+        got = JumpHash([f"n{i}" for i in range(buckets)]).route_hashed(np.array(keys, dtype=np.uint64))
+        assert got.tolist() == [jump.hash(k, buckets) for k in keys]
+
+
+def test_removing_the_last_node_moves_only_its_keys():
+    nodes = [f"n{i}" for i in range(50)]
+    keys = np.arange(200_000, dtype=np.uint64)
+    before = JumpHash(nodes).route(keys)
+    after = JumpHash(nodes[:-1]).route(keys)
+    moved = before != after
+    assert set(before[moved].tolist()) == {49}
+
+
+def test_replicas_match_reference():
+    from tests.reference.jump import jump_replicas
+
+    jh = JumpHash([f"n{i}" for i in range(9)])
+    for k in range(500):
+        h = xxhash.xxh3_64_intdigest(f"key-{k}".encode())
+        assert list(jh.replica_indices(f"key-{k}", 9)) == jump_replicas(h, 9, 9)
+        assert list(jh.replica_indices(f"key-{k}", 3)) == jump_replicas(h, 9, 3)

@@ -36,6 +36,20 @@ where
     out
 }
 
+/// `f(input_chunk, output_chunk)` over aligned chunks of a slice, in parallel
+/// above the threshold; for kernels that work on several items at once.
+pub fn par_chunks<T: Sync, U: Send + Copy + Default>(input: &[T], f: impl Fn(&[T], &mut [U]) + Sync + Send) -> Vec<U> {
+    let mut out = vec![U::default(); input.len()];
+    if input.len() < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
+        f(input, &mut out);
+    } else {
+        out.par_chunks_mut(MIN_CHUNK)
+            .zip(input.par_chunks(MIN_CHUNK))
+            .for_each(|(o, i)| f(i, o));
+    }
+    out
+}
+
 /// Fills an `m × n` row-major matrix: `f(state, i, row_i)`; split-independent.
 pub fn par_rows<S, I, F>(m: usize, n: usize, init: I, f: F) -> Vec<i32>
 where

@@ -44,8 +44,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     weight_sum = sum(weights.values())
     for name, count in zip(nodes, counts):
         print(f"{name:<12} {count:>8} {count / total:>8.2%} {weights[name] / weight_sum:>9.2%}")
-    mean = total / len(nodes)
-    print(f"max/mean load: {max(counts) / mean:.3f}")
+    worst = max(count / total / (weights[name] / weight_sum) for name, count in zip(nodes, counts))
+    print(f"max actual/expected share: {worst:.3f}")
     return EXIT_OK
 
 

@@ -289,8 +289,8 @@ class Rendezvous(_Placement):
 
 
 class IPHash(_Placement):
-    """nginx `ip_hash`: keys are client addresses ("10.1.2.3", "2001:db8::1",
-    packed 4/16 bytes, or an IPv4 int). IPv4 hashes the first three octets, so
+    """nginx `ip_hash`: keys are client addresses as text ("10.1.2.3",
+    "2001:db8::1", str or ASCII bytes) or an IPv4 address as an int. IPv4 hashes the first three octets, so
     a /24 sticks to one node; weights are integers as in nginx `weight=`.
     `route_hashed` takes IPv4 addresses as integers."""
 

@@ -60,6 +60,8 @@ impl std::fmt::Display for RingError {
 
 /// Largest ring we build: 2**27 points ≈ 1.5 GiB would be absurd for routing.
 pub const MAX_POINTS: u64 = 1 << 26;
+/// Points compared branch-free per lookup before falling back to a search.
+const PROBE: usize = 4;
 
 #[derive(Clone, Debug)]
 pub struct Ring {
@@ -83,7 +85,8 @@ impl Ring {
             return Err(RingError::TooManyPoints(pairs.len() as u64));
         }
         pairs.sort_unstable();
-        let points: Vec<u64> = pairs.iter().map(|p| p.0).collect();
+        let mut points: Vec<u64> = Vec::with_capacity(pairs.len() + PROBE);
+        points.extend(pairs.iter().map(|p| p.0));
         let owners: Vec<u32> = pairs.iter().map(|p| p.1).collect();
         let mut seen = vec![false; node_count];
         for &o in &owners {
@@ -104,15 +107,16 @@ impl Ring {
             bucket_start.push(idx as u32);
         }
         bucket_start.push(points.len() as u32);
+        points.extend(std::iter::repeat_n(u64::MAX, PROBE)); // padding for branch-free probes
         Ok(Ring { points, owners, rule, node_count, holders, bucket_start, bucket_shift })
     }
 
     pub fn len(&self) -> usize {
-        self.points.len()
+        self.owners.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.points.is_empty()
+        self.owners.is_empty()
     }
 
     pub fn node_count(&self) -> usize {
@@ -128,7 +132,7 @@ impl Ring {
     }
 
     pub fn points(&self) -> &[u64] {
-        &self.points
+        &self.points[..self.owners.len()]
     }
 
     pub fn owners(&self) -> &[u32] {
@@ -141,14 +145,26 @@ impl Ring {
         let b = if self.bucket_shift == 64 { 0 } else { (h >> self.bucket_shift) as usize };
         let lo = self.bucket_start[b] as usize;
         let hi = self.bucket_start[b + 1] as usize;
-        let window = &self.points[lo..hi];
-        lo + if strict { window.partition_point(|&p| p <= h) } else { window.partition_point(|&p| p < h) }
+        // A bucket holds ~1–2 points: count the first PROBE slots without
+        // branches (points are sorted, so the count is the partition point;
+        // `points` is padded so the reads stay in bounds), search the rest.
+        let width = hi - lo;
+        let probe: &[u64; PROBE] = self.points[lo..lo + PROBE].try_into().expect("padded");
+        let mut count = 0usize;
+        for (k, &p) in probe.iter().enumerate() {
+            count += ((k < width) & if strict { p <= h } else { p < h }) as usize;
+        }
+        if width > PROBE && count == PROBE {
+            let rest = &self.points[lo + PROBE..hi];
+            count += if strict { rest.partition_point(|&p| p <= h) } else { rest.partition_point(|&p| p < h) };
+        }
+        lo + count
     }
 
     /// Ring index (into `points`/`owners`) the hash lands on.
     #[inline]
     pub fn lookup_index(&self, h: u64) -> usize {
-        let n = self.points.len();
+        let n = self.owners.len();
         match self.rule {
             LookupRule::AtOrAfter => {
                 let i = self.search(h, false);
@@ -174,10 +190,26 @@ impl Ring {
         self.owners[self.lookup_index(h)]
     }
 
+    /// `out[i] = lookup(hashes[i])`, with the lookup rule resolved once.
+    pub fn lookup_into(&self, hashes: &[u64], out: &mut [i32]) {
+        let owners = &self.owners[..];
+        match self.rule {
+            LookupRule::AtOrAfter => out.iter_mut().zip(hashes).for_each(|(o, &h)| {
+                let i = self.search(h, false);
+                *o = owners[if i == owners.len() { 0 } else { i }] as i32;
+            }),
+            LookupRule::After => out.iter_mut().zip(hashes).for_each(|(o, &h)| {
+                let i = self.search(h, true);
+                *o = owners[if i == owners.len() { 0 } else { i }] as i32;
+            }),
+            LookupRule::Nearest => out.iter_mut().zip(hashes).for_each(|(o, &h)| *o = self.lookup(h) as i32),
+        }
+    }
+
     /// Primary plus the next distinct owners clockwise. `n` must be <= holders().
     pub fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
         out.clear();
-        let len = self.points.len();
+        let len = self.owners.len();
         let mut i = self.lookup_index(h);
         for _ in 0..len {
             let o = self.owners[i];
@@ -197,11 +229,11 @@ impl Ring {
     /// Next ring index clockwise (wrapping).
     #[inline]
     pub fn next_index(&self, i: usize) -> usize {
-        if i + 1 == self.points.len() { 0 } else { i + 1 }
+        if i + 1 == self.owners.len() { 0 } else { i + 1 }
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.points.len() * 12 + self.bucket_start.len() * 4
+        self.points.len() * 8 + self.owners.len() * 4 + self.bucket_start.len() * 4
     }
 }
 

@@ -8,12 +8,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
 
-use crate::batch::{par_map, par_rows, with_threads};
+use crate::batch::{par_chunks, par_map, par_rows, with_threads};
 use crate::hash::HashAlgorithm;
 use crate::keys::KeyBatch;
 use crate::placement::bounded;
 use crate::placement::iphash::{self, IpHash};
-use crate::placement::jump::{jump_bucket, jump_replicas};
+use crate::placement::jump::{jump_bucket, jump_buckets_into, jump_replicas};
 use crate::placement::maglev::Maglev;
 use crate::placement::rendezvous::Rendezvous;
 use crate::placement::ring::{fixed_points, normalized_points, LookupRule, Ring};
@@ -106,7 +106,7 @@ impl PlacementTable {
             b.as_bytes().to_vec()
         } else {
             return Err(PyTypeError::new_err(format!(
-                "key: IP hash keys must be an address str, packed bytes or int, got {}",
+                "key: IP hash keys must be an address (str or bytes text) or an IPv4 int, got {}",
                 key.get_type().name()?
             )));
         };
@@ -159,20 +159,24 @@ impl PlacementTable {
             }
             Table::Ring(r) => Ok(par_map(n, Vec::new, |s, i| r.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
             Table::Maglev(m) => Ok(par_map(n, Vec::new, |s, i| m.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
-            Table::Jump(b) => Ok(par_map(n, Vec::new, |s, i| jump_bucket(batch.hash_at(i, algo, 0, s), *b) as i32)),
+            Table::Jump(b) => {
+                let hashes = par_map(n, Vec::new, |s, i| batch.hash_at(i, algo, 0, s));
+                Ok(par_chunks(&hashes, |h, o| jump_buckets_into(h, *b, o)))
+            }
             Table::Rendezvous(r) => Ok(par_map(n, Vec::new, |s, i| r.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
         }
     }
 
-    fn compute_fingerprint(kind: &str, algo: HashAlgorithm, names: &[String], table: &Table) -> String {
+    fn compute_fingerprint(kind: &str, algo: HashAlgorithm, names: &[String], weights: &[f64], table: &Table) -> String {
         let mut bytes = Vec::new();
         for part in [kind.as_bytes(), algo.name().as_bytes()] {
             bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
             bytes.extend_from_slice(part);
         }
-        for name in names {
+        for (name, weight) in names.iter().zip(weights) {
             bytes.extend_from_slice(&(name.len() as u64).to_le_bytes());
             bytes.extend_from_slice(name.as_bytes());
+            bytes.extend_from_slice(&weight.to_bits().to_le_bytes());
         }
         match table {
             Table::Ring(r) => {
@@ -254,7 +258,7 @@ impl PlacementTable {
             Table::Jump(n) => *n as usize,
             Table::Rendezvous(_) | Table::IpHash(_) => weights.iter().filter(|w| **w > 0.0).count(),
         };
-        let fingerprint = Self::compute_fingerprint(kind, algo, &names, &table);
+        let fingerprint = Self::compute_fingerprint(kind, algo, &names, &weights, &table);
         Ok(PlacementTable { table, algo, names: py_names, holders, fingerprint })
     }
 
@@ -321,7 +325,17 @@ impl PlacementTable {
         let h = hashes.as_slice().map_err(|_| PyValueError::new_err("hashes: array must be C-contiguous"))?;
         let table = &self.table;
         let out = py
-            .detach(|| with_threads(threads, || par_map(h.len(), || (), |_, i| table.lookup(h[i]) as i32)))
+            .detach(|| {
+                // Dispatch once per batch so each loop is monomorphic.
+                with_threads(threads, || match table {
+                    Table::Jump(b) => par_chunks(h, |keys, o| jump_buckets_into(keys, *b, o)),
+                    Table::Ring(r) => par_chunks(h, |keys, o| r.lookup_into(keys, o)),
+                    Table::Maglev(m) => par_chunks(h, |keys, o| {
+                        o.iter_mut().zip(keys).for_each(|(slot, &k)| *slot = m.lookup(k) as i32)
+                    }),
+                    _ => par_map(h.len(), || (), |_, i| table.lookup(h[i]) as i32),
+                })
+            })
             .map_err(PyValueError::new_err)?;
         Ok(out.into_pyarray(py))
     }
