@@ -7,8 +7,10 @@ import threading
 import pytest
 
 import fastroute
-from fastroute.membership import (FencingChecker, FileMembership, LiveBalancer, Member, MembershipError, Snapshot,
-                                  StaleTokenError, StaticMembership, follow_router)
+from fastroute.membership import (Coordinator, CoordinatorUnavailable, FencingChecker, FileMembership, LiveBalancer,
+                                  Member, MembershipError, NoPrimaryError, ShardLayout, ShardRouter, Snapshot,
+                                  StaleTokenError, StaticMembership, Subscription, ZooKeeperCoordinator,
+                                  follow_router)
 
 CLUSTER = """algorithm = "rendezvous"
 [[nodes]]
@@ -242,3 +244,100 @@ def test_fencing_checker_rejects_older_tokens():
         checker.check("shard-1", 5)
     checker.check("shard-2", 1)  # resources are independent
     assert checker.highest("shard-1") == 9
+
+
+class FakeCoordinator(Coordinator):
+    """An in-memory Coordinator: shows the shard code needs nothing ZooKeeper-specific."""
+
+    def __init__(self):
+        self.watchers: dict[str, list] = {}
+
+    def lock(self, name, *, timeout=None, identifier=""):  # pragma: no cover - unused here
+        raise NotImplementedError
+
+    def register(self, member):  # pragma: no cover
+        raise NotImplementedError
+
+    def campaign(self, group, candidate, on_change):  # pragma: no cover
+        raise NotImplementedError
+
+    def watch_leader(self, group, callback):
+        self.watchers.setdefault(group, []).append(callback)
+        callback(None, None)
+        return Subscription(lambda: None)
+
+    def elect(self, shard, who, token):
+        for cb in self.watchers[f"shard-primary-{shard}"]:
+            cb(who, token)
+
+    def close(self):
+        pass
+
+
+def test_shard_router_routes_writes_to_the_elected_live_primary_and_reads_to_replicas():
+    m = StaticMembership([Member("a", address="a:1"), Member("b", address="b:1"), Member("c", address="c:1")])
+    coord = FakeCoordinator()
+    layout = ShardLayout.of(8, replication=2)
+    shards = ShardRouter(m, coord, layout)
+    key = "acct-7"
+    shard = shards.shard_of(key)
+    assert shard == fastroute.JumpHash(list(layout.shards)).get_node(key)
+    replicas = shards.replicas(key)
+    assert replicas == fastroute.Rendezvous(["a", "b", "c"]).replicas(shard, 2)
+    with pytest.raises(NoPrimaryError, match="no primary"):
+        shards.route_write(key)
+    coord.elect(shard, replicas[0], 100)
+    route = shards.route_write(key)
+    assert (route.shard, route.node, route.token.value, route.address) == (shard, replicas[0], 100, f"{replicas[0]}:1")
+    assert {shards.route_read(key) for _ in range(6)} == set(replicas)
+    m.remove(replicas[0])  # the primary's member vanished before a new election
+    with pytest.raises(NoPrimaryError, match="not a live member"):
+        shards.route_write(key)
+    assert replicas[0] not in {shards.route_read(key) for _ in range(6)}
+    coord.elect(shard, shards.replicas(key)[0], 205)
+    assert shards.route_write(key).token.value == 205
+    with pytest.raises(StaleTokenError):
+        shards.check_write(shard, 100)
+    shards.check_write(shard, 205)
+    shards.close()
+
+
+def test_shard_layout_validation():
+    with pytest.raises(ValueError, match="shards"):
+        ShardLayout.of(0)
+    with pytest.raises(ValueError, match="replication"):
+        ShardLayout.of(4, replication=0)
+    with pytest.raises(ValueError, match="algorithm"):
+        ShardLayout.of(4, algorithm="nope")
+    with pytest.raises(ValueError, match="duplicate"):
+        ShardLayout.of(["s1", "s1"])
+    assert ShardLayout.of(["x", "y"]).shards == ("x", "y")
+
+
+def test_zookeeper_objects_validate_arguments_before_connecting():
+    with pytest.raises(ValueError, match="hosts"):
+        ZooKeeperCoordinator("")
+    with pytest.raises(ValueError, match="cluster"):
+        ZooKeeperCoordinator("127.0.0.1:1", "a/b")
+    with pytest.raises(ValueError, match="session_timeout"):
+        ZooKeeperCoordinator("127.0.0.1:1", session_timeout=0)
+    with pytest.raises(ValueError, match="root"):
+        ZooKeeperCoordinator("127.0.0.1:1", root="fastroute")
+
+
+def test_unreachable_zookeeper_is_a_clear_error_not_a_hang():
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(CoordinatorUnavailable, match="cannot connect"):
+        ZooKeeperCoordinator(f"127.0.0.1:{port}", connect_timeout=0.5)
+
+
+def test_importing_fastroute_does_not_import_kazoo():
+    import subprocess
+    import sys
+
+    code = "import sys, fastroute; fastroute.ZooKeeperMembership; assert 'kazoo' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
