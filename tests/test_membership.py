@@ -267,7 +267,7 @@ class FakeCoordinator(Coordinator):
         return Subscription(lambda: None)
 
     def elect(self, shard, who, token):
-        for cb in self.watchers[f"shard-primary-{shard}"]:
+        for cb in self.watchers[f"primary-{shard}"]:
             cb(who, token)
 
     def close(self):

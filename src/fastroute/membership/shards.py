@@ -94,7 +94,7 @@ class ShardRouter:
         self._leaders: dict[str, FencingToken] = {}
         self._cond = threading.Condition()
         self._follower = Follower(membership, self._rebuild, what="shard router")
-        self._watches = [coordinator.watch_leader(f"shard-primary-{shard}", self._leader_callback(shard))
+        self._watches = [coordinator.watch_leader(f"primary-{shard}", self._leader_callback(shard))
                          for shard in self.layout.shards]
 
     def _leader_callback(self, shard: str):
@@ -198,7 +198,7 @@ class ShardReplica:
                 if shard not in mine:
                     self._campaigns.pop(shard).close()
             for shard in sorted(mine - set(self._campaigns)):
-                self._campaigns[shard] = self._coord.campaign(f"shard-primary-{shard}", self.name,
+                self._campaigns[shard] = self._coord.campaign(f"primary-{shard}", self.name,
                                                               self._changed(shard))
 
     def _changed(self, shard: str):

@@ -134,7 +134,8 @@ class ZooKeeperCoordinator(Coordinator):
         log.info("zookeeper %s: %s%s", self.hosts, state, " (new session)" if new_session and state == CONNECTED else "")
         if state == CONNECTED and new_session:
             for reg in list(self._registrations):
-                reg._register_async()
+                # own thread: it may wait for the old session's znode to vanish
+                threading.Thread(target=reg._register_async, name="fastroute-zk-register", daemon=True).start()
         for listener in list(self._listeners):
             try:
                 listener(state, new_session)
@@ -714,12 +715,15 @@ class ZooKeeperMembership(Membership):
                     self._set_stale(True)
                 return False
             found.sort(key=lambda item: item[0])
-            snap = Snapshot(tuple(m for _, m in found), epoch, self._source, stale=not self._coord.connected,
-                            algorithm=self._algorithm, params=self._params)
-            old = self._snapshot
-            if old is not None and snap.epoch < old.epoch:
-                return True  # an older read raced a newer one: ignore it
-            self._publish(snap)
+            with self._deliver_lock:
+                # decided under the delivery lock: a SUSPENDED arriving meanwhile is
+                # either seen here or published (stale) after this snapshot
+                snap = Snapshot(tuple(m for _, m in found), epoch, self._source, stale=not self._coord.connected,
+                                algorithm=self._algorithm, params=self._params)
+                old = self._snapshot
+                if old is not None and snap.epoch < old.epoch:
+                    return True  # an older read raced a newer one: ignore it
+                self._publish(snap)
             return True
 
     def refresh(self) -> Snapshot:
