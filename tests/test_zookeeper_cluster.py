@@ -29,6 +29,7 @@ from ._zookeeper import TICK_S, ZooKeeperServer
 pytestmark = pytest.mark.integration
 
 SESSION_S = 1.0
+DELIVERY_S = 0.15  # watch event → router refresh → report, on a busy machine
 PROCS = Path(__file__).with_name("_cluster_procs.py")
 ROUTE_KEYS = [f"card-{i}" for i in range(500)]  # same as _cluster_procs.ROUTE_KEYS
 _names = itertools.count()
@@ -179,10 +180,12 @@ def test_zookeeper_sigkilled_member_vanishes_from_every_router_within_session_ti
         gone = [r.latest_snapshot(lambda e: e["nodes"] == ["steady"] and e["t"] >= killed_at, timeout=10)
                 for r in routers]
     delays = [g["t"] - killed_at for g in gone]
-    print(f"SIGKILLed member gone after {[round(d, 3) for d in delays]} s (bound {SESSION_S + TICK_S} s)")
-    # The server expires a silent session within timeout + one tick (its ExpiryQueue
-    # rounds deadlines up to a tick); the watch then reaches each router in milliseconds.
-    assert max(delays) <= SESSION_S + TICK_S, delays
+    print(f"SIGKILLed member gone after {[round(d, 3) for d in delays]} s (bound {SESSION_S + TICK_S} s + {DELIVERY_S} s delivery)")
+    # The server expires a silent session within timeout + one tick of its last
+    # heartbeat (ExpiryQueue rounds deadlines up to a tick), and the last heartbeat is
+    # at or before the kill; the watch then reaches each router in milliseconds, which
+    # DELIVERY_S allows for on a loaded 2-core machine.
+    assert max(delays) <= SESSION_S + TICK_S + DELIVERY_S, delays
     assert all(not g["stale"] and g["routes"] == expected_routes({"steady": 1}) for g in gone)
 
 

@@ -636,7 +636,7 @@ class ZooKeeperMembership(Membership):
     """
 
     def __init__(self, coordinator: ZooKeeperCoordinator | str, cluster: str = "default", *,
-                 session_timeout: float = 10.0, refresh_interval: float = 1.0, algorithm: str | None = None,
+                 session_timeout: float = 10.0, refresh_interval: float = 5.0, algorithm: str | None = None,
                  params: dict[str, Any] | None = None):
         owns = isinstance(coordinator, str)
         coord = ZooKeeperCoordinator(coordinator, cluster, session_timeout=session_timeout) if owns else coordinator
@@ -687,33 +687,58 @@ class ZooKeeperMembership(Membership):
             if self._coord.connected:
                 self._refresh()
 
-    def _refresh(self) -> bool:
+    def _read_consistent(self):
+        """One consistent cut of the members directory, or None if it changed while
+        being read. Reads every child, then re-checks the parent's pzxid and every
+        child's mzxid: if nothing moved, all values held at once (at the end of the
+        reads), so the view is exactly the state as of zxid `epoch`, and two views
+        with equal epochs are equal in every process."""
         client, exc = self._coord.client, self._coord._exc
+        path = self._coord.members_path
+        children, stat = client.get_children(path, watch=self._watch, include_data=True)
+        read = []
+        for child in children:
+            try:
+                data, cstat = client.get(f"{path}/{child}", watch=self._watch)
+            except exc.NoNodeError:
+                return None  # deleted meanwhile
+            read.append((child, data, cstat))
+        if client.exists(path).pzxid != stat.pzxid:
+            return None
+        for child, _, cstat in read:
+            again = client.exists(f"{path}/{child}")
+            if again is None or again.mzxid != cstat.mzxid:
+                return None
+        return stat.pzxid, read
+
+    def _refresh(self) -> bool:
         path = self._coord.members_path
         with self._refresh_lock:
             try:
-                children, stat = client.get_children(path, watch=self._watch, include_data=True)
-                epoch = stat.pzxid
-                found = []
-                for child in children:
-                    try:
-                        data, cstat = client.get(f"{path}/{child}", watch=self._watch)
-                    except exc.NoNodeError:
-                        continue  # deleted meanwhile: the children watch fires again
-                    epoch = max(epoch, cstat.mzxid)
-                    try:
-                        member = Member.from_dict(json.loads(data))
-                        if member.name != child:
-                            raise ValueError(f"znode {child!r} holds member {member.name!r}")
-                    except (ValueError, TypeError) as err:
-                        self._report_error(MembershipError(f"{path}/{child}: bad member data ({err}); ignored"))
-                        continue
-                    found.append((cstat.czxid, member))
+                for _ in range(5):
+                    cut = self._read_consistent()
+                    if cut is not None:
+                        break
+                else:  # changing too fast: the watches bring us back
+                    self._dirty.set()
+                    return True
             except Exception as err:  # connection trouble: keep the last snapshot
                 self._report_error(CoordinatorUnavailable(f"{self._source}: {type(err).__name__}: {err}"))
                 if self._snapshot is not None:
                     self._set_stale(True)
                 return False
+            epoch, read = cut
+            found = []
+            for child, data, cstat in read:
+                epoch = max(epoch, cstat.mzxid)
+                try:
+                    member = Member.from_dict(json.loads(data))
+                    if member.name != child:
+                        raise ValueError(f"znode {child!r} holds member {member.name!r}")
+                except (ValueError, TypeError) as err:
+                    self._report_error(MembershipError(f"{path}/{child}: bad member data ({err}); ignored"))
+                    continue
+                found.append((cstat.czxid, member))
             found.sort(key=lambda item: item[0])
             with self._deliver_lock:
                 # decided under the delivery lock: a SUSPENDED arriving meanwhile is
