@@ -341,3 +341,27 @@ def test_importing_fastroute_does_not_import_kazoo():
 
     code = "import sys, fastroute; fastroute.ZooKeeperMembership; assert 'kazoo' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_concurrent_edits_publish_strictly_increasing_epochs():
+    m = StaticMembership([f"n{i}" for i in range(4)])
+    epochs = []
+    m.subscribe(lambda s: epochs.append(s.epoch))
+
+    def editor(i):
+        for j in range(100):
+            m.set_weight(f"n{i}", 1 + j % 7)
+    threads = [threading.Thread(target=editor, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert epochs == list(range(1, 402))
+
+
+def test_wait_for_times_out_with_the_current_snapshot_in_the_message():
+    m = StaticMembership(["a"])
+    with pytest.raises(TimeoutError, match="epoch=1"):
+        m.wait_for(lambda s: "b" in s, timeout=0.05)
+    threading.Timer(0.05, lambda: m.add("b")).start()
+    assert m.wait_for(lambda s: "b" in s, timeout=5).epoch == 2

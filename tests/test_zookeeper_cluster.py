@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 import fastroute
-from fastroute.membership import (FencingChecker, Member, StaleTokenError, ZooKeeperCoordinator, ZooKeeperMembership,
-                                  follow_router)
+from fastroute.membership import (FencingChecker, Member, MembershipError, StaleTokenError, ZooKeeperCoordinator,
+                                  ZooKeeperMembership, follow_router)
 from fastroute.membership.shards import ShardLayout, ShardRouter
 
 from ._zookeeper import TICK_S, ZooKeeperServer
@@ -135,6 +135,8 @@ def converged(routers, weights: dict[str, float], since: float) -> dict:
     assert len({(s["epoch"], s["fingerprint"]) for s in seen}) == 1, seen
     for s in seen:
         assert s["routes"] == expected_routes(weights)
+    # CLUSTER.md §8: a join/leave is seen within 1 s
+    assert max(s["t"] for s in seen) - since <= 1.0, [s["t"] - since for s in seen]
     return seen[0]
 
 
@@ -180,7 +182,8 @@ def test_zookeeper_sigkilled_member_vanishes_from_every_router_within_session_ti
         gone = [r.latest_snapshot(lambda e: e["nodes"] == ["steady"] and e["t"] >= killed_at, timeout=10)
                 for r in routers]
     delays = [g["t"] - killed_at for g in gone]
-    print(f"SIGKILLed member gone after {[round(d, 3) for d in delays]} s (bound {SESSION_S + TICK_S} s + {DELIVERY_S} s delivery)")
+    print(f"SIGKILLed member gone after {[round(d, 3) for d in delays]} s "
+          f"(bound {SESSION_S + TICK_S} s + {DELIVERY_S} s delivery)")
     # The server expires a silent session within timeout + one tick of its last
     # heartbeat (ExpiryQueue rounds deadlines up to a tick), and the last heartbeat is
     # at or before the kill; the watch then reaches each router in milliseconds, which
@@ -267,6 +270,7 @@ def test_zookeeper_operator_change_with_a_lost_lock_is_rejected(zookeeper, clust
             change.set_weight("n1", 2)
             # the lock's znode vanishes (as on session expiry) and another operator takes it
             other.client.delete(change._lock.node_path)
+            assert not change._lock.is_held()
             with other.lock("membership", timeout=5) as newer:
                 assert newer.value > change.token.value
                 with pytest.raises(StaleTokenError):
@@ -380,6 +384,8 @@ def test_zookeeper_operator_leave_evicts_member_without_reregistration(zookeeper
             change.remove("n1")
         assert reg.evicted.wait(5)
         membership.wait_for(lambda s: s.nodes == ("n2",))
+        with pytest.raises(MembershipError, match="another session"):
+            operator.register(Member("n2"), wait=0.3)  # a name is owned by one live session
         with pytest.raises(KeyError):
             with operator.change_membership(timeout=5) as change:
                 change.remove("n1")
