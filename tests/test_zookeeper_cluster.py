@@ -346,7 +346,7 @@ def test_zookeeper_session_expiry_reregisters_member_and_reruns_election(zookeep
     with ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as member_side, \
             ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as router_side, \
             ZooKeeperMembership(router_side) as membership:
-        member_side.register(Member("m", 2, "m:1", metadata={"zone": "z1"}))
+        reg = member_side.register(Member("m", 2, "m:1", metadata={"zone": "z1"}))
         leadership: queue.Queue = queue.Queue()
         campaign = member_side.campaign("g", "m", leadership.put)
         first = leadership.get(timeout=10)
@@ -354,7 +354,13 @@ def test_zookeeper_session_expiry_reregisters_member_and_reruns_election(zookeep
         leaders: queue.Queue = queue.Queue()
         watch = router_side.watch_leader("g", lambda who, token: leaders.put((who, token)))
         assert leaders.get(timeout=10) == ("m", first.value)
-        before = membership.wait_for(lambda s: "m" in s)
+        with router_side.change_membership(timeout=5) as change:  # an operator's change survives expiry
+            change.set_weight("m", 4)
+        before = membership.wait_for(lambda s: "m" in s and s.member("m").weight == 4)
+        deadline = time.monotonic() + 5
+        while reg.member.weight != 4:  # the member's watch picks the change up
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         old_session = member_side.session_id
 
         expire_session(zookeeper, member_side)
@@ -363,7 +369,7 @@ def test_zookeeper_session_expiry_reregisters_member_and_reruns_election(zookeep
         assert again is not None and again.value > first.value
         assert member_side.session_id != old_session
         snap = membership.wait_for(lambda s: "m" in s and s.epoch > before.epoch and not s.stale, timeout=10)
-        assert snap.member("m") == Member("m", 2, "m:1", metadata={"zone": "z1"})
+        assert snap.member("m") == Member("m", 4, "m:1", metadata={"zone": "z1"})
         _, stat = router_side.client.get(router_side.member_path("m"))
         assert stat.ephemeralOwner == member_side.session_id
         deadline = time.monotonic() + 10
@@ -415,6 +421,14 @@ def test_zookeeper_cli_cluster_status_join_leave(zookeeper, cluster):
         assert set(by_name) == {"n1", "n2"}
         human = fastroute_cli("cluster", "status", *zk)
         assert human.returncode == 0 and "n1" in human.stdout and "zone=z1" in human.stdout
+
+        changed = fastroute_cli("cluster", "set", *zk, "--name", "n1", "--weight", "5", "--state", "draining")
+        assert changed.returncode == 0, changed.stderr
+        doc = json.loads(fastroute_cli("cluster", "status", *zk, "--json").stdout)
+        n1 = next(m for m in doc["members"] if m["name"] == "n1")
+        assert (n1["weight"], n1["state"], n1["metadata"]) == (5.0, "draining", {"zone": "z1"})
+        bad = fastroute_cli("cluster", "set", *zk, "--name", "n1", "--weight", "-1")
+        assert bad.returncode == 1 and "weight" in bad.stderr
 
         leave = fastroute_cli("cluster", "leave", *zk, "--name", "n1")
         assert leave.returncode == 0, leave.stderr

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`fastroute cluster status|join|leave --zk HOST:PORT`: membership on ZooKeeper.
+"""`fastroute cluster status|join|leave|set --zk HOST:PORT`: membership on ZooKeeper.
 
 join   registers this process as a member (ephemeral znode) and stays until
        SIGINT/SIGTERM (or --duration), then leaves; ZooKeeper removes the member
        by itself if the process dies (after the session timeout).
 leave  removes a member, as an operator, under the cluster's membership lock
        (fenced: the change is rejected if the lock is lost meanwhile).
+set    changes a member's weight/state/address/metadata, also under the lock.
 status prints members, shard primaries and lock holders (--json for machines).
 """
 from __future__ import annotations
@@ -99,6 +100,20 @@ def _leave(args) -> int:
     return EXIT_OK
 
 
+def _set(args) -> int:
+    fields = {k: v for k, v in (("weight", args.weight), ("state", args.state), ("address", args.address)) if v is not None}
+    if args.meta:
+        fields["metadata"] = _metadata(args.meta)
+    if not fields:
+        raise ValueError("set: give at least one of --weight, --state, --address, --meta")
+    with _coordinator(args) as coord:
+        with coord.change_membership(timeout=args.lock_timeout) as change:
+            member = change.update(args.name, **fields)
+            print(f"updated {member.name!r}: weight {member.weight:g}, state {member.state} "
+                  f"(lock token {change.token.value})")
+    return EXIT_OK
+
+
 def _run(func):
     def run(args) -> int:
         import logging
@@ -149,3 +164,13 @@ def add_cluster_parser(sub) -> None:
     leave.add_argument("--name", required=True)
     leave.add_argument("--lock-timeout", type=float, default=30.0)
     leave.set_defaults(func=_run(_leave))
+
+    setter = actions.add_parser("set", help="change a member's weight/state/address/metadata (under the lock)")
+    common(setter)
+    setter.add_argument("--name", required=True)
+    setter.add_argument("--weight", type=float)
+    setter.add_argument("--state", choices=["up", "draining", "backup", "down"])
+    setter.add_argument("--address")
+    setter.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="replaces the metadata")
+    setter.add_argument("--lock-timeout", type=float, default=30.0)
+    setter.set_defaults(func=_run(_set))

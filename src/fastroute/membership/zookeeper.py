@@ -121,6 +121,8 @@ class ZooKeeperCoordinator(Coordinator):
                 log.exception("zookeeper event handler failed")
 
     def _on_state(self, state: str) -> None:
+        if self._closed:
+            return  # our own close(): not an outage to report
         new_session = False
         with self._cond:
             if state == CONNECTED:
@@ -322,10 +324,16 @@ class Registration:
             self._coord.call_soon(lambda: self._rewatch())
 
     def _rewatch(self) -> None:
+        # keep what an operator changed (weight, state, ...): a re-registration after
+        # session expiry restores it rather than the member's start-up values
         try:
-            self._coord.client.exists(self._path, watch=self._watch)
-        except Exception:  # pragma: no cover
-            pass
+            data, _ = self._coord.client.get(self._path, watch=self._watch)
+            member = Member.from_dict(json.loads(data))
+        except Exception:  # gone or unreadable: the DELETED event / next session handles it
+            return
+        with self._lock:
+            if member.name == self._member.name:
+                self._member = member
 
     def update(self, **fields: Any) -> Member:
         """Changes own weight/state/address/metadata (a new JSON in the znode)."""
