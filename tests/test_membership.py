@@ -243,6 +243,12 @@ def test_fencing_checker_rejects_older_tokens():
     with pytest.raises(StaleTokenError, match="5"):
         checker.check("shard-1", 5)
     checker.check("shard-2", 1)  # resources are independent
+    with pytest.raises(TypeError, match="token"):
+        checker.check("shard-2", 1.5)
+    with pytest.raises(TypeError, match="token"):
+        checker.check("shard-2", True)
+    with pytest.raises(ValueError, match="token"):
+        checker.check("shard-2", -1)
     assert checker.highest("shard-1") == 9
 
 

@@ -215,8 +215,9 @@ def test_zookeeper_primary_failover_elects_new_primary_and_old_tokens_are_reject
         storage.check(shard, first.token)
         assert {shards.route_read(key) for _ in range(10)} == set(replicas)
 
-        members[first.node].kill()
+        killed_at = members[first.node].kill()
         second_token = shards.wait_primary(shard, lambda t: t.holder != first.node, timeout=10)
+        print(f"new primary after {time.time() - killed_at:.3f} s (session timeout {SESSION_S} s)")
         membership.wait_for(lambda s: first.node not in s)
         second = shards.route_write(key)
         assert second.node != first.node and second.token == second_token

@@ -400,9 +400,11 @@ class FencingChecker:
 
     def check(self, resource: str, token: int | FencingToken) -> int:
         """Accepts `token` for `resource` (recording it) or raises StaleTokenError."""
+        if isinstance(token, bool) or not isinstance(token, (int, FencingToken)):
+            raise TypeError(f"token: expected an int or FencingToken, got {type(token).__name__}")
         value = int(token)
-        if isinstance(token, bool) or value < 0:
-            raise ValueError(f"token: expected a non-negative int or FencingToken, got {token!r}")
+        if value < 0:
+            raise ValueError(f"token: must be >= 0, got {value}")
         with self._lock:
             highest = self._highest.get(resource, -1)
             if value < highest:
