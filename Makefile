@@ -48,7 +48,10 @@ test-python: $(BUILD_STAMP)
 test: system-deps $(BUILD_STAMP) test-rust test-python
 
 demo: $(BUILD_STAMP)
-	$(VENV)/bin/fastroute demo
+	@mkdir -p build/demo
+	$(VENV)/bin/fastroute route data/sample_transactions.csv --cluster data/sample_cluster.toml --key card_id \
+		-o build/demo/routed.parquet --report build/demo/report.html
+	@echo "wrote build/demo/routed.parquet and build/demo/report.html"
 
 bench: $(BUILD_STAMP)
 	$(PY) -m pytest benches/pytest -q --benchmark-only --benchmark-columns=min,median,mean,ops

@@ -143,9 +143,31 @@ impl<'a> KeyBatch<'a> {
     /// Hashes every key, in parallel for large batches. Same output for any
     /// thread count.
     pub fn hash_all(&self, algo: HashAlgorithm, seed: u64) -> Result<Vec<u64>, KeyError> {
-        let n = self.validate()?;
-        let batch = *self;
-        Ok(par_map(n, Vec::new, move |scratch, i| batch.hash_at(i, algo, seed, scratch)))
+        self.validate()?;
+        Ok(self.map_hashes(algo, seed, |h| h))
+    }
+
+    /// `f(hash of key i)` for every key; the layout is matched once per batch
+    /// so the per-key loop is specialised. Callers must have run `validate`.
+    pub fn map_hashes<T, F>(&self, algo: HashAlgorithm, seed: u64, f: F) -> Vec<T>
+    where
+        T: Send + Copy + Default,
+        F: Fn(u64) -> T + Sync + Send,
+    {
+        match *self {
+            KeyBatch::U64(v) => par_map(v.len(), || (), |_, i| f(algo.hash_u64(v[i], seed))),
+            KeyBatch::Varlen { data, offsets: Offsets::I32(o) } => par_map(o.len().saturating_sub(1), || (), |_, i| {
+                f(algo.hash(&data[o[i] as usize..o[i + 1] as usize], seed))
+            }),
+            KeyBatch::Varlen { data, offsets: Offsets::I64(o) } => par_map(o.len().saturating_sub(1), || (), |_, i| {
+                f(algo.hash(&data[o[i] as usize..o[i + 1] as usize], seed))
+            }),
+            _ => {
+                let n = self.validate().unwrap_or(0);
+                let batch = *self;
+                par_map(n, Vec::new, |scratch, i| f(batch.hash_at(i, algo, seed, scratch)))
+            }
+        }
     }
 }
 

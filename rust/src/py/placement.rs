@@ -157,13 +157,13 @@ impl PlacementTable {
                     None => Ok(out),
                 }
             }
-            Table::Ring(r) => Ok(par_map(n, Vec::new, |s, i| r.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
-            Table::Maglev(m) => Ok(par_map(n, Vec::new, |s, i| m.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
+            Table::Ring(r) => Ok(batch.map_hashes(algo, 0, |h| r.lookup(h) as i32)),
+            Table::Maglev(m) => Ok(batch.map_hashes(algo, 0, |h| m.lookup(h) as i32)),
             Table::Jump(b) => {
-                let hashes = par_map(n, Vec::new, |s, i| batch.hash_at(i, algo, 0, s));
+                let hashes = batch.map_hashes(algo, 0, |h| h);
                 Ok(par_chunks(&hashes, |h, o| jump_buckets_into(h, *b, o)))
             }
-            Table::Rendezvous(r) => Ok(par_map(n, Vec::new, |s, i| r.lookup(batch.hash_at(i, algo, 0, s)) as i32)),
+            Table::Rendezvous(r) => Ok(batch.map_hashes(algo, 0, |h| r.lookup(h) as i32)),
         }
     }
 
