@@ -120,13 +120,16 @@ def test_file_membership_bad_edit_keeps_last_good_snapshot_and_reports(tmp_path)
     good = m.snapshot()
     for bad in ('algorithm = "ring"\n[[nodes]]\nname = "a"\nweight = -3\n',   # negative weight
                 'algorithm = "ring"\n[[nodes]]\nname = "a"\nwieght = 3\n',    # typo'd key
-                'algorithm = "ring"\n[[nodes\n'):                              # truncated write
+                'algorithm = "ring"\n[[nodes\n',                               # truncated write
+                'algorithm = "ring"\n[params]\npoints_per_weight = -1\n[[nodes]]\nname = "a"\n',  # bad params
+                'algorithm = "rnig"\n[[nodes]]\nname = "a"\n'):                 # unknown algorithm
         path.write_text(bad)
         assert m.reload() is False
         assert m.snapshot() is good
         assert isinstance(m.last_error, ValueError)
-    assert len(errors) == 3
+    assert len(errors) == 5
     assert "weight" in str(errors[0]) and "wieght" in str(errors[1]) and "TOML" in str(errors[2])
+    assert "points_per_weight" in str(errors[3]) and "rnig" in str(errors[4])
     path.unlink()
     assert m.reload() is False and m.snapshot() is good and "cannot read" in str(m.last_error)
     path.write_text(CLUSTER.replace("weight = 2", "weight = 4"))

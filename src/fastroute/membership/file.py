@@ -76,6 +76,8 @@ class FileMembership(Membership):
             try:
                 text = data.decode("utf-8")
                 spec = parse_cluster(text, source=str(self._path))
+                if spec.serving:  # unknown algorithm or bad params are a bad edit too
+                    spec.build_placement()
             except UnicodeDecodeError as exc:
                 return self._fail(ValueError(f"{self._path}: not UTF-8: {exc}"), digest)
             except ValueError as exc:
