@@ -460,3 +460,20 @@ def test_zookeeper_cli_reports_unreachable_server():
     result = fastroute_cli("cluster", "status", "--zk", f"127.0.0.1:{free_port()}", "--connect-timeout", "1")
     assert result.returncode == 1
     assert "cannot connect" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_zookeeper_campaign_notices_its_znode_vanishing_and_runs_again(zookeeper, cluster):
+    with ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as coord, \
+            ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as other:
+        changes: queue.Queue = queue.Queue()
+        campaign = coord.campaign("g", "me", changes.put)
+        first = changes.get(timeout=10)
+        (_, child, who, token), = other.contenders(other.election_path("g"))
+        assert (who, token) == ("me", first.value)
+        other.client.delete(f"{other.election_path('g')}/{child}")
+        assert changes.get(timeout=5) is None  # stops acting at once
+        again = changes.get(timeout=10)
+        assert again.value > first.value
+        campaign.close()
+        assert changes.get(timeout=5) is None
+        assert other.contenders(other.election_path("g")) == []  # resigned: znode gone

@@ -546,24 +546,39 @@ class Campaign:
                 self._release(lock)
                 continue
             token = FencingToken(stat.czxid, self.group, self.candidate)
-            # lead while connected on the same session and our znode exists
+            deleted = threading.Event()
+
+            def on_node(event, deleted=deleted, node=node) -> None:
+                if event.type == "DELETED":
+                    deleted.set()
+                    self._wake.set()
+                elif not self._closed.is_set():  # a data change consumed the watch: set it again
+                    coord.call_soon(lambda: self._watch_node(node, on_node))
+
+            if not self._watch_node(node, on_node):
+                self._release(lock)
+                continue
+            # Lead while connected on the same session and our znode exists. Flags are
+            # read after clearing the wake event, so no state change is missed.
             while not self._closed.is_set():
+                self._wake.clear()
+                if deleted.is_set():
+                    break
                 if coord.connected and coord.session_id == sid:
                     self._set(token)
                 else:
                     self._set(None)  # SUSPENDED: stop acting; resume only on the same session
                     if coord.session_id != sid or coord.state == LOST:
                         break
-                self._wake.wait(0.2)
-                self._wake.clear()
-                if coord.connected and coord.session_id == sid:
-                    try:
-                        if coord.client.exists(node) is None:
-                            break
-                    except Exception:
-                        continue
+                self._wake.wait(5.0)
             self._set(None)
             self._release(lock)
+
+    def _watch_node(self, node: str, watcher) -> bool:
+        try:
+            return self._coord.client.exists(node, watch=watcher) is not None
+        except Exception:
+            return True  # disconnected: the state listener wakes the loop
 
     def _release(self, lock) -> None:
         try:
