@@ -477,3 +477,18 @@ def test_zookeeper_campaign_notices_its_znode_vanishing_and_runs_again(zookeeper
         campaign.close()
         assert changes.get(timeout=5) is None
         assert other.contenders(other.election_path("g")) == []  # resigned: znode gone
+
+
+def test_zookeeper_router_session_expiry_keeps_snapshot_and_rewatches(zookeeper, cluster):
+    with ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as member_side, \
+            ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as router_side, \
+            ZooKeeperMembership(router_side) as membership:
+        member_side.register(Member("a"))
+        membership.wait_for(lambda s: s.nodes == ("a",))
+        seen = []
+        membership.subscribe(lambda s: seen.append((s.nodes, s.stale)))
+        expire_session(zookeeper, router_side)
+        membership.wait_for(lambda s: not s.stale and s.nodes == ("a",) and any(st for _, st in seen), timeout=10)
+        member_side.register(Member("b"))  # new watches on the new session deliver this
+        membership.wait_for(lambda s: s.nodes == ("a", "b"), timeout=10)
+        assert all(nodes for nodes, _ in seen)  # never an empty node set on the way

@@ -420,8 +420,12 @@ class FencingChecker:
 class Coordinator(ABC):
     """What a coordinator backend offers besides membership (never used per request).
 
-    Implementations: `ZooKeeperCoordinator`; an etcd one maps lock → lease + revision,
-    register → lease-bound key, leader → election key revision.
+    Implementations: `ZooKeeperCoordinator`. An etcd backend (CLUSTER.md §4: etcd3gw or
+    aetcd, not etcd3) maps: register → key under `<cluster>/members/` bound to a lease kept
+    alive (lease expiry = session expiry); membership → `watch_prefix`, epoch = the
+    store revision of the read (same in every process); lock → etcd lock, token = the
+    lock key's create_revision; campaign/watch_leader → lowest create_revision under an
+    election prefix, token = that revision. Nothing above names a client library type.
     """
 
     @abstractmethod
