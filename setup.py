@@ -7,6 +7,16 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 HERE = Path(__file__).parent
+# Ship the .pxd declarations inside the package so `fastroute.get_include()`
+# works for wheels too (the copy is generated, not committed).
+_PXD_SRC = HERE / "cext" / "fastroute"
+_PXD_DST = HERE / "src" / "fastroute" / "include" / "fastroute"
+for pxd in _PXD_SRC.rglob("*.pxd"):
+    target = _PXD_DST / pxd.relative_to(_PXD_SRC)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() or target.read_bytes() != pxd.read_bytes():
+        target.write_bytes(pxd.read_bytes())
+
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "src/fastroute/_version.py").read_text()).group(1)
 
 setup(

@@ -3,73 +3,719 @@
 """fastroute._cext: request-time balancers (stateful, per request).
 
 Arguments arrive validated by the Python face (`fastroute.balancers`); this
-module trusts their shape and type. Every pick holds the balancer's mutex, so
-picks from many threads (also on free-threaded CPython) never interleave.
+module trusts their shape and type. Every state change and every pick holds
+the balancer's mutex (`cython.pymutex`), so picks, acquires, releases and
+reports from many threads never interleave, on free-threaded CPython too.
+
+Eligibility (one rule set for every balancer):
+  1. admin "down" and "draining" nodes never take new requests;
+  2. a node is healthy unless its passive/active health policy failed it;
+  3. healthy primaries serve if they are at least `panic_threshold` of the
+     primaries; if there are none, healthy backups serve; otherwise, with
+     panic_threshold > 0, every non-down primary serves (panic); otherwise
+     the pick raises NoHealthyNode.
 """
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.stdint cimport int32_t, int64_t
+from libc.math cimport INFINITY, exp, floor, isnan, pow
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memset
 
 import numpy as np
 
-from fastroute.balancers.swrr cimport SwrrState, swrr_pick, swrr_pick_many
+from fastroute.balancers.alias cimport alias_build, alias_pick
+from fastroute.balancers.rng cimport rng_below, rng_next
+from fastroute.balancers.swrr cimport least_conn_pick, swrr_pick
 
 cdef extern from *:
     # Defined by setup.py from src/fastroute/_version.py.
     const char *FASTROUTE_VERSION
 
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    cdef struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk_id, timespec *tp)
+    int CLOCK_MONOTONIC
+
 __version__ = FASTROUTE_VERSION.decode()
 
+# Policies and admin states (mirrored by fastroute.health).
+cdef enum:
+    POLICY_NONE = 0
+    POLICY_NGINX = 1
+    POLICY_ENVOY = 2
+    POLICY_HAPROXY = 3
+    ADMIN_UP = 0
+    ADMIN_DOWN = 1
+    ADMIN_DRAINING = 2
+# Finagle's PeakEwma penalty for a node with pending requests and no RTT yet (§16.1).
+cdef double PEAK_EWMA_PENALTY = 140737488355327.0
 
-cdef class SmoothWeightedRoundRobin:
-    """nginx's smooth weighted round robin (ALGORITHMS.md §8.1)."""
+EVENT_NAMES = {1: "ejected", 2: "restored", 3: "panic_entered", 4: "panic_left"}
 
-    def __cinit__(self, tuple nodes, const int64_t[::1] weights):
-        cdef Py_ssize_t n = len(nodes)
-        if n == 0 or weights.shape[0] != n:
-            raise ValueError("nodes and weights must be non-empty and of equal length")
+
+class NoHealthyNode(RuntimeError):
+    """No node can take a request: every node is down, draining or failed,
+    no backup is healthy, and panic routing is off."""
+
+
+cdef inline double monotonic() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
+
+
+cdef class Balancer:
+    """Shared state: nodes, weights, in-flight counts, health. Not used directly."""
+
+    def __cinit__(self, tuple nodes, const double[::1] weights, const unsigned char[::1] backups,
+                  dict policy, double panic_threshold=0.0, clock=None, on_state_change=None,
+                  uint64_t seed=0, *args, **kwargs):
+        cdef Py_ssize_t n = len(nodes), i
+        if n == 0 or weights.shape[0] != n or backups.shape[0] != n:
+            raise ValueError("nodes, weights and backups must be non-empty and of equal length")
         self.nodes = nodes
-        self.buffer = <int64_t *>PyMem_Malloc(3 * n * sizeof(int64_t))
-        if self.buffer == NULL:
+        self.n = n
+        self.index_of = {name: i for i, name in enumerate(nodes)}
+        # One block: 13 arrays of 8 bytes, 1 of 4 bytes, 4 of 1 byte per node.
+        cdef size_t size = n * (13 * 8 + 4 + 4) + 64
+        self.memory = PyMem_Malloc(size)
+        if self.memory == NULL:
             raise MemoryError()
-        memset(self.buffer, 0, 3 * n * sizeof(int64_t))
-        self.state.count = n
-        self.state.weight = self.buffer
-        self.state.effective_weight = self.buffer + n
-        self.state.current_weight = self.buffer + 2 * n
-        cdef Py_ssize_t i
+        memset(self.memory, 0, size)
+        cdef char *p = <char *>self.memory
+        self.swrr.count = n
+        self.swrr.weight = <int64_t *>p; p += 8 * n
+        self.swrr.effective_weight = <int64_t *>p; p += 8 * n
+        self.swrr.current_weight = <int64_t *>p; p += 8 * n
+        self.weight_f = <double *>p; p += 8 * n
+        self.inflight = <int64_t *>p; p += 8 * n
+        self.fails = <int64_t *>p; p += 8 * n
+        self.checked = <double *>p; p += 8 * n
+        self.accessed = <double *>p; p += 8 * n
+        self.eject_until = <double *>p; p += 8 * n
+        self.ejections = <int64_t *>p; p += 8 * n
+        self.restored_at = <double *>p; p += 8 * n
+        self.check_ok_run = <int64_t *>p; p += 8 * n
+        self.check_fail_run = <int64_t *>p; p += 8 * n
+        self.candidates = <int32_t *>p; p += 4 * n
+        self.is_backup = <unsigned char *>p; p += n
+        self.admin = <unsigned char *>p; p += n
+        self.eligible_mask = <unsigned char *>p; p += n
+        self.ejected = <unsigned char *>p; p += n
+        self.n_primary = 0
         for i in range(n):
-            self.state.weight[i] = weights[i]
-            self.state.effective_weight[i] = weights[i]
+            self.weight_f[i] = weights[i]
+            self.swrr.weight[i] = <int64_t>weights[i]
+            self.swrr.effective_weight[i] = <int64_t>weights[i]
+            self.is_backup[i] = backups[i]
+            if not backups[i]:
+                self.n_primary += 1
+        self.policy = policy.get("kind", POLICY_NONE)
+        self.max_fails = policy.get("max_fails", 1)
+        self.fail_timeout = policy.get("fail_timeout", 10.0)
+        self.consecutive_failures = policy.get("consecutive_failures", 5)
+        self.interval = policy.get("interval", 10.0)
+        self.base_ejection_time = policy.get("base_ejection_time", 30.0)
+        self.max_ejection_time = policy.get("max_ejection_time", 300.0)
+        self.max_ejection_percent = policy.get("max_ejection_percent", 10.0)
+        self.rise = policy.get("rise", 2)
+        self.fall = policy.get("fall", 3)
+        self.error_limit = policy.get("error_limit", 10)
+        self.on_error_mark_down = policy.get("on_error", "fail-check") == "mark-down"
+        self.panic_threshold = panic_threshold
+        self.clock = clock
+        self.python_clock = clock is not None
+        self.on_state_change = on_state_change
+        self.rng = seed
+        self.next_expiry = INFINITY
+        self.dirty = True
+        self.needs_time = False
 
     def __dealloc__(self):
-        PyMem_Free(self.buffer)
+        PyMem_Free(self.memory)
 
+    # ------------------------------------------------------------------ time
+    cdef double now_c(self) noexcept nogil:
+        cdef double t
+        if not self.python_clock:
+            return monotonic()
+        with gil:
+            try:
+                t = float(self.clock())
+            except BaseException:
+                t = monotonic()
+        return t
+
+    # ------------------------------------------------------------ eligibility
+    cdef void push_event(self, int kind, Py_ssize_t node) noexcept nogil:
+        if self.event_count < EVENT_BUFFER:
+            self.event_kind[self.event_count] = kind
+            self.event_node[self.event_count] = node
+            self.event_count += 1
+        else:
+            self.events_dropped += 1
+
+    cdef void refresh(self, double now) noexcept nogil:
+        cdef Py_ssize_t i, healthy_primary = 0, healthy_backup = 0
+        cdef double expiry = INFINITY, until
+        cdef bint healthy, was_panic = self.panic
+        for i in range(self.n):
+            healthy = True
+            if self.policy == POLICY_NGINX:
+                # nginx: failed while fails >= max_fails and now - checked <= fail_timeout;
+                # a single-server group is never marked down.
+                if self.max_fails and self.fails[i] >= self.max_fails and self.n_primary > 1:
+                    until = self.checked[i] + self.fail_timeout
+                    if now - self.checked[i] <= self.fail_timeout:
+                        healthy = False
+                        if until < expiry:
+                            expiry = until
+            elif self.policy == POLICY_ENVOY:
+                if self.ejected[i]:
+                    if now >= self.eject_until[i]:
+                        self.ejected[i] = 0
+                        self.restored_at[i] = now
+                        self.push_event(2, i)
+                    else:
+                        healthy = False
+                        if self.eject_until[i] < expiry:
+                            expiry = self.eject_until[i]
+            elif self.policy == POLICY_HAPROXY:
+                healthy = not self.ejected[i]
+            self.eligible_mask[i] = healthy and self.admin[i] == ADMIN_UP
+            if self.eligible_mask[i]:
+                if self.is_backup[i]:
+                    healthy_backup += 1
+                else:
+                    healthy_primary += 1
+        self.panic = False
+        if healthy_primary > 0 and healthy_primary >= self.panic_threshold * self.n_primary:
+            for i in range(self.n):
+                if self.is_backup[i]:
+                    self.eligible_mask[i] = 0
+        elif healthy_backup > 0 and healthy_primary == 0:
+            for i in range(self.n):
+                if not self.is_backup[i]:
+                    self.eligible_mask[i] = 0
+        elif self.panic_threshold > 0.0:
+            self.panic = True
+            for i in range(self.n):
+                self.eligible_mask[i] = (not self.is_backup[i]) and self.admin[i] != ADMIN_DOWN
+        else:
+            for i in range(self.n):
+                if self.is_backup[i]:
+                    self.eligible_mask[i] = 0
+        if self.panic != was_panic:
+            self.push_event(3 if self.panic else 4, -1)
+        self.candidate_count = 0
+        for i in range(self.n):
+            if self.eligible_mask[i]:
+                self.candidates[self.candidate_count] = <int32_t>i
+                self.candidate_count += 1
+        self.next_expiry = expiry
+        self.dirty = False
+        self.on_refresh()
+
+    cdef void on_refresh(self) noexcept nogil:
+        pass
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        return -1
+
+    cdef Py_ssize_t pick_locked(self, double now) noexcept nogil:
+        cdef Py_ssize_t idx
+        if self.dirty or now >= self.next_expiry:
+            self.refresh(now)
+        if self.candidate_count == 0:
+            return -1
+        idx = self.choose(now)
+        if idx >= 0 and self.policy == POLICY_NGINX and now - self.checked[idx] > self.fail_timeout:
+            self.checked[idx] = now  # nginx: a pick after the timeout starts a new check window
+        return idx
+
+    # -------------------------------------------------------------- outcomes
+    cdef void record(self, Py_ssize_t i, bint ok, double now) noexcept nogil:
+        cdef Py_ssize_t k, ejected_count
+        cdef double decay
+        if self.policy == POLICY_NGINX:
+            if not ok:
+                self.fails[i] += 1
+                self.accessed[i] = now
+                self.checked[i] = now
+                if self.max_fails:
+                    # nginx lowers the effective weight by weight/max_fails per failure.
+                    self.swrr.effective_weight[i] -= self.swrr.weight[i] // self.max_fails
+                    if self.fails[i] == self.max_fails and self.n_primary > 1:
+                        self.push_event(1, i)
+                if self.swrr.effective_weight[i] < 0:
+                    self.swrr.effective_weight[i] = 0
+                self.dirty = True
+            elif self.accessed[i] < self.checked[i]:
+                if self.max_fails and self.fails[i] >= self.max_fails:
+                    self.push_event(2, i)
+                self.fails[i] = 0
+                self.dirty = True
+        elif self.policy == POLICY_ENVOY:
+            if ok:
+                self.fails[i] = 0
+                return
+            self.fails[i] += 1
+            if self.fails[i] < self.consecutive_failures or self.ejected[i] or self.n_primary <= 1:
+                return
+            ejected_count = 0
+            for k in range(self.n):
+                ejected_count += self.ejected[k]
+            # max_ejection_percent caps ejections, but one host is always ejectable.
+            if ejected_count > 0 and (ejected_count + 1) * 100.0 > self.max_ejection_percent * self.n:
+                return
+            if self.ejections[i] > 0 and self.interval > 0:
+                # The ejection multiplier decays by one per interval spent healthy.
+                decay = floor((now - self.restored_at[i]) / self.interval)
+                self.ejections[i] = max(0, self.ejections[i] - <int64_t>decay)
+            self.ejections[i] += 1
+            self.eject_until[i] = now + min(self.base_ejection_time * self.ejections[i],
+                                            max(self.base_ejection_time, self.max_ejection_time))
+            self.ejected[i] = 1
+            self.fails[i] = 0
+            self.dirty = True
+            self.push_event(1, i)
+        elif self.policy == POLICY_HAPROXY:
+            if ok:
+                self.fails[i] = 0
+                return
+            self.fails[i] += 1
+            if self.fails[i] >= self.error_limit:
+                self.fails[i] = 0
+                if self.on_error_mark_down:
+                    self.check_ok_run[i] = 0
+                    self.check_fail_run[i] = self.fall
+                    if not self.ejected[i] and self.n_primary > 1:
+                        self.ejected[i] = 1
+                        self.dirty = True
+                        self.push_event(1, i)
+                else:
+                    self.health_check(i, False)
+
+    cdef void health_check(self, Py_ssize_t i, bint ok) noexcept nogil:
+        # HAProxy: `fall` consecutive failed checks take a server DOWN, `rise`
+        # consecutive good ones bring it back UP.
+        if ok:
+            self.check_ok_run[i] += 1
+            self.check_fail_run[i] = 0
+            if self.ejected[i] and self.check_ok_run[i] >= self.rise:
+                self.ejected[i] = 0
+                self.dirty = True
+                self.push_event(2, i)
+        else:
+            self.check_fail_run[i] += 1
+            self.check_ok_run[i] = 0
+            if not self.ejected[i] and self.check_fail_run[i] >= self.fall and self.n_primary > 1:
+                self.ejected[i] = 1
+                self.dirty = True
+                self.push_event(1, i)
+
+    cdef void observe(self, Py_ssize_t i, double latency_s, double now) noexcept nogil:
+        pass
+
+    # ------------------------------------------------------------- C-level API
     cdef Py_ssize_t pick_index_c(self) noexcept nogil:
+        cdef double now = self.now_c() if (self.needs_time or self.next_expiry < INFINITY) else 0.0
+        cdef Py_ssize_t idx
         with self.lock:
-            return swrr_pick(&self.state)
+            idx = self.pick_locked(now)
+        return idx
+
+    cdef Py_ssize_t acquire_c(self) noexcept nogil:
+        cdef double now = self.now_c() if (self.needs_time or self.next_expiry < INFINITY) else 0.0
+        cdef Py_ssize_t idx
+        with self.lock:
+            idx = self.pick_locked(now)
+            if idx >= 0:
+                self.inflight[idx] += 1
+        return idx
+
+    cdef int release_c(self, Py_ssize_t i, bint ok, double latency_s) noexcept nogil:
+        if i < 0 or i >= self.n or (latency_s == latency_s and latency_s < 0):
+            return -1
+        cdef double now = self.now_c() if (self.policy != POLICY_NONE or self.needs_time) else 0.0
+        with self.lock:
+            if self.inflight[i] <= 0:
+                return -1
+            self.inflight[i] -= 1
+            self.record(i, ok, now)
+            if latency_s == latency_s:
+                self.observe(i, latency_s, now)
+        return 0
+
+    # ------------------------------------------------------------ Python API
+    cdef double _now_for_pick(self):
+        if self.needs_time or self.next_expiry < INFINITY:
+            return float(self.clock()) if self.python_clock else monotonic()
+        return 0.0
+
+    cdef Py_ssize_t _index(self, node) except -1:
+        try:
+            return self.index_of[node]
+        except (KeyError, TypeError):
+            raise ValueError(f"node: unknown node {node!r}") from None
+
+    def _flush_events(self):
+        cdef Py_ssize_t k, count
+        if self.event_count == 0:
+            return
+        with self.lock:
+            count = self.event_count
+            kinds = [self.event_kind[k] for k in range(count)]
+            nodes = [self.event_node[k] for k in range(count)]
+            self.event_count = 0
+        if self.on_state_change is not None:
+            for kind, node in zip(kinds, nodes):
+                self.on_state_change(EVENT_NAMES[kind], self.nodes[node] if node >= 0 else None)
 
     def pick_index(self):
-        """Index into `.nodes` of the next peer."""
-        return self.pick_index_c()
+        """Index into `.nodes` of the node for the next request."""
+        cdef double now = self._now_for_pick()
+        cdef Py_ssize_t idx
+        with self.lock:
+            idx = self.pick_locked(now)
+        if self.event_count:
+            self._flush_events()
+        if idx < 0:
+            raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
+        return idx
 
     def pick(self):
-        """Name of the next peer."""
-        return self.nodes[self.pick_index_c()]
+        """Name of the node for the next request."""
+        cdef double now = self._now_for_pick()
+        cdef Py_ssize_t idx
+        with self.lock:
+            idx = self.pick_locked(now)
+        if self.event_count:
+            self._flush_events()
+        if idx < 0:
+            raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
+        return self.nodes[idx]
 
     def pick_many(self, Py_ssize_t n):
-        """The next `n` picks as an int32 array of indices (GIL released)."""
+        """The next `n` picks as an int32 array of indices (GIL released; one clock reading)."""
         if n < 0:
             raise ValueError(f"n: must be >= 0, got {n}")
         out = np.empty(n, dtype=np.int32)
         cdef int32_t[::1] view = out
+        cdef double now = self._now_for_pick()
+        cdef Py_ssize_t k, idx = 0
         if n:
             with nogil:
                 with self.lock:
-                    swrr_pick_many(&self.state, &view[0], n)
+                    for k in range(n):
+                        idx = self.pick_locked(now)
+                        if idx < 0:
+                            break
+                        view[k] = <int32_t>idx
+        if self.event_count:
+            self._flush_events()
+        if idx < 0:
+            raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
         return out
+
+    def acquire(self):
+        """Picks a node and counts one request in flight on it; pair with release()."""
+        cdef double now = self._now_for_pick()
+        cdef Py_ssize_t idx
+        with self.lock:
+            idx = self.pick_locked(now)
+            if idx >= 0:
+                self.inflight[idx] += 1
+        if self.event_count:
+            self._flush_events()
+        if idx < 0:
+            raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
+        return self.nodes[idx]
+
+    def release(self, node, ok=True, latency_s=None):
+        """Ends a request acquired on `node`: its outcome feeds health, its
+        latency (seconds) feeds latency-aware balancers."""
+        cdef Py_ssize_t i = self._index(node)
+        cdef double latency = self._latency(latency_s)
+        cdef double now = float(self.clock()) if self.python_clock else monotonic()
+        with self.lock:
+            if self.inflight[i] <= 0:
+                raise ValueError(f"node: release of {node!r} without a matching acquire")
+            self.inflight[i] -= 1
+            self.record(i, bool(ok), now)
+            if latency == latency:
+                self.observe(i, latency, now)
+        if self.event_count:
+            self._flush_events()
+
+    def report(self, node, ok=True, latency_s=None):
+        """Records an outcome for `node` without in-flight accounting."""
+        cdef Py_ssize_t i = self._index(node)
+        cdef double latency = self._latency(latency_s)
+        cdef double now = float(self.clock()) if self.python_clock else monotonic()
+        with self.lock:
+            self.record(i, bool(ok), now)
+            if latency == latency:
+                self.observe(i, latency, now)
+        if self.event_count:
+            self._flush_events()
+
+    def report_check(self, node, ok):
+        """Result of an active health check (HAProxy rise/fall semantics)."""
+        if self.policy != POLICY_HAPROXY:
+            raise ValueError("report_check: active checks need a HAProxy-style health policy (rise/fall)")
+        cdef Py_ssize_t i = self._index(node)
+        with self.lock:
+            self.health_check(i, bool(ok))
+        if self.event_count:
+            self._flush_events()
+
+    cdef double _latency(self, latency_s) except? -2.0:
+        if latency_s is None:
+            return float("nan")
+        cdef double v = float(latency_s)
+        if not (v >= 0.0) or v == INFINITY:
+            raise ValueError(f"latency_s: must be a finite number >= 0, got {latency_s!r}")
+        return v
+
+    def set_state(self, node, state):
+        """Administrative state from outside (membership, operators): "up",
+        "down" (never serves) or "draining" (no new requests)."""
+        cdef Py_ssize_t i = self._index(node)
+        states = {"up": ADMIN_UP, "down": ADMIN_DOWN, "draining": ADMIN_DRAINING}
+        if state not in states:
+            raise ValueError(f"state: expected one of {sorted(states)}, got {state!r}")
+        with self.lock:
+            self.admin[i] = states[state]
+            self.dirty = True
+
+    def state(self, node):
+        """"down", "draining", "ejected" (failed by health), "backup" or "up"."""
+        cdef Py_ssize_t i = self._index(node)
+        cdef double now = float(self.clock()) if self.python_clock else monotonic()
+        with self.lock:
+            self.refresh(now)
+            if self.admin[i] == ADMIN_DOWN:
+                result = "down"
+            elif self.admin[i] == ADMIN_DRAINING:
+                result = "draining"
+            elif self._failed(i, now):
+                result = "ejected"
+            elif self.is_backup[i]:
+                result = "backup"
+            else:
+                result = "up"
+        if self.event_count:
+            self._flush_events()
+        return result
+
+    cdef bint _failed(self, Py_ssize_t i, double now) noexcept nogil:
+        if self.policy == POLICY_NGINX:
+            return (self.max_fails and self.fails[i] >= self.max_fails and self.n_primary > 1
+                    and now - self.checked[i] <= self.fail_timeout)
+        return self.ejected[i]
+
+    def eligible(self):
+        """Nodes that would be considered for the next request, in node order."""
+        cdef double now = float(self.clock()) if self.python_clock else monotonic()
+        with self.lock:
+            self.refresh(now)
+            result = tuple(self.nodes[i] for i in range(self.n) if self.eligible_mask[i])
+        if self.event_count:
+            self._flush_events()
+        return result
+
+    @property
+    def in_panic(self):
+        """True while routing over all primaries because too few are healthy."""
+        return self.panic
+
+    def active(self, node=None):
+        """Requests in flight on `node` (or a dict over all nodes)."""
+        if node is None:
+            with self.lock:
+                return {self.nodes[i]: self.inflight[i] for i in range(self.n)}
+        cdef Py_ssize_t i = self._index(node)
+        return self.inflight[i]
 
     @property
     def weights(self):
-        return tuple(self.state.weight[i] for i in range(self.state.count))
+        return tuple(self.weight_f[i] for i in range(self.n))
+
+    @property
+    def effective_weights(self):
+        """nginx effective weights (lowered by failures, recovering by 1 per pick)."""
+        with self.lock:
+            return tuple(self.swrr.effective_weight[i] for i in range(self.n))
+
+    @property
+    def backups(self):
+        return tuple(self.nodes[i] for i in range(self.n) if self.is_backup[i])
+
+
+cdef class RoundRobin(Balancer):
+    """Plain round robin over the eligible nodes (Envoy's equal-weight path)."""
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        cdef Py_ssize_t idx = self.candidates[self.cursor % <uint64_t>self.candidate_count]
+        self.cursor += 1
+        return idx
+
+
+cdef class SmoothWeightedRoundRobin(Balancer):
+    """nginx's smooth weighted round robin (ALGORITHMS.md §8.1)."""
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        return swrr_pick(&self.swrr, self.eligible_mask)
+
+
+cdef class Random(Balancer):
+    """Uniform random over the eligible nodes (Envoy RANDOM, §8.4)."""
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        return self.candidates[rng_below(&self.rng, <uint64_t>self.candidate_count)]
+
+
+cdef class WeightedRandom(Balancer):
+    """P(i) = w_i / Σw over the eligible nodes; Vose alias table, O(1) per pick."""
+
+    def __cinit__(self, *args, **kwargs):
+        cdef Py_ssize_t n = self.n
+        self.threshold = <uint64_t *>PyMem_Malloc(8 * n)
+        self.alias = <int32_t *>PyMem_Malloc(4 * n)
+        self.scratch = <double *>PyMem_Malloc(8 * n)
+        self.small = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * n)
+        self.large = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * n)
+        if not (self.threshold and self.alias and self.scratch and self.small and self.large):
+            raise MemoryError()
+
+    def __dealloc__(self):
+        PyMem_Free(self.threshold)
+        PyMem_Free(self.alias)
+        PyMem_Free(self.scratch)
+        PyMem_Free(self.small)
+        PyMem_Free(self.large)
+
+    cdef void on_refresh(self) noexcept nogil:
+        if self.candidate_count:
+            alias_build(self.weight_f, self.eligible_mask, self.n, self.scratch, self.small, self.large,
+                        self.threshold, self.alias)
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        return alias_pick(&self.rng, self.n, self.threshold, self.alias)
+
+
+cdef class LeastConnections(Balancer):
+    """nginx least_conn: least in-flight/weight, ties by smooth weighted round robin."""
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        return least_conn_pick(&self.swrr, self.eligible_mask, self.inflight)
+
+
+cdef class LeastRequest(Balancer):
+    """Envoy LEAST_REQUEST (§8.3): equal weights → best of `choice_count`
+    random draws (with replacement; a later draw wins only with strictly fewer
+    active requests); unequal weights → earliest-deadline-first over
+    w / (active + 1) ** active_request_bias."""
+
+    def __cinit__(self, *args, Py_ssize_t choice_count=2, double active_request_bias=1.0, **kwargs):
+        cdef Py_ssize_t i
+        self.choice_count = choice_count
+        self.active_request_bias = active_request_bias
+        self.weighted = False
+        for i in range(1, self.n):
+            if self.weight_f[i] != self.weight_f[0]:
+                self.weighted = True
+        self.deadline = <double *>PyMem_Malloc(8 * self.n)
+        self.order = <uint64_t *>PyMem_Malloc(8 * self.n)
+        if self.deadline == NULL or self.order == NULL:
+            raise MemoryError()
+        for i in range(self.n):
+            self.deadline[i] = 1.0 / self.weight_f[i] if self.weight_f[i] > 0 else INFINITY
+            self.order[i] = <uint64_t>i
+        self.next_order = <uint64_t>self.n
+
+    def __dealloc__(self):
+        PyMem_Free(self.deadline)
+        PyMem_Free(self.order)
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        cdef Py_ssize_t k, best, c
+        cdef double w
+        if not self.weighted:
+            best = self.candidates[rng_below(&self.rng, <uint64_t>self.candidate_count)]
+            for k in range(1, self.choice_count):
+                c = self.candidates[rng_below(&self.rng, <uint64_t>self.candidate_count)]
+                if self.inflight[c] < self.inflight[best]:
+                    best = c
+            return best
+        best = -1
+        for k in range(self.candidate_count):
+            c = self.candidates[k]
+            if best == -1 or self.deadline[c] < self.deadline[best] or (
+                    self.deadline[c] == self.deadline[best] and self.order[c] < self.order[best]):
+                best = c
+        self.edf_time = self.deadline[best]
+        w = self.weight_f[best] / pow(<double>(self.inflight[best] + 1), self.active_request_bias)
+        self.deadline[best] = self.edf_time + (1.0 / w if w > 0 else INFINITY)
+        self.order[best] = self.next_order
+        self.next_order += 1
+        return best
+
+
+cdef class PeakEWMA(Balancer):
+    """Latency-aware power of two choices with Finagle's peak-sensitive EWMA
+    (§16.1): cost jumps to a new peak RTT and otherwise decays with time
+    constant `decay_s`; load = cost × (in-flight + 1)."""
+
+    def __cinit__(self, *args, double decay_s=10.0, **kwargs):
+        self.decay_s = decay_s
+        self.needs_time = True
+        self.cost = <double *>PyMem_Malloc(8 * self.n)
+        self.stamp = <double *>PyMem_Malloc(8 * self.n)
+        if self.cost == NULL or self.stamp == NULL:
+            raise MemoryError()
+        memset(self.cost, 0, 8 * self.n)
+        memset(self.stamp, 0, 8 * self.n)
+
+    def __dealloc__(self):
+        PyMem_Free(self.cost)
+        PyMem_Free(self.stamp)
+
+    cdef void observe(self, Py_ssize_t i, double rtt, double now) noexcept nogil:
+        cdef double td = now - self.stamp[i]
+        cdef double w
+        if td < 0:
+            td = 0
+        w = exp(-td / self.decay_s)
+        if rtt > self.cost[i]:
+            self.cost[i] = rtt
+        else:
+            self.cost[i] = self.cost[i] * w + rtt * (1.0 - w)
+        self.stamp[i] = now
+
+    cdef double load(self, Py_ssize_t i, double now) noexcept nogil:
+        self.observe(i, 0.0, now)
+        if self.cost[i] == 0.0 and self.inflight[i] != 0:
+            return PEAK_EWMA_PENALTY + self.inflight[i]
+        return self.cost[i] * (self.inflight[i] + 1)
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        cdef Py_ssize_t m = self.candidate_count, a, b
+        if m == 1:
+            return self.candidates[0]
+        a = <Py_ssize_t>rng_below(&self.rng, <uint64_t>m)
+        b = <Py_ssize_t>rng_below(&self.rng, <uint64_t>(m - 1))
+        if b >= a:
+            b += 1
+        a = self.candidates[a]
+        b = self.candidates[b]
+        return b if self.load(b, now) < self.load(a, now) else a
+
+    def latency_estimate(self, node):
+        """Current EWMA latency estimate of `node` in seconds (as of its last update)."""
+        cdef Py_ssize_t i = self._index(node)
+        return self.cost[i]

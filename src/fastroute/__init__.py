@@ -5,8 +5,18 @@ Placement (deterministic key → node) in a Rust core, request-time balancing in
 a Cython core; this package only re-exports the public faces.
 """
 from ._version import __version__
-from ._native import RUST_BUILD_PROFILE
-from .balancers import SmoothWeightedRoundRobin
+from ._native import RUST_BUILD_PROFILE, get_include
+from .balancers import (
+    LeastConnections,
+    LeastRequest,
+    NoHealthyNode,
+    PeakEWMA,
+    Random,
+    RoundRobin,
+    SmoothWeightedRoundRobin,
+    WeightedRandom,
+)
+from .health import EnvoyOutlier, HAProxyHealth, NginxHealth, health_policy
 from .hashing import HASH_ALGORITHMS, hash_key, hash_keys
 from .placement import HashRing, IPHash, JumpHash, Maglev, Rendezvous
 from .router import Router
@@ -21,6 +31,18 @@ __all__ = [
     "Router",
     "RUST_BUILD_PROFILE",
     "SmoothWeightedRoundRobin",
+    "EnvoyOutlier",
+    "HAProxyHealth",
+    "LeastConnections",
+    "LeastRequest",
+    "NginxHealth",
+    "NoHealthyNode",
+    "PeakEWMA",
+    "Random",
+    "RoundRobin",
+    "WeightedRandom",
+    "get_include",
+    "health_policy",
     "__version__",
     "hash_key",
     "hash_keys",

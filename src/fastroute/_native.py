@@ -32,3 +32,19 @@ check_versions(__version__, _rust.__version__, _cext.__version__)
 
 #: Cargo profile of the Rust core ("release" or "debug"); benchmarks refuse debug.
 RUST_BUILD_PROFILE: str = _rust.build_profile
+
+
+def get_include() -> str:
+    """Directory holding `fastroute/_cext.pxd` and `fastroute/balancers/*.pxd`,
+    for a Cython extension that `cimport`s the balancers (pass it as an include
+    path to cythonize)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    shipped = here / "include"
+    if (shipped / "fastroute" / "_cext.pxd").exists():
+        return str(shipped)
+    checkout = here.parents[1] / "cext"
+    if (checkout / "fastroute" / "_cext.pxd").exists():
+        return str(checkout)
+    raise FileNotFoundError("fastroute: the .pxd declarations are not installed with this build")

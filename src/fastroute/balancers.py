@@ -1,27 +1,226 @@
 # SPDX-License-Identifier: Apache-2.0
 """Request-time balancers: validated Python faces over `fastroute._cext`.
 
-Each public class subclasses its compiled class, so `pick()` runs at C speed;
-only construction goes through Python validation.
+Each public class subclasses its compiled class, so `pick()`, `acquire()` and
+`release()` run at C speed; only construction goes through Python.
+
+Common API: `pick()`, `pick_index()`, `pick_many(n)`, `acquire()` /
+`release(node, ok=True, latency_s=None)`, `with sel.lease() as node:`,
+`report(node, ok, latency_s)`, `report_check(node, ok)` (HAProxy checks),
+`set_state(node, "up" | "down" | "draining")`, `state(node)`, `eligible()`,
+`active()`. Health (shared by all): `health=` policy (fastroute.health),
+`backups=` (serve only when no primary is healthy), `panic_threshold=`
+(below this healthy fraction of primaries, route over all of them),
+`clock=` (a callable returning seconds; default a monotonic C clock),
+`on_state_change=` (called with ("ejected" | "restored" | "panic_entered" |
+"panic_left", node or None)). `NoHealthyNode` when nothing can serve.
+
+Thread safety: every call holds the balancer's own mutex for its state
+change, so any number of threads (also without the GIL, on free-threaded
+CPython) may pick, acquire, release and report concurrently; callbacks run
+outside the mutex.
 """
 from __future__ import annotations
 
+import math
+import numbers
+import os
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from . import health as _health
 from ._native import _cext
-from ._validate import int_weights, nodes_and_weights
+from ._validate import float_weights, int_weights, nodes_and_weights
+
+NoHealthyNode = _cext.NoHealthyNode
 
 
-class SmoothWeightedRoundRobin(_cext.SmoothWeightedRoundRobin):
-    """nginx's smooth weighted round robin: weights 5,1,1 pick a a b a c a a.
+def _seed(seed: object) -> int:
+    if seed is None:
+        return int.from_bytes(os.urandom(8), "little")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed: expected None or an int in [0, 2**64), got {seed!r}")
+    return int(seed)
 
-    nodes: sequence of distinct names, or a mapping name → weight.
-    weights: non-negative integers (nginx `weight=`), not all zero; default 1 each.
-    """
+
+def _common(cls_name, nodes, weights, backups, health, panic_threshold, clock, on_state_change, *,
+            integer_weights: bool, default_health=None):
+    names, raw = nodes_and_weights(nodes, weights)
+    if integer_weights:
+        w = int_weights(raw, len(names)).astype(np.float64)
+    else:
+        w = float_weights(raw, len(names))
+    if isinstance(backups, str):
+        raise TypeError("backups: expected a collection of node names, got a str")
+    backup_set = set(backups)
+    unknown = sorted(backup_set - set(names))
+    if unknown:
+        raise ValueError(f"backups: {unknown} are not among the nodes")
+    if backup_set and len(backup_set) == len(names):
+        raise ValueError("backups: at least one node must be a primary")
+    flags = np.array([n in backup_set for n in names], dtype=np.uint8)
+    if isinstance(panic_threshold, bool) or not isinstance(panic_threshold, numbers.Real) \
+            or not 0 <= panic_threshold <= 1:
+        raise ValueError(f"panic_threshold: expected a number in [0, 1], got {panic_threshold!r}")
+    if clock is not None and not callable(clock):
+        raise TypeError(f"clock: expected a callable returning seconds, got {type(clock).__name__}")
+    if on_state_change is not None and not callable(on_state_change):
+        raise TypeError("on_state_change: expected a callable(event, node)")
+    policy = _health.resolve(health, default_health)
+    return names, w, flags, _health.native_policy(policy), float(panic_threshold), policy
+
+
+class _Face:
+    """Python-side conveniences shared by every balancer."""
 
     __slots__ = ()
 
-    def __new__(cls, nodes, weights=None):
-        names, raw = nodes_and_weights(nodes, weights)
-        return super().__new__(cls, names, int_weights(raw, len(names)))
+    @contextmanager
+    def lease(self):
+        """`with sel.lease() as node:` acquires a node and releases it at the end:
+        ok=False if the block raised; latency measured with the balancer's clock."""
+        node = self.acquire()
+        clock = self._clock_fn
+        start = clock()
+        try:
+            yield node
+        except BaseException:
+            self.release(node, ok=False, latency_s=max(clock() - start, 0.0))
+            raise
+        self.release(node, ok=True, latency_s=max(clock() - start, 0.0))
 
     def __repr__(self) -> str:
-        return f"SmoothWeightedRoundRobin(nodes={self.nodes!r}, weights={self.weights!r})"
+        return f"{type(self).__name__}(nodes={self.nodes!r}, weights={self.weights!r})"
+
+    def __reduce__(self):
+        raise TypeError(f"{type(self).__name__} holds live request state and cannot be pickled; "
+                        "build one per process from its configuration")
+
+
+def _make(cls, base, names, w, flags, policy, panic, clock, on_state_change, seed, **extra):
+    self = base.__new__(cls, tuple(names), w, flags, policy, panic, clock, on_state_change, _seed(seed), **extra)
+    return self
+
+
+class RoundRobin(_Face, _cext.RoundRobin):
+    """Round robin over the eligible nodes, in node order."""
+
+    __slots__ = ("_clock_fn",)
+
+    def __new__(cls, nodes, *, backups=(), health=None, panic_threshold=0.0, clock=None, on_state_change=None):
+        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, None, backups, health, panic_threshold,
+                                                    clock, on_state_change, integer_weights=False)
+        self = _make(cls, _cext.RoundRobin, names, w, flags, policy, panic, clock, on_state_change, 0)
+        self._clock_fn = clock or time.monotonic
+        return self
+
+
+class SmoothWeightedRoundRobin(_Face, _cext.SmoothWeightedRoundRobin):
+    """nginx's smooth weighted round robin: weights 5,1,1 pick a a b a c a a.
+
+    weights: integers (nginx `weight=`), default 1. Health defaults to nginx's
+    max_fails=1, fail_timeout=10 s, including the effective-weight reduction
+    and recovery on reported failures.
+    """
+
+    __slots__ = ("_clock_fn",)
+
+    def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None):
+        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
+                                                    clock, on_state_change, integer_weights=True,
+                                                    default_health=_health.NginxHealth())
+        self = _make(cls, _cext.SmoothWeightedRoundRobin, names, w, flags, policy, panic, clock, on_state_change, 0)
+        self._clock_fn = clock or time.monotonic
+        return self
+
+    @property
+    def weights(self):
+        return tuple(int(x) for x in super().weights)
+
+
+class Random(_Face, _cext.Random):
+    """Uniform random pick over the eligible nodes; `seed` makes it reproducible."""
+
+    __slots__ = ("_clock_fn",)
+
+    def __new__(cls, nodes, *, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None):
+        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, None, backups, health, panic_threshold,
+                                                    clock, on_state_change, integer_weights=False)
+        self = _make(cls, _cext.Random, names, w, flags, policy, panic, clock, on_state_change, seed)
+        self._clock_fn = clock or time.monotonic
+        return self
+
+
+class WeightedRandom(_Face, _cext.WeightedRandom):
+    """P(i) = w_i / Σw (Vose alias table, O(1) per pick); `seed` makes it reproducible."""
+
+    __slots__ = ("_clock_fn",)
+
+    def __new__(cls, nodes, weights=None, *, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None):
+        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
+                                                    clock, on_state_change, integer_weights=False)
+        self = _make(cls, _cext.WeightedRandom, names, w, flags, policy, panic, clock, on_state_change, seed)
+        self._clock_fn = clock or time.monotonic
+        return self
+
+
+class LeastConnections(_Face, _cext.LeastConnections):
+    """nginx least_conn: fewest in-flight requests per weight, ties by smooth
+    weighted round robin. In-flight counts come from acquire()/release()."""
+
+    __slots__ = ("_clock_fn",)
+
+    def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None):
+        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
+                                                    clock, on_state_change, integer_weights=True,
+                                                    default_health=_health.NginxHealth())
+        self = _make(cls, _cext.LeastConnections, names, w, flags, policy, panic, clock, on_state_change, 0)
+        self._clock_fn = clock or time.monotonic
+        return self
+
+
+class LeastRequest(_Face, _cext.LeastRequest):
+    """Envoy LEAST_REQUEST: power of `choice_count` random choices by active
+    requests (equal weights); with unequal weights, earliest-deadline-first over
+    w / (active + 1) ** active_request_bias."""
+
+    __slots__ = ("_clock_fn",)
+
+    def __new__(cls, nodes, weights=None, *, choice_count=2, active_request_bias=1.0, seed=None, backups=(),
+                health=None, panic_threshold=0.0, clock=None, on_state_change=None):
+        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
+                                                    clock, on_state_change, integer_weights=False)
+        if isinstance(choice_count, bool) or not isinstance(choice_count, numbers.Integral) or choice_count < 1:
+            raise ValueError(f"choice_count: expected an int >= 1, got {choice_count!r}")
+        if isinstance(active_request_bias, bool) or not isinstance(active_request_bias, numbers.Real) \
+                or not math.isfinite(active_request_bias) or active_request_bias < 0:
+            raise ValueError(f"active_request_bias: expected a finite number >= 0, got {active_request_bias!r}")
+        self = _make(cls, _cext.LeastRequest, names, w, flags, policy, panic, clock, on_state_change, seed,
+                     choice_count=int(choice_count), active_request_bias=float(active_request_bias))
+        self._clock_fn = clock or time.monotonic
+        return self
+
+
+class PeakEWMA(_Face, _cext.PeakEWMA):
+    """Latency-aware: power of two choices on Finagle's peak-EWMA cost ×
+    (in-flight + 1). Feed latencies with release(node, latency_s=...) or lease()."""
+
+    __slots__ = ("_clock_fn",)
+
+    def __new__(cls, nodes, *, decay_s=10.0, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None):
+        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, None, backups, health, panic_threshold,
+                                                    clock, on_state_change, integer_weights=False)
+        if isinstance(decay_s, bool) or not isinstance(decay_s, numbers.Real) or not math.isfinite(decay_s) \
+                or decay_s <= 0:
+            raise ValueError(f"decay_s: expected a finite number > 0, got {decay_s!r}")
+        self = _make(cls, _cext.PeakEWMA, names, w, flags, policy, panic, clock, on_state_change, seed,
+                     decay_s=float(decay_s))
+        self._clock_fn = clock or time.monotonic
+        return self

@@ -79,6 +79,10 @@ class _Progress:
 
 
 def _cmd_route(args: argparse.Namespace) -> int:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ValueError("fastroute route needs pyarrow: pip install 'fastroute[arrow]'") from None
     from .bulk import BadRowError, html_report, route_file, summary_table
 
     spec = _load_cluster_arg(args.cluster)
@@ -105,6 +109,16 @@ def _cmd_route(args: argparse.Namespace) -> int:
         Path(args.report).write_text(html_report(summary), encoding="utf-8")
     out = sys.stderr if args.output == "-" else sys.stdout
     print(summary.to_json() if args.json else summary_table(summary), file=out)
+    return EXIT_OK
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from . import benchmark
+
+    report = benchmark.run(quick=args.quick, compare=args.compare)
+    print(json.dumps(report, indent=2) if args.json else benchmark.format_table(report))
     return EXIT_OK
 
 
@@ -146,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--json", action="store_true", help="print a machine-readable summary")
     route.add_argument("--report", metavar="HTML", help="write an HTML report with expected vs actual shares")
     route.set_defaults(func=_cmd_route)
+
+    bench = sub.add_parser("bench", help="measure every algorithm on this machine (per call, per batch, threads)")
+    bench.add_argument("--quick", action="store_true", help="small batches: finishes in well under a minute")
+    bench.add_argument("--compare", action="store_true",
+                       help="also time installed peers (uhashring, jump-consistent-hash, numpy searchsorted ring)")
+    bench.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
+    bench.set_defaults(func=_cmd_bench)
 
     from .cluster_cli import add_cluster_parser
     add_cluster_parser(sub)

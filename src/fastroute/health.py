@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Health policies shared by every balancer: passive outlier detection from
+reported outcomes, with the knobs (and defaults, CLUSTER.md §6) of nginx,
+Envoy and HAProxy. Pass one as `health=` to a balancer, or a name:
+"nginx", "envoy", "haproxy" (defaults) — or `health_policy("nginx", max_fails=3)`.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass, fields
+
+from ._native import _cext
+
+NoHealthyNode = _cext.NoHealthyNode
+
+_KIND_CODES = {"nginx": 1, "envoy": 2, "haproxy": 3}
+ON_ERROR = ("fail-check", "mark-down")
+
+
+@dataclass(frozen=True)
+class NginxHealth:
+    """nginx `max_fails` / `fail_timeout`: after max_fails failures within
+    fail_timeout seconds a server is skipped for fail_timeout seconds; each
+    failure lowers its effective weight by weight/max_fails (round robin
+    family). max_fails=0 disables the accounting. A one-server group is never
+    marked down."""
+
+    max_fails: int = 1
+    fail_timeout: float = 10.0
+    kind = "nginx"
+
+
+@dataclass(frozen=True)
+class EnvoyOutlier:
+    """Envoy outlier detection (consecutive failures): eject for
+    base_ejection_time × times ejected (capped at max_ejection_time), never
+    ejecting more than max_ejection_percent of the nodes (one is always
+    ejectable). The multiplier decays by one per `interval` spent healthy."""
+
+    consecutive_failures: int = 5
+    interval: float = 10.0
+    base_ejection_time: float = 30.0
+    max_ejection_time: float = 300.0
+    max_ejection_percent: float = 10.0
+    kind = "envoy"
+
+
+@dataclass(frozen=True)
+class HAProxyHealth:
+    """HAProxy checks: `fall` consecutive failed checks take a server DOWN,
+    `rise` good ones bring it UP (report_check()); with `observe`,
+    `error_limit` consecutive request errors trigger `on_error`
+    ("fail-check": count as a failed check; "mark-down": DOWN at once)."""
+
+    rise: int = 2
+    fall: int = 3
+    error_limit: int = 10
+    on_error: str = "fail-check"
+    kind = "haproxy"
+
+
+_POLICIES = {"nginx": NginxHealth, "envoy": EnvoyOutlier, "haproxy": HAProxyHealth}
+HealthPolicy = NginxHealth | EnvoyOutlier | HAProxyHealth
+
+
+def health_policy(kind: str, **knobs) -> HealthPolicy:
+    """A validated policy: unknown kinds or knob names are errors that list the valid ones."""
+    cls = _POLICIES.get(kind)
+    if cls is None:
+        raise ValueError(f"health: unknown policy {kind!r}; expected one of {sorted(_POLICIES)}")
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(knobs) - set(valid))
+    if unknown:
+        raise TypeError(f"health: unknown {kind} knob(s) {unknown}; valid knobs: {valid}")
+    policy = cls(**knobs)
+    _validate(policy)
+    return policy
+
+
+def _validate(policy: HealthPolicy) -> None:
+    for f in fields(policy):
+        value = getattr(policy, f.name)
+        if f.name == "on_error":
+            if value not in ON_ERROR:
+                raise ValueError(f"health.on_error: expected one of {ON_ERROR}, got {value!r}")
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"health.{f.name}: expected a number, got {type(value).__name__}")
+        if f.type in ("int", int) and not isinstance(value, numbers.Integral):
+            raise TypeError(f"health.{f.name}: expected an int, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"health.{f.name}: must be a finite number >= 0, got {value!r}")
+    if isinstance(policy, EnvoyOutlier):
+        if policy.consecutive_failures < 1:
+            raise ValueError("health.consecutive_failures: must be >= 1")
+        if policy.max_ejection_percent > 100:
+            raise ValueError("health.max_ejection_percent: must be <= 100")
+    if isinstance(policy, HAProxyHealth):
+        for name in ("rise", "fall", "error_limit"):
+            if getattr(policy, name) < 1:
+                raise ValueError(f"health.{name}: must be >= 1")
+
+
+def resolve(health: object, default: HealthPolicy | None = None) -> HealthPolicy | None:
+    """Accepts None, a policy, a kind name, or a dict {"kind": ..., knobs...}."""
+    if health is None:
+        return default
+    if isinstance(health, str):
+        return health_policy(health)
+    if isinstance(health, dict):
+        knobs = dict(health)
+        kind = knobs.pop("kind", None)
+        if not isinstance(kind, str):
+            raise ValueError("health: a dict policy needs 'kind': 'nginx' | 'envoy' | 'haproxy'")
+        return health_policy(kind, **knobs)
+    if isinstance(health, (NginxHealth, EnvoyOutlier, HAProxyHealth)):
+        _validate(health)
+        return health
+    raise TypeError(f"health: expected None, a policy, a name or a dict, got {type(health).__name__}")
+
+
+def native_policy(policy: HealthPolicy | None) -> dict:
+    """The dict fastroute._cext reads."""
+    if policy is None:
+        return {"kind": 0}
+    out = asdict(policy)
+    out["kind"] = _KIND_CODES[policy.kind]
+    return out
