@@ -230,12 +230,37 @@ def test_live_balancer_follows_membership():
     m = StaticMembership({"a": 5, "b": 1, "c": 1})
     lb = LiveBalancer(m)
     assert [lb.pick() for _ in range(7)] == list("aabacaa")  # nginx SWRR 5,1,1 (ALGORITHMS.md §8)
+    before = lb.balancer
     m.set_state("a", "down")
-    picks = {lb.pick() for _ in range(20)}
-    assert picks == {"b", "c"}
-    m.update([Member("a", state="down"), Member("b", state="down")])  # nothing serves: keep balancer
-    assert {lb.pick() for _ in range(4)} == {"b", "c"}
+    assert {lb.pick() for _ in range(20)} == {"b", "c"}
+    m.set_state("b", "draining")
+    assert {lb.pick() for _ in range(20)} == {"c"}
+    assert lb.balancer is before  # state-only changes keep the running balancer (health, in-flight)
+    assert (before.state("a"), before.state("b")) == ("down", "draining")
+    m.update([Member("a", 1), Member("b", 1), Member("c", 1, state="backup")])  # new nodes/weights: rebuilt
+    assert lb.balancer is not before
+    assert {lb.pick() for _ in range(20)} == {"a", "b"}
+    m.update([Member("a", 1, state="down"), Member("b", 1, state="down"), Member("c", 1, state="backup")])
+    assert {lb.pick() for _ in range(5)} == {"c"}  # the backup serves when no primary can
+    m.set_state("c", "down")
+    with pytest.raises(fastroute.NoHealthyNode):  # the membership says nothing serves
+        lb.pick()
+    m.update([])  # no member at all: keep the last balancer, report
     assert isinstance(lb.follower.last_error, MembershipError)
+    assert lb.nodes == ("a", "b", "c")
+
+
+def test_live_balancer_builds_any_balancer_class_with_options():
+    m = StaticMembership({"a": 1.5, "b": 0.5})
+    lb = LiveBalancer(m, fastroute.WeightedRandom, seed=7)
+    picks = [lb.pick() for _ in range(4000)]
+    assert 0.7 < picks.count("a") / len(picks) < 0.8  # P(a) = 1.5 / 2
+    rr = LiveBalancer(m, fastroute.RoundRobin)  # takes no weights
+    assert [rr.pick() for _ in range(4)] == ["a", "b", "a", "b"]
+    with pytest.raises(MembershipError, match="integer weights"):
+        LiveBalancer(m)  # SWRR needs nginx integer weights
+    with pytest.raises(TypeError, match="balancer"):
+        LiveBalancer(m, "SmoothWeightedRoundRobin")
 
 
 def test_fencing_checker_rejects_older_tokens():
@@ -309,6 +334,12 @@ def test_shard_router_routes_writes_to_the_elected_live_primary_and_reads_to_rep
         shards.check_write(shard, 100)
     shards.check_write(shard, 205)
     shards.close()
+    rr = ShardRouter(m, coord, layout, read_balancer=fastroute.RoundRobin)
+    first, second = rr.replicas(key)
+    assert [rr.route_read(key) for _ in range(4)] == [first, second, first, second]
+    rr.read_balancer_for(key).set_state(first, "down")  # health from outside / outcome reports
+    assert {rr.route_read(key) for _ in range(4)} == {second}
+    rr.close()
 
 
 def test_shard_layout_validation():

@@ -102,41 +102,98 @@ def follow_router(membership: Membership, router, algorithm: str | None = None, 
     return Follower(membership, apply, what=f"router follower of {membership._source}")
 
 
-def _default_balancer(names, weights):
+def build_balancer(kind, names, weights, backups=(), **options):
+    """A request-time balancer over `names`: `kind` is a balancer class of
+    `fastroute.balancers` (weights passed when it takes them, `backups=` always)
+    or a plain callable factory(names, weights)."""
+    import inspect
+
+    if not isinstance(kind, type):
+        return kind(tuple(names), tuple(weights))
+    params = inspect.signature(kind.__new__).parameters
+    kwargs = dict(options)
+    if backups:
+        kwargs["backups"] = tuple(backups)
+    if "weights" in params:
+        integer = any(c.__name__ in ("SmoothWeightedRoundRobin", "LeastConnections") for c in kind.__mro__)
+        if integer:
+            if not all(float(w).is_integer() for w in weights):
+                raise ValueError(f"weights: {kind.__name__} needs integer weights (nginx weight=), got "
+                                 f"{list(weights)}; use WeightedRandom or LeastRequest for fractional ones")
+            weights = [int(w) for w in weights]
+        return kind(list(names), list(weights), **kwargs)
+    return kind(list(names), **kwargs)
+
+
+def _default_kind():
     from ..balancers import SmoothWeightedRoundRobin
 
-    if all(float(w).is_integer() for w in weights):
-        return SmoothWeightedRoundRobin(list(names), [int(w) for w in weights])
-    raise ValueError("weights: SmoothWeightedRoundRobin needs integer weights; pass a factory for fractional ones")
+    return SmoothWeightedRoundRobin
+
+
+_ADMIN_STATE = {"up": "up", "backup": "up", "draining": "draining", "down": "down"}
 
 
 class LiveBalancer:
-    """A request-time balancer rebuilt from every membership snapshot and swapped
-    atomically: `pick()` reads the current balancer once and picks from it.
+    """A request-time balancer that follows a membership.
 
-    factory(names, weights) -> balancer with `.pick()`; default SmoothWeightedRoundRobin.
-    Serving members are the `up` ones (the `backup` ones when none is up).
+    balancer: a class from `fastroute.balancers` (default SmoothWeightedRoundRobin)
+    built with `**options` (health=, panic_threshold=, clock=, ...), or a plain
+    factory(names, weights). Every member with weight > 0 is a node; `backup`
+    members are passed as `backups=`; `draining`/`down` become the balancer's
+    administrative state. A change of states only (drain, down, up) is applied to
+    the running balancer with `set_state`, keeping its health and in-flight
+    counts; a change of nodes or weights builds a new balancer and swaps it in
+    atomically: `pick()` reads the current one once.
     """
 
-    __slots__ = ("_balancer", "_factory", "_follower", "__weakref__")
+    __slots__ = ("_balancer", "_kind", "_options", "_structure", "_follower", "__weakref__")
 
-    def __init__(self, membership: Membership, factory: Callable[[tuple, tuple], Any] | None = None):
-        if factory is not None and not callable(factory):
-            raise TypeError(f"factory: expected a callable (names, weights) -> balancer, got {type(factory).__name__}")
-        self._factory = factory or _default_balancer
+    def __init__(self, membership: Membership, balancer=None, **options: Any):
+        if balancer is not None and not callable(balancer):
+            raise TypeError(f"balancer: expected a balancer class or a factory(names, weights), "
+                            f"got {type(balancer).__name__}")
+        if options and not isinstance(balancer, type) and balancer is not None:
+            raise TypeError("options: only a balancer class takes options; a factory gets (names, weights)")
+        self._kind = balancer or _default_kind()
+        self._options = options
         self._balancer = None
+        self._structure = None
         self._follower = Follower(membership, self._rebuild, what=f"balancer follower of {membership._source}")
         if self._balancer is None:
             raise MembershipError(f"balancer: first snapshot could not be used: {self._follower.last_error}")
 
     def _rebuild(self, snap: Snapshot) -> None:
-        serving = snap.serving or snap.backups
-        if not serving:
-            raise MembershipError(f"snapshot epoch {snap.epoch} has no serving member")
-        self._balancer = self._factory(tuple(m.name for m in serving), tuple(m.weight for m in serving))
+        members = [m for m in snap.members if m.weight > 0]
+        if not members:
+            raise MembershipError(f"snapshot epoch {snap.epoch} has no member with weight > 0")
+        backups = tuple(m.name for m in members if m.state == "backup")
+        if len(backups) == len(members):
+            backups = ()  # only backups left: they are the pool
+        names = tuple(m.name for m in members)
+        structure = (names, tuple(m.weight for m in members), backups)
+        current = self._balancer
+        stateful = isinstance(self._kind, type)
+        if structure == self._structure and current is not None:
+            if stateful:
+                for m in members:
+                    current.set_state(m.name, _ADMIN_STATE[m.state])
+            return
+        if stateful:
+            new = build_balancer(self._kind, names, structure[1], backups, **self._options)
+            for m in members:
+                if m.state in ("draining", "down"):
+                    new.set_state(m.name, m.state)
+        else:  # a plain factory gets only the serving members
+            serving = snap.serving or snap.backups
+            if not serving:
+                raise MembershipError(f"snapshot epoch {snap.epoch} has no serving member")
+            new = self._kind(tuple(m.name for m in serving), tuple(m.weight for m in serving))
+        self._balancer, self._structure = new, structure
 
     @property
     def balancer(self):
+        """The current balancer (report outcomes to it: `lb.balancer.release(node, ok)`)."""
         return self._balancer
 
     @property

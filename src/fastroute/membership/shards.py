@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Coordinator, FencingToken, Membership, MembershipError, NoPrimaryError, Snapshot, StaleTokenError
-from .follow import Follower, _default_balancer
+from .follow import Follower, _default_kind, build_balancer
 
 log = logging.getLogger("fastroute.membership")
 
@@ -79,16 +79,22 @@ class _Table:
 
 class ShardRouter:
     """Routes writes to a shard's elected primary (with its fencing token) and reads
-    to a healthy replica picked by `read_balancer(names, weights)` (default smooth
-    weighted round robin over the replicas)."""
+    to a healthy replica of the shard picked by `read_balancer`: a class from
+    `fastroute.balancers` built with `read_options` (default SmoothWeightedRoundRobin)
+    or a factory(names, weights). Replica sets hold serving members only; report
+    outcomes to `read_balancer_for(key)` to let its health model eject a replica."""
 
     def __init__(self, membership: Membership, coordinator: Coordinator, layout: ShardLayout | None = None, *,
-                 read_balancer: Callable[[tuple, tuple], Any] | None = None):
+                 read_balancer: Any = None, read_options: dict[str, Any] | None = None):
         if not isinstance(coordinator, Coordinator):
             raise TypeError(f"coordinator: expected a fastroute Coordinator, got {type(coordinator).__name__}")
         self.layout = layout or ShardLayout.of()
         self._key_map = self.layout.key_map()
-        self._balancer_factory = read_balancer or _default_balancer
+        if read_balancer is not None and not callable(read_balancer):
+            raise TypeError(f"read_balancer: expected a balancer class or a factory(names, weights), "
+                            f"got {type(read_balancer).__name__}")
+        self._read_kind = read_balancer or _default_kind()
+        self._read_options = dict(read_options or {})
         self._membership = membership
         self._table: _Table | None = None
         self._leaders: dict[str, FencingToken] = {}
@@ -110,7 +116,7 @@ class ShardRouter:
     def _rebuild(self, snap: Snapshot) -> None:
         replicas = self.layout.replica_sets(snap)
         weights = {m.name: m.weight for m in snap.members}
-        readers = {shard: self._balancer_factory(names, tuple(weights[n] for n in names))
+        readers = {shard: build_balancer(self._read_kind, names, [weights[n] for n in names], **self._read_options)
                    for shard, names in replicas.items()}
         self._table = _Table(snap, replicas, readers)
 
@@ -145,6 +151,13 @@ class ShardRouter:
         if table is None:
             raise MembershipError(f"shard router: no usable membership yet ({self._follower.last_error})")
         return table.readers[self.shard_of(key)].pick()
+
+    def read_balancer_for(self, key):
+        """The balancer that picks reads for `key`'s shard (for outcome reports)."""
+        table = self._table
+        if table is None:
+            raise MembershipError(f"shard router: no usable membership yet ({self._follower.last_error})")
+        return table.readers[self.shard_of(key)]
 
     def check_write(self, shard: str, token: int | FencingToken) -> None:
         """Raises StaleTokenError unless `token` is the current leadership of `shard`."""
