@@ -11,7 +11,6 @@ status prints members, shard primaries and lock holders (--json for machines).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import sys
