@@ -47,3 +47,15 @@ __all__ = [
     "hash_key",
     "hash_keys",
 ]
+
+# membership, shards and coordination (issue 7); kazoo is imported only when a
+# ZooKeeper object is created (extra: fastroute[zookeeper])
+from .membership import (FencingChecker, FencingToken, FileMembership, LiveBalancer, Member, MembershipError,
+                         NoPrimaryError, ShardLayout, ShardReplica, ShardRouter, Snapshot, StaleTokenError,
+                         StaticMembership, ZooKeeperCoordinator, ZooKeeperMembership, follow_router)
+
+__all__ += [
+    "FencingChecker", "FencingToken", "FileMembership", "LiveBalancer", "Member", "MembershipError",
+    "NoPrimaryError", "ShardLayout", "ShardReplica", "ShardRouter", "Snapshot", "StaleTokenError",
+    "StaticMembership", "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router",
+]

@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also time installed peers (uhashring, jump-consistent-hash, numpy searchsorted ring)")
     bench.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
     bench.set_defaults(func=_cmd_bench)
+
+    from .cluster_cli import add_cluster_parser
+    add_cluster_parser(sub)
     return parser
 
 

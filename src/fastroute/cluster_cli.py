@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`fastroute cluster status|join|leave|set --zk HOST:PORT`: membership on ZooKeeper.
+
+join   registers this process as a member (ephemeral znode) and stays until
+       SIGINT/SIGTERM (or --duration), then leaves; ZooKeeper removes the member
+       by itself if the process dies (after the session timeout).
+leave  removes a member, as an operator, under the cluster's membership lock
+       (fenced: the change is rejected if the lock is lost meanwhile).
+set    changes a member's weight/state/address/metadata, also under the lock.
+status prints members, shard primaries and lock holders (--json for machines).
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _metadata(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--meta: expected KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _coordinator(args):
+    from .membership.zookeeper import ZooKeeperCoordinator
+
+    return ZooKeeperCoordinator(args.zk, args.cluster, session_timeout=args.session_timeout,
+                                connect_timeout=args.connect_timeout)
+
+
+def _status(args) -> int:
+    from .membership.zookeeper import ZooKeeperMembership
+
+    with _coordinator(args) as coord, ZooKeeperMembership(coord) as membership:
+        snap = membership.snapshot()
+        client = coord.client
+        leaders, locks = {}, {}
+        for kind, store in (("elections", leaders), ("locks", locks)):
+            path = f"{coord.base}/{kind}"
+            for group in sorted(client.get_children(path)) if client.exists(path) else []:
+                contenders = coord.contenders(f"{path}/{group}")
+                if contenders:
+                    _, _, who, token = contenders[0]
+                    store[group] = {"holder": who, "token": token, "waiting": len(contenders) - 1}
+        if args.json:
+            print(json.dumps({"cluster": args.cluster, "epoch": snap.epoch, "fingerprint": snap.fingerprint(),
+                              "members": [m.to_dict() for m in snap.members], "leaders": leaders, "locks": locks},
+                             sort_keys=True))
+            return EXIT_OK
+        print(f"cluster {args.cluster!r} on {args.zk}: {len(snap)} members, epoch {snap.epoch}, "
+              f"fingerprint {snap.fingerprint()}")
+        if snap.members:
+            print(f"  {'name':<20} {'weight':>8} {'state':<9} {'address':<22} metadata")
+            for m in snap.members:
+                meta = ",".join(f"{k}={v}" for k, v in sorted(m.metadata.items()))
+                print(f"  {m.name:<20} {m.weight:>8g} {m.state:<9} {m.address or '-':<22} {meta}")
+        for title, store in (("leaders", leaders), ("locks", locks)):
+            for group, info in store.items():
+                print(f"  {title[:-1]} {group}: {info['holder']} (token {info['token']}, {info['waiting']} waiting)")
+    return EXIT_OK
+
+
+def _join(args) -> int:
+    from .membership import Member
+
+    member = Member(args.name, args.weight, args.address, args.state, _metadata(args.meta))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with _coordinator(args) as coord:
+        reg = coord.register(member)
+        print(f"joined {args.cluster!r} as {member.name!r} (weight {member.weight:g}, session 0x{coord.session_id:x}); "
+              "leaving on SIGINT/SIGTERM", flush=True)
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            if reg.evicted.is_set():
+                print(f"{member.name!r} was removed by an operator; exiting", flush=True)
+                return EXIT_OK
+            stop.wait(0.2)
+        reg.close()
+        print(f"left {args.cluster!r}", flush=True)
+    return EXIT_OK
+
+
+def _leave(args) -> int:
+    with _coordinator(args) as coord:
+        with coord.change_membership(timeout=args.lock_timeout) as change:
+            change.remove(args.name)
+            print(f"removed {args.name!r} from {args.cluster!r} (lock token {change.token.value})")
+    return EXIT_OK
+
+
+def _set(args) -> int:
+    fields = {k: v for k, v in (("weight", args.weight), ("state", args.state), ("address", args.address)) if v is not None}
+    if args.meta:
+        fields["metadata"] = _metadata(args.meta)
+    if not fields:
+        raise ValueError("set: give at least one of --weight, --state, --address, --meta")
+    with _coordinator(args) as coord:
+        with coord.change_membership(timeout=args.lock_timeout) as change:
+            member = change.update(args.name, **fields)
+            print(f"updated {member.name!r}: weight {member.weight:g}, state {member.state} "
+                  f"(lock token {change.token.value})")
+    return EXIT_OK
+
+
+def _run(func):
+    def run(args) -> int:
+        import logging
+
+        from .membership.base import MembershipError
+
+        # kazoo logs every reconnect attempt; the command reports failures itself
+        logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+
+        try:
+            return func(args)
+        except KeyError as exc:
+            print(f"fastroute cluster: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        except (MembershipError, TimeoutError, ValueError, TypeError, ImportError) as exc:
+            print(f"fastroute cluster: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return run
+
+
+def add_cluster_parser(sub) -> None:
+    """Registers `fastroute cluster ...` on the main parser's subparsers."""
+    cluster = sub.add_parser("cluster", help="cluster membership on ZooKeeper: status, join, leave")
+    actions = cluster.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
+
+    def common(p):
+        p.add_argument("--zk", required=True, metavar="HOST:PORT", help="ZooKeeper connect string")
+        p.add_argument("--cluster", default="default", help="cluster name (namespace), default 'default'")
+        p.add_argument("--session-timeout", type=float, default=10.0, help="seconds (default 10)")
+        p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds (default 10)")
+
+    status = actions.add_parser("status", help="print members, shard primaries and lock holders")
+    common(status)
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    status.set_defaults(func=_run(_status))
+
+    join = actions.add_parser("join", help="register this process as a member until SIGINT/SIGTERM")
+    common(join)
+    join.add_argument("--name", required=True)
+    join.add_argument("--weight", type=float, default=1.0)
+    join.add_argument("--address")
+    join.add_argument("--state", default="up", choices=["up", "draining", "backup", "down"])
+    join.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    join.add_argument("--duration", type=float, help="leave after this many seconds")
+    join.set_defaults(func=_run(_join))
+
+    leave = actions.add_parser("leave", help="remove a member (as an operator, under the membership lock)")
+    common(leave)
+    leave.add_argument("--name", required=True)
+    leave.add_argument("--lock-timeout", type=float, default=30.0)
+    leave.set_defaults(func=_run(_leave))
+
+    setter = actions.add_parser("set", help="change a member's weight/state/address/metadata (under the lock)")
+    common(setter)
+    setter.add_argument("--name", required=True)
+    setter.add_argument("--weight", type=float)
+    setter.add_argument("--state", choices=["up", "draining", "backup", "down"])
+    setter.add_argument("--address")
+    setter.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="replaces the metadata")
+    setter.add_argument("--lock-timeout", type=float, default=30.0)
+    setter.set_defaults(func=_run(_set))

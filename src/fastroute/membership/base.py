@@ -1,0 +1,450 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Membership interface shared by every backend (static, file, ZooKeeper, later etcd).
+
+Nothing here knows about a coordinator's client library: backends translate
+their events into immutable `Snapshot`s and their locks/elections into
+`FencingToken`s (CLUSTER.md §5). Lookups never touch a backend: followers
+rebuild a table off the hot path and publish it by one reference swap.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+log = logging.getLogger("fastroute.membership")
+
+#: Node states. `up` serves; `draining` keeps existing work but takes no new keys;
+#: `backup` serves only when no `up` node can; `down` never serves.
+STATES = ("up", "draining", "backup", "down")
+
+
+class MembershipError(RuntimeError):
+    """A membership source could not deliver what was asked."""
+
+
+class CoordinatorUnavailable(MembershipError):
+    """The coordinator cannot be reached now (routing continues on the last snapshot)."""
+
+
+class StaleTokenError(MembershipError):
+    """A write or change carried a fencing token older than one already seen."""
+
+
+class NoPrimaryError(MembershipError):
+    """A shard has no live elected primary right now; retry after the election."""
+
+
+def _frozen_metadata(metadata: object, where: str) -> Mapping[str, Any]:
+    if metadata is None:
+        return MappingProxyType({})
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"{where}: metadata must be a mapping, got {type(metadata).__name__}")
+    for key in metadata:
+        if not isinstance(key, str):
+            raise TypeError(f"{where}: metadata keys must be str, got {type(key).__name__}")
+    try:  # must survive the JSON a coordinator stores
+        json.dumps(dict(metadata), sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{where}: metadata must be JSON-serialisable ({exc})") from None
+    return MappingProxyType(dict(metadata))
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One node as a membership source sees it. Immutable."""
+
+    name: str
+    weight: float = 1.0
+    address: str | None = None
+    state: str = "up"
+    metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name: must be a non-empty str, got {self.name!r}")
+        if "/" in self.name or "\x00" in self.name or self.name in (".", ".."):
+            raise ValueError(f"name: must not contain '/' or NUL nor be '.'/'..', got {self.name!r}")
+        w = self.weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"weight: member {self.name!r} needs a finite number >= 0, got {w!r}")
+        object.__setattr__(self, "weight", float(w))
+        if self.address is not None and not isinstance(self.address, str):
+            raise TypeError(f"address: member {self.name!r} needs a str or None, got {type(self.address).__name__}")
+        if self.state not in STATES:
+            raise ValueError(f"state: member {self.name!r} has state {self.state!r}; expected one of {STATES}")
+        object.__setattr__(self, "metadata", _frozen_metadata(self.metadata, f"member {self.name!r}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "weight": self.weight, "address": self.address,
+                "state": self.state, "metadata": dict(self.metadata)}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> "Member":
+        unknown = set(doc) - {"name", "weight", "address", "state", "metadata"}
+        if unknown:
+            raise ValueError(f"member: unknown keys {sorted(unknown)}")
+        return cls(doc.get("name"), doc.get("weight", 1.0), doc.get("address"),
+                   doc.get("state", "up"), doc.get("metadata") or {})
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.weight, self.address, self.state))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Member):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+
+def as_members(members: object, *, name: str = "members") -> tuple[Member, ...]:
+    """Members from Member objects, names, or a mapping name → weight; names unique."""
+    if isinstance(members, Mapping):
+        items = [Member(n, w) for n, w in members.items()]
+    elif isinstance(members, (str, bytes)) or not isinstance(members, Iterable):
+        raise TypeError(f"{name}: expected Members, names or a mapping name -> weight, got {type(members).__name__}")
+    else:
+        items = []
+        for i, m in enumerate(members):
+            if isinstance(m, Member):
+                items.append(m)
+            elif isinstance(m, str):
+                items.append(Member(m))
+            else:
+                raise TypeError(f"{name}[{i}]: expected a Member or a str name, got {type(m).__name__}")
+    seen: set[str] = set()
+    for m in items:
+        if m.name in seen:
+            raise ValueError(f"{name}: duplicate member name {m.name!r}")
+        seen.add(m.name)
+    return tuple(items)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An immutable view of the membership at one moment.
+
+    epoch: strictly increases with every snapshot a source publishes with new
+        content (ZooKeeper: zxid of the latest change, identical in every
+        process; file/static: a per-source counter).
+    stale: the source cannot currently confirm this view (coordinator
+        suspended/unreachable); routing goes on with it.
+    algorithm/params: placement hint carried by the source (the cluster TOML), or None.
+    """
+
+    members: tuple[Member, ...]
+    epoch: int
+    source: str = ""
+    stale: bool = False
+    algorithm: str | None = None
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "members", as_members(self.members))
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members)
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return tuple(m.weight for m in self.members)
+
+    @property
+    def states(self) -> Mapping[str, str]:
+        return MappingProxyType({m.name: m.state for m in self.members})
+
+    @property
+    def serving(self) -> tuple[Member, ...]:
+        """Members that take new keys: state `up` with weight > 0."""
+        return tuple(m for m in self.members if m.state == "up" and m.weight > 0)
+
+    @property
+    def backups(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.members if m.state == "backup" and m.weight > 0)
+
+    def member(self, name: str) -> Member:
+        for m in self.members:
+            if m.name == name:
+                return m
+        raise KeyError(f"name: no member {name!r} in snapshot epoch {self.epoch}")
+
+    def __contains__(self, name: object) -> bool:
+        return any(m.name == name for m in self.members)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def fingerprint(self) -> str:
+        """Hash of the content (members in order, algorithm, params), not of epoch or
+        staleness: equal fingerprints mean equal routing input, in any process."""
+        doc = {"members": [m.to_dict() for m in self.members], "algorithm": self.algorithm,
+               "params": dict(self.params)}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
+    def same_content(self, other: "Snapshot") -> bool:
+        return (self.members == other.members and self.algorithm == other.algorithm
+                and dict(self.params) == dict(other.params))
+
+    def marked_stale(self, stale: bool = True) -> "Snapshot":
+        return self if self.stale == stale else replace(self, stale=stale)
+
+    def build_placement(self, algorithm: str | None = None, **params):
+        """Placement over the serving members (backups if none is up) with `algorithm`
+        (default: the snapshot's hint) through `fastroute.cluster.PLACEMENTS`."""
+        from ..cluster import PLACEMENTS
+
+        algorithm = algorithm or self.algorithm
+        if algorithm is None:
+            raise ValueError("algorithm: the snapshot carries no placement algorithm; pass one")
+        factory = PLACEMENTS.get(algorithm)
+        if factory is None:
+            raise ValueError(f"algorithm: unknown placement {algorithm!r}; known: {sorted(PLACEMENTS)}")
+        serving = self.serving or self.backups
+        if not serving:
+            raise MembershipError(f"snapshot epoch {self.epoch} has no serving member; keeping the previous table")
+        merged = {**self.params, **params} if algorithm == self.algorithm else params
+        return factory([m.name for m in serving], [m.weight for m in serving], merged)
+
+
+class Subscription:
+    """Handle returned by `Membership.subscribe`; call it or `.close()` to stop."""
+
+    __slots__ = ("_cancel", "_closed")
+
+    def __init__(self, cancel: Callable[[], None]):
+        self._cancel = cancel
+        self._closed = False
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._cancel()
+
+    __call__ = close
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Membership(ABC):
+    """A source of membership snapshots.
+
+    `snapshot()` is cheap (returns the current immutable object). `subscribe(cb)`
+    calls `cb(snapshot)` with the current snapshot and then with every new one, in
+    publication order, from one thread at a time; a callback that raises is logged
+    and does not stop delivery. Errors of the source (a bad file edit, a lost
+    coordinator) reach `on_error` subscribers and `last_error`; the last good
+    snapshot stays current.
+    """
+
+    def __init__(self, source: str):
+        self._source = source
+        self._snapshot: Snapshot | None = None
+        self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._error_subscribers: list[Callable[[BaseException], None]] = []
+        self._deliver_lock = threading.RLock()  # one delivery at a time, in order
+        self._state_lock = threading.Lock()
+        self._changed = threading.Condition(self._state_lock)
+        self._last_error: BaseException | None = None
+        self._closed = False
+
+    # -- reading ------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        snap = self._snapshot
+        if snap is None:
+            raise MembershipError(f"{self._source}: no snapshot yet")
+        return snap
+
+    @property
+    def epoch(self) -> int:
+        return self.snapshot().epoch
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The most recent error of the source, cleared by the next good snapshot."""
+        return self._last_error
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def wait_for(self, predicate: Callable[[Snapshot], bool], timeout: float = 10.0) -> Snapshot:
+        """Blocks until a snapshot satisfies `predicate`; TimeoutError after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                snap = self._snapshot
+                if snap is not None and predicate(snap):
+                    return snap
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self._source}: no matching snapshot within {timeout} s "
+                                       f"(current: {snap!r})")
+                self._changed.wait(left)
+
+    # -- subscribing ----------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Snapshot], None], *, on_error: Callable[[BaseException], None] | None = None,
+                  replay: bool = True) -> Subscription:
+        if not callable(callback):
+            raise TypeError(f"callback: expected a callable, got {type(callback).__name__}")
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error: expected a callable or None, got {type(on_error).__name__}")
+        with self._deliver_lock:
+            self._subscribers.append(callback)
+            if on_error is not None:
+                self._error_subscribers.append(on_error)
+            if replay and self._snapshot is not None:
+                self._call(callback, self._snapshot)
+
+        def cancel() -> None:
+            with self._deliver_lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+                if on_error is not None and on_error in self._error_subscribers:
+                    self._error_subscribers.remove(on_error)
+
+        return Subscription(cancel)
+
+    def _call(self, callback, arg) -> None:
+        try:
+            callback(arg)
+        except Exception:  # a subscriber's bug must not stop membership delivery
+            log.exception("%s: subscriber %r failed", self._source, callback)
+
+    # -- publishing (backends) ---------------------------------------------------------------
+    def _publish(self, snap: Snapshot) -> bool:
+        """Makes `snap` current and delivers it. Content changes must come with a higher
+        epoch; same content with only `stale` changed is delivered too. Returns whether
+        anything changed."""
+        with self._deliver_lock:
+            old = self._snapshot
+            if old is not None:
+                if snap.same_content(old) and snap.epoch <= old.epoch:
+                    if snap.stale == old.stale:
+                        return False
+                    snap = old.marked_stale(snap.stale)
+                elif snap.epoch <= old.epoch:
+                    raise MembershipError(f"{self._source}: epoch went back from {old.epoch} to {snap.epoch}")
+            with self._changed:
+                self._snapshot = snap
+                if not snap.stale:
+                    self._last_error = None
+                self._changed.notify_all()
+            for cb in list(self._subscribers):
+                self._call(cb, snap)
+            return True
+
+    def _report_error(self, error: BaseException) -> None:
+        with self._deliver_lock:
+            with self._changed:
+                self._last_error = error
+                self._changed.notify_all()
+            log.warning("%s: %s (keeping snapshot epoch %s)", self._source, error,
+                        self._snapshot.epoch if self._snapshot else None)
+            for cb in list(self._error_subscribers):
+                self._call(cb, error)
+
+    def _set_stale(self, stale: bool) -> None:
+        snap = self._snapshot
+        if snap is not None and snap.stale != stale:
+            self._publish(snap.marked_stale(stale))
+
+    # -- lifetime -----------------------------------------------------------------------------
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        snap = self._snapshot
+        desc = f"epoch={snap.epoch}, nodes={snap.nodes!r}, stale={snap.stale}" if snap else "no snapshot"
+        return f"{type(self).__name__}({self._source!r}, {desc})"
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class FencingToken:
+    """Proof of holding a lock or leadership. Tokens of one resource strictly increase
+    from one holder to the next (ZooKeeper: the zxid of the holder's znode)."""
+
+    value: int
+    resource: str = field(compare=False)
+    holder: str = field(default="", compare=False)
+
+    def __int__(self) -> int:
+        return self.value
+
+
+class FencingChecker:
+    """The storage-side guard (Kleppmann's fencing): remembers the highest token seen
+    per resource and rejects any write carrying a lower one. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._highest: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def check(self, resource: str, token: int | FencingToken) -> int:
+        """Accepts `token` for `resource` (recording it) or raises StaleTokenError."""
+        if isinstance(token, bool) or not isinstance(token, (int, FencingToken)):
+            raise TypeError(f"token: expected an int or FencingToken, got {type(token).__name__}")
+        value = int(token)
+        if value < 0:
+            raise ValueError(f"token: must be >= 0, got {value}")
+        with self._lock:
+            highest = self._highest.get(resource, -1)
+            if value < highest:
+                raise StaleTokenError(f"{resource}: token {value} is older than {highest}; write rejected")
+            self._highest[resource] = value
+            return value
+
+    def highest(self, resource: str) -> int | None:
+        with self._lock:
+            return self._highest.get(resource)
+
+
+class Coordinator(ABC):
+    """What a coordinator backend offers besides membership (never used per request).
+
+    Implementations: `ZooKeeperCoordinator`. An etcd backend (CLUSTER.md §4: etcd3gw or
+    aetcd, not etcd3) maps: register → key under `<cluster>/members/` bound to a lease kept
+    alive (lease expiry = session expiry); membership → `watch_prefix`, epoch = the
+    store revision of the read (same in every process); lock → etcd lock, token = the
+    lock key's create_revision; campaign/watch_leader → lowest create_revision under an
+    election prefix, token = that revision. Nothing above names a client library type.
+    """
+
+    @abstractmethod
+    def lock(self, name: str, *, timeout: float | None = None, identifier: str = ""):
+        """Context manager yielding a FencingToken while the named lock is held."""
+
+    @abstractmethod
+    def register(self, member: Member):
+        """Keeps `member` registered while this process lives (re-registering after a
+        session loss); returns a handle with `.update(...)` and `.close()`."""
+
+    @abstractmethod
+    def campaign(self, group: str, candidate: str, on_change: Callable[[FencingToken | None], None]):
+        """Joins the election of `group`; `on_change(token)` when leadership is won
+        (token) or lost/suspended (None). Returns a handle with `.close()` (resign)."""
+
+    @abstractmethod
+    def watch_leader(self, group: str, callback: Callable[[str | None, int | None], None]):
+        """Calls `callback(leader, token)` now and on every leadership change of `group`."""
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Membership read from a cluster TOML file (the `fastroute.cluster` format),
+reloaded when its content changes.
+
+A bad edit (invalid TOML, unknown key, negative weight, missing file) keeps the
+last good snapshot and reports the error; the first load must succeed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+from ..cluster import ClusterSpec, parse_cluster
+from .base import Member, Membership, Snapshot
+
+
+def _state(spec_node) -> str:
+    if spec_node.down:
+        return "down"
+    return "backup" if spec_node.backup else "up"
+
+
+def snapshot_from_spec(spec: ClusterSpec, epoch: int, source: str) -> Snapshot:
+    members = tuple(Member(n.name, n.weight, n.address, _state(n), n.metadata) for n in spec.nodes)
+    return Snapshot(members, epoch, source, algorithm=spec.algorithm, params=spec.params)
+
+
+class FileMembership(Membership):
+    """Follows a cluster TOML file.
+
+    poll_interval: seconds between content checks by a daemon thread (the content,
+    not only mtime, is compared: two edits within one mtime tick are still seen).
+    None disables the thread; call `reload()` yourself.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, poll_interval: float | None = 1.0):
+        if poll_interval is not None and (isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float))
+                                          or not poll_interval > 0):
+            raise ValueError(f"poll_interval: expected a number > 0 or None, got {poll_interval!r}")
+        self._path = Path(path)
+        super().__init__(str(self._path))
+        self._digest: bytes | None = None
+        self._bad_digest: bytes | None = None
+        self._epoch = 0
+        self._reload_lock = threading.Lock()
+        self._stop = threading.Event()
+        if not self.reload():
+            raise ValueError(f"path: {self._last_error}")
+        self._thread = None
+        if poll_interval is not None:
+            self._thread = threading.Thread(target=self._poll, args=(float(poll_interval),),
+                                            name=f"fastroute-file-membership:{self._path.name}", daemon=True)
+            self._thread.start()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def reload(self) -> bool:
+        """Re-reads the file now. Returns False if it is unreadable or invalid (the
+        error goes to `last_error` and `on_error` subscribers; the snapshot stays)."""
+        with self._reload_lock:
+            try:
+                data = self._path.read_bytes()
+            except OSError as exc:
+                if self._bad_digest == b"unreadable":
+                    return False  # already reported
+                return self._fail(ValueError(f"{self._path}: cannot read: {exc.strerror or exc}"), b"unreadable")
+            digest = hashlib.sha256(data).digest()
+            if digest == self._digest:
+                return True
+            if digest == self._bad_digest:
+                return False  # already reported
+            try:
+                text = data.decode("utf-8")
+                spec = parse_cluster(text, source=str(self._path))
+                if spec.serving:  # unknown algorithm or bad params are a bad edit too
+                    spec.build_placement()
+            except UnicodeDecodeError as exc:
+                return self._fail(ValueError(f"{self._path}: not UTF-8: {exc}"), digest)
+            except ValueError as exc:
+                return self._fail(exc, digest)
+            self._epoch += 1
+            self._publish(snapshot_from_spec(spec, self._epoch, str(self._path)))
+            self._digest, self._bad_digest = digest, None
+            return True
+
+    def _fail(self, error: Exception, digest: bytes | None) -> bool:
+        self._bad_digest = digest
+        self._report_error(error)
+        return False
+
+    def _poll(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.reload()
+            except Exception as exc:  # never let the poller die silently
+                self._report_error(exc)
+
+    def close(self) -> None:
+        super().close()
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)

@@ -1,0 +1,790 @@
+# SPDX-License-Identifier: Apache-2.0
+"""ZooKeeper backend (kazoo): live membership, operator lock, shard elections.
+
+Layout under `<root>/<cluster>` (CLUSTER.md §3, §5):
+    members/<name>        ephemeral, JSON Member (weight, address, state, metadata)
+    locks/<name>/...      kazoo Lock contenders (ephemeral sequential)
+    elections/<group>/... kazoo Lock contenders; the lowest one leads
+
+Session semantics (CLUSTER.md §3, ZooKeeper FAQ): SUSPENDED keeps routing on the
+last snapshot marked stale and stops acting as leader/lock holder; expiry is
+decided by the server and never "recovered" from: after LOST we wait for a new
+session, then re-register and re-run elections. A disconnect never publishes an
+empty node set. Fencing tokens are zxids (czxid of the lock/leader znode), so
+they rise from one holder to the next and are the same in every process.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .base import (Coordinator, CoordinatorUnavailable, FencingToken, Member, Membership, MembershipError, Snapshot,
+                   StaleTokenError)
+
+log = logging.getLogger("fastroute.membership.zookeeper")
+
+CONNECTED, SUSPENDED, LOST = "connected", "suspended", "lost"
+
+
+def _kazoo():
+    try:
+        import kazoo.client
+        import kazoo.exceptions
+        import kazoo.retry
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("fastroute: the ZooKeeper backend needs kazoo: pip install 'fastroute[zookeeper]'") from exc
+    return kazoo
+
+
+def _check_name(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value or "/" in value or "\x00" in value or value in (".", ".."):
+        raise ValueError(f"{what}: must be a non-empty str without '/' or NUL, got {value!r}")
+    return value
+
+
+def _default_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class ZooKeeperCoordinator(Coordinator):
+    """One ZooKeeper session for a process: registrations, locks, elections.
+
+    hosts: "host:port[,host:port...]"; cluster: namespace under `root`.
+    session_timeout: seconds (the server clamps it to its min/max session timeout).
+    """
+
+    def __init__(self, hosts: str, cluster: str = "default", *, session_timeout: float = 10.0,
+                 connect_timeout: float | None = None, root: str = "/fastroute"):
+        kazoo = _kazoo()
+        if not isinstance(hosts, str) or not hosts:
+            raise ValueError(f"hosts: expected 'host:port[,host:port]', got {hosts!r}")
+        _check_name(cluster, "cluster")
+        if isinstance(session_timeout, bool) or not isinstance(session_timeout, (int, float)) or not session_timeout > 0:
+            raise ValueError(f"session_timeout: expected seconds > 0, got {session_timeout!r}")
+        if not isinstance(root, str) or not root.startswith("/") or root.endswith("/"):
+            raise ValueError(f"root: expected an absolute znode path without trailing '/', got {root!r}")
+        self.hosts, self.cluster, self.session_timeout = hosts, cluster, float(session_timeout)
+        self.base = f"{root}/{cluster}"
+        self.members_path = f"{self.base}/members"
+        self._exc = kazoo.exceptions
+        # Reconnect forever with a short cap, so a restarted server is found within ~1 s.
+        retry = kazoo.retry.KazooRetry(max_tries=-1, delay=0.05, backoff=1.5, max_delay=min(1.0, self.session_timeout))
+        self._client = kazoo.client.KazooClient(hosts=hosts, timeout=self.session_timeout, connection_retry=retry)
+        self._state = LOST
+        self._session_id: int | None = None
+        self._cond = threading.Condition()
+        self._closed = False
+        self._listeners: list[Callable[[str, bool], None]] = []
+        self._registrations: list[Registration] = []
+        self._events: queue.Queue = queue.Queue()
+        self._worker = threading.Thread(target=self._run_events, name="fastroute-zk-events", daemon=True)
+        self._worker.start()
+        self._client.add_listener(self._kazoo_state)
+        try:
+            self._client.start(timeout=connect_timeout if connect_timeout is not None else max(5.0, self.session_timeout))
+        except Exception as exc:
+            self._closed = True
+            self._events.put(None)
+            try:
+                self._client.stop()
+                self._client.close()
+            except Exception:  # pragma: no cover
+                pass
+            raise CoordinatorUnavailable(f"zookeeper {hosts}: cannot connect ({exc})") from None
+        self._kazoo_state(self._client.state)
+        self._client.ensure_path(self.members_path)
+
+    # -- session state ----------------------------------------------------------------------
+    def _kazoo_state(self, state) -> None:
+        # kazoo calls this from its connection thread: never block here.
+        self._events.put(("state", str(state).lower()))
+
+    def _run_events(self) -> None:
+        while True:
+            item = self._events.get()
+            if item is None:
+                return
+            kind, payload = item
+            try:
+                if kind == "state":
+                    self._on_state(payload)
+                elif kind == "call":
+                    payload()
+            except Exception:  # pragma: no cover - logged, the loop must survive
+                log.exception("zookeeper event handler failed")
+
+    def _on_state(self, state: str) -> None:
+        if self._closed:
+            return  # our own close(): not an outage to report
+        new_session = False
+        with self._cond:
+            if state == CONNECTED:
+                sid = self._client.client_id[0] if self._client.client_id else None
+                new_session = sid != self._session_id
+                self._session_id = sid
+            if state == self._state and not new_session:
+                return
+            self._state = state
+            self._cond.notify_all()
+        log.info("zookeeper %s: %s%s", self.hosts, state, " (new session)" if new_session and state == CONNECTED else "")
+        if state == CONNECTED and new_session:
+            for reg in list(self._registrations):
+                # own thread: it may wait for the old session's znode to vanish
+                threading.Thread(target=reg._register_async, name="fastroute-zk-register", daemon=True).start()
+        for listener in list(self._listeners):
+            try:
+                listener(state, new_session)
+            except Exception:
+                log.exception("zookeeper state listener failed")
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def session_id(self) -> int | None:
+        return self._session_id
+
+    @property
+    def connected(self) -> bool:
+        return self._state == CONNECTED
+
+    def add_state_listener(self, listener: Callable[[str, bool], None]) -> Callable[[], None]:
+        """`listener(state, new_session)` on every change, from the coordinator's event thread."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._state == CONNECTED or self._closed, timeout) and not self._closed
+
+    def call_soon(self, fn: Callable[[], None]) -> None:
+        """Runs `fn` on the event thread (never in kazoo's own threads)."""
+        self._events.put(("call", fn))
+
+    @property
+    def client(self):
+        """The kazoo client (backend-specific; not part of the Coordinator interface)."""
+        return self._client
+
+    # -- membership registration -------------------------------------------------------------------
+    def register(self, member: Member, *, wait: float | None = None) -> "Registration":
+        """Registers `member` as an ephemeral znode for as long as this coordinator lives.
+
+        If the name is held by another session (e.g. this node's previous process whose
+        session has not expired yet) waits up to `wait` seconds (default: 1.5 × session
+        timeout) for it to vanish, then raises MembershipError.
+        """
+        if not isinstance(member, Member):
+            raise TypeError(f"member: expected a fastroute Member, got {type(member).__name__}")
+        reg = Registration(self, member)
+        reg._create(self.session_timeout * 1.5 + 1.0 if wait is None else wait)
+        self._registrations.append(reg)
+        return reg
+
+    def member_path(self, name: str) -> str:
+        return f"{self.members_path}/{_check_name(name, 'name')}"
+
+    # -- locks -------------------------------------------------------------------------------------
+    def lock(self, name: str, *, timeout: float | None = None, identifier: str = "") -> "DistributedLock":
+        """A distributed lock (kazoo Lock); use as `with coord.lock("membership") as token:`."""
+        return DistributedLock(self, _check_name(name, "name"), timeout=timeout,
+                               identifier=identifier or _default_identity())
+
+    def change_membership(self, *, timeout: float | None = 30.0, identifier: str = "") -> "MembershipChange":
+        """Operator changes under the `membership` lock, each fenced by the lock's znode:
+        `with coord.change_membership() as change: change.set_weight("n1", 3)`."""
+        return MembershipChange(self.lock("membership", timeout=timeout, identifier=identifier))
+
+    # -- elections ---------------------------------------------------------------------------------
+    def election_path(self, group: str) -> str:
+        return f"{self.base}/elections/{_check_name(group, 'group')}"
+
+    def campaign(self, group: str, candidate: str, on_change: Callable[[FencingToken | None], None]) -> "Campaign":
+        return Campaign(self, group, _check_name(candidate, "candidate"), on_change)
+
+    def watch_leader(self, group: str, callback: Callable[[str | None, int | None], None]) -> "LeaderWatch":
+        return LeaderWatch(self, group, callback)
+
+    def contenders(self, path: str) -> list[tuple[int, str, str, int]]:
+        """(sequence, znode, identifier, czxid) of kazoo Lock contenders under `path`, in order."""
+        out = []
+        try:
+            children = self._client.get_children(path)
+        except self._exc.NoNodeError:
+            return out
+        for child in children:
+            try:
+                seq = int(child[-10:])
+            except ValueError:
+                continue
+            try:
+                data, stat = self._client.get(f"{path}/{child}")
+            except self._exc.NoNodeError:
+                continue
+            out.append((seq, child, data.decode("utf-8", "replace"), stat.czxid))
+        out.sort()
+        return out
+
+    # -- lifetime ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Ends the session: our ephemeral znodes vanish at once (no expiry wait)."""
+        if self._closed:
+            return
+        for reg in list(self._registrations):
+            reg._closed = True
+        self._closed = True
+        with self._cond:
+            self._cond.notify_all()
+        try:
+            self._client.stop()
+            self._client.close()
+        finally:
+            self._events.put(None)
+            if self._worker is not threading.current_thread():
+                self._worker.join(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ZooKeeperCoordinator({self.hosts!r}, {self.cluster!r}, state={self._state})"
+
+
+class Registration:
+    """A member's ephemeral znode. Re-created on every new session; if an operator
+    deletes it while our session lives (`fastroute cluster leave`), it stays gone
+    and `evicted` becomes True."""
+
+    def __init__(self, coord: ZooKeeperCoordinator, member: Member):
+        self._coord = coord
+        self._member = member
+        self._path = coord.member_path(member.name)
+        self._closed = False
+        self.evicted = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def member(self) -> Member:
+        return self._member
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def _data(self) -> bytes:
+        return json.dumps(self._member.to_dict(), sort_keys=True).encode()
+
+    def _create(self, wait: float) -> None:
+        client, exc = self._coord.client, self._coord._exc
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                client.create(self._path, self._data(), ephemeral=True, makepath=True)
+                break
+            except exc.NodeExistsError:
+                try:
+                    _, stat = client.get(self._path)
+                except exc.NoNodeError:
+                    continue
+                if stat.ephemeralOwner == self._coord.session_id:
+                    client.set(self._path, self._data())
+                    break
+                if time.monotonic() >= deadline:
+                    raise MembershipError(f"name: member {self._member.name!r} is registered by another session "
+                                          f"(0x{stat.ephemeralOwner:x})") from None
+                time.sleep(0.1)
+        client.exists(self._path, watch=self._watch)
+
+    def _register_async(self) -> None:
+        if self._closed or self.evicted.is_set():
+            return
+        try:
+            self._create(self._coord.session_timeout * 1.5 + 1.0)
+            log.info("re-registered %s on a new session", self._member.name)
+        except Exception as exc:  # e.g. disconnected again: the next new session retries
+            log.warning("re-registering %s failed: %s", self._member.name, exc)
+
+    def _watch(self, event) -> None:
+        if event.type == "DELETED" and not self._closed and self._coord.connected:
+            # deleted while our session is alive: an operator removed us
+            self.evicted.set()
+            log.warning("member %s was removed by an operator", self._member.name)
+        elif event.type != "DELETED" and not self._closed:
+            self._coord.call_soon(lambda: self._rewatch())
+
+    def _rewatch(self) -> None:
+        # keep what an operator changed (weight, state, ...): a re-registration after
+        # session expiry restores it rather than the member's start-up values
+        try:
+            data, _ = self._coord.client.get(self._path, watch=self._watch)
+            member = Member.from_dict(json.loads(data))
+        except Exception:  # gone or unreadable: the DELETED event / next session handles it
+            return
+        with self._lock:
+            if member.name == self._member.name:
+                self._member = member
+
+    def update(self, **fields: Any) -> Member:
+        """Changes own weight/state/address/metadata (a new JSON in the znode)."""
+        from dataclasses import replace
+
+        with self._lock:
+            member = replace(self._member, **fields)
+            if member.name != self._member.name:
+                raise ValueError("name: a registration cannot be renamed")
+            self._coord.client.set(self._path, json.dumps(member.to_dict(), sort_keys=True).encode())
+            self._member = member
+            return member
+
+    def close(self) -> None:
+        """Leaves the membership (deletes the znode)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self in self._coord._registrations:
+            self._coord._registrations.remove(self)
+        try:
+            _, stat = self._coord.client.get(self._path)
+            if stat.ephemeralOwner == self._coord.session_id:
+                self._coord.client.delete(self._path, version=stat.version)
+        except Exception:
+            pass
+
+
+class DistributedLock:
+    """A kazoo Lock with a fencing token (the czxid of our contender znode)."""
+
+    def __init__(self, coord: ZooKeeperCoordinator, name: str, *, timeout: float | None, identifier: str):
+        self._coord = coord
+        self.name = name
+        self._timeout = timeout
+        self._lock = coord.client.Lock(f"{coord.base}/locks/{name}", identifier)
+        self.identifier = identifier
+        self.token: FencingToken | None = None
+        self._node_path: str | None = None
+
+    def acquire(self) -> FencingToken:
+        exc = self._coord._exc
+        try:
+            if not self._lock.acquire(blocking=True, timeout=self._timeout):
+                raise TimeoutError(f"lock {self.name!r}: not acquired within {self._timeout} s")
+        except exc.LockTimeout:
+            raise TimeoutError(f"lock {self.name!r}: not acquired within {self._timeout} s") from None
+        self._node_path = f"{self._lock.path}/{self._lock.node}"
+        stat = self._coord.client.exists(self._node_path)
+        if stat is None:  # lost between acquire and stat (session expired)
+            self._lock.release()
+            raise MembershipError(f"lock {self.name!r}: lost right after acquiring")
+        self.token = FencingToken(stat.czxid, f"lock:{self.name}", self.identifier)
+        return self.token
+
+    @property
+    def node_path(self) -> str | None:
+        return self._node_path
+
+    def is_held(self) -> bool:
+        """True while our session is connected and our contender znode still exists."""
+        if self.token is None or not self._coord.connected:
+            return False
+        try:
+            stat = self._coord.client.exists(self._node_path)
+        except Exception:
+            return False
+        return stat is not None and stat.czxid == self.token.value
+
+    def release(self) -> None:
+        try:
+            self._lock.release()
+        finally:
+            self.token = None
+
+    def __enter__(self) -> FencingToken:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class MembershipChange:
+    """Operator edits of other members' znodes. Each edit is one ZooKeeper transaction
+    that also checks our lock znode: if the lock was lost (session expired, another
+    operator took over), the edit fails with StaleTokenError and changes nothing."""
+
+    def __init__(self, lock: DistributedLock):
+        self._lock = lock
+        self._coord = lock._coord
+
+    def __enter__(self) -> "MembershipChange":
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+    @property
+    def token(self) -> FencingToken:
+        if self._lock.token is None:
+            raise MembershipError("membership change: the lock is not held")
+        return self._lock.token
+
+    def _commit(self, build: Callable[[Any], None], what: str, name: str) -> None:
+        token = self.token
+        client = self._coord.client
+        tx = client.transaction()
+        tx.check(self._lock.node_path, version=0)
+        build(tx)
+        results = tx.commit()
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            lock_result = results[0]
+            if isinstance(lock_result, Exception) and not isinstance(lock_result, self._coord._exc.RolledBackError):
+                raise StaleTokenError(f"{what} {name!r}: lock token {token.value} no longer held; change rejected")
+            real = [r for r in failed if not isinstance(r, self._coord._exc.RolledBackError)]
+            err = real[0] if real else failed[0]
+            if isinstance(err, self._coord._exc.NoNodeError):
+                raise KeyError(f"name: no member {name!r} ({what})") from None
+            raise MembershipError(f"{what} {name!r}: {type(err).__name__}") from None
+
+    def members(self) -> dict[str, tuple[Member, int]]:
+        client, exc = self._coord.client, self._coord._exc
+        out = {}
+        for child in client.get_children(self._coord.members_path):
+            try:
+                data, stat = client.get(f"{self._coord.members_path}/{child}")
+            except exc.NoNodeError:
+                continue
+            out[child] = (Member.from_dict(json.loads(data)), stat.version)
+        return out
+
+    def update(self, name: str, **fields: Any) -> Member:
+        from dataclasses import replace
+
+        current = self.members().get(name)
+        if current is None:
+            raise KeyError(f"name: no member {name!r}")
+        member, version = current
+        new = replace(member, **fields)
+        path = self._coord.member_path(name)
+        self._commit(lambda tx: tx.set_data(path, json.dumps(new.to_dict(), sort_keys=True).encode(), version),
+                     "update", name)
+        return new
+
+    def set_weight(self, name: str, weight: float) -> Member:
+        return self.update(name, weight=weight)
+
+    def set_state(self, name: str, state: str) -> Member:
+        return self.update(name, state=state)
+
+    def remove(self, name: str) -> None:
+        path = self._coord.member_path(name)
+        self._commit(lambda tx: tx.delete(path), "remove", name)
+
+
+class Campaign:
+    """Runs for leadership of `group` until closed. `on_change(token)` is called with
+    a FencingToken when we lead and with None when we must stop acting (suspended,
+    session lost, resigned)."""
+
+    def __init__(self, coord: ZooKeeperCoordinator, group: str, candidate: str,
+                 on_change: Callable[[FencingToken | None], None]):
+        self._coord = coord
+        self.group, self.candidate = group, candidate
+        self._on_change = on_change
+        self._path = coord.election_path(group)
+        self._closed = threading.Event()
+        self._lock = None
+        self.token: FencingToken | None = None
+        self._wake = threading.Event()
+        self._unlisten = coord.add_state_listener(lambda state, new: self._wake.set())
+        self._thread = threading.Thread(target=self._run, name=f"fastroute-campaign:{group}", daemon=True)
+        self._thread.start()
+
+    def _set(self, token: FencingToken | None) -> None:
+        if token == self.token and (token is None) == (self.token is None):
+            return
+        self.token = token
+        try:
+            self._on_change(token)
+        except Exception:
+            log.exception("campaign %s: on_change failed", self.group)
+
+    def _run(self) -> None:
+        coord, exc = self._coord, self._coord._exc
+        while not self._closed.is_set():
+            if not coord.wait_connected(0.5):
+                continue
+            sid = coord.session_id
+            lock = coord.client.Lock(self._path, self.candidate)
+            self._lock = lock
+            try:
+                got = lock.acquire(blocking=True)
+            except exc.CancelledError:
+                got = False
+            except Exception as err:  # connection loss mid-acquire: start over on the next session
+                log.info("campaign %s: %s", self.group, err)
+                got = False
+            if not got or self._closed.is_set():
+                self._release(lock)
+                continue
+            node = f"{lock.path}/{lock.node}"
+            try:
+                stat = coord.client.exists(node)
+            except Exception:
+                stat = None
+            if stat is None:
+                self._release(lock)
+                continue
+            token = FencingToken(stat.czxid, self.group, self.candidate)
+            deleted = threading.Event()
+
+            def on_node(event, deleted=deleted, node=node) -> None:
+                if event.type == "DELETED":
+                    deleted.set()
+                    self._wake.set()
+                elif not self._closed.is_set():  # a data change consumed the watch: set it again
+                    coord.call_soon(lambda: self._watch_node(node, on_node))
+
+            if not self._watch_node(node, on_node):
+                self._release(lock)
+                continue
+            # Lead while connected on the same session and our znode exists. Flags are
+            # read after clearing the wake event, so no state change is missed.
+            while not self._closed.is_set():
+                self._wake.clear()
+                if deleted.is_set():
+                    break
+                if coord.connected and coord.session_id == sid:
+                    self._set(token)
+                else:
+                    self._set(None)  # SUSPENDED: stop acting; resume only on the same session
+                    if coord.session_id != sid or coord.state == LOST:
+                        break
+                self._wake.wait(5.0)
+            self._set(None)
+            self._release(lock)
+
+    def _watch_node(self, node: str, watcher) -> bool:
+        try:
+            return self._coord.client.exists(node, watch=watcher) is not None
+        except Exception:
+            return True  # disconnected: the state listener wakes the loop
+
+    def _release(self, lock) -> None:
+        try:
+            lock.release()
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        """Resigns: our contender znode is deleted; the next candidate leads."""
+        self._closed.set()
+        self._wake.set()
+        lock = self._lock
+        if lock is not None:
+            try:
+                lock.cancel()
+            except Exception:
+                pass
+        self._thread.join(timeout=max(5.0, self._coord.session_timeout))
+        self._unlisten()
+        self._set(None)
+
+
+class LeaderWatch:
+    """Calls `callback(leader, token)` on every leadership change of `group` (the lowest
+    contender of its kazoo Lock); (None, None) when nobody leads."""
+
+    def __init__(self, coord: ZooKeeperCoordinator, group: str, callback: Callable[[str | None, int | None], None]):
+        self._coord = coord
+        self._path = coord.election_path(group)
+        self._callback = callback
+        self._last: tuple | None = None
+        self._closed = False
+        coord.client.ensure_path(self._path)
+        self._unlisten = coord.add_state_listener(lambda state, new: state == CONNECTED and self._refresh())
+        self._refresh()
+
+    def _watch(self, event) -> None:
+        if not self._closed:
+            self._coord.call_soon(self._refresh)
+
+    def _refresh(self) -> None:
+        if self._closed:
+            return
+        client, exc = self._coord.client, self._coord._exc
+        try:
+            children = client.get_children(self._path, watch=self._watch)
+            contenders = sorted((int(c[-10:]), c) for c in children if c[-10:].isdigit())
+            leader = None
+            for _, child in contenders:
+                try:
+                    data, stat = client.get(f"{self._path}/{child}")
+                except exc.NoNodeError:
+                    continue
+                leader = (data.decode("utf-8", "replace"), stat.czxid)
+                break
+        except Exception as err:  # disconnected: keep the last answer, refresh on reconnect
+            log.info("leader watch %s: %s", self._path, err)
+            return
+        if leader != self._last:
+            self._last = leader
+            try:
+                self._callback(*(leader or (None, None)))
+            except Exception:
+                log.exception("leader watch callback failed")
+
+    def close(self) -> None:
+        self._closed = True
+        self._unlisten()
+
+
+class ZooKeeperMembership(Membership):
+    """Membership from the ephemeral member znodes of a ZooKeeper cluster namespace.
+
+    coordinator: a ZooKeeperCoordinator, or "host:port" to open one (then closed with
+    this object). Snapshots list members in registration order (znode czxid), so every
+    process builds the same table; epoch = zxid of the latest change.
+    refresh_interval: seconds between safety re-reads besides the watches.
+    """
+
+    def __init__(self, coordinator: ZooKeeperCoordinator | str, cluster: str = "default", *,
+                 session_timeout: float = 10.0, refresh_interval: float = 5.0, algorithm: str | None = None,
+                 params: dict[str, Any] | None = None):
+        owns = isinstance(coordinator, str)
+        coord = ZooKeeperCoordinator(coordinator, cluster, session_timeout=session_timeout) if owns else coordinator
+        if not isinstance(coord, ZooKeeperCoordinator):
+            raise TypeError(f"coordinator: expected a ZooKeeperCoordinator or 'host:port', got {type(coord).__name__}")
+        if isinstance(refresh_interval, bool) or not isinstance(refresh_interval, (int, float)) or not refresh_interval > 0:
+            raise ValueError(f"refresh_interval: expected seconds > 0, got {refresh_interval!r}")
+        super().__init__(f"zookeeper:{coord.hosts}{coord.members_path}")
+        self._coord, self._owns = coord, owns
+        self._algorithm, self._params = algorithm, dict(params or {})
+        self._interval = float(refresh_interval)
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._refresh_lock = threading.Lock()
+        if not self._refresh():
+            if owns:
+                coord.close()
+            raise CoordinatorUnavailable(f"{self._source}: first read failed: {self._last_error}")
+        self._unlisten = coord.add_state_listener(self._on_state)
+        if not coord.connected:
+            self._set_stale(True)
+        self._thread = threading.Thread(target=self._run, name="fastroute-zk-membership", daemon=True)
+        self._thread.start()
+
+    @property
+    def coordinator(self) -> ZooKeeperCoordinator:
+        return self._coord
+
+    def register(self, member: Member, **kwargs) -> Registration:
+        return self._coord.register(member, **kwargs)
+
+    def _on_state(self, state: str, new_session: bool) -> None:
+        if state == CONNECTED:
+            self._dirty.set()  # re-read, which clears `stale`
+        else:
+            self._set_stale(True)
+            self._report_error(CoordinatorUnavailable(f"zookeeper {self._coord.hosts}: {state}"))
+
+    def _watch(self, event) -> None:
+        self._dirty.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._dirty.wait(self._interval)
+            if self._stop.is_set():
+                return
+            self._dirty.clear()
+            if self._coord.connected:
+                self._refresh()
+
+    def _read_consistent(self):
+        """One consistent cut of the members directory, or None if it changed while
+        being read. Reads every child, then re-checks the parent's pzxid and every
+        child's mzxid: if nothing moved, all values held at once (at the end of the
+        reads), so the view is exactly the state as of zxid `epoch`, and two views
+        with equal epochs are equal in every process."""
+        client, exc = self._coord.client, self._coord._exc
+        path = self._coord.members_path
+        children, stat = client.get_children(path, watch=self._watch, include_data=True)
+        read = []
+        for child in children:
+            try:
+                data, cstat = client.get(f"{path}/{child}", watch=self._watch)
+            except exc.NoNodeError:
+                return None  # deleted meanwhile
+            read.append((child, data, cstat))
+        if client.exists(path).pzxid != stat.pzxid:
+            return None
+        for child, _, cstat in read:
+            again = client.exists(f"{path}/{child}")
+            if again is None or again.mzxid != cstat.mzxid:
+                return None
+        return stat.pzxid, read
+
+    def _refresh(self) -> bool:
+        path = self._coord.members_path
+        with self._refresh_lock:
+            try:
+                for _ in range(5):
+                    cut = self._read_consistent()
+                    if cut is not None:
+                        break
+                else:  # changing too fast: the watches bring us back
+                    self._dirty.set()
+                    return True
+            except Exception as err:  # connection trouble: keep the last snapshot
+                self._report_error(CoordinatorUnavailable(f"{self._source}: {type(err).__name__}: {err}"))
+                if self._snapshot is not None:
+                    self._set_stale(True)
+                return False
+            epoch, read = cut
+            found = []
+            for child, data, cstat in read:
+                epoch = max(epoch, cstat.mzxid)
+                try:
+                    member = Member.from_dict(json.loads(data))
+                    if member.name != child:
+                        raise ValueError(f"znode {child!r} holds member {member.name!r}")
+                except (ValueError, TypeError) as err:
+                    self._report_error(MembershipError(f"{path}/{child}: bad member data ({err}); ignored"))
+                    continue
+                found.append((cstat.czxid, member))
+            found.sort(key=lambda item: item[0])
+            with self._deliver_lock:
+                # decided under the delivery lock: a SUSPENDED arriving meanwhile is
+                # either seen here or published (stale) after this snapshot
+                snap = Snapshot(tuple(m for _, m in found), epoch, self._source, stale=not self._coord.connected,
+                                algorithm=self._algorithm, params=self._params)
+                old = self._snapshot
+                if old is not None and snap.epoch < old.epoch:
+                    return True  # an older read raced a newer one: ignore it
+                self._publish(snap)
+            return True
+
+    def refresh(self) -> Snapshot:
+        """Re-reads now (normally watches do this)."""
+        self._refresh()
+        return self.snapshot()
+
+    def close(self) -> None:
+        super().close()
+        self._stop.set()
+        self._dirty.set()
+        self._unlisten()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if self._owns:
+            self._coord.close()
