@@ -5,6 +5,7 @@
 //! integers → 8 bytes little-endian. That makes a key's hash identical on
 //! every platform and equal to the reference C library for the same bytes.
 
+use md5::{Digest, Md5};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 use xxhash_rust::xxh64::xxh64;
 
@@ -18,6 +19,17 @@ pub enum HashAlgorithm {
     /// libstdc++'s 64-bit MurmurHash2 (`_Hash_bytes`), Envoy's `MURMUR_HASH_2`
     /// ring option; seed 0 means Envoy's 0xc70f6907 (ALGORITHMS.md §1).
     Murmur2,
+    /// libketama's key hash: the first 4 bytes of MD5 as a little-endian u32
+    /// (ALGORITHMS.md §1 "ketama MD5 point"). Unseeded.
+    Ketama,
+    /// uhashring's default key hash is MD5 as a 128-bit big-endian integer;
+    /// this is its top 64 bits (order-preserving except on a 64-bit tie). Unseeded.
+    Md5,
+}
+
+/// MD5 digest of `bytes`.
+pub fn md5_digest(bytes: &[u8]) -> [u8; 16] {
+    Md5::digest(bytes).into()
 }
 
 /// Envoy `MurmurHash::STD_HASH_SEED` (source/common/common/hash.h).
@@ -49,13 +61,15 @@ pub fn murmur2_64(bytes: &[u8], seed: u64) -> u64 {
 }
 
 impl HashAlgorithm {
-    pub const NAMES: &'static [&'static str] = &["xxh3", "xxh64", "murmur2"];
+    pub const NAMES: &'static [&'static str] = &["xxh3", "xxh64", "murmur2", "ketama", "md5"];
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "xxh3" => Some(Self::Xxh3),
             "xxh64" => Some(Self::Xxh64),
             "murmur2" => Some(Self::Murmur2),
+            "ketama" => Some(Self::Ketama),
+            "md5" => Some(Self::Md5),
             _ => None,
         }
     }
@@ -65,6 +79,8 @@ impl HashAlgorithm {
             Self::Xxh3 => "xxh3",
             Self::Xxh64 => "xxh64",
             Self::Murmur2 => "murmur2",
+            Self::Ketama => "ketama",
+            Self::Md5 => "md5",
         }
     }
 
@@ -74,6 +90,11 @@ impl HashAlgorithm {
             Self::Xxh3 => xxh3_64_with_seed(bytes, seed),
             Self::Xxh64 => xxh64(bytes, seed),
             Self::Murmur2 => murmur2_64(bytes, if seed == 0 { ENVOY_MURMUR_SEED } else { seed }),
+            Self::Ketama => {
+                let d = md5_digest(bytes);
+                u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as u64
+            }
+            Self::Md5 => u64::from_be_bytes(md5_digest(bytes)[..8].try_into().expect("8 bytes")),
         }
     }
 
@@ -110,6 +131,14 @@ mod tests {
     }
 
     #[test]
+    fn ketama_and_md5_check_values() {
+        // ALGORITHMS.md §1/§9: hashi("test") = 3446378249; md5("test") as a 128-bit
+        // integer = 12707736894140473154801792860916528374, whose top 64 bits follow.
+        assert_eq!(HashAlgorithm::Ketama.hash(b"test", 0), 3446378249);
+        assert_eq!(HashAlgorithm::Md5.hash(b"test", 0), (12707736894140473154801792860916528374u128 >> 64) as u64);
+    }
+
+    #[test]
     fn integer_keys_hash_as_little_endian_bytes() {
         let v = 0x0102030405060708u64;
         let bytes = [8u8, 7, 6, 5, 4, 3, 2, 1];
@@ -123,6 +152,6 @@ mod tests {
         for name in HashAlgorithm::NAMES {
             assert_eq!(HashAlgorithm::from_name(name).unwrap().name(), *name);
         }
-        assert!(HashAlgorithm::from_name("md5").is_none());
+        assert!(HashAlgorithm::from_name("sha1").is_none());
     }
 }

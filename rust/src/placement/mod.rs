@@ -4,6 +4,7 @@
 pub mod bounded;
 pub mod iphash;
 pub mod jump;
+pub mod ketama;
 pub mod maglev;
 pub mod rendezvous;
 pub mod ring;

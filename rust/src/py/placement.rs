@@ -14,6 +14,7 @@ use crate::keys::KeyBatch;
 use crate::placement::bounded;
 use crate::placement::iphash::{self, IpHash};
 use crate::placement::jump::{jump_bucket, jump_buckets_into, jump_replicas};
+use crate::placement::ketama::{ketama_points, Flavor};
 use crate::placement::maglev::Maglev;
 use crate::placement::rendezvous::Rendezvous;
 use crate::placement::ring::{fixed_points, normalized_points, LookupRule, Ring};
@@ -196,7 +197,8 @@ impl PlacementTable {
 impl PlacementTable {
     #[new]
     #[pyo3(signature = (kind, names, weights, hash_name="xxh3", mode="fixed", points_per_weight=160.0,
-                        min_ring_size=1024, max_ring_size=8388608, lookup="at_or_after", table_size=65537))]
+                        min_ring_size=1024, max_ring_size=8388608, lookup="at_or_after", table_size=65537,
+                        flavor="libketama", vnodes=None, replicas=4))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         kind: &str,
@@ -209,6 +211,9 @@ impl PlacementTable {
         max_ring_size: u64,
         lookup: &str,
         table_size: u64,
+        flavor: &str,
+        vnodes: Option<Vec<u64>>,
+        replicas: usize,
     ) -> PyResult<Self> {
         let py_names: Vec<Py<PyString>> =
             Python::attach(|py| names.iter().map(|n| PyString::new(py, n).unbind()).collect());
@@ -235,6 +240,18 @@ impl PlacementTable {
                     }
                 }
                 .map_err(value_error)?;
+                Table::Ring(Ring::from_points(points, names.len(), rule).map_err(value_error)?)
+            }
+            "ketama" => {
+                let flavor = Flavor::from_name(flavor).ok_or_else(|| {
+                    PyValueError::new_err(format!("flavor: expected libketama, uhashring_ketama or uhashring_meta, got {flavor:?}"))
+                })?;
+                let vnodes = vnodes.unwrap_or_else(|| vec![40; names.len()]);
+                if vnodes.len() != names.len() || replicas == 0 || replicas > 4 {
+                    return Err(PyValueError::new_err("vnodes/replicas: one vnodes count per node, replicas in 1..=4"));
+                }
+                let rule = if flavor == Flavor::LibKetama { LookupRule::AtOrAfter } else { LookupRule::After };
+                let points = ketama_points(&refs, &weights, &vnodes, replicas, flavor);
                 Table::Ring(Ring::from_points(points, names.len(), rule).map_err(value_error)?)
             }
             "maglev" => Table::Maglev(Maglev::build(&refs, &weights, table_size).map_err(|e| PyValueError::new_err(format!("table_size: {e}")))?),
@@ -407,6 +424,22 @@ impl PlacementTable {
             bounded::assign_bounded(ring, &hashes, &cap)
         });
         Ok(out.into_pyarray(py))
+    }
+
+    /// Ring tables: index of the point `key` lands on.
+    fn _ring_position(&self, key: &Bound<'_, PyAny>) -> PyResult<usize> {
+        match &self.table {
+            Table::Ring(r) => Ok(r.lookup_index(self.key_hash(key)?)),
+            _ => Err(PyTypeError::new_err("only ring tables have positions")),
+        }
+    }
+
+    /// Ring tables: (points, owners) in ring order.
+    fn _ring_points<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u32>>)> {
+        match &self.table {
+            Table::Ring(r) => Ok((r.points().to_vec().into_pyarray(py), r.owners().to_vec().into_pyarray(py))),
+            _ => Err(PyTypeError::new_err("only ring tables have points")),
+        }
     }
 
     /// Stable identifier of the table contents (same config → same string).

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Ketama continuum points (ALGORITHMS.md §9), handed to the one `Ring`.
+//!
+//! - libketama: node i gets floor(float32(w_i/Σw) × 40 × N) MD5 digests of
+//!   "<name>-<k>", 4 little-endian u32 points each; duplicates kept; lookup
+//!   first point >= h.
+//! - uhashring "ketama": (vnodes_i × N × w_i) // Σw digests of "<name>-<k>",
+//!   `replicas` points each; points live in a dict, so on a collision the
+//!   node written last owns the point; lookup first point > h.
+//! - uhashring default ("meta"): vnodes_i × w_i points, MD5("<name>-<k>") as a
+//!   128-bit big-endian integer (kept as its top 64 bits); dict semantics.
+
+use std::collections::HashMap;
+
+use crate::hash::md5_digest;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    LibKetama,
+    UhashringKetama,
+    UhashringMeta,
+}
+
+impl Flavor {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "libketama" => Some(Self::LibKetama),
+            "uhashring_ketama" => Some(Self::UhashringKetama),
+            "uhashring_meta" => Some(Self::UhashringMeta),
+            _ => None,
+        }
+    }
+}
+
+fn point_name(name: &[u8], k: u64) -> Vec<u8> {
+    let mut key = name.to_vec();
+    key.push(b'-');
+    key.extend_from_slice(k.to_string().as_bytes());
+    key
+}
+
+/// `weights` must be integers for the uhashring flavours (node "weight" conf).
+pub fn ketama_points(names: &[&[u8]], weights: &[f64], vnodes: &[u64], replicas: usize, flavor: Flavor) -> Vec<(u64, u32)> {
+    let n = names.len();
+    match flavor {
+        Flavor::LibKetama => {
+            let total: f64 = weights.iter().sum();
+            let mut pairs = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                // libketama computes the share in single precision (§9.1 step 2).
+                let pct = weights[i] as f32 / total as f32;
+                let ks = ((pct as f64 * 40.0 * n as f64) as f32).floor() as u64;
+                for k in 0..ks {
+                    let d = md5_digest(&point_name(name, k));
+                    for j in 0..4 {
+                        let p = u32::from_le_bytes([d[4 * j], d[4 * j + 1], d[4 * j + 2], d[4 * j + 3]]);
+                        pairs.push((p as u64, i as u32));
+                    }
+                }
+            }
+            pairs
+        }
+        Flavor::UhashringKetama | Flavor::UhashringMeta => {
+            let total: u64 = weights.iter().map(|&w| w as u64).sum();
+            // Insertion-ordered dict: later writers own colliding points.
+            let mut owner: HashMap<u64, u32> = HashMap::new();
+            for (i, name) in names.iter().enumerate() {
+                let w = weights[i] as u64;
+                if flavor == Flavor::UhashringKetama {
+                    let ks = if total == 0 { 0 } else { vnodes[i] * n as u64 * w / total };
+                    for k in 0..ks {
+                        let d = md5_digest(&point_name(name, k));
+                        for j in 0..replicas.min(4) {
+                            let p = u32::from_le_bytes([d[4 * j], d[4 * j + 1], d[4 * j + 2], d[4 * j + 3]]);
+                            owner.insert(p as u64, i as u32);
+                        }
+                    }
+                } else {
+                    for k in 0..vnodes[i] * w {
+                        let d = md5_digest(&point_name(name, k));
+                        owner.insert(u64::from_be_bytes(d[..8].try_into().expect("8 bytes")), i as u32);
+                    }
+                }
+            }
+            owner.into_iter().collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::HashAlgorithm;
+    use crate::placement::ring::{LookupRule, Ring};
+
+    #[test]
+    fn python_ketama_vector() {
+        // ALGORITHMS.md §9.1 python_ketama/tests.py: 600/400 → 320 points;
+        // get_server("test") = (3454255383, "127.0.0.1:11211").
+        let names: [&[u8]; 2] = [b"127.0.0.1:11211", b"127.0.0.1:11212"];
+        let pts = ketama_points(&names, &[600.0, 400.0], &[0, 0], 4, Flavor::LibKetama);
+        assert_eq!(pts.len(), 320);
+        let ring = Ring::from_points(pts, 2, LookupRule::AtOrAfter).unwrap();
+        let h = HashAlgorithm::Ketama.hash(b"test", 0);
+        let idx = ring.lookup_index(h);
+        assert_eq!((ring.points()[idx], ring.owners()[idx]), (3454255383, 0));
+    }
+
+    #[test]
+    fn libketama_server_file_has_1264_points() {
+        let names: Vec<String> = (1..=8).map(|i| format!("10.0.1.{i}:11211")).collect();
+        let refs: Vec<&[u8]> = names.iter().map(|s| s.as_bytes()).collect();
+        let weights = [600.0, 300.0, 200.0, 350.0, 1000.0, 800.0, 950.0, 100.0];
+        assert_eq!(ketama_points(&refs, &weights, &[0; 8], 4, Flavor::LibKetama).len(), 1264);
+    }
+
+    #[test]
+    fn uhashring_point_counts() {
+        let names: [&[u8]; 3] = [b"node1", b"node2", b"node3"];
+        let k = ketama_points(&names, &[1.0, 2.0, 3.0], &[40; 3], 4, Flavor::UhashringKetama);
+        let count = |o: u32| k.iter().filter(|p| p.1 == o).count();
+        assert_eq!((count(0), count(1), count(2)), (80, 160, 240));
+        let m = ketama_points(&names, &[1.0; 3], &[160; 3], 4, Flavor::UhashringMeta);
+        assert_eq!(m.len(), 480);
+    }
+}
