@@ -66,6 +66,8 @@ pub struct PlacementTable {
     names: Vec<Py<PyString>>,
     /// Nodes that can receive keys (positive weight / points).
     holders: usize,
+    /// Hash any non-str key as the UTF-8 of `str(key)` (uhashring semantics).
+    text_keys: bool,
     fingerprint: String,
 }
 
@@ -82,6 +84,9 @@ impl PlacementTable {
                 .to_str()
                 .map_err(|_| PyValueError::new_err("key: str key is not valid UTF-8 (lone surrogate)"))?;
             Ok(self.algo.hash(text.as_bytes(), 0))
+        } else if self.text_keys {
+            let text = key.str()?;
+            Ok(self.algo.hash(text.to_str()?.as_bytes(), 0))
         } else if let Ok(b) = key.cast::<PyBytes>() {
             Ok(self.algo.hash(b.as_bytes(), 0))
         } else if key.is_instance_of::<PyInt>() && !key.is_instance_of::<PyBool>() {
@@ -198,7 +203,7 @@ impl PlacementTable {
     #[new]
     #[pyo3(signature = (kind, names, weights, hash_name="xxh3", mode="fixed", points_per_weight=160.0,
                         min_ring_size=1024, max_ring_size=8388608, lookup="at_or_after", table_size=65537,
-                        flavor="libketama", vnodes=None, replicas=4))]
+                        flavor="libketama", vnodes=None, replicas=4, text_keys=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         kind: &str,
@@ -214,6 +219,7 @@ impl PlacementTable {
         flavor: &str,
         vnodes: Option<Vec<u64>>,
         replicas: usize,
+        text_keys: bool,
     ) -> PyResult<Self> {
         let py_names: Vec<Py<PyString>> =
             Python::attach(|py| names.iter().map(|n| PyString::new(py, n).unbind()).collect());
@@ -276,7 +282,7 @@ impl PlacementTable {
             Table::Rendezvous(_) | Table::IpHash(_) => weights.iter().filter(|w| **w > 0.0).count(),
         };
         let fingerprint = Self::compute_fingerprint(kind, algo, &names, &weights, &table);
-        Ok(PlacementTable { table, algo, names: py_names, holders, fingerprint })
+        Ok(PlacementTable { table, algo, names: py_names, holders, text_keys, fingerprint })
     }
 
     /// Index into `.nodes` of the node owning `key`.

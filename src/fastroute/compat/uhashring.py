@@ -29,6 +29,10 @@ from .._native import _rust
 _CONF_KEYS = ("hostname", "instance", "nodename", "port", "vnodes", "weight")
 
 
+def _no_node(key):
+    return None
+
+
 class HashRing:
     """See the module docstring; behaves as uhashring.HashRing."""
 
@@ -101,10 +105,14 @@ class HashRing:
         self._names = names
         if not names or not any(weights) or not self._point_count(weights, vnodes):
             self._table = None
+            self.get_node = _no_node
             return
         self._table = _rust.PlacementTable(
             "ketama", names, weights, hash_name="ketama" if self._ketama else "md5",
-            flavor="uhashring_ketama" if self._ketama else "uhashring_meta", vnodes=vnodes, replicas=self._replicas)
+            flavor="uhashring_ketama" if self._ketama else "uhashring_meta", vnodes=vnodes, replicas=self._replicas,
+            text_keys=True)
+        # The compiled lookup itself, with no Python frame in between (keys hash as str(key)).
+        self.get_node = self._table.get_node
         points, owners = self._table._ring_points()
         self._points = points
         self._owners = owners
@@ -138,10 +146,10 @@ class HashRing:
     def _key(key) -> str:
         return key if isinstance(key, str) else str(key)
 
-    def get_node(self, key):
+    def get_node(self, key):  # replaced per instance by the compiled lookup in _rebuild
         if self._table is None:
             return None
-        return self._table.get_node(key if type(key) is str else str(key))
+        return self._table.get_node(key)
 
     def _conf(self, key):
         name = self.get_node(key)
@@ -171,12 +179,12 @@ class HashRing:
     def get_node_pos(self, key):
         if self._table is None:
             return None
-        return self._table._ring_position(self._key(key))
+        return self._table._ring_position(key)
 
     def get_server(self, key):
         if self._table is None:
             return None
-        pos = self._table._ring_position(self._key(key))
+        pos = self._table._ring_position(key)
         return (int(self._points[pos]), self._names[self._owners[pos]])
 
     def get_key(self, key):
@@ -211,7 +219,7 @@ class HashRing:
         seen = set() if unique else []
         if unique:
             size = size or len(self._nodes)
-        pos = self._table._ring_position(self._key(key))
+        pos = self._table._ring_position(key)
         owners = self._owners.tolist()
         for i in list(range(pos, len(owners))) + list(range(0, pos)):
             name = self._names[owners[i]]
