@@ -54,9 +54,11 @@ cdef class Balancer:
     cdef unsigned char *eligible_mask
     cdef int32_t *candidates
     cdef Py_ssize_t candidate_count
+    cdef bint all_eligible            # every node eligible: kernels may skip the mask
     cdef double next_expiry
     cdef bint dirty
     cdef bint needs_time
+    cdef Py_ssize_t nginx_failing     # nodes with nginx fails > 0: their check windows need the time
     # randomness, time, notifications
     cdef uint64_t rng
     cdef object clock
@@ -72,6 +74,7 @@ cdef class Balancer:
     cdef void refresh(self, double now) noexcept nogil
     cdef void on_refresh(self) noexcept nogil
     cdef Py_ssize_t choose(self, double now) noexcept nogil
+    cdef void choose_many(self, int32_t *out, Py_ssize_t n, double now) noexcept nogil
     cdef Py_ssize_t pick_locked(self, double now) noexcept nogil
     cdef void record(self, Py_ssize_t i, bint ok, double now) noexcept nogil
     cdef void health_check(self, Py_ssize_t i, bint ok) noexcept nogil

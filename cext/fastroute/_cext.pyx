@@ -25,7 +25,7 @@ import numpy as np
 
 from fastroute.balancers.alias cimport alias_build, alias_pick
 from fastroute.balancers.rng cimport rng_below, rng_next
-from fastroute.balancers.swrr cimport least_conn_pick, swrr_pick
+from fastroute.balancers.swrr cimport least_conn_pick, swrr_pick, swrr_pick_all
 
 cdef extern from *:
     # Defined by setup.py from src/fastroute/_version.py.
@@ -215,6 +215,7 @@ cdef class Balancer:
             if self.eligible_mask[i]:
                 self.candidates[self.candidate_count] = <int32_t>i
                 self.candidate_count += 1
+        self.all_eligible = self.candidate_count == self.n
         self.next_expiry = expiry
         self.dirty = False
         self.on_refresh()
@@ -225,6 +226,11 @@ cdef class Balancer:
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
         return -1
 
+    cdef void choose_many(self, int32_t *out, Py_ssize_t n, double now) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(n):
+            out[k] = <int32_t>self.choose(now)
+
     cdef Py_ssize_t pick_locked(self, double now) noexcept nogil:
         cdef Py_ssize_t idx
         if self.dirty or now >= self.next_expiry:
@@ -232,8 +238,13 @@ cdef class Balancer:
         if self.candidate_count == 0:
             return -1
         idx = self.choose(now)
-        if idx >= 0 and self.policy == POLICY_NGINX and now - self.checked[idx] > self.fail_timeout:
-            self.checked[idx] = now  # nginx: a pick after the timeout starts a new check window
+        if idx >= 0 and self.policy == POLICY_NGINX and self.fails[idx] > 0 \
+                and now - self.checked[idx] > self.fail_timeout:
+            # nginx: a pick after the timeout starts a new check window. Only a
+            # node with fails > 0 ever reads `checked`, so others skip the clock.
+            self.checked[idx] = now
+            if self.max_fails and self.fails[idx] >= self.max_fails:
+                self.dirty = True  # failed again until this request succeeds or the window ends
         return idx
 
     # -------------------------------------------------------------- outcomes
@@ -242,6 +253,8 @@ cdef class Balancer:
         cdef double decay
         if self.policy == POLICY_NGINX:
             if not ok:
+                if self.fails[i] == 0:
+                    self.nginx_failing += 1
                 self.fails[i] += 1
                 self.accessed[i] = now
                 self.checked[i] = now
@@ -256,6 +269,8 @@ cdef class Balancer:
             elif self.accessed[i] < self.checked[i]:
                 if self.max_fails and self.fails[i] >= self.max_fails:
                     self.push_event(2, i)
+                if self.fails[i] > 0:
+                    self.nginx_failing -= 1
                 self.fails[i] = 0
                 self.dirty = True
         elif self.policy == POLICY_ENVOY:
@@ -322,14 +337,14 @@ cdef class Balancer:
 
     # ------------------------------------------------------------- C-level API
     cdef Py_ssize_t pick_index_c(self) noexcept nogil:
-        cdef double now = self.now_c() if (self.needs_time or self.next_expiry < INFINITY) else 0.0
+        cdef double now = self.now_c() if (self.needs_time or self.dirty or self.next_expiry < INFINITY or self.nginx_failing) else 0.0
         cdef Py_ssize_t idx
         with self.lock:
             idx = self.pick_locked(now)
         return idx
 
     cdef Py_ssize_t acquire_c(self) noexcept nogil:
-        cdef double now = self.now_c() if (self.needs_time or self.next_expiry < INFINITY) else 0.0
+        cdef double now = self.now_c() if (self.needs_time or self.dirty or self.next_expiry < INFINITY or self.nginx_failing) else 0.0
         cdef Py_ssize_t idx
         with self.lock:
             idx = self.pick_locked(now)
@@ -352,7 +367,7 @@ cdef class Balancer:
 
     # ------------------------------------------------------------ Python API
     cdef double _now_for_pick(self):
-        if self.needs_time or self.next_expiry < INFINITY:
+        if self.needs_time or self.dirty or self.next_expiry < INFINITY or self.nginx_failing:
             return float(self.clock()) if self.python_clock else monotonic()
         return 0.0
 
@@ -410,11 +425,20 @@ cdef class Balancer:
         if n:
             with nogil:
                 with self.lock:
-                    for k in range(n):
-                        idx = self.pick_locked(now)
-                        if idx < 0:
-                            break
-                        view[k] = <int32_t>idx
+                    idx = self.pick_locked(now)
+                    if idx >= 0:
+                        view[0] = <int32_t>idx
+                    if idx >= 0 and not (self.dirty or self.needs_time or self.nginx_failing
+                                         or self.next_expiry < INFINITY):
+                        # Nothing can change eligibility within the batch: run the kernel alone.
+                        self.choose_many(&view[0] + 1, n - 1, now)
+                    else:
+                        for k in range(1, n):
+                            if idx < 0:
+                                break
+                            idx = self.pick_locked(now)
+                            if idx >= 0:
+                                view[k] = <int32_t>idx
         if self.event_count:
             self._flush_events()
         if idx < 0:
@@ -569,7 +593,18 @@ cdef class SmoothWeightedRoundRobin(Balancer):
     """nginx's smooth weighted round robin (ALGORITHMS.md §8.1)."""
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        if self.all_eligible:
+            return swrr_pick_all(&self.swrr)
         return swrr_pick(&self.swrr, self.eligible_mask)
+
+    cdef void choose_many(self, int32_t *out, Py_ssize_t n, double now) noexcept nogil:
+        cdef Py_ssize_t k
+        if self.all_eligible:
+            for k in range(n):
+                out[k] = <int32_t>swrr_pick_all(&self.swrr)
+        else:
+            for k in range(n):
+                out[k] = <int32_t>swrr_pick(&self.swrr, self.eligible_mask)
 
 
 cdef class Random(Balancer):
@@ -607,12 +642,17 @@ cdef class WeightedRandom(Balancer):
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
         return alias_pick(&self.rng, self.n, self.threshold, self.alias)
 
+    cdef void choose_many(self, int32_t *out, Py_ssize_t n, double now) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(n):
+            out[k] = <int32_t>alias_pick(&self.rng, self.n, self.threshold, self.alias)
+
 
 cdef class LeastConnections(Balancer):
     """nginx least_conn: least in-flight/weight, ties by smooth weighted round robin."""
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
-        return least_conn_pick(&self.swrr, self.eligible_mask, self.inflight)
+        return least_conn_pick(&self.swrr, NULL if self.all_eligible else self.eligible_mask, self.inflight)
 
 
 cdef class LeastRequest(Balancer):

@@ -7,7 +7,9 @@ import numpy as np
 from ._keys import key_batch_arg
 from ._native import _rust
 
-HASH_ALGORITHMS = ("xxh3", "xxh64")
+#: xxh3 (default), xxh64, murmur2 = libstdc++ MurmurHash2-64 (Envoy's
+#: MURMUR_HASH_2; seed 0 selects Envoy's seed 0xc70f6907).
+HASH_ALGORITHMS = ("xxh3", "xxh64", "murmur2")
 
 
 def _check(algorithm: object, seed: object) -> None:

@@ -34,6 +34,21 @@ cdef inline Py_ssize_t swrr_pick(SwrrState *s, const unsigned char *eligible) no
     return best
 
 
+cdef inline Py_ssize_t swrr_pick_all(SwrrState *s) noexcept nogil:
+    # swrr_pick with every peer eligible: no per-peer mask test in the loop.
+    cdef Py_ssize_t i, best = 0
+    cdef int64_t total = 0
+    for i in range(s.count):
+        s.current_weight[i] += s.effective_weight[i]
+        total += s.effective_weight[i]
+        if s.effective_weight[i] < s.weight[i]:
+            s.effective_weight[i] += 1
+        if s.current_weight[i] > s.current_weight[best]:
+            best = i
+    s.current_weight[best] -= total
+    return best
+
+
 cdef inline Py_ssize_t least_conn_pick(SwrrState *s, const unsigned char *eligible,
                                        const int64_t *conns) noexcept nogil:
     # nginx ngx_http_upstream_get_least_conn_peer: least conns/weight (compared

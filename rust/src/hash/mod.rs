@@ -15,15 +15,47 @@ pub enum HashAlgorithm {
     Xxh3,
     /// XXH64, seeded. Envoy's default host/key hash (ALGORITHMS.md §1).
     Xxh64,
+    /// libstdc++'s 64-bit MurmurHash2 (`_Hash_bytes`), Envoy's `MURMUR_HASH_2`
+    /// ring option; seed 0 means Envoy's 0xc70f6907 (ALGORITHMS.md §1).
+    Murmur2,
+}
+
+/// Envoy `MurmurHash::STD_HASH_SEED` (source/common/common/hash.h).
+pub const ENVOY_MURMUR_SEED: u64 = 0xc70f6907;
+const MURMUR_MUL: u64 = 0xc6a4a7935bd1e995;
+
+#[inline]
+fn shift_mix(v: u64) -> u64 {
+    v ^ (v >> 47)
+}
+
+/// MurmurHash2-64 as libstdc++ `_Hash_bytes` computes it (ALGORITHMS.md §1):
+/// 8-byte little-endian words, the 1–7 byte tail assembled last byte first.
+pub fn murmur2_64(bytes: &[u8], seed: u64) -> u64 {
+    let mut h = seed ^ (bytes.len() as u64).wrapping_mul(MURMUR_MUL);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let d = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let d = shift_mix(d.wrapping_mul(MURMUR_MUL)).wrapping_mul(MURMUR_MUL);
+        h = (h ^ d).wrapping_mul(MURMUR_MUL);
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let t = tail.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64);
+        h = (h ^ t).wrapping_mul(MURMUR_MUL);
+    }
+    h = shift_mix(h).wrapping_mul(MURMUR_MUL);
+    shift_mix(h)
 }
 
 impl HashAlgorithm {
-    pub const NAMES: &'static [&'static str] = &["xxh3", "xxh64"];
+    pub const NAMES: &'static [&'static str] = &["xxh3", "xxh64", "murmur2"];
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "xxh3" => Some(Self::Xxh3),
             "xxh64" => Some(Self::Xxh64),
+            "murmur2" => Some(Self::Murmur2),
             _ => None,
         }
     }
@@ -32,6 +64,7 @@ impl HashAlgorithm {
         match self {
             Self::Xxh3 => "xxh3",
             Self::Xxh64 => "xxh64",
+            Self::Murmur2 => "murmur2",
         }
     }
 
@@ -40,6 +73,7 @@ impl HashAlgorithm {
         match self {
             Self::Xxh3 => xxh3_64_with_seed(bytes, seed),
             Self::Xxh64 => xxh64(bytes, seed),
+            Self::Murmur2 => murmur2_64(bytes, if seed == 0 { ENVOY_MURMUR_SEED } else { seed }),
         }
     }
 
@@ -68,10 +102,18 @@ mod tests {
     }
 
     #[test]
+    fn murmur2_published_check_values() {
+        // ALGORITHMS.md §1: Envoy vector [V-pub] and the reference model's values.
+        assert_eq!(HashAlgorithm::Murmur2.hash(b"127.0.0.1:85_0", 0), 1358027074129602068);
+        assert_eq!(HashAlgorithm::Murmur2.hash(b"", 0), 6142509188972423790);
+        assert_eq!(HashAlgorithm::Murmur2.hash(b"hello", 0), 2762169579135187400);
+    }
+
+    #[test]
     fn integer_keys_hash_as_little_endian_bytes() {
         let v = 0x0102030405060708u64;
         let bytes = [8u8, 7, 6, 5, 4, 3, 2, 1];
-        for algo in [HashAlgorithm::Xxh3, HashAlgorithm::Xxh64] {
+        for algo in [HashAlgorithm::Xxh3, HashAlgorithm::Xxh64, HashAlgorithm::Murmur2] {
             assert_eq!(algo.hash_u64(v, 9), algo.hash(&bytes, 9));
         }
     }
