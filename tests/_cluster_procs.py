@@ -40,6 +40,7 @@ def router(args) -> None:
     def on_snapshot(snap) -> None:
         emit(event="snapshot", epoch=snap.epoch, fingerprint=snap.fingerprint(), stale=snap.stale,
              nodes=list(snap.nodes), weights=list(snap.weights),
+             states=[m.state for m in snap.members],
              routes=[table.get_node(k) for k in ROUTE_KEYS] if snap.serving else None)
 
     follow_router(membership, table, algorithm="rendezvous")

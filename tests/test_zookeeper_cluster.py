@@ -130,7 +130,7 @@ def converged(routers, weights: dict[str, float], since: float) -> dict:
     `since`); all must agree on epoch, fingerprint and the routing of every sample key."""
     want_nodes, want_weights = list(weights), [float(w) for w in weights.values()]
     seen = [r.latest_snapshot(lambda e: e["nodes"] == want_nodes and e["weights"] == want_weights
-                              and not e["stale"] and e["t"] >= since)
+                              and set(e["states"]) == {"up"} and not e["stale"] and e["t"] >= since)
             for r in routers]
     assert len({(s["epoch"], s["fingerprint"]) for s in seen}) == 1, seen
     for s in seen:
@@ -161,6 +161,13 @@ def test_zookeeper_three_router_processes_converge_on_add_remove_and_weight_chan
         with coord.change_membership(timeout=10) as change:  # an operator changes another's
             change.set_weight("a", 5)
         last = converged(routers, {"a": 5, "c": 3, "d": 2}, t)
+        t = time.time()
+        for i in range(30):  # a burst of changes while routers read: they still end on one view
+            regs["d"].update(weight=1 + i % 4)
+            regs["c"].update(state="up" if i % 2 else "draining")  # ends up
+        regs["e"] = coord.register(Member("e", 1))
+        burst = converged(routers, {"a": 5, "c": 3, "d": 2, "e": 1}, t)
+        assert burst["epoch"] > last["epoch"]
     assert first["epoch"] < added["epoch"] < removed["epoch"] < last["epoch"]
     # keys moved only where membership changed: removing b moved only b's keys
     before = dict(zip(ROUTE_KEYS, added["routes"]))

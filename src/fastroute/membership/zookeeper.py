@@ -273,6 +273,7 @@ class Registration:
         self._closed = False
         self.evicted = threading.Event()
         self._lock = threading.Lock()
+        self._version = -1  # znode data version of `_member`
 
     @property
     def member(self) -> Member:
@@ -291,6 +292,7 @@ class Registration:
         while True:
             try:
                 client.create(self._path, self._data(), ephemeral=True, makepath=True)
+                self._version = 0
                 break
             except exc.NodeExistsError:
                 try:
@@ -298,7 +300,7 @@ class Registration:
                 except exc.NoNodeError:
                     continue
                 if stat.ephemeralOwner == self._coord.session_id:
-                    client.set(self._path, self._data())
+                    self._version = client.set(self._path, self._data()).version
                     break
                 if time.monotonic() >= deadline:
                     raise MembershipError(f"name: member {self._member.name!r} is registered by another session "
@@ -327,13 +329,13 @@ class Registration:
         # keep what an operator changed (weight, state, ...): a re-registration after
         # session expiry restores it rather than the member's start-up values
         try:
-            data, _ = self._coord.client.get(self._path, watch=self._watch)
+            data, stat = self._coord.client.get(self._path, watch=self._watch)
             member = Member.from_dict(json.loads(data))
         except Exception:  # gone or unreadable: the DELETED event / next session handles it
             return
-        with self._lock:
-            if member.name == self._member.name:
-                self._member = member
+        with self._lock:  # only newer than what we wrote ourselves (reads may lag our update())
+            if member.name == self._member.name and stat.version > self._version:
+                self._member, self._version = member, stat.version
 
     def update(self, **fields: Any) -> Member:
         """Changes own weight/state/address/metadata (a new JSON in the znode)."""
@@ -343,8 +345,8 @@ class Registration:
             member = replace(self._member, **fields)
             if member.name != self._member.name:
                 raise ValueError("name: a registration cannot be renamed")
-            self._coord.client.set(self._path, json.dumps(member.to_dict(), sort_keys=True).encode())
-            self._member = member
+            stat = self._coord.client.set(self._path, json.dumps(member.to_dict(), sort_keys=True).encode())
+            self._member, self._version = member, stat.version
             return member
 
     def close(self) -> None:
