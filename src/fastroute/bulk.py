@@ -310,10 +310,14 @@ class _Sink:
             self.writer = pacsv.CSVWriter(sys.stdout.buffer, schema, write_options=_csv_write_options())
         else:
             self.atomic = _AtomicFile(Path(target))
-            if fmt == "parquet":
-                self.writer = pq.ParquetWriter(str(self.atomic.tmp), schema, compression="snappy")
-            else:
-                self.writer = pacsv.CSVWriter(str(self.atomic.tmp), schema, write_options=_csv_write_options())
+            try:
+                if fmt == "parquet":
+                    self.writer = pq.ParquetWriter(str(self.atomic.tmp), schema, compression="snappy")
+                else:
+                    self.writer = pacsv.CSVWriter(str(self.atomic.tmp), schema, write_options=_csv_write_options())
+            except BaseException:  # also KeyboardInterrupt: never leave the temporary file behind
+                self.atomic.abort()
+                raise
         self.fmt = fmt
 
     def write(self, batch) -> None:
