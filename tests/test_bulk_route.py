@@ -224,6 +224,9 @@ def test_interrupt_leaves_no_output(tmp_path, cluster_file):
 )
 def test_usage_errors(tmp_path, cluster_file, capsys, args, fragment):
     write_csv(tmp_path / "in.csv", sample_rows(10))
-    code = cli.main(["route", str(tmp_path / "in.csv"), "--cluster", str(cluster_file)] + args)
+    code = cli.main(["route", str(tmp_path / "in.csv"), "--cluster", str(cluster_file),
+                     "--rejects", str(tmp_path / "rejects.csv")] + args)
     assert code == cli.EXIT_FAILURE
     assert fragment in capsys.readouterr().err
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("in.csv", "cluster.toml")]
+    assert leftovers == []  # no rejects file, no temporary file

@@ -394,35 +394,34 @@ def route_file(
     route_to_index = all_names.index(route_to) if route_to is not None else -1
 
     fmt = _input_format(input, input_format)
-    rejects_file = _AtomicFile(Path(rejects)) if rejects else None
-    rejects_fh = open(rejects_file.tmp, "w", encoding="utf-8", newline="") if rejects_file else None  # noqa: SIM115
-    keep_line = (lambda text: rejects_fh.write(text.rstrip("\n") + "\n")) if rejects_fh else None
-    csv_rejects = _CsvRejects(on_bad_row if on_bad_row == "error" else "skip", keep_line)
-    if fmt == "csv":
-        batches, columns, fraction = _csv_batches(input, max(1 << 16, batch_rows * 64), csv_rejects)
-    else:
-        batches, columns, fraction = _parquet_batches(input, batch_rows)
-    missing = [k for k in key if k not in columns]
-    if missing:
-        raise ValueError(f"--key: no column {missing[0]!r} in the input; columns are {columns}")
-    out_columns = [node_column] + [f"{node_column}_replica_{j}" for j in range(1, replicas)]
-    clash = [c for c in out_columns if c in columns]
-    if clash:
-        raise ValueError(f"--node-column: the input already has a column {clash[0]!r}; choose another name")
-
-    summary = RouteSummary(input=input, output=output or split_dir, algorithm=cluster.algorithm, key_columns=key)
-    counts = np.zeros(len(all_names), dtype=np.int64)
+    rejects_file = rejects_fh = split_tmp = single = None
     sinks: dict[int, _Sink] = {}
-    single: _Sink | None = None
-    split_tmp: Path | None = None
-    if split_dir is not None:
-        final_dir = Path(split_dir)
-        if final_dir.exists() and any(final_dir.iterdir()):
-            raise ValueError(f"--split: directory {split_dir!r} exists and is not empty")
-        final_dir.parent.mkdir(parents=True, exist_ok=True)
-        split_tmp = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", suffix=".partial", dir=final_dir.parent))
     ok = False
     try:
+        rejects_file = _AtomicFile(Path(rejects)) if rejects else None
+        rejects_fh = open(rejects_file.tmp, "w", encoding="utf-8", newline="") if rejects_file else None  # noqa: SIM115
+        keep_line = (lambda text: rejects_fh.write(text.rstrip("\n") + "\n")) if rejects_fh else None
+        csv_rejects = _CsvRejects(on_bad_row if on_bad_row == "error" else "skip", keep_line)
+        if fmt == "csv":
+            batches, columns, fraction = _csv_batches(input, max(1 << 16, batch_rows * 64), csv_rejects)
+        else:
+            batches, columns, fraction = _parquet_batches(input, batch_rows)
+        missing = [k for k in key if k not in columns]
+        if missing:
+            raise ValueError(f"--key: no column {missing[0]!r} in the input; columns are {columns}")
+        out_columns = [node_column] + [f"{node_column}_replica_{j}" for j in range(1, replicas)]
+        clash = [c for c in out_columns if c in columns]
+        if clash:
+            raise ValueError(f"--node-column: the input already has a column {clash[0]!r}; choose another name")
+
+        summary = RouteSummary(input=input, output=output or split_dir, algorithm=cluster.algorithm, key_columns=key)
+        counts = np.zeros(len(all_names), dtype=np.int64)
+        if split_dir is not None:
+            final_dir = Path(split_dir)
+            if final_dir.exists() and any(final_dir.iterdir()):
+                raise ValueError(f"--split: directory {split_dir!r} exists and is not empty")
+            final_dir.parent.mkdir(parents=True, exist_ok=True)
+            split_tmp = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", suffix=".partial", dir=final_dir.parent))
         for batch in _prefetch(batches):
             if csv_rejects.first_error:
                 raise BadRowError(csv_rejects.first_error)
@@ -488,6 +487,7 @@ def route_file(
             sink.close(ok)
         if rejects_fh is not None:
             rejects_fh.close()
+        if rejects_file is not None:
             rejects_file.commit() if ok else rejects_file.abort()
         if split_tmp is not None:
             if ok:
