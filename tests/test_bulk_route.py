@@ -230,3 +230,18 @@ def test_usage_errors(tmp_path, cluster_file, capsys, args, fragment):
     assert fragment in capsys.readouterr().err
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("in.csv", "cluster.toml")]
     assert leftovers == []  # no rejects file, no temporary file
+
+
+def test_cluster_from_nginx_upstream(tmp_path):
+    import fastroute
+
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("http { upstream pay { hash $arg_card consistent; server 10.0.0.1:8443 weight=2; "
+                    "server 10.0.0.2:8443; server 10.0.0.3:8443 down; } }")
+    write_csv(tmp_path / "in.csv", sample_rows(3000))
+    assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", f"{conf}:pay", "--key", "card",
+                     "-o", str(tmp_path / "o.csv")]) == 0
+    selector = fastroute.load_nginx(conf.read_text(), "pay")
+    assert all(r["node"] == selector.get_node(r["card"]) for r in read_csv(tmp_path / "o.csv"))
+    conf.write_text("upstream rr { server a:1; server b:1; }")
+    assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", f"{conf}:rr", "--key", "card"]) == 1

@@ -8,8 +8,9 @@ from ._keys import key_batch_arg
 from ._native import _rust
 
 #: xxh3 (default), xxh64, murmur2 = libstdc++ MurmurHash2-64 (Envoy's
-#: MURMUR_HASH_2; seed 0 selects Envoy's seed 0xc70f6907).
-HASH_ALGORITHMS = ("xxh3", "xxh64", "murmur2")
+#: MURMUR_HASH_2; seed 0 selects Envoy's seed 0xc70f6907), crc32 = zlib's CRC-32
+#: (nginx; unseeded).
+HASH_ALGORITHMS = ("xxh3", "xxh64", "murmur2", "crc32")
 
 
 def _check(algorithm: object, seed: object) -> None:

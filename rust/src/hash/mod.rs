@@ -22,6 +22,8 @@ pub enum HashAlgorithm {
     /// libketama's key hash: the first 4 bytes of MD5 as a little-endian u32
     /// (ALGORITHMS.md §1 "ketama MD5 point"). Unseeded.
     Ketama,
+    /// CRC-32 (IEEE, zlib's `crc32`), as nginx hashes keys (§1, §6.2). Unseeded.
+    Crc32,
     /// uhashring's default key hash is MD5 as a 128-bit big-endian integer;
     /// this is its top 64 bits (order-preserving except on a 64-bit tie). Unseeded.
     Md5,
@@ -61,7 +63,7 @@ pub fn murmur2_64(bytes: &[u8], seed: u64) -> u64 {
 }
 
 impl HashAlgorithm {
-    pub const NAMES: &'static [&'static str] = &["xxh3", "xxh64", "murmur2", "ketama", "md5"];
+    pub const NAMES: &'static [&'static str] = &["xxh3", "xxh64", "murmur2", "ketama", "md5", "crc32"];
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -70,6 +72,7 @@ impl HashAlgorithm {
             "murmur2" => Some(Self::Murmur2),
             "ketama" => Some(Self::Ketama),
             "md5" => Some(Self::Md5),
+            "crc32" => Some(Self::Crc32),
             _ => None,
         }
     }
@@ -81,6 +84,7 @@ impl HashAlgorithm {
             Self::Murmur2 => "murmur2",
             Self::Ketama => "ketama",
             Self::Md5 => "md5",
+            Self::Crc32 => "crc32",
         }
     }
 
@@ -95,6 +99,7 @@ impl HashAlgorithm {
                 u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as u64
             }
             Self::Md5 => u64::from_be_bytes(md5_digest(bytes)[..8].try_into().expect("8 bytes")),
+            Self::Crc32 => crc32fast::hash(bytes) as u64,
         }
     }
 
@@ -136,6 +141,14 @@ mod tests {
         // integer = 12707736894140473154801792860916528374, whose top 64 bits follow.
         assert_eq!(HashAlgorithm::Ketama.hash(b"test", 0), 3446378249);
         assert_eq!(HashAlgorithm::Md5.hash(b"test", 0), (12707736894140473154801792860916528374u128 >> 64) as u64);
+    }
+
+    #[test]
+    fn crc32_check_values() {
+        // ALGORITHMS.md §1: CRC32("hello") = 907060870; bytes 0..=255 → 688229491.
+        assert_eq!(HashAlgorithm::Crc32.hash(b"hello", 0), 907060870);
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(HashAlgorithm::Crc32.hash(&all, 0), 688229491);
     }
 
     #[test]

@@ -6,5 +6,6 @@ pub mod iphash;
 pub mod jump;
 pub mod ketama;
 pub mod maglev;
+pub mod nginx;
 pub mod rendezvous;
 pub mod ring;

@@ -16,6 +16,7 @@ use crate::placement::iphash::{self, IpHash};
 use crate::placement::jump::{jump_bucket, jump_buckets_into, jump_replicas};
 use crate::placement::ketama::{ketama_points, Flavor};
 use crate::placement::maglev::Maglev;
+use crate::placement::nginx::{chash_points, plain_hash_peer};
 use crate::placement::rendezvous::Rendezvous;
 use crate::placement::ring::{fixed_points, normalized_points, LookupRule, Ring};
 use crate::py::hash::algorithm;
@@ -23,6 +24,8 @@ use crate::py::keys::{int_key, key_error, KeyStore};
 
 pub enum Table {
     Ring(Ring),
+    /// nginx plain `hash $key`: weights and their total (§6.3).
+    NginxHash(Vec<u32>, u64),
     Maglev(Maglev),
     Jump(u32),
     Rendezvous(Rendezvous),
@@ -34,6 +37,7 @@ impl Table {
     fn lookup(&self, h: u64) -> u32 {
         match self {
             Table::Ring(r) => r.lookup(h),
+            Table::NginxHash(w, total) => plain_hash_peer(h, w, *total),
             Table::Maglev(m) => m.lookup(h),
             Table::Jump(n) => jump_bucket(h, *n),
             Table::Rendezvous(r) => r.lookup(h),
@@ -44,6 +48,18 @@ impl Table {
     fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
         match self {
             Table::Ring(r) => r.replicas(h, n, out),
+            Table::NginxHash(w, total) => {
+                // Failover order: the hashed peer, then the others in config order.
+                out.clear();
+                let first = plain_hash_peer(h, w, *total);
+                out.push(first);
+                for k in 1..w.len() as u32 {
+                    let p = (first + k) % w.len() as u32;
+                    if w[p as usize] > 0 && out.len() < n {
+                        out.push(p);
+                    }
+                }
+            }
             Table::Maglev(m) => m.replicas(h, n, out),
             Table::Jump(buckets) => jump_replicas(h, *buckets, n, out),
             Table::Rendezvous(r) => r.replicas(h, n, out),
@@ -170,6 +186,7 @@ impl PlacementTable {
                 Ok(par_chunks(&hashes, |h, o| jump_buckets_into(h, *b, o)))
             }
             Table::Rendezvous(r) => Ok(batch.map_hashes(algo, 0, |h| r.lookup(h) as i32)),
+            Table::NginxHash(w, total) => Ok(batch.map_hashes(algo, 0, |h| plain_hash_peer(h, w, *total) as i32)),
         }
     }
 
@@ -192,7 +209,7 @@ impl PlacementTable {
             }
             Table::Maglev(m) => m.table().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes())),
             Table::Jump(n) => bytes.extend_from_slice(&n.to_le_bytes()),
-            Table::Rendezvous(_) | Table::IpHash(_) => {}
+            Table::Rendezvous(_) | Table::IpHash(_) | Table::NginxHash(..) => {}
         }
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
     }
@@ -260,6 +277,19 @@ impl PlacementTable {
                 let points = ketama_points(&refs, &weights, &vnodes, replicas, flavor);
                 Table::Ring(Ring::from_points(points, names.len(), rule).map_err(value_error)?)
             }
+            "nginx_chash" | "nginx_hash" => {
+                if weights.iter().any(|w| w.fract() != 0.0 || *w > 1_000_000.0) {
+                    return Err(PyValueError::new_err("weights: nginx weights are integers"));
+                }
+                let w: Vec<u32> = weights.iter().map(|&x| x as u32).collect();
+                if kind == "nginx_hash" {
+                    Table::NginxHash(w.clone(), w.iter().map(|&x| x as u64).sum())
+                } else {
+                    let servers: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+                    Table::Ring(Ring::from_points(chash_points(&servers, &w), names.len(), LookupRule::AtOrAfter)
+                        .map_err(value_error)?)
+                }
+            }
             "maglev" => Table::Maglev(Maglev::build(&refs, &weights, table_size).map_err(|e| PyValueError::new_err(format!("table_size: {e}")))?),
             "jump" => Table::Jump(names.len() as u32),
             "rendezvous" => Table::Rendezvous(Rendezvous::new(&refs, &weights)),
@@ -279,7 +309,9 @@ impl PlacementTable {
                 seen.iter().filter(|&&s| s).count()
             }
             Table::Jump(n) => *n as usize,
-            Table::Rendezvous(_) | Table::IpHash(_) => weights.iter().filter(|w| **w > 0.0).count(),
+            Table::Rendezvous(_) | Table::IpHash(_) | Table::NginxHash(..) => {
+                weights.iter().filter(|w| **w > 0.0).count()
+            }
         };
         let fingerprint = Self::compute_fingerprint(kind, algo, &names, &weights, &table);
         Ok(PlacementTable { table, algo, names: py_names, holders, text_keys, fingerprint })
@@ -460,6 +492,7 @@ impl PlacementTable {
             Table::Maglev(m) => (m.table().len(), m.table().len() * 4),
             Table::Jump(_) => (0, 0),
             Table::Rendezvous(_) => (self.names.len(), self.names.len() * 16),
+            Table::NginxHash(..) => (self.names.len(), self.names.len() * 4),
             Table::IpHash(_) => (self.names.len(), self.names.len() * 4),
         }
     }

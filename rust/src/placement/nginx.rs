@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+//! nginx `hash $key consistent` points and plain `hash $key` (ALGORITHMS.md §6).
+
+/// Splits a `server` argument as nginx does for its hash points (§6.1 step 2).
+pub fn split_server(server: &str) -> (&str, &str) {
+    if server.len() >= 5 && server[..5].eq_ignore_ascii_case("unix:") {
+        return (&server[5..], "");
+    }
+    let bytes = server.as_bytes();
+    let mut i = bytes.len();
+    while i > 0 && bytes[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    if i > 0 && i < bytes.len() && bytes[i - 1] == b':' {
+        (&server[..i - 1], &server[i..])
+    } else {
+        (server, "")
+    }
+}
+
+/// 160 × weight points per server: point = crc32(host ‖ 0x00 ‖ port ‖ LE32(prev)).
+/// Sorted by (point, owner); equal points keep the first (nginx deduplicates
+/// after qsort; which server survives a collision is libc-dependent there).
+pub fn chash_points(servers: &[&str], weights: &[u32]) -> Vec<(u64, u32)> {
+    let mut pairs = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let (host, port) = split_server(server);
+        let mut base = crc32fast::Hasher::new();
+        base.update(host.as_bytes());
+        base.update(&[0u8]);
+        base.update(port.as_bytes());
+        let mut prev = 0u32;
+        for _ in 0..160 * weights[i] as u64 {
+            let mut h = base.clone();
+            h.update(&prev.to_le_bytes());
+            prev = h.finalize();
+            pairs.push((prev as u64, i as u32));
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup_by_key(|p| p.0);
+    pairs
+}
+
+/// Plain `hash $key`, attempt 0 (Cache::Memcached compatible, §6.3), from the
+/// key's CRC-32: ((crc >> 16) & 0x7fff) mod total weight, walked over the weights.
+#[inline]
+pub fn plain_hash_peer(crc: u64, weights: &[u32], total_weight: u64) -> u32 {
+    let part = ((crc as u32 >> 16) & 0x7fff) as u64;
+    let mut w = part % total_weight;
+    let mut i = 0usize;
+    while w >= weights[i] as u64 {
+        w -= weights[i] as u64;
+        i += 1;
+    }
+    i as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::placement::ring::{LookupRule, Ring};
+
+    #[test]
+    fn server_strings_split_like_nginx() {
+        assert_eq!(split_server("10.0.0.1:8080"), ("10.0.0.1", "8080"));
+        assert_eq!(split_server("[::1]:8080"), ("[::1]", "8080"));
+        assert_eq!(split_server("backend.example.com"), ("backend.example.com", ""));
+        assert_eq!(split_server("UNIX:/tmp/s"), ("/tmp/s", ""));
+    }
+
+    #[test]
+    fn live_nginx_vectors() {
+        // ALGORITHMS.md §6.4 [V-live]: first two points of 127.0.0.1:18081.
+        let pts = chash_points(&["127.0.0.1:18081"], &[1]);
+        assert!(pts.iter().any(|p| p.0 == 107741689) && pts.iter().any(|p| p.0 == 3706434429));
+        let keys = ["hello", "txn-000001", "4111111111111111", "merchant:42", "a", "b", "c", "0", "1", "2"];
+        let c3 = ["127.0.0.1:18081", "127.0.0.1:18082", "127.0.0.1:18083"];
+        let check = |servers: &[&str], weights: &[u32], want: [u32; 10]| {
+            let ring = Ring::from_points(chash_points(servers, weights), servers.len(), LookupRule::AtOrAfter).unwrap();
+            for (k, w) in keys.iter().zip(want) {
+                let port: u32 = servers[ring.lookup(crc32fast::hash(k.as_bytes()) as u64) as usize][10..].parse().unwrap();
+                assert_eq!(port, w, "key {k}");
+            }
+        };
+        check(&c3, &[1, 1, 1], [18083, 18083, 18083, 18081, 18082, 18083, 18082, 18082, 18083, 18081]);
+        check(&c3, &[1, 2, 3], [18083, 18083, 18083, 18081, 18083, 18083, 18083, 18083, 18083, 18082]);
+        check(&["127.0.0.1:18081", "127.0.0.1:18083"], &[1, 1],
+              [18083, 18083, 18083, 18081, 18081, 18083, 18083, 18081, 18083, 18081]);
+    }
+}

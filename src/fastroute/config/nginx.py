@@ -1,0 +1,303 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`load_nginx(text, upstream)`: the selector an nginx `upstream` block describes.
+
+Supported inside the block: `server ADDR [weight=N] [max_fails=N]
+[fail_timeout=T] [backup] [down]`, `hash $var [consistent]`, `ip_hash`,
+`least_conn`, `random [two [least_conn]]`, default round robin. Directives
+that cannot change where a request goes (`keepalive*`, `zone`) are accepted
+with a warning; anything else is an error naming the line. Servers keep the
+name exactly as written in the config.
+
+Keyed selectors (`hash`, `ip_hash`) answer `get_node(key)` / `route(keys)`:
+the key is the evaluated `$var` (for ip_hash, the client address). Keyless
+ones are fastroute balancers (`pick()`, `lease()`), in nginx's exact
+sequence for a single worker process.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import balancers
+from .._native import _rust
+from ..health import NginxHealth
+from ..placement import IPHash
+
+_HARMLESS = {"keepalive", "keepalive_requests", "keepalive_time", "keepalive_timeout", "zone", "sticky_cookie_insert"}
+_TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@dataclass
+class NginxServer:
+    name: str
+    weight: int = 1
+    max_fails: int = 1
+    fail_timeout: float = 10.0
+    backup: bool = False
+    down: bool = False
+    line: int = 0
+
+
+@dataclass
+class NginxUpstream:
+    name: str
+    servers: list[NginxServer] = field(default_factory=list)
+    method: str = "round_robin"  # round_robin | hash | hash_consistent | ip_hash | least_conn | random ...
+    hash_key: str | None = None
+
+
+def _tokens(text: str):
+    """(token, line) pairs; `{`, `}` and `;` are tokens; quotes and comments honoured."""
+    i, line, n = 0, 1, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+            i += 1
+        elif c.isspace():
+            i += 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c in "{};":
+            yield c, line
+            i += 1
+        elif c in "'\"":
+            j = i + 1
+            while j < n and text[j] != c:
+                j += 2 if text[j] == "\\" else 1
+            if j >= n:
+                raise ValueError(f"nginx config line {line}: unterminated quoted string")
+            yield text[i + 1:j], line
+            line += text[i:j].count("\n")
+            i = j + 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in "{};":
+                j += 1
+            yield text[i:j], line
+            i = j
+
+
+def _find_upstream(text: str, name: str) -> list[tuple[list[tuple[str, int]], int]]:
+    """Directives (token lists) of `upstream NAME { ... }` anywhere in the text."""
+    toks = list(_tokens(text))
+    found = []
+    names = []
+    i = 0
+    while i < len(toks):
+        if toks[i][0] == "upstream" and i + 2 < len(toks) and toks[i + 2][0] == "{":
+            names.append(toks[i + 1][0])
+            block_name, start_line = toks[i + 1][0], toks[i][1]
+            i += 3
+            directives, current = [], []
+            while i < len(toks) and toks[i][0] != "}":
+                tok = toks[i]
+                if tok[0] == ";":
+                    if current:
+                        directives.append(current)
+                    current = []
+                elif tok[0] == "{":
+                    raise ValueError(f"nginx config line {tok[1]}: unexpected block inside upstream {block_name}")
+                else:
+                    current.append(tok)
+                i += 1
+            if i >= len(toks):
+                raise ValueError(f"nginx config line {start_line}: upstream {block_name} is not closed")
+            if current:
+                raise ValueError(f"nginx config line {current[0][1]}: missing ';' after {current[0][0]!r}")
+            if block_name == name:
+                found.append((directives, start_line))
+        i += 1
+    if not found:
+        raise ValueError(f"upstream: no upstream {name!r} in the config; found {names}")
+    if len(found) > 1:
+        raise ValueError(f"upstream: {name!r} is defined {len(found)} times")
+    return found[0][0]
+
+
+def _time(value: str, line: int) -> float:
+    m = re.fullmatch(r"(\d+)(ms|s|m|h|d)?", value)
+    if not m:
+        raise ValueError(f"nginx config line {line}: bad time {value!r}")
+    return int(m.group(1)) * _TIME_UNITS[m.group(2) or "s"]
+
+
+def parse_upstream(text: str, upstream: str) -> NginxUpstream:
+    up = NginxUpstream(upstream)
+    for directive in _find_upstream(text, upstream):
+        (head, line), args = directive[0], [t for t, _ in directive[1:]]
+        if head == "server":
+            if not args:
+                raise ValueError(f"nginx config line {line}: server needs an address")
+            srv = NginxServer(args[0], line=line)
+            for param in args[1:]:
+                key, _, value = param.partition("=")
+                try:
+                    if key == "weight" and value:
+                        srv.weight = int(value)
+                        if srv.weight < 1:
+                            raise ValueError
+                    elif key == "max_fails" and value:
+                        srv.max_fails = int(value)
+                    elif key == "fail_timeout" and value:
+                        srv.fail_timeout = _time(value, line)
+                    elif param == "backup":
+                        srv.backup = True
+                    elif param == "down":
+                        srv.down = True
+                    else:
+                        raise ValueError(f"nginx config line {line}: unsupported server parameter {param!r}")
+                except ValueError as exc:
+                    if str(exc):
+                        raise
+                    raise ValueError(f"nginx config line {line}: bad value in {param!r}") from None
+            if any(s.name == srv.name for s in up.servers):
+                raise ValueError(f"nginx config line {line}: server {srv.name!r} listed twice (unsupported)")
+            up.servers.append(srv)
+        elif head == "hash":
+            if not args or len(args) > 2 or (len(args) == 2 and args[1] != "consistent"):
+                raise ValueError(f"nginx config line {line}: expected 'hash $key [consistent]'")
+            up.method = "hash_consistent" if len(args) == 2 else "hash"
+            up.hash_key = args[0]
+        elif head in ("ip_hash", "least_conn"):
+            if args:
+                raise ValueError(f"nginx config line {line}: {head} takes no arguments")
+            up.method = head
+        elif head == "random":
+            if args not in ([], ["two"], ["two", "least_conn"]):
+                raise ValueError(f"nginx config line {line}: expected 'random [two [least_conn]]'")
+            up.method = "random_two" if args else "random"
+        elif head in _HARMLESS:
+            warnings.warn(f"nginx config line {line}: {head!r} ignored (does not change the chosen server)",
+                          stacklevel=3)
+        else:
+            raise ValueError(f"nginx config line {line}: unsupported directive {head!r} in upstream {upstream}")
+    if not up.servers:
+        raise ValueError(f"upstream {upstream}: no server lines")
+    if up.method in ("hash", "hash_consistent", "ip_hash") and any(s.backup for s in up.servers):
+        bad = next(s for s in up.servers if s.backup)
+        raise ValueError(f"nginx config line {bad.line}: 'backup' cannot be used with {up.method} (nginx rejects it)")
+    return up
+
+
+class NginxHash:
+    """`hash $key [consistent]`: get_node(key) / route(keys) where nginx sends it.
+
+    A `down` server is skipped as nginx does: consistent → the next point
+    clockwise owned by a usable server; plain → the next hash attempt.
+    """
+
+    def __init__(self, upstream: NginxUpstream, consistent: bool):
+        self.upstream = upstream
+        self.nodes = tuple(s.name for s in upstream.servers)
+        self.weights = tuple(s.weight for s in upstream.servers)
+        self.consistent = consistent
+        self._down = np.array([s.down for s in upstream.servers])
+        self._usable = int((~self._down).sum())
+        if not self._usable:
+            raise ValueError(f"upstream {upstream.name}: every server is down")
+        kind = "nginx_chash" if consistent else "nginx_hash"
+        self._table = _rust.PlacementTable(kind, list(self.nodes), [float(w) for w in self.weights],
+                                           hash_name="crc32")
+
+    def get_index(self, key) -> int:
+        if not self._down.any():
+            return self._table.get_index(key)
+        if self.consistent:
+            return next(i for i in self._table.replica_indices(key, len(self.nodes)) if not self._down[i])
+        return self._plain_with_down(key)
+
+    def get_node(self, key) -> str:
+        return self.nodes[self.get_index(key)]
+
+    def route(self, keys) -> np.ndarray:
+        from .._keys import key_batch_arg
+
+        arg, _ = key_batch_arg(keys)
+        if not self._down.any():
+            return self._table._route(arg, None)
+        if self.consistent:
+            reps = self._table._route_replicas(arg, len(self.nodes), None)
+            usable = ~self._down[reps]
+            return reps[np.arange(len(reps)), usable.argmax(axis=1)].astype(np.int32)
+        return np.array([self._plain_with_down(k) for k in keys], dtype=np.int32)
+
+    def _plain_with_down(self, key) -> int:
+        # §6.3: attempt r hashes decimal(r) ‖ key and accumulates; 20 tries, then round robin.
+        data = key.encode() if isinstance(key, str) else bytes(key)
+        total = sum(self.weights)
+        acc = 0
+        for r in range(21):
+            acc += (zlib.crc32((str(r).encode() if r else b"") + data) >> 16) & 0x7FFF
+            w = acc % total
+            for i, weight in enumerate(self.weights):
+                if w < weight:
+                    break
+                w -= weight
+            if not self._down[i]:
+                return i
+        return int(np.flatnonzero(~self._down)[0])
+
+
+class NginxIPHash:
+    """`ip_hash`: get_node(client_address); down servers skipped in nginx's retry order."""
+
+    def __init__(self, upstream: NginxUpstream):
+        self.upstream = upstream
+        self.nodes = tuple(s.name for s in upstream.servers)
+        self._down = [s.down for s in upstream.servers]
+        if all(self._down):
+            raise ValueError(f"upstream {upstream.name}: every server is down")
+        self._table = IPHash(self.nodes, [s.weight for s in upstream.servers])
+
+    def get_index(self, address) -> int:
+        if not any(self._down):
+            return self._table.get_index(address)
+        return next(i for i in self._table.replica_indices(address, len(self.nodes)) if not self._down[i])
+
+    def get_node(self, address) -> str:
+        return self.nodes[self.get_index(address)]
+
+    def route(self, addresses) -> np.ndarray:
+        if not any(self._down):
+            return self._table.route(addresses)
+        return np.array([self.get_index(a) for a in addresses], dtype=np.int32)
+
+
+def load_nginx(text: str, upstream: str):
+    """The selector that behaves as `upstream` in `text` (a whole nginx.conf or
+    just the upstream block)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected the config as str, got {type(text).__name__}")
+    up = parse_upstream(text, upstream)
+    if up.method in ("hash", "hash_consistent"):
+        return NginxHash(up, consistent=up.method == "hash_consistent")
+    if up.method == "ip_hash":
+        return NginxIPHash(up)
+    names = [s.name for s in up.servers]
+    weights = [s.weight for s in up.servers]
+    backups = [s.name for s in up.servers if s.backup]
+    fails = {(s.max_fails, s.fail_timeout) for s in up.servers}
+    if len(fails) > 1:
+        raise ValueError(f"upstream {upstream}: per-server max_fails/fail_timeout differ; fastroute applies one "
+                         "health policy per balancer")
+    max_fails, fail_timeout = fails.pop()
+    health = NginxHealth(max_fails=max_fails, fail_timeout=fail_timeout)
+    if up.method == "least_conn":
+        sel = balancers.LeastConnections(names, weights, backups=backups, health=health)
+    elif up.method == "random":
+        sel = balancers.WeightedRandom(names, [float(w) for w in weights], backups=backups, health=health)
+    elif up.method == "random_two":
+        sel = balancers.LeastRequest(names, [float(w) for w in weights], choice_count=2, backups=backups,
+                                     health=health)
+    else:
+        sel = balancers.SmoothWeightedRoundRobin(names, weights, backups=backups, health=health)
+    for s in up.servers:
+        if s.down:
+            sel.set_state(s.name, "down")
+    return sel

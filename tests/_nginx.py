@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Runs a real nginx on 127.0.0.1 for live-agreement tests: one proxy server
+in front of `upstream`, and backend servers that answer their own address."""
+import http.client
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Nginx:
+    def __init__(self, upstream_block: str, backend_ports, proxy_port: int):
+        self.dir = Path(tempfile.mkdtemp(prefix="fastroute-nginx-"))
+        self.proxy_port = proxy_port
+        backends = "".join(
+            f"  server {{ listen 127.0.0.1:{p}; location / {{ return 200 \"127.0.0.1:{p}\"; }} }}\n"
+            for p in backend_ports)
+        temp = "".join(f"  {d} {self.dir}/{d};\n" for d in (
+            "client_body_temp_path", "proxy_temp_path", "fastcgi_temp_path", "uwsgi_temp_path", "scgi_temp_path"))
+        conf = (
+            f"worker_processes 1;\ndaemon off;\npid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log warn;\n"
+            "events { worker_connections 1024; }\n"
+            "http {\n  access_log off;\n" + temp + upstream_block + "\n"
+            f"  server {{ listen 127.0.0.1:{proxy_port}; location / {{ proxy_pass http://up; }} }}\n"
+            + backends + "}\n")
+        self.conf_path = self.dir / "nginx.conf"
+        self.conf_path.write_text(conf)
+        self.proc = subprocess.Popen([NGINX, "-p", str(self.dir), "-c", str(self.conf_path)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode()}")
+            try:
+                socket.create_connection(("127.0.0.1", proxy_port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not start listening in 10 s")
+
+    def version(self) -> str:
+        out = subprocess.run([NGINX, "-v"], capture_output=True, text=True)
+        return (out.stderr or out.stdout).strip()
+
+    def fetch_many(self, paths, source_address=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=10, source_address=source_address)
+        out = []
+        for path in paths:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            out.append(resp.read().decode())
+            if resp.status != 200:
+                raise RuntimeError(f"nginx answered {resp.status} for {path}")
+        conn.close()
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
