@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fastroute import SmoothWeightedRoundRobin
-from tests.reference.swrr import SmoothWeightedRoundRobinRef
+from tests.reference.balancers import SmoothWeightedRoundRobinRef
 
 
 def test_nginx_commit_vector_5_1_1():

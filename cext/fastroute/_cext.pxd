@@ -80,6 +80,7 @@ cdef class Balancer:
     cdef void health_check(self, Py_ssize_t i, bint ok) noexcept nogil
     cdef bint _failed(self, Py_ssize_t i, double now) noexcept nogil
     cdef double _now_for_pick(self)
+    cdef Py_ssize_t _pick_or_raise(self, bint acquire) except -1
     cdef Py_ssize_t _index(self, node) except -1
     cdef double _latency(self, latency_s) except? -2.0
     cdef void observe(self, Py_ssize_t i, double latency_s, double now) noexcept nogil

@@ -390,29 +390,26 @@ cdef class Balancer:
             for kind, node in zip(kinds, nodes):
                 self.on_state_change(EVENT_NAMES[kind], self.nodes[node] if node >= 0 else None)
 
-    def pick_index(self):
-        """Index into `.nodes` of the node for the next request."""
+    cdef Py_ssize_t _pick_or_raise(self, bint acquire) except -1:
         cdef double now = self._now_for_pick()
         cdef Py_ssize_t idx
         with self.lock:
             idx = self.pick_locked(now)
+            if acquire and idx >= 0:
+                self.inflight[idx] += 1
         if self.event_count:
             self._flush_events()
         if idx < 0:
             raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
         return idx
 
+    def pick_index(self):
+        """Index into `.nodes` of the node for the next request."""
+        return self._pick_or_raise(False)
+
     def pick(self):
         """Name of the node for the next request."""
-        cdef double now = self._now_for_pick()
-        cdef Py_ssize_t idx
-        with self.lock:
-            idx = self.pick_locked(now)
-        if self.event_count:
-            self._flush_events()
-        if idx < 0:
-            raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
-        return self.nodes[idx]
+        return self.nodes[self._pick_or_raise(False)]
 
     def pick_many(self, Py_ssize_t n):
         """The next `n` picks as an int32 array of indices (GIL released; one clock reading)."""
@@ -447,17 +444,7 @@ cdef class Balancer:
 
     def acquire(self):
         """Picks a node and counts one request in flight on it; pair with release()."""
-        cdef double now = self._now_for_pick()
-        cdef Py_ssize_t idx
-        with self.lock:
-            idx = self.pick_locked(now)
-            if idx >= 0:
-                self.inflight[idx] += 1
-        if self.event_count:
-            self._flush_events()
-        if idx < 0:
-            raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
-        return self.nodes[idx]
+        return self.nodes[self._pick_or_raise(True)]
 
     def release(self, node, ok=True, latency_s=None):
         """Ends a request acquired on `node`: its outcome feeds health, its

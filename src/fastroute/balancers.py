@@ -99,8 +99,14 @@ class _Face:
                         "build one per process from its configuration")
 
 
-def _make(cls, base, names, w, flags, policy, panic, clock, on_state_change, seed, **extra):
+def _build(cls, base, nodes, weights, *, backups, health, panic_threshold, clock, on_state_change,
+           integer_weights=False, default_health=None, seed=0, **extra):
+    """Validates the shared arguments and creates the compiled balancer."""
+    names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
+                                                clock, on_state_change, integer_weights=integer_weights,
+                                                default_health=default_health)
     self = base.__new__(cls, tuple(names), w, flags, policy, panic, clock, on_state_change, _seed(seed), **extra)
+    self._clock_fn = clock or time.monotonic
     return self
 
 
@@ -110,11 +116,8 @@ class RoundRobin(_Face, _cext.RoundRobin):
     __slots__ = ("_clock_fn",)
 
     def __new__(cls, nodes, *, backups=(), health=None, panic_threshold=0.0, clock=None, on_state_change=None):
-        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, None, backups, health, panic_threshold,
-                                                    clock, on_state_change, integer_weights=False)
-        self = _make(cls, _cext.RoundRobin, names, w, flags, policy, panic, clock, on_state_change, 0)
-        self._clock_fn = clock or time.monotonic
-        return self
+        return _build(cls, _cext.RoundRobin, nodes, None, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change)
 
 
 class SmoothWeightedRoundRobin(_Face, _cext.SmoothWeightedRoundRobin):
@@ -129,12 +132,9 @@ class SmoothWeightedRoundRobin(_Face, _cext.SmoothWeightedRoundRobin):
 
     def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
-        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
-                                                    clock, on_state_change, integer_weights=True,
-                                                    default_health=_health.NginxHealth())
-        self = _make(cls, _cext.SmoothWeightedRoundRobin, names, w, flags, policy, panic, clock, on_state_change, 0)
-        self._clock_fn = clock or time.monotonic
-        return self
+        return _build(cls, _cext.SmoothWeightedRoundRobin, nodes, weights, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
+                      integer_weights=True, default_health=_health.NginxHealth())
 
     @property
     def weights(self):
@@ -148,11 +148,8 @@ class Random(_Face, _cext.Random):
 
     def __new__(cls, nodes, *, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
-        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, None, backups, health, panic_threshold,
-                                                    clock, on_state_change, integer_weights=False)
-        self = _make(cls, _cext.Random, names, w, flags, policy, panic, clock, on_state_change, seed)
-        self._clock_fn = clock or time.monotonic
-        return self
+        return _build(cls, _cext.Random, nodes, None, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed)
 
 
 class WeightedRandom(_Face, _cext.WeightedRandom):
@@ -162,11 +159,8 @@ class WeightedRandom(_Face, _cext.WeightedRandom):
 
     def __new__(cls, nodes, weights=None, *, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
-        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
-                                                    clock, on_state_change, integer_weights=False)
-        self = _make(cls, _cext.WeightedRandom, names, w, flags, policy, panic, clock, on_state_change, seed)
-        self._clock_fn = clock or time.monotonic
-        return self
+        return _build(cls, _cext.WeightedRandom, nodes, weights, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed)
 
 
 class LeastConnections(_Face, _cext.LeastConnections):
@@ -177,12 +171,9 @@ class LeastConnections(_Face, _cext.LeastConnections):
 
     def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
-        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
-                                                    clock, on_state_change, integer_weights=True,
-                                                    default_health=_health.NginxHealth())
-        self = _make(cls, _cext.LeastConnections, names, w, flags, policy, panic, clock, on_state_change, 0)
-        self._clock_fn = clock or time.monotonic
-        return self
+        return _build(cls, _cext.LeastConnections, nodes, weights, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
+                      integer_weights=True, default_health=_health.NginxHealth())
 
 
 class LeastRequest(_Face, _cext.LeastRequest):
@@ -194,17 +185,14 @@ class LeastRequest(_Face, _cext.LeastRequest):
 
     def __new__(cls, nodes, weights=None, *, choice_count=2, active_request_bias=1.0, seed=None, backups=(),
                 health=None, panic_threshold=0.0, clock=None, on_state_change=None):
-        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
-                                                    clock, on_state_change, integer_weights=False)
         if isinstance(choice_count, bool) or not isinstance(choice_count, numbers.Integral) or choice_count < 1:
             raise ValueError(f"choice_count: expected an int >= 1, got {choice_count!r}")
         if isinstance(active_request_bias, bool) or not isinstance(active_request_bias, numbers.Real) \
                 or not math.isfinite(active_request_bias) or active_request_bias < 0:
             raise ValueError(f"active_request_bias: expected a finite number >= 0, got {active_request_bias!r}")
-        self = _make(cls, _cext.LeastRequest, names, w, flags, policy, panic, clock, on_state_change, seed,
-                     choice_count=int(choice_count), active_request_bias=float(active_request_bias))
-        self._clock_fn = clock or time.monotonic
-        return self
+        return _build(cls, _cext.LeastRequest, nodes, weights, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
+                      choice_count=int(choice_count), active_request_bias=float(active_request_bias))
 
 
 class PeakEWMA(_Face, _cext.PeakEWMA):
@@ -215,12 +203,9 @@ class PeakEWMA(_Face, _cext.PeakEWMA):
 
     def __new__(cls, nodes, *, decay_s=10.0, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
-        names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, None, backups, health, panic_threshold,
-                                                    clock, on_state_change, integer_weights=False)
         if isinstance(decay_s, bool) or not isinstance(decay_s, numbers.Real) or not math.isfinite(decay_s) \
                 or decay_s <= 0:
             raise ValueError(f"decay_s: expected a finite number > 0, got {decay_s!r}")
-        self = _make(cls, _cext.PeakEWMA, names, w, flags, policy, panic, clock, on_state_change, seed,
-                     decay_s=float(decay_s))
-        self._clock_fn = clock or time.monotonic
-        return self
+        return _build(cls, _cext.PeakEWMA, nodes, None, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
+                      decay_s=float(decay_s))
