@@ -24,6 +24,9 @@ assert fastroute.RUST_BUILD_PROFILE == "release", fastroute.RUST_BUILD_PROFILE
 assert fastroute.hash_keys(["abc"])[0] == xxhash.xxh3_64_intdigest(b"abc")
 sel = fastroute.SmoothWeightedRoundRobin(["a", "b", "c"], [5, 1, 1])
 assert "".join(sel.pick() for _ in range(7)) == "aabacaa"
+from pathlib import Path
+assert (Path(fastroute.get_include()) / "fastroute" / "_cext.pxd").exists(), fastroute.get_include()
+assert "site-packages" in fastroute.get_include()
 print("wheel-check: OK", fastroute.__version__, fastroute.__file__)
 PY
 echo "wheel-check: $(basename "$wheel")"
