@@ -17,7 +17,7 @@ from .balancers import (
     WeightedRandom,
 )
 from .health import EnvoyOutlier, HAProxyHealth, NginxHealth, health_policy
-from .config import load_nginx
+from .config import load_haproxy, load_nginx
 from .hashing import HASH_ALGORITHMS, hash_key, hash_keys
 from .placement import HashRing, IPHash, JumpHash, Maglev, Rendezvous
 from .router import Router
@@ -44,6 +44,7 @@ __all__ = [
     "WeightedRandom",
     "get_include",
     "health_policy",
+    "load_haproxy",
     "load_nginx",
     "__version__",
     "hash_key",

@@ -24,9 +24,53 @@ pub enum HashAlgorithm {
     Ketama,
     /// CRC-32 (IEEE, zlib's `crc32`), as nginx hashes keys (§1, §6.2). Unseeded.
     Crc32,
+    /// HAProxy's sdbm, djb2 and wt6 (src/hash.c; ALGORITHMS.md §1), u32. Unseeded.
+    Sdbm,
+    Djb2,
+    Wt6,
     /// uhashring's default key hash is MD5 as a 128-bit big-endian integer;
     /// this is its top 64 bits (order-preserving except on a 64-bit tie). Unseeded.
     Md5,
+}
+
+/// HAProxy sdbm: h = c + (h << 6) + (h << 16) - h over the bytes (u32).
+pub fn sdbm(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0u32, |h, &c| (c as u32).wrapping_add(h << 6).wrapping_add(h << 16).wrapping_sub(h))
+}
+
+/// HAProxy djb2: h = h * 33 + c from 5381 (u32).
+pub fn djb2(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(c as u32))
+}
+
+/// HAProxy wt6 (Willy Tarreau's 6-step hash; ALGORITHMS.md §1). Rotations by
+/// 0 must leave the value unchanged, which `rotate_left` guarantees.
+pub fn wt6(bytes: &[u8]) -> u32 {
+    let (mut h0, mut h1) = (0xa53c965au32, 0x5ca6953au32);
+    let (mut s0, mut s1) = (6u32, 18u32);
+    for &t in bytes {
+        h0 = !(h0 ^ t as u32);
+        h1 = !(h1.wrapping_add(t as u32));
+        let tmp = h1.rotate_left(s0);
+        h1 = h0.rotate_left(s1);
+        h0 = tmp;
+        let x = ((h0 >> 16) ^ h1) & 0xffff;
+        s0 = x & 31;
+        s1 = x >> 11;
+    }
+    h0 ^ h1
+}
+
+/// HAProxy's `full_hash` avalanche (Bob Jenkins' 6-step integer mix, then
+/// × 3221225473; include/haproxy/intops.h; ALGORITHMS.md §1).
+pub fn full_hash(mut a: u32) -> u32 {
+    a = a.wrapping_add(0x7ed55d16).wrapping_add(a << 12);
+    a = (a ^ 0xc761c23c) ^ (a >> 19);
+    a = a.wrapping_add(0x165667b1).wrapping_add(a << 5);
+    a = a.wrapping_add(0xd3a2646c) ^ (a << 9);
+    a = a.wrapping_add(0xfd7046c5).wrapping_add(a << 3);
+    a = (a ^ 0xb55a4f09) ^ (a >> 16);
+    a.wrapping_mul(3221225473)
 }
 
 /// MD5 digest of `bytes`.
@@ -63,7 +107,7 @@ pub fn murmur2_64(bytes: &[u8], seed: u64) -> u64 {
 }
 
 impl HashAlgorithm {
-    pub const NAMES: &'static [&'static str] = &["xxh3", "xxh64", "murmur2", "ketama", "md5", "crc32"];
+    pub const NAMES: &'static [&'static str] = &["xxh3", "xxh64", "murmur2", "ketama", "md5", "crc32", "sdbm", "djb2", "wt6"];
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -73,6 +117,9 @@ impl HashAlgorithm {
             "ketama" => Some(Self::Ketama),
             "md5" => Some(Self::Md5),
             "crc32" => Some(Self::Crc32),
+            "sdbm" => Some(Self::Sdbm),
+            "djb2" => Some(Self::Djb2),
+            "wt6" => Some(Self::Wt6),
             _ => None,
         }
     }
@@ -85,6 +132,9 @@ impl HashAlgorithm {
             Self::Ketama => "ketama",
             Self::Md5 => "md5",
             Self::Crc32 => "crc32",
+            Self::Sdbm => "sdbm",
+            Self::Djb2 => "djb2",
+            Self::Wt6 => "wt6",
         }
     }
 
@@ -100,6 +150,9 @@ impl HashAlgorithm {
             }
             Self::Md5 => u64::from_be_bytes(md5_digest(bytes)[..8].try_into().expect("8 bytes")),
             Self::Crc32 => crc32fast::hash(bytes) as u64,
+            Self::Sdbm => sdbm(bytes) as u64,
+            Self::Djb2 => djb2(bytes) as u64,
+            Self::Wt6 => wt6(bytes) as u64,
         }
     }
 
@@ -149,6 +202,20 @@ mod tests {
         assert_eq!(HashAlgorithm::Crc32.hash(b"hello", 0), 907060870);
         let all: Vec<u8> = (0..=255).collect();
         assert_eq!(HashAlgorithm::Crc32.hash(&all, 0), 688229491);
+    }
+
+    #[test]
+    fn haproxy_published_check_values() {
+        // ALGORITHMS.md §1 (reg-tests/sample_fetches/hashes.vtc, input bytes 0..=255).
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(sdbm(&all), 905707648);
+        assert_eq!(djb2(&all), 2589693061);
+        assert_eq!(wt6(&all), 4090277559);
+        assert_eq!(full_hash(sdbm(&all)), 3103804144);
+        assert_eq!(full_hash(crc32fast::hash(&all)), 4230317029);
+        assert_eq!(full_hash(djb2(&all)), 600622701);
+        assert_eq!(full_hash(wt6(&all)), 1192658767);
+        assert_eq!(full_hash(4096), 1237450891);
     }
 
     #[test]

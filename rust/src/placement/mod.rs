@@ -2,6 +2,7 @@
 //! Placement algorithms: deterministic key → node tables. PyO3-free.
 
 pub mod bounded;
+pub mod haproxy;
 pub mod iphash;
 pub mod jump;
 pub mod ketama;

@@ -26,6 +26,9 @@ pub enum LookupRule {
     After,
     /// Closest point on the circle; ties go to the predecessor (HAProxy).
     Nearest,
+    /// `Nearest` on a 32-bit circle (points and hashes < 2^32): distances
+    /// wrap at 2^32, as in HAProxy's consistent tree (§7.2 step 6).
+    Nearest32,
 }
 
 impl LookupRule {
@@ -174,12 +177,16 @@ impl Ring {
                 let i = self.search(h, true);
                 if i == n { 0 } else { i }
             }
-            LookupRule::Nearest => {
+            LookupRule::Nearest | LookupRule::Nearest32 => {
                 let i = self.search(h, false);
                 let next = if i == n { 0 } else { i };
                 let prev = if i == 0 { n - 1 } else { i - 1 };
-                let forward = self.points[next].wrapping_sub(h);
-                let backward = h.wrapping_sub(self.points[prev]);
+                let (forward, backward) = if self.rule == LookupRule::Nearest32 {
+                    ((self.points[next] as u32).wrapping_sub(h as u32) as u64,
+                     (h as u32).wrapping_sub(self.points[prev] as u32) as u64)
+                } else {
+                    (self.points[next].wrapping_sub(h), h.wrapping_sub(self.points[prev]))
+                };
                 if backward <= forward { prev } else { next }
             }
         }
@@ -202,7 +209,9 @@ impl Ring {
                 let i = self.search(h, true);
                 *o = owners[if i == owners.len() { 0 } else { i }] as i32;
             }),
-            LookupRule::Nearest => out.iter_mut().zip(hashes).for_each(|(o, &h)| *o = self.lookup(h) as i32),
+            LookupRule::Nearest | LookupRule::Nearest32 => {
+                out.iter_mut().zip(hashes).for_each(|(o, &h)| *o = self.lookup(h) as i32)
+            }
         }
     }
 
@@ -381,7 +390,7 @@ mod tests {
                     let want = match rule {
                         LookupRule::AtOrAfter => lb % pts.len(),
                         LookupRule::After => ub % pts.len(),
-                        LookupRule::Nearest => {
+                        LookupRule::Nearest | LookupRule::Nearest32 => {
                             let nx = lb % pts.len();
                             let pv = (lb + pts.len() - 1) % pts.len();
                             if h.wrapping_sub(pts[pv]) <= pts[nx].wrapping_sub(h) { pv } else { nx }

@@ -15,6 +15,8 @@ use crate::placement::bounded;
 use crate::placement::iphash::{self, IpHash};
 use crate::placement::jump::{jump_bucket, jump_buckets_into, jump_replicas};
 use crate::placement::ketama::{ketama_points, Flavor};
+use crate::hash::full_hash;
+use crate::placement::haproxy::{chash_points as haproxy_points, map_table, server_base, HashKey};
 use crate::placement::maglev::Maglev;
 use crate::placement::nginx::{chash_points, plain_hash_peer};
 use crate::placement::rendezvous::Rendezvous;
@@ -26,6 +28,8 @@ pub enum Table {
     Ring(Ring),
     /// nginx plain `hash $key`: weights and their total (§6.3).
     NginxHash(Vec<u32>, u64),
+    /// HAProxy map-based table (§7.3): server = table[h mod T].
+    Map(Vec<u32>),
     Maglev(Maglev),
     Jump(u32),
     Rendezvous(Rendezvous),
@@ -38,6 +42,7 @@ impl Table {
         match self {
             Table::Ring(r) => r.lookup(h),
             Table::NginxHash(w, total) => plain_hash_peer(h, w, *total),
+            Table::Map(t) => t[(h % t.len() as u64) as usize],
             Table::Maglev(m) => m.lookup(h),
             Table::Jump(n) => jump_bucket(h, *n),
             Table::Rendezvous(r) => r.lookup(h),
@@ -57,6 +62,20 @@ impl Table {
                     let p = (first + k) % w.len() as u32;
                     if w[p as usize] > 0 && out.len() < n {
                         out.push(p);
+                    }
+                }
+            }
+            Table::Map(t) => {
+                // Failover order: the mapped server, then the next distinct ones in table order.
+                out.clear();
+                let start = (h % t.len() as u64) as usize;
+                for k in 0..t.len() {
+                    let s = t[(start + k) % t.len()];
+                    if !out.contains(&s) {
+                        out.push(s);
+                        if out.len() == n {
+                            break;
+                        }
                     }
                 }
             }
@@ -84,6 +103,8 @@ pub struct PlacementTable {
     holders: usize,
     /// Hash any non-str key as the UTF-8 of `str(key)` (uhashring semantics).
     text_keys: bool,
+    /// HAProxy `avalanche`: full_hash() over the 32-bit key hash.
+    avalanche: bool,
     fingerprint: String,
 }
 
@@ -92,9 +113,20 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
 }
 
 impl PlacementTable {
-    /// Key → 64-bit hash, with fast paths for str, bytes and int.
+    #[inline]
+    fn finish(&self, h: u64) -> u64 {
+        if self.avalanche { full_hash(h as u32) as u64 } else { h }
+    }
+
+    /// Key → 64-bit hash (after the avalanche step, if any).
     #[inline]
     fn key_hash(&self, key: &Bound<'_, PyAny>) -> PyResult<u64> {
+        Ok(self.finish(self.raw_key_hash(key)?))
+    }
+
+    /// Key → 64-bit hash, with fast paths for str, bytes and int.
+    #[inline]
+    fn raw_key_hash(&self, key: &Bound<'_, PyAny>) -> PyResult<u64> {
         if let Ok(s) = key.cast::<PyString>() {
             let text = s
                 .to_str()
@@ -179,7 +211,8 @@ impl PlacementTable {
                     None => Ok(out),
                 }
             }
-            Table::Ring(r) => Ok(batch.map_hashes(algo, 0, |h| r.lookup(h) as i32)),
+            Table::Ring(r) => Ok(batch.map_hashes(algo, 0, |h| r.lookup(self.finish(h)) as i32)),
+            Table::Map(t) => Ok(batch.map_hashes(algo, 0, |h| t[(self.finish(h) % t.len() as u64) as usize] as i32)),
             Table::Maglev(m) => Ok(batch.map_hashes(algo, 0, |h| m.lookup(h) as i32)),
             Table::Jump(b) => {
                 let hashes = batch.map_hashes(algo, 0, |h| h);
@@ -209,6 +242,7 @@ impl PlacementTable {
             }
             Table::Maglev(m) => m.table().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes())),
             Table::Jump(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+            Table::Map(t) => t.iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes())),
             Table::Rendezvous(_) | Table::IpHash(_) | Table::NginxHash(..) => {}
         }
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
@@ -220,7 +254,8 @@ impl PlacementTable {
     #[new]
     #[pyo3(signature = (kind, names, weights, hash_name="xxh3", mode="fixed", points_per_weight=160.0,
                         min_ring_size=1024, max_ring_size=8388608, lookup="at_or_after", table_size=65537,
-                        flavor="libketama", vnodes=None, replicas=4, text_keys=false))]
+                        flavor="libketama", vnodes=None, replicas=4, text_keys=false, avalanche=false,
+                        hash_key="id", puids=None, addrs=None, ports=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         kind: &str,
@@ -237,6 +272,11 @@ impl PlacementTable {
         vnodes: Option<Vec<u64>>,
         replicas: usize,
         text_keys: bool,
+        avalanche: bool,
+        hash_key: &str,
+        puids: Option<Vec<u32>>,
+        addrs: Option<Vec<u32>>,
+        ports: Option<Vec<u32>>,
     ) -> PyResult<Self> {
         let py_names: Vec<Py<PyString>> =
             Python::attach(|py| names.iter().map(|n| PyString::new(py, n).unbind()).collect());
@@ -277,6 +317,32 @@ impl PlacementTable {
                 let points = ketama_points(&refs, &weights, &vnodes, replicas, flavor);
                 Table::Ring(Ring::from_points(points, names.len(), rule).map_err(value_error)?)
             }
+            "haproxy_chash" | "haproxy_map" => {
+                if weights.iter().any(|w| w.fract() != 0.0 || *w > 256.0) {
+                    return Err(PyValueError::new_err("weights: HAProxy weights are integers in [0, 256]"));
+                }
+                let w: Vec<u32> = weights.iter().map(|&x| x as u32).collect();
+                if kind == "haproxy_map" {
+                    Table::Map(map_table(&w))
+                } else {
+                    let key = match hash_key {
+                        "id" => HashKey::Id,
+                        "id_legacy" => HashKey::IdLegacy,
+                        "addr" => HashKey::Addr,
+                        "addr-port" => HashKey::AddrPort,
+                        other => return Err(PyValueError::new_err(format!("hash_key: unsupported {other:?}"))),
+                    };
+                    let n = names.len();
+                    let puids = puids.unwrap_or_else(|| (1..=n as u32).collect());
+                    let addrs = addrs.unwrap_or_else(|| vec![0; n]);
+                    let ports = ports.unwrap_or_else(|| vec![0; n]);
+                    if puids.len() != n || addrs.len() != n || ports.len() != n {
+                        return Err(PyValueError::new_err("puids/addrs/ports: one per server"));
+                    }
+                    let bases: Vec<u32> = (0..n).map(|i| server_base(key, puids[i], addrs[i], ports[i])).collect();
+                    Table::Ring(Ring::from_points(haproxy_points(&bases, &w), n, LookupRule::Nearest32).map_err(value_error)?)
+                }
+            }
             "nginx_chash" | "nginx_hash" => {
                 if weights.iter().any(|w| w.fract() != 0.0 || *w > 1_000_000.0) {
                     return Err(PyValueError::new_err("weights: nginx weights are integers"));
@@ -309,12 +375,12 @@ impl PlacementTable {
                 seen.iter().filter(|&&s| s).count()
             }
             Table::Jump(n) => *n as usize,
-            Table::Rendezvous(_) | Table::IpHash(_) | Table::NginxHash(..) => {
+            Table::Rendezvous(_) | Table::IpHash(_) | Table::NginxHash(..) | Table::Map(_) => {
                 weights.iter().filter(|w| **w > 0.0).count()
             }
         };
         let fingerprint = Self::compute_fingerprint(kind, algo, &names, &weights, &table);
-        Ok(PlacementTable { table, algo, names: py_names, holders, text_keys, fingerprint })
+        Ok(PlacementTable { table, algo, names: py_names, holders, text_keys, avalanche, fingerprint })
     }
 
     /// Index into `.nodes` of the node owning `key`.
@@ -330,6 +396,12 @@ impl PlacementTable {
     /// Index for a key already hashed to 64 bits.
     fn get_index_hashed(&self, hash: u64) -> u32 {
         self.table.lookup(hash)
+    }
+
+    /// Index for a raw 32/64-bit key value that still takes the table's
+    /// avalanche step (HAProxy `balance source` hashes the address integer).
+    fn _get_index_raw(&self, value: u64) -> u32 {
+        self.table.lookup(self.finish(value))
     }
 
     /// Names of the primary and the next n-1 distinct nodes for `key`.
@@ -433,7 +505,7 @@ impl PlacementTable {
                                     }
                                 }
                             }
-                            _ => table.replicas(batch.hash_at(i, algo, 0, scratch), n, reps),
+                            _ => table.replicas(self.finish(batch.hash_at(i, algo, 0, scratch)), n, reps),
                         }
                         for (slot, &r) in row.iter_mut().zip(reps.iter()) {
                             *slot = r as i32;
@@ -493,6 +565,7 @@ impl PlacementTable {
             Table::Jump(_) => (0, 0),
             Table::Rendezvous(_) => (self.names.len(), self.names.len() * 16),
             Table::NginxHash(..) => (self.names.len(), self.names.len() * 4),
+            Table::Map(t) => (t.len(), t.len() * 4),
             Table::IpHash(_) => (self.names.len(), self.names.len() * 4),
         }
     }

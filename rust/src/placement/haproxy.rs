@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+//! HAProxy hash balancing (ALGORITHMS.md §7): the consistent tree's node keys
+//! and the map-based table. Lookups reuse the one `Ring` (nearest node on the
+//! 32-bit circle, ties to the predecessor) and a plain table.
+
+use crate::hash::full_hash;
+
+/// `BE_WEIGHT_SCALE`: a server of user weight w has w × 16 tree nodes (§7.2).
+const WEIGHT_SCALE: u32 = 16;
+/// Default `hash-key id` base: puid × 4096 (`SRV_EWGHT_RANGE`, §7.2 step 2).
+const ID_KEY_STRIDE: u32 = 4096;
+
+/// How a server's base key is derived (`hash-key`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashKey {
+    Id,
+    /// HAProxy 3.0-dev7 … 3.3-dev9 hashed the id twice (§7.2 step 4).
+    IdLegacy,
+    Addr,
+    AddrPort,
+}
+
+/// Base key of one server. `addr` is the IPv4 address's 4 network-order
+/// bytes read as a little-endian u32 (127.0.0.1 → 0x0100007f), as HAProxy
+/// does on x86; `port` is the host-order port.
+pub fn server_base(key: HashKey, puid: u32, addr: u32, port: u32) -> u32 {
+    match key {
+        HashKey::Id => puid.wrapping_mul(ID_KEY_STRIDE),
+        HashKey::IdLegacy => full_hash(puid),
+        HashKey::Addr => full_hash(addr),
+        HashKey::AddrPort => full_hash(full_hash(port).wrapping_add(addr)),
+    }
+}
+
+/// Tree nodes: node j of server i is full_hash(base_i + j), j < weight_i × 16.
+pub fn chash_points(bases: &[u32], weights: &[u32]) -> Vec<(u64, u32)> {
+    let mut pairs = Vec::new();
+    for (i, (&base, &w)) in bases.iter().zip(weights).enumerate() {
+        for j in 0..w * WEIGHT_SCALE {
+            pairs.push((full_hash(base.wrapping_add(j)) as u64, i as u32));
+        }
+    }
+    pairs
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Map-based table (§7.3): weights divided by their gcd; slot by slot every
+/// server gains its weight, the first with the strictly greatest
+/// (score + T) / T wins and pays T.
+pub fn map_table(weights: &[u32]) -> Vec<u32> {
+    let g = weights.iter().copied().filter(|&w| w > 0).fold(0, gcd).max(1);
+    let eweight: Vec<u64> = weights.iter().map(|&w| w.div_ceil(g) as u64).collect();
+    let total: u64 = eweight.iter().sum();
+    let mut score = vec![0i64; weights.len()];
+    let mut table = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        let mut best: Option<usize> = None;
+        let mut best_v = i64::MIN;
+        for (i, &e) in eweight.iter().enumerate() {
+            if e == 0 {
+                continue;
+            }
+            score[i] += e as i64;
+            let v = (score[i] + total as i64).div_euclid(total as i64);
+            if best.is_none() || v > best_v {
+                best = Some(i);
+                best_v = v;
+            }
+        }
+        let b = best.expect("some server has weight");
+        score[b] -= total as i64;
+        table.push(b as u32);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::{sdbm, HashAlgorithm};
+    use crate::placement::ring::{LookupRule, Ring};
+
+    const KEYS: [&str; 10] = ["hello", "txn-000001", "4111111111111111", "merchant:42", "a", "b", "c", "0", "1", "2"];
+
+    fn chash(weights: &[u32], puids: &[u32], algo: HashAlgorithm, avalanche: bool) -> Vec<u32> {
+        let bases: Vec<u32> = puids.iter().map(|&p| server_base(HashKey::Id, p, 0, 0)).collect();
+        let ring = Ring::from_points(chash_points(&bases, weights), weights.len(), LookupRule::Nearest32).unwrap();
+        KEYS.iter()
+            .map(|k| {
+                let h = algo.hash(k.as_bytes(), 0) as u32;
+                let h = if avalanche { full_hash(h) } else { h };
+                puids[ring.lookup(h as u64) as usize]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn live_haproxy_vectors() {
+        // ALGORITHMS.md §7.4 [V-live], servers s1..s3 (puid 1..3).
+        assert_eq!(chash(&[1, 1, 1], &[1, 2, 3], HashAlgorithm::Sdbm, true), [2, 3, 3, 2, 3, 2, 3, 3, 3, 2]);
+        assert_eq!(chash(&[1, 2, 3], &[1, 2, 3], HashAlgorithm::Sdbm, true), [2, 2, 3, 2, 2, 2, 3, 3, 3, 2]);
+        assert_eq!(chash(&[1, 1], &[1, 3], HashAlgorithm::Sdbm, true), [1, 3, 3, 1, 3, 3, 3, 3, 3, 3]);
+        assert_eq!(chash(&[1, 1, 1], &[1, 2, 3], HashAlgorithm::Crc32, false), [1, 3, 2, 1, 3, 1, 3, 2, 1, 2]);
+        let map = |weights: &[u32]| -> Vec<u32> {
+            let t = map_table(weights);
+            KEYS.iter().map(|k| t[(sdbm(k.as_bytes()) as usize) % t.len()] + 1).collect()
+        };
+        assert_eq!(map(&[1, 1, 1]), [3, 2, 2, 3, 2, 3, 1, 1, 2, 3]);
+        assert_eq!(map_table(&[2, 4, 6]), [0, 2, 1, 2, 1, 2]);
+        assert_eq!(map(&[2, 4, 6]), [2, 2, 3, 2, 3, 2, 3, 1, 3, 2]);
+    }
+
+    #[test]
+    fn published_balance_vectors() {
+        // balance-uri.vtc: map-based sdbm, 4 servers → /url1 srv2, /url2 srv3, /url3 srv4, /url4 srv1.
+        let t = map_table(&[1, 1, 1, 1]);
+        let got: Vec<u32> = ["/url1", "/url2", "/url3", "/url4"].iter().map(|u| t[sdbm(u.as_bytes()) as usize % 4] + 1).collect();
+        assert_eq!(got, [2, 3, 4, 1]);
+        // balance-hash-maxconn.vtc: consistent sdbm+avalanche, 2 servers, /test-url → srv0 (puid 1);
+        // the 3.0–3.2 double-hashed id key sends it to srv1 (puid 2).
+        let pick = |key: HashKey| {
+            let bases: Vec<u32> = [1u32, 2].iter().map(|&p| server_base(key, p, 0, 0)).collect();
+            let ring = Ring::from_points(chash_points(&bases, &[1, 1]), 2, LookupRule::Nearest32).unwrap();
+            ring.lookup(full_hash(sdbm(b"/test-url")) as u64)
+        };
+        assert_eq!(pick(HashKey::Id), 0);
+        assert_eq!(pick(HashKey::IdLegacy), 1);
+    }
+}
