@@ -76,6 +76,22 @@ def test_keyless_balancers_warn():
     sel = fastroute.load_haproxy(text, "be")
     # By hand (§7.3): T = 3; scores (2,1) -> a; (1,2) -> a (v ties 1:1, first wins); (0,3) -> b.
     assert [sel.pick() for _ in range(6)] == ["a", "a", "b", "a", "a", "b"]
+    assert isinstance(fastroute.load_haproxy(text.replace("static-rr", "roundrobin"), "be"),
+                      fastroute.HAProxyRoundRobin)
     with pytest.warns(UserWarning, match="exact sequence"):
-        rr = fastroute.load_haproxy(text.replace("static-rr", "roundrobin"), "be")
-    assert rr.pick() in ("a", "b")
+        lc = fastroute.load_haproxy(text.replace("static-rr", "leastconn"), "be")
+    assert lc.pick() in ("a", "b")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fwrr_matches_reference(seed):
+    import random
+
+    from tests.reference.haproxy_fwrr import FWRR
+
+    rng = random.Random(seed)
+    weights = [rng.randrange(1, 20) for _ in range(rng.randrange(1, 12))]
+    names = [f"s{i}" for i in range(len(weights))]
+    sel = fastroute.HAProxyRoundRobin(names, weights)
+    model = FWRR(list(zip(names, weights)))
+    assert [sel.pick() for _ in range(3000)] == [model.pick() for _ in range(3000)]

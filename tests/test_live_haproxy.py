@@ -60,8 +60,9 @@ def test_live_haproxy_source(hash_type):
     assert [selector.get_node(s) for s in sources] == live
 
 
-def test_live_haproxy_static_rr():
-    config, proxy = start(["balance static-rr"])
+@pytest.mark.parametrize("balance", ["static-rr", "roundrobin"])
+def test_live_haproxy_keyless_sequence(balance):
+    config, proxy = start([f"balance {balance}"], weights=[3, 7, 2, 9, 1])
     try:
         live = proxy.fetch_many(["/"] * N_KEYS)
     finally:

@@ -130,3 +130,18 @@ cdef class PeakEWMA(Balancer):
     cdef double *stamp
 
     cdef double load(self, Py_ssize_t i, double now) noexcept nogil
+
+
+cdef class HAProxyRoundRobin(Balancer):
+    cdef int64_t *eweight
+    cdef int64_t *npos
+    cdef int64_t *rweight
+    cdef int64_t *key
+    cdef uint64_t *seq
+    cdef unsigned char *tree
+    cdef int64_t curr_pos, curr_weight, next_weight
+    cdef unsigned char init_tree, next_tree
+    cdef uint64_t next_seq
+
+    cdef void _insert(self, Py_ssize_t i, unsigned char tree, int64_t key) noexcept nogil
+    cdef Py_ssize_t _first(self, unsigned char tree) noexcept nogil

@@ -756,3 +756,119 @@ cdef class PeakEWMA(Balancer):
         """Current EWMA latency estimate of `node` in seconds (as of its last update)."""
         cdef Py_ssize_t i = self._index(node)
         return self.cost[i]
+
+
+# HAProxy fwrr constants (include/haproxy/backend-t.h, server-t.h).
+cdef enum:
+    FWRR_WEIGHT_SCALE = 16          # BE_WEIGHT_SCALE
+    FWRR_EWGHT_MAX = 256 * 16       # SRV_EWGHT_MAX
+    FWRR_UWGHT_RANGE = 256          # SRV_UWGHT_RANGE
+    TREE_NONE = 0
+    TREE_CURR = 1
+    TREE_T0 = 2
+    TREE_T1 = 3
+
+
+cdef class HAProxyRoundRobin(Balancer):
+    """HAProxy `balance roundrobin` (src/lb_fwrr.c): weights × 16, servers
+    ordered in an "init" tree by weight, then scheduled by next position in the
+    "current" tree; trees swap when a round ends. Equal keys keep insertion
+    order (eb32 duplicates). Reproduces HAProxy's request sequence for a
+    static server set; a change of eligibility restarts the schedule."""
+
+    def __cinit__(self, *args, **kwargs):
+        cdef Py_ssize_t n = self.n
+        self.eweight = <int64_t *>PyMem_Malloc(8 * n)
+        self.npos = <int64_t *>PyMem_Malloc(8 * n)
+        self.rweight = <int64_t *>PyMem_Malloc(8 * n)
+        self.key = <int64_t *>PyMem_Malloc(8 * n)
+        self.seq = <uint64_t *>PyMem_Malloc(8 * n)
+        self.tree = <unsigned char *>PyMem_Malloc(n)
+        if not (self.eweight and self.npos and self.rweight and self.key and self.seq and self.tree):
+            raise MemoryError()
+
+    def __dealloc__(self):
+        PyMem_Free(self.eweight)
+        PyMem_Free(self.npos)
+        PyMem_Free(self.rweight)
+        PyMem_Free(self.key)
+        PyMem_Free(self.seq)
+        PyMem_Free(self.tree)
+
+    cdef void _insert(self, Py_ssize_t i, unsigned char tree, int64_t key) noexcept nogil:
+        self.tree[i] = tree
+        self.key[i] = key
+        self.seq[i] = self.next_seq
+        self.next_seq += 1
+
+    cdef Py_ssize_t _first(self, unsigned char tree) noexcept nogil:
+        cdef Py_ssize_t i, best = -1
+        for i in range(self.n):
+            if self.tree[i] == tree and (best == -1 or self.key[i] < self.key[best]
+                                         or (self.key[i] == self.key[best] and self.seq[i] < self.seq[best])):
+                best = i
+        return best
+
+    cdef void on_refresh(self) noexcept nogil:
+        # fwrr_init_server_groups over the eligible servers, in declaration order.
+        cdef Py_ssize_t i
+        cdef int64_t total = 0
+        self.next_seq = 0
+        for i in range(self.n):
+            self.eweight[i] = <int64_t>self.weight_f[i] * FWRR_WEIGHT_SCALE
+            self.npos[i] = 0
+            self.rweight[i] = 0
+            self.tree[i] = TREE_NONE
+            if self.eligible_mask[i]:
+                total += self.eweight[i]
+        self.next_weight = total
+        self.curr_pos = total
+        self.curr_weight = total
+        self.init_tree = TREE_T0
+        self.next_tree = TREE_T1
+        for i in range(self.n):
+            if self.eligible_mask[i] and self.eweight[i] > 0:
+                self._insert(i, self.init_tree, FWRR_EWGHT_MAX - self.eweight[i])
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        cdef Py_ssize_t s = -1, i2
+        cdef bint switched = False
+        cdef unsigned char swap
+        if self.curr_weight == 0:
+            self.curr_pos = self.curr_weight = self.next_weight
+        while True:
+            s = self._first(TREE_CURR)
+            if not (s >= 0 and self.eweight[s] and self.npos[s] <= self.curr_pos):
+                i2 = self._first(self.init_tree)
+                if i2 >= 0 and self.eweight[i2]:
+                    self.npos[i2] = 0
+                    self.rweight[i2] = 0
+                    s = i2
+            if s >= 0:
+                break
+            if switched:
+                return -1
+            switched = True
+            swap = self.init_tree
+            self.init_tree = self.next_tree
+            self.next_tree = swap
+            self.curr_weight = self.next_weight
+            self.curr_pos = self.curr_weight
+        # fwrr_update_position
+        if self.npos[s] == 0:
+            self.npos[s] = self.curr_pos
+        self.npos[s] += self.next_weight // self.eweight[s]
+        self.rweight[s] += self.next_weight % self.eweight[s]
+        if self.rweight[s] >= self.eweight[s]:
+            self.rweight[s] -= self.eweight[s]
+            self.npos[s] += 1
+        self.tree[s] = TREE_NONE
+        self.curr_pos += 1
+        # fwrr_queue_srv
+        if self.npos[s] >= 2 * self.curr_weight or self.npos[s] >= self.curr_weight + self.next_weight:
+            self.npos[s] -= self.curr_weight
+            self._insert(s, self.next_tree, FWRR_EWGHT_MAX - self.eweight[s])
+        else:
+            self._insert(s, TREE_CURR, FWRR_UWGHT_RANGE * self.npos[s]
+                         + (FWRR_EWGHT_MAX + self.rweight[s] - self.eweight[s]) // FWRR_WEIGHT_SCALE)
+        return s

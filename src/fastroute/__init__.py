@@ -7,6 +7,7 @@ a Cython core; this package only re-exports the public faces.
 from ._version import __version__
 from ._native import RUST_BUILD_PROFILE, get_include
 from .balancers import (
+    HAProxyRoundRobin,
     LeastConnections,
     LeastRequest,
     NoHealthyNode,
@@ -24,6 +25,7 @@ from .router import Router
 
 __all__ = [
     "HASH_ALGORITHMS",
+    "HAProxyRoundRobin",
     "HashRing",
     "IPHash",
     "JumpHash",

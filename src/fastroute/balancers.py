@@ -209,3 +209,19 @@ class PeakEWMA(_Face, _cext.PeakEWMA):
         return _build(cls, _cext.PeakEWMA, nodes, None, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
                       decay_s=float(decay_s))
+
+
+class HAProxyRoundRobin(_Face, _cext.HAProxyRoundRobin):
+    """HAProxy `balance roundrobin` (fwrr): integer weights 0..256, HAProxy's
+    exact request sequence for a static server set."""
+
+    __slots__ = ("_clock_fn",)
+
+    def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None):
+        names, raw = nodes_and_weights(nodes, weights)
+        if raw is not None:
+            int_weights(raw, len(names), maximum=256)
+        return _build(cls, _cext.HAProxyRoundRobin, names, raw, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
+                      integer_weights=True)

@@ -8,9 +8,9 @@ map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]` and per-server
 the server NAME. The key is what HAProxy hashes: the parameter value, the
 URI (the part before `?` is kept, unless `whole`), the header value (its
 first comma-separated part), or the client address for `source`.
-Keyless: `static-rr` reproduces HAProxy's sequence; `roundrobin`,
-`leastconn`, `first` and `random` return the closest fastroute balancer
-(their exact HAProxy sequences depend on live state: a warning says so).
+Keyless: `static-rr` and `roundrobin` (fwrr) reproduce HAProxy's request
+sequence; `leastconn`, `first` and `random` return the closest fastroute
+balancer (their exact HAProxy sequences depend on live state: a warning says so).
 
 `version` (e.g. "2.6.12" or the first line of `haproxy -v`) selects the
 consistent-hash id key: HAProxy 3.0–3.2 builds without the 2025-10 fix hash
@@ -328,13 +328,19 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
     names = [s.name for s in be.servers]
     weights = [max(s.weight, 0) for s in be.servers]
     backups = [s.name for s in be.servers if s.backup]
+    if be.balance == "roundrobin":
+        sel = balancers.HAProxyRoundRobin(names, weights, backups=backups)
+        for s in be.servers:
+            if s.disabled:
+                sel.set_state(s.name, "down")
+        return sel
     warnings.warn(f"backend {backend}: balance {be.balance} depends on live state; fastroute returns the closest "
                   "balancer, not HAProxy's exact sequence", stacklevel=2)
     if be.balance == "leastconn":
         sel = balancers.LeastConnections(names, weights, backups=backups)
     elif be.balance == "random":
         sel = balancers.WeightedRandom(names, [float(w) for w in weights], backups=backups)
-    else:  # roundrobin, first
+    else:  # first
         sel = balancers.SmoothWeightedRoundRobin(names, weights, backups=backups)
     for s in be.servers:
         if s.disabled:
