@@ -193,7 +193,7 @@ class HashRing(_Placement):
 
     def __new__(cls, nodes, weights=None, points_per_weight: float = 160, hash: str = "xxh3", *,
                 mode: str = "fixed", min_ring_size: int = 1024, max_ring_size: int = 8_388_608,
-                lookup: str = "at_or_after"):
+                lookup: str = "at_or_after", weights_are_shares: bool = False):
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
         if isinstance(points_per_weight, bool) or not isinstance(points_per_weight, numbers.Real) \
@@ -210,10 +210,14 @@ class HashRing(_Placement):
         if mode == "fixed" and float((w * float(points_per_weight)).round().sum()) > (1 << 26):
             raise ValueError("points_per_weight: the ring would exceed 2**26 points; lower it or the weights")
         hash = _hash_name(hash)
+        if weights_are_shares and mode != "normalized":
+            raise ValueError("weights_are_shares: only with mode='normalized' (Envoy locality weighting)")
         options = {"points_per_weight": points_per_weight, "hash": hash, "mode": mode,
-                   "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup}
+                   "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup,
+                   "weights_are_shares": bool(weights_are_shares)}
         native = {"hash_name": hash, "mode": mode, "points_per_weight": float(points_per_weight),
-                  "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup}
+                  "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup,
+                  "normalized_weights": bool(weights_are_shares)}
         try:
             return cls._create(names, w, options, native)
         except ValueError as exc:  # e.g. every weight rounds to zero points
@@ -241,13 +245,16 @@ class Maglev(_Placement):
     __slots__ = ()
     _kind = "maglev"
 
-    def __new__(cls, nodes, weights=None, table_size: int = 65537, hash: str = "xxh3"):
+    def __new__(cls, nodes, weights=None, table_size: int = 65537, hash: str = "xxh3", *,
+                weights_are_shares: bool = False):
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
         table_size = _positive_int(table_size, "table_size", 2, 5_000_011)
         hash = _hash_name(hash)
-        return cls._create(names, w, {"table_size": table_size, "hash": hash},
-                           {"hash_name": hash, "table_size": table_size})
+        return cls._create(names, w, {"table_size": table_size, "hash": hash,
+                                      "weights_are_shares": bool(weights_are_shares)},
+                           {"hash_name": hash, "table_size": table_size,
+                            "normalized_weights": bool(weights_are_shares)})
 
     @property
     def table_size(self) -> int:

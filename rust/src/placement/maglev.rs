@@ -53,6 +53,12 @@ impl Maglev {
     /// `names` in caller order; the table stores indices into it. Nodes of
     /// weight 0 get no slot.
     pub fn build(names: &[&[u8]], weights: &[f64], size: u64) -> Result<Maglev, MaglevError> {
+        Self::build_with(names, weights, size, false)
+    }
+
+    /// `already_normalized`: `weights` are the shares Envoy computes with
+    /// locality weighting (§2.2), used as they are.
+    pub fn build_with(names: &[&[u8]], weights: &[f64], size: u64, already_normalized: bool) -> Result<Maglev, MaglevError> {
         if size > MAX_TABLE_SIZE {
             return Err(MaglevError::TooLarge(size));
         }
@@ -66,7 +72,8 @@ impl Maglev {
         // Envoy sorts by host key so the table does not depend on input order (§3.1 step 2).
         let mut order: Vec<usize> = (0..names.len()).filter(|&i| weights[i] > 0.0).collect();
         order.sort_by(|&a, &b| names[a].cmp(names[b]));
-        let normalized: Vec<f64> = order.iter().map(|&i| weights[i] / sum).collect();
+        let normalized: Vec<f64> =
+            order.iter().map(|&i| if already_normalized { weights[i] } else { weights[i] / sum }).collect();
         let max_w = normalized.iter().cloned().fold(0.0f64, f64::max);
         struct Fill {
             offset: u64,

@@ -300,6 +300,7 @@ pub fn normalized_points(
     min_ring_size: u64,
     max_ring_size: u64,
     algo: HashAlgorithm,
+    already_normalized: bool,
 ) -> Result<Vec<(u64, u32)>, RingError> {
     if min_ring_size == 0 || min_ring_size > max_ring_size {
         return Err(RingError::RingSizeBounds);
@@ -307,8 +308,10 @@ pub fn normalized_points(
     if max_ring_size > MAX_POINTS {
         return Err(RingError::TooManyPoints(max_ring_size));
     }
+    // Envoy's locality weighting hands in shares computed by the caller (§2.2).
     let sum: f64 = weights.iter().sum();
-    let normalized: Vec<f64> = weights.iter().map(|w| (w * 1.0) / sum).collect();
+    let normalized: Vec<f64> =
+        if already_normalized { weights.to_vec() } else { weights.iter().map(|w| (w * 1.0) / sum).collect() };
     // Envoy initialises min at 1.0 and only counts hosts that are on the ring.
     let mut min_w = 1.0f64;
     for &w in &normalized {
@@ -350,7 +353,7 @@ mod tests {
         // ALGORITHMS.md §2.5 vector 1 (ring_hash_lb_test.cc Basic), [V-pub].
         let hosts = envoy_hosts(90..=95);
         let names: Vec<&[u8]> = hosts.iter().map(|h| h.as_bytes()).collect();
-        let pts = normalized_points(&names, &[1.0; 6], 12, 8 << 20, HashAlgorithm::Xxh64).unwrap();
+        let pts = normalized_points(&names, &[1.0; 6], 12, 8 << 20, HashAlgorithm::Xxh64, false).unwrap();
         let ring = Ring::from_points(pts, 6, LookupRule::AtOrAfter).unwrap();
         let expected: [(u32, u64); 12] = [
             (4, 833437586790550860), (2, 928266305478181108), (0, 1033482794131418490),

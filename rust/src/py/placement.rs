@@ -255,7 +255,8 @@ impl PlacementTable {
     #[pyo3(signature = (kind, names, weights, hash_name="xxh3", mode="fixed", points_per_weight=160.0,
                         min_ring_size=1024, max_ring_size=8388608, lookup="at_or_after", table_size=65537,
                         flavor="libketama", vnodes=None, replicas=4, text_keys=false, avalanche=false,
-                        hash_key="id", puids=None, addrs=None, ports=None))]
+                        hash_key="id", puids=None, addrs=None, ports=None,
+                        normalized_weights=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         kind: &str,
@@ -277,6 +278,7 @@ impl PlacementTable {
         puids: Option<Vec<u32>>,
         addrs: Option<Vec<u32>>,
         ports: Option<Vec<u32>>,
+        normalized_weights: bool,
     ) -> PyResult<Self> {
         let py_names: Vec<Py<PyString>> =
             Python::attach(|py| names.iter().map(|n| PyString::new(py, n).unbind()).collect());
@@ -295,7 +297,9 @@ impl PlacementTable {
                 })?;
                 let points = match mode {
                     "fixed" => fixed_points(&refs, &weights, points_per_weight, algo),
-                    "normalized" => normalized_points(&refs, &weights, min_ring_size, max_ring_size, algo),
+                    "normalized" => {
+                        normalized_points(&refs, &weights, min_ring_size, max_ring_size, algo, normalized_weights)
+                    }
                     other => {
                         return Err(PyValueError::new_err(format!(
                             "mode: expected 'fixed' or 'normalized', got {other:?}"
@@ -356,7 +360,7 @@ impl PlacementTable {
                         .map_err(value_error)?)
                 }
             }
-            "maglev" => Table::Maglev(Maglev::build(&refs, &weights, table_size).map_err(|e| PyValueError::new_err(format!("table_size: {e}")))?),
+            "maglev" => Table::Maglev(Maglev::build_with(&refs, &weights, table_size, normalized_weights).map_err(|e| PyValueError::new_err(format!("table_size: {e}")))?),
             "jump" => Table::Jump(names.len() as u32),
             "rendezvous" => Table::Rendezvous(Rendezvous::new(&refs, &weights)),
             "ip_hash" => {

@@ -7,7 +7,10 @@ Hosts are Envoy's host keys in EDS order: the resolved address "ip:port"
 `envoy.lb` `hash_key` metadata. Look up with the request hash Envoy computed
 (`route_hashed` / `get_index_hashed`), or with keys hashed by the same
 function (`get_node(key)` hashes with xxHash64 or MurmurHash2 as configured).
-Locality weighting is not reproduced yet.
+With `localities=` (one locality name per host) and `locality_weights=`
+(name → weight), weights are normalised per locality as Envoy's
+`locality_weighted_lb_config` does (§2.2); hosts of a 0-weight locality get
+no share.
 """
 from __future__ import annotations
 
@@ -34,18 +37,65 @@ def _envoy_weights(hosts, weights):
     return weights
 
 
+def locality_shares(hosts, weights, localities, locality_weights) -> list[float]:
+    """Envoy's per-host shares with locality weighting, in double precision and
+    Envoy's order of operations (§2.2): (weight × (lw / Σlw)) / Σ weights in the locality."""
+    hosts = list(hosts)
+    weights = [1] * len(hosts) if weights is None else list(weights)
+    localities = list(localities)
+    if len(localities) != len(hosts):
+        raise ValueError(f"localities: expected one locality per host ({len(hosts)}), got {len(localities)}")
+    if not isinstance(locality_weights, dict):
+        raise TypeError("locality_weights: expected a dict locality -> weight")
+    order = list(dict.fromkeys(localities))
+    missing = [loc for loc in order if loc not in locality_weights]
+    if missing:
+        raise ValueError(f"locality_weights: no weight for localities {missing}")
+    for loc, lw in locality_weights.items():
+        if isinstance(lw, bool) or not isinstance(lw, numbers.Integral) or lw < 0:
+            raise ValueError(f"locality_weights[{loc!r}]: must be an integer >= 0, got {lw!r}")
+    lsum = 0
+    for loc in order:
+        lsum += locality_weights[loc]
+    if lsum == 0:
+        raise ValueError("locality_weights: all zero, Envoy builds an empty table")
+    shares = [0.0] * len(hosts)
+    for loc in order:
+        lw = locality_weights[loc]
+        if lw == 0:
+            continue
+        nlw = float(lw) / float(lsum)
+        members = [i for i, l in enumerate(localities) if l == loc]
+        total = 0
+        for i in members:
+            total += weights[i]
+        for i in members:
+            shares[i] = (float(weights[i]) * nlw) / float(total)
+    return shares
+
+
 def RingHash(hosts, weights=None, *, minimum_ring_size: int = DEFAULT_MINIMUM_RING_SIZE,
-             maximum_ring_size: int = DEFAULT_MAXIMUM_RING_SIZE, hash_function: str = "XX_HASH") -> HashRing:
+             maximum_ring_size: int = DEFAULT_MAXIMUM_RING_SIZE, hash_function: str = "XX_HASH",
+             localities=None, locality_weights=None) -> HashRing:
     """Envoy RING_HASH table: weights normalised to shares, the smallest host
     scaled to ≥ minimum_ring_size × share points, at most maximum_ring_size in
     all, point j of a host = hash("<host key>_<j>"), lookup = first point ≥ hash."""
     if hash_function not in HASH_FUNCTIONS:
         raise ValueError(f"hash_function: expected one of {sorted(HASH_FUNCTIONS)}, got {hash_function!r}")
-    return HashRing(hosts, _envoy_weights(hosts, weights), hash=HASH_FUNCTIONS[hash_function], mode="normalized",
-                    min_ring_size=minimum_ring_size, max_ring_size=maximum_ring_size, lookup="at_or_after")
+    common = dict(hash=HASH_FUNCTIONS[hash_function], mode="normalized", min_ring_size=minimum_ring_size,
+                  max_ring_size=maximum_ring_size, lookup="at_or_after")
+    weights = _envoy_weights(hosts, weights)
+    if localities is not None:
+        return HashRing(hosts, locality_shares(hosts, weights, localities, locality_weights),
+                        weights_are_shares=True, **common)
+    return HashRing(hosts, weights, **common)
 
 
-def Maglev(hosts, weights=None, *, table_size: int = 65537) -> _Maglev:
+def Maglev(hosts, weights=None, *, table_size: int = 65537, localities=None, locality_weights=None) -> _Maglev:
     """Envoy MAGLEV table: hosts sorted by key, offset/skip from XXH64 seeds 0/1,
     weighted turn-taking fill; lookup = table[hash mod table_size]."""
-    return _Maglev(hosts, _envoy_weights(hosts, weights), table_size=table_size, hash="xxh64")
+    weights = _envoy_weights(hosts, weights)
+    if localities is not None:
+        return _Maglev(hosts, locality_shares(hosts, weights, localities, locality_weights), table_size=table_size,
+                       hash="xxh64", weights_are_shares=True)
+    return _Maglev(hosts, weights, table_size=table_size, hash="xxh64")
