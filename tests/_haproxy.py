@@ -2,13 +2,11 @@
 """Runs a real HAProxy on 127.0.0.1: a frontend in front of backend `up`, and
 one listener per server that answers the server's name."""
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from tests._nginx import Nginx
+from tests._nginx import Nginx, stop_process, wait_listening
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
@@ -43,28 +41,16 @@ class HAProxy:
             raise RuntimeError(f"haproxy rejected the config: {check.stdout}{check.stderr}")
         self.proc = subprocess.Popen([HAPROXY, "-db", "-f", str(conf)], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"haproxy exited: {self.proc.stderr.read().decode()}")
-            try:
-                socket.create_connection(("127.0.0.1", proxy_port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("haproxy did not start listening in 10 s")
+        try:
+            wait_listening(self.proc, proxy_port, "haproxy")
+        except RuntimeError:
+            self.stop()
+            raise
 
     fetch_many = Nginx.fetch_many
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_process(self.proc, self.dir)
 
 
 def haproxy_version() -> str:

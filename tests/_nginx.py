@@ -24,6 +24,32 @@ def free_ports(n):
     return ports
 
 
+def wait_listening(proc, port: int, what: str) -> None:
+    """Waits until `port` accepts connections; fails if the server exits or takes > 10 s."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: {proc.stderr.read().decode()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    stop_process(proc)
+    raise RuntimeError(f"{what} did not start listening in 10 s")
+
+
+def stop_process(proc, workdir=None) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 class Nginx:
     def __init__(self, upstream_block: str, backend_ports, proxy_port: int):
         self.dir = Path(tempfile.mkdtemp(prefix="fastroute-nginx-"))
@@ -43,17 +69,11 @@ class Nginx:
         self.conf_path.write_text(conf)
         self.proc = subprocess.Popen([NGINX, "-p", str(self.dir), "-c", str(self.conf_path)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode()}")
-            try:
-                socket.create_connection(("127.0.0.1", proxy_port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("nginx did not start listening in 10 s")
+        try:
+            wait_listening(self.proc, proxy_port, "nginx")
+        except RuntimeError:
+            self.stop()
+            raise
 
     def version(self) -> str:
         out = subprocess.run([NGINX, "-v"], capture_output=True, text=True)
@@ -72,10 +92,4 @@ class Nginx:
         return out
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_process(self.proc, self.dir)
