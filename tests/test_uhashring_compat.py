@@ -87,3 +87,12 @@ def test_empty_ring_and_errors():
         HashRing(42)
     np.testing.assert_array_equal(HashRing(["a", "b"]).route(np.array(["x", "y"])),
                                   HashRing(["a", "b"]).route(["x", "y"]))
+
+
+def test_absurd_sizes_are_refused_not_built():
+    import fastroute
+
+    with pytest.raises(ValueError, match="2\\*\\*26"):
+        HashRing({"a": {"vnodes": 10**12}})
+    with pytest.raises(ValueError, match="2\\*\\*26"):
+        fastroute.load_nginx("upstream u { hash $k consistent; server a:1 weight=900000; }", "u")

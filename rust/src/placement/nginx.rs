@@ -56,10 +56,43 @@ pub fn plain_hash_peer(crc: u64, weights: &[u32], total_weight: u64) -> u32 {
     i as u32
 }
 
+/// Attempts nginx makes for a plain `hash $key` when earlier peers are
+/// unusable (§6.3): attempt r hashes decimal(r) ‖ key (r = 0: the key alone),
+/// accumulates (crc >> 16) & 0x7fff, and walks the weights; 21 attempts,
+/// after which nginx falls back to round robin.
+pub fn plain_hash_attempts(key: &[u8], weights: &[u32], total_weight: u64) -> Vec<u32> {
+    let mut acc = 0u64;
+    let mut out = Vec::with_capacity(21);
+    for r in 0..21u32 {
+        let mut h = crc32fast::Hasher::new();
+        if r > 0 {
+            h.update(r.to_string().as_bytes());
+        }
+        h.update(key);
+        acc += ((h.finalize() >> 16) & 0x7fff) as u64;
+        let mut w = acc % total_weight;
+        let mut i = 0usize;
+        while w >= weights[i] as u64 {
+            w -= weights[i] as u64;
+            i += 1;
+        }
+        out.push(i as u32);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::placement::ring::{LookupRule, Ring};
+
+    #[test]
+    fn first_attempt_is_the_plain_hash() {
+        let w = [1u32, 2, 3];
+        for key in [&b"hello"[..], b"", b"card-1"] {
+            assert_eq!(plain_hash_attempts(key, &w, 6)[0], plain_hash_peer(crc32fast::hash(key) as u64, &w, 6));
+        }
+    }
 
     #[test]
     fn server_strings_split_like_nginx() {

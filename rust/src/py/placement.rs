@@ -18,11 +18,11 @@ use crate::placement::ketama::{ketama_points, Flavor};
 use crate::hash::full_hash;
 use crate::placement::haproxy::{chash_points as haproxy_points, map_table, server_base, HashKey};
 use crate::placement::maglev::Maglev;
-use crate::placement::nginx::{chash_points, plain_hash_peer};
+use crate::placement::nginx::{chash_points, plain_hash_attempts, plain_hash_peer};
 use crate::placement::rendezvous::Rendezvous;
 use crate::placement::ring::{fixed_points, normalized_points, LookupRule, Ring};
 use crate::py::hash::algorithm;
-use crate::py::keys::{int_key, key_error, KeyStore};
+use crate::py::keys::{int_key, key_error, push_key_bytes, KeyStore};
 
 pub enum Table {
     Ring(Ring),
@@ -318,6 +318,11 @@ impl PlacementTable {
                     return Err(PyValueError::new_err("vnodes/replicas: one vnodes count per node, replicas in 1..=4"));
                 }
                 let rule = if flavor == Flavor::LibKetama { LookupRule::AtOrAfter } else { LookupRule::After };
+                // Refuse absurd sizes before generating anything (a typo must not hang the build).
+                let planned: f64 = vnodes.iter().zip(&weights).map(|(&v, &w)| v as f64 * w.max(1.0) * 4.0).sum();
+                if planned > crate::placement::ring::MAX_POINTS as f64 * 4.0 {
+                    return Err(PyValueError::new_err("vnodes/weights: the ring would exceed 2**26 points"));
+                }
                 let points = ketama_points(&refs, &weights, &vnodes, replicas, flavor);
                 Table::Ring(Ring::from_points(points, names.len(), rule).map_err(value_error)?)
             }
@@ -352,6 +357,9 @@ impl PlacementTable {
                     return Err(PyValueError::new_err("weights: nginx weights are integers"));
                 }
                 let w: Vec<u32> = weights.iter().map(|&x| x as u32).collect();
+                if w.iter().map(|&x| x as u64 * 160).sum::<u64>() > crate::placement::ring::MAX_POINTS {
+                    return Err(PyValueError::new_err("weights: 160 points per unit of weight would exceed 2**26 points"));
+                }
                 if kind == "nginx_hash" {
                     Table::NginxHash(w.clone(), w.iter().map(|&x| x as u64).sum())
                 } else {
@@ -538,6 +546,16 @@ impl PlacementTable {
             bounded::assign_bounded(ring, &hashes, &cap)
         });
         Ok(out.into_pyarray(py))
+    }
+
+    /// nginx plain hash: the peers of nginx's 21 hash attempts for `key`.
+    fn _nginx_hash_attempts(&self, key: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+        let Table::NginxHash(w, total) = &self.table else {
+            return Err(PyTypeError::new_err("only nginx plain hash tables have attempts"));
+        };
+        let mut buf = Vec::new();
+        push_key_bytes(key, &mut buf, &|| "key".into())?;
+        Ok(plain_hash_attempts(&buf, w, *total))
     }
 
     /// Ring tables: index of the point `key` lands on.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import warnings
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -228,17 +227,9 @@ class NginxHash:
         return np.array([self._plain_with_down(k) for k in keys], dtype=np.int32)
 
     def _plain_with_down(self, key) -> int:
-        # §6.3: attempt r hashes decimal(r) ‖ key and accumulates; 20 tries, then round robin.
-        data = key.encode() if isinstance(key, str) else bytes(key)
-        total = sum(self.weights)
-        acc = 0
-        for r in range(21):
-            acc += (zlib.crc32((str(r).encode() if r else b"") + data) >> 16) & 0x7FFF
-            w = acc % total
-            for i, weight in enumerate(self.weights):
-                if w < weight:
-                    break
-                w -= weight
+        # §6.3: nginx's 21 hash attempts (computed in Rust); then round robin,
+        # whose first pick is the first usable server.
+        for i in self._table._nginx_hash_attempts(key):
             if not self._down[i]:
                 return i
         return int(np.flatnonzero(~self._down)[0])
