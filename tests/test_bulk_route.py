@@ -220,6 +220,7 @@ def test_interrupt_leaves_no_output(tmp_path, cluster_file):
         (["--key", "card", "--on-bad-row", "route-to", "--route-to", "zz"], "not a node"),
         (["--key", "card", "--node-column", "merchant"], "already has a column"),
         (["--key", "card", "-o", "x.json"], "OUTPUT"),
+        (["--key", "card", "--batch-rows", "1000000000"], "--batch-rows"),
     ],
 )
 def test_usage_errors(tmp_path, cluster_file, capsys, args, fragment):

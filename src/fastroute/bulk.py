@@ -383,8 +383,8 @@ def route_file(
             raise ValueError(f"--on-bad-row route-to: {route_to!r} is not a node of the cluster {all_names}")
     if output is not None and split_dir is not None:
         raise ValueError("-o/--output and --split are exclusive")
-    if batch_rows < 1:
-        raise ValueError(f"--batch-rows: must be >= 1, got {batch_rows}")
+    if not 1 <= batch_rows <= 1 << 24:
+        raise ValueError(f"--batch-rows: must be in [1, 2**24], got {batch_rows}")
     placement = cluster.build_placement()
     if not 1 <= replicas <= len(placement.nodes):
         raise ValueError(f"--replicas: must be in 1..{len(placement.nodes)} (serving nodes), got {replicas}")
