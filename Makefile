@@ -49,7 +49,7 @@ test: system-deps $(BUILD_STAMP) test-rust test-python
 
 demo: $(BUILD_STAMP)
 	@mkdir -p build/demo
-	$(VENV)/bin/fastroute route data/sample_transactions.csv --cluster data/sample_cluster.toml --key card_id \
+	$(VENV)/bin/fastroute route src/fastroute/data/sample_transactions.csv --cluster src/fastroute/data/sample_cluster.toml --key card_id \
 		-o build/demo/routed.parquet --report build/demo/report.html
 	@echo "wrote build/demo/routed.parquet and build/demo/report.html"
 

@@ -10,7 +10,7 @@ ROWS = 20_000
 rng = random.Random(20261124)
 currencies = ["EUR", "USD", "GBP", "CHF", "JPY", "PLN"]
 merchants = [f"m-{rng.randrange(10**6):06d}" for _ in range(400)]
-out = Path(sys.argv[1] if len(sys.argv) > 1 else "data/sample_transactions.csv")
+out = Path(sys.argv[1] if len(sys.argv) > 1 else "src/fastroute/data/sample_transactions.csv")
 with out.open("w", newline="") as f:
     w = csv.writer(f)
     w.writerow(["txn_id", "card_id", "merchant_id", "amount_minor", "currency", "ts"])

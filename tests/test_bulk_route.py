@@ -74,9 +74,7 @@ def test_csv_to_csv_routes_every_row_like_get_node(tmp_path, cluster_file, place
     got = read_csv(out)
     assert [(r["id"], r["card"], r["merchant"]) for r in got] == rows
     assert [r["node"] for r in got] == [placement.get_node(card) for _, card, _ in rows]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # like a plain open(), not mkstemp's 0600
+    assert out.stat().st_mode & 0o777 == 0o600  # routed rows hold card data: owner only
 
 
 def test_parquet_in_and_out_with_integer_key(tmp_path, cluster_file, placement):
@@ -145,13 +143,18 @@ def test_bad_rows_error_skip_route_to(tmp_path, cluster_file, placement):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
     rejects = tmp_path / "rejects.csv"
-    s = route_file(src, parse_cluster(CLUSTER), ["card"], str(out), on_bad_row="skip", rejects=str(rejects))
+    s = route_file(src, parse_cluster(CLUSTER), ["card"], str(out), on_bad_row="skip", rejects=str(rejects),
+                   max_bad_rows=2)
     assert (s.rows_in, s.rows_out, s.rows_skipped) == (101, 99, 2)
-    assert s.bad_rows == {"unparsable": 1, "null_key": 1}
+    assert s.bad_rows["field_count"] == 1 and s.bad_rows["empty_key"] == 1 and s.bad_row_count == 2
     assert len(read_csv(out)) == 99
-    assert sorted(csv.reader(rejects.read_text().splitlines())) == [["broken", "line"], ["t10", "", "m"]]
+    got = list(csv.reader(rejects.read_text().splitlines()))
+    assert got[0] == ["line", "reason", "id", "card", "merchant"]
+    assert sorted(got[1:]) == [["102", "2 fields where the header has a different count", "broken", "line"],
+                               ["12", "null or empty key", "t10", "", "m"]]
 
-    s = route_file(src, parse_cluster(CLUSTER), ["card"], str(out), on_bad_row="route-to", route_to="spare")
+    s = route_file(src, parse_cluster(CLUSTER), ["card"], str(out), on_bad_row="route-to", route_to="spare",
+                   max_bad_rows="2%")
     got = read_csv(out)
     assert (s.rows_out, s.rows_rerouted, s.rows_skipped) == (100, 1, 1)
     assert got[10]["node"] == "spare"
@@ -161,10 +164,10 @@ def test_bad_rows_error_skip_route_to(tmp_path, cluster_file, placement):
 def test_parquet_null_keys(tmp_path, placement):
     pq.write_table(pa.table({"k": ["x", None, "y"]}), tmp_path / "in.parquet")
     s = route_file(str(tmp_path / "in.parquet"), parse_cluster(CLUSTER), ["k"], str(tmp_path / "o.parquet"),
-                   on_bad_row="skip")
+                   on_bad_row="skip", max_bad_rows=1)
     assert pq.read_table(tmp_path / "o.parquet").column("node").to_pylist() == [placement.get_node("x"),
                                                                                 placement.get_node("y")]
-    assert s.bad_rows["null_key"] == 1
+    assert s.bad_rows["empty_key"] == 1
 
 
 def test_stdin_and_stdout(tmp_path, cluster_file, placement):
@@ -219,7 +222,7 @@ def test_interrupt_leaves_no_output(tmp_path, cluster_file):
         (["--key", "card", "--on-bad-row", "drop"], "--on-bad-row"),
         (["--key", "card", "--on-bad-row", "route-to", "--route-to", "zz"], "not a node"),
         (["--key", "card", "--node-column", "merchant"], "already has a column"),
-        (["--key", "card", "-o", "x.json"], "OUTPUT"),
+        (["--key", "card", "-o", "x.json"], "-o/--output"),
         (["--key", "card", "--batch-rows", "1000000000"], "--batch-rows"),
     ],
 )
@@ -227,7 +230,7 @@ def test_usage_errors(tmp_path, cluster_file, capsys, args, fragment):
     write_csv(tmp_path / "in.csv", sample_rows(10))
     code = cli.main(["route", str(tmp_path / "in.csv"), "--cluster", str(cluster_file),
                      "--rejects", str(tmp_path / "rejects.csv")] + args)
-    assert code == cli.EXIT_FAILURE
+    assert code == cli.EXIT_USAGE
     assert fragment in capsys.readouterr().err
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("in.csv", "cluster.toml")]
     assert leftovers == []  # no rejects file, no temporary file

@@ -3,6 +3,7 @@
 //! plain Rust (tested with `cargo test`); `py` is the thin PyO3 layer.
 
 pub mod batch;
+pub mod csv_frame;
 pub mod hash;
 pub mod keys;
 pub mod placement;
@@ -17,5 +18,6 @@ fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::hash::hash_batch, m)?)?;
     m.add_function(wrap_pyfunction!(py::hash::hash_one, m)?)?;
     m.add_class::<py::placement::PlacementTable>()?;
+    m.add_class::<py::csv_frame::PyCsvFramer>()?;
     Ok(())
 }

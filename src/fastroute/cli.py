@@ -1,29 +1,35 @@
 # SPDX-License-Identifier: Apache-2.0
 """The `fastroute` command line.
 
-Exit codes: 0 success; 1 failure (I/O, bad configuration, routing error);
-2 usage error; 3 a bad row stopped `route` (--on-bad-row error);
-130 interrupted (no partial output is left behind).
+Exit codes: 0 success; 1 failure (I/O, bad input or configuration); 2 usage
+error (nothing was read or written); 3 a bad row stopped `route` (--on-bad-row
+error, or more bad rows than --max-bad-rows); 130 / 143 / 129 interrupted by
+SIGINT / SIGTERM / SIGHUP (no output was committed, unless the message says
+the signal came after the commit). Every message is one line and never holds
+an input key or line (card numbers are masked to their first 6 and last 4).
 """
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
+import json
+import signal
 import sys
+import threading
 import time
 from importlib import resources
 from pathlib import Path
 
 from ._version import __version__
+from .bulk.errors import BadRowError, Interrupted, UsageError
+from .redact import mask_card_numbers
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_BAD_ROW, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_SIGTERM, EXIT_SIGHUP = 128 + signal.SIGTERM, 128 + signal.SIGHUP
 
 
 def _bundled(name: str) -> Path:
-    """Bundled sample file: from a checkout's data/ folder."""
-    checkout = Path(__file__).resolve().parents[2] / "data" / name
-    if checkout.exists():
-        return checkout
+    """A bundled sample file (package data: present in wheels and checkouts alike)."""
     return Path(str(resources.files("fastroute") / "data" / name))
 
 
@@ -33,8 +39,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .cluster import load_cluster
 
     sample = args.input or str(_bundled("sample_transactions.csv"))
-    spec = load_cluster(args.cluster or _bundled("sample_cluster.toml"))
-    summary = route_file(sample, spec, [args.key])
+    cluster = args.cluster or str(_bundled("sample_cluster.toml"))
+    summary = route_file(sample, load_cluster(cluster), [args.key], protected=[cluster])
     print(f"fastroute {__version__}: {summary_table(summary)}")
     return EXIT_OK
 
@@ -45,12 +51,12 @@ def _load_cluster_arg(value: str):
 
     path = Path(value)
     if path.exists():
-        return load_cluster(path)
+        return load_cluster(path), str(path)
     if ":" in value:
         file_part, name = value.rsplit(":", 1)
         if Path(file_part).exists():
-            return _cluster_from_nginx(Path(file_part), name)
-    raise ValueError(f"--cluster: no such file {value!r}")
+            return _cluster_from_nginx(Path(file_part), name), file_part
+    raise UsageError(f"--cluster: no such file {value!r}")
 
 
 def _cluster_from_nginx(path: Path, upstream: str):
@@ -90,61 +96,96 @@ class _NginxPlacementAdapter:
 
 
 class _Progress:
-    """One-line progress on stderr (rows, rows/s, ETA), only on a terminal."""
+    """One-line progress on stderr (rows, rows/s, percentage and ETA when the size
+    is known: bytes read for CSV files, row-group metadata for Parquet), only on
+    a terminal."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.started = time.perf_counter()
         self.last = 0.0
+        self.shown = False
 
     def __call__(self, rows: int, fraction: float) -> None:
         now = time.perf_counter()
         if not self.enabled or now - self.last < 0.2:
             return
-        self.last = now
+        self.last, self.shown = now, True
         rate = rows / max(now - self.started, 1e-9)
-        eta = f" ETA {(now - self.started) * (1 - fraction) / fraction:5.0f}s" if fraction == fraction and fraction > 0 else ""
-        pct = f" {fraction:6.1%}" if fraction == fraction else ""
+        known = fraction == fraction and fraction > 0
+        pct = f" {min(fraction, 1.0):6.1%}" if known else ""
+        eta = f" ETA {(now - self.started) * (1 - min(fraction, 1.0)) / fraction:5.0f}s" if known else ""
         sys.stderr.write(f"\r{rows:>12,} rows {rate:>12,.0f} rows/s{pct}{eta}")
         sys.stderr.flush()
 
     def done(self) -> None:
-        if self.enabled:
+        if self.shown:
             sys.stderr.write("\n")
+            self.shown = False
+
+
+def _failure(exc: BaseException, committed: bool) -> tuple[str, int, str]:
+    """(status, exit code, one-line message) for an exception that ended a command."""
+    if isinstance(exc, KeyboardInterrupt):
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        after = ("after all outputs were committed (they are complete)" if committed
+                 else "; nothing was committed, previous files are unchanged")
+        return "interrupted", 128 + signum, f"interrupted by {signal.Signals(signum).name} {after}".replace(" ;", ";")
+    if isinstance(exc, UsageError):
+        return "usage", EXIT_USAGE, f"usage: {exc}"
+    if isinstance(exc, BadRowError):
+        return "bad_row", EXIT_BAD_ROW, f"bad row: {exc} (nothing was written; see --on-bad-row, --max-bad-rows)"
+    if isinstance(exc, (OSError, ValueError, KeyError, TypeError, LookupError)):
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        return "error", EXIT_FAILURE, f"error: {text}"
+    return "error", EXIT_FAILURE, f"internal error ({type(exc).__name__}): {exc}"
+
+
+def _one_line(text: str) -> str:
+    return mask_card_numbers(" ".join(str(text).split()))
 
 
 def _cmd_route(args: argparse.Namespace) -> int:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise ValueError("fastroute route needs pyarrow: pip install 'fastroute[arrow]'") from None
-    from .bulk import BadRowError, html_report, route_file, summary_table
+    from .bulk import make_plan, new_summary, run_plan, summary_table
 
-    spec = _load_cluster_arg(args.cluster)
-    policy, route_to = args.on_bad_row, None
-    if policy.startswith("route-to"):
-        parts = policy.split(None, 1) if " " in policy else [policy, args.route_to]
-        policy, route_to = "route-to", (parts[1] if len(parts) > 1 else None)
-        if not route_to:
-            raise ValueError("--on-bad-row route-to needs a node: --on-bad-row route-to --route-to NODE")
-    progress = _Progress(sys.stdout.isatty() and sys.stderr.isatty() and not args.json and args.output != "-")
+    summary, doc, progress = None, {}, _Progress(False)
     try:
-        summary = route_file(
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError("fastroute route needs pyarrow: pip install 'fastroute[arrow]'") from None
+        spec, cluster_path = _load_cluster_arg(args.cluster)
+        policy, route_to = args.on_bad_row, args.route_to
+        if policy.startswith("route-to "):  # one argument: "route-to NODE"
+            policy, route_to = "route-to", policy.split(None, 1)[1]
+        plan = make_plan(
             args.input, spec, [k.strip() for k in args.key.split(",")], args.output,
-            split_dir=args.split, split_format=args.split_format, replicas=args.replicas,
-            node_column=args.node_column, on_bad_row=policy, route_to=route_to, rejects=args.rejects,
-            input_format=args.input_format, batch_rows=args.batch_rows, threads=args.threads, progress=progress,
+            split_dir=args.split, split_format=args.split_format, rejects=args.rejects, report=args.report,
+            replicas=args.replicas, node_column=args.node_column, on_bad_row=policy, route_to=route_to,
+            max_bad_rows=args.max_bad_rows, input_format=args.input_format, batch_rows=args.batch_rows,
+            max_row_bytes=args.max_row_bytes, threads=args.threads, schema=args.schema, mkdir=args.mkdir,
+            protected=[cluster_path],
         )
-    except BadRowError as exc:
+        summary = new_summary(plan)
+        progress = _Progress(sys.stderr.isatty() and not args.json and args.output != "-")
+        run_plan(plan, summary, progress)
+        code = EXIT_OK
+    except BaseException as exc:  # noqa: BLE001 - every ending gets its code, message and JSON
+        if isinstance(exc, SystemExit):
+            raise
         progress.done()
-        print(f"fastroute: bad row: {exc} (nothing was written; see --on-bad-row)", file=sys.stderr)
-        return EXIT_BAD_ROW
+        status, code, message = _failure(exc, bool(summary and summary.committed))
+        print(f"fastroute: {_one_line(message)}", file=sys.stderr)
+        if summary is not None:
+            summary.status, summary.exit_code, summary.error = status, code, _one_line(message)
+        doc = {"status": status, "exit_code": code, "error": _one_line(message)}
     progress.done()
-    if args.report:
-        Path(args.report).write_text(html_report(summary), encoding="utf-8")
     out = sys.stderr if args.output == "-" else sys.stdout
-    print(summary.to_json() if args.json else summary_table(summary), file=out)
-    return EXIT_OK
+    if args.json:
+        print(summary.to_json() if summary is not None else json.dumps(doc, indent=2, sort_keys=True), file=out)
+    elif code == EXIT_OK:
+        print(summary_table(summary), file=out)
+    return code
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -158,7 +199,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastroute",
         description="Routing engine for payment systems: place keys on nodes, balance requests, "
                     "reproduce nginx/HAProxy/Envoy routing offline.",
@@ -174,25 +215,42 @@ def build_parser() -> argparse.ArgumentParser:
     route = sub.add_parser(
         "route", help="route a CSV/Parquet file of transactions to the nodes of a cluster",
         description="Route every row of INPUT (CSV or Parquet, streamed with bounded memory; '-' = CSV on "
-                    "stdin) with the cluster's placement and write the rows plus the node column. Output "
-                    "files appear atomically. Exit codes: 0 ok, 1 failure, 2 usage, 3 bad row, 130 interrupted.")
+                    "stdin) with the cluster's placement and write the rows plus the node column. All outputs "
+                    "are committed together at the end (never over an input); files holding rows are 0600. "
+                    "A text key and an int64 key with the same digits hash differently: a CSV key column is "
+                    "always text, a Parquet integer column is hashed as 8 little-endian bytes. "
+                    "Exit codes: 0 ok, 1 failure, 2 usage, 3 bad row(s), 130/143/129 SIGINT/SIGTERM/SIGHUP.")
     route.add_argument("input", metavar="INPUT")
-    route.add_argument("--cluster", required=True, help="cluster TOML file (see fastroute.cluster)")
+    route.add_argument("--cluster", required=True, help="cluster TOML file (see fastroute.cluster), or "
+                                                        "nginx.conf:UPSTREAM")
     route.add_argument("--key", required=True, help="key column, or several separated by commas (composite key)")
     route.add_argument("-o", "--output", help="output file: .csv or .parquet by extension; '-' = CSV on stdout")
-    route.add_argument("--split", metavar="DIR", help="write one file per node into DIR instead of -o")
+    route.add_argument("--split", metavar="DIR", help="write one file per node into DIR (new or empty) instead of -o")
     route.add_argument("--split-format", choices=["parquet", "csv"], default="parquet")
+    route.add_argument("--mkdir", action="store_true", help="create missing output directories (else a usage error)")
     route.add_argument("--replicas", type=int, default=1, help="N: add N-1 replica columns (distinct nodes)")
     route.add_argument("--node-column", default="node", help="name of the added column (default: node)")
     route.add_argument("--on-bad-row", default="error",
-                       help="error (default) | skip | route-to (with --route-to NODE): rows with a null/empty "
-                            "key or an unparsable line")
+                       help="error (default: stop, write nothing) | skip | route-to (with --route-to NODE). Bad "
+                            "rows: null/empty key, wrong field count, invalid UTF-8, unterminated quote, a row "
+                            "over --max-row-bytes. Under route-to, rows that cannot be parsed are skipped")
     route.add_argument("--route-to", help="node for bad rows with --on-bad-row route-to")
-    route.add_argument("--rejects", help="file that receives skipped rows / unparsable lines (CSV text)")
+    route.add_argument("--max-bad-rows", default="1%", metavar="N|P%",
+                       help="under skip/route-to, stop (exit 3, nothing written) once bad rows exceed N, or P%% "
+                            "of the lines read (checked from 10 000 lines on, and at the end); default 1%%")
+    route.add_argument("--max-row-bytes", type=int, default=1 << 20,
+                       help="a CSV row longer than this is a bad row (default 1 MiB)")
+    route.add_argument("--rejects", help="CSV file (0600) for bad rows: columns line, reason, then the input's "
+                                         "fields (binary as hex)")
+    route.add_argument("--schema", metavar="COL=TYPE,...",
+                       help="CSV to Parquet: column types (pyarrow names: string, int64, float64, bool, date32, "
+                            "timestamp[us]); other columns are inferred from the first batch, key columns stay text")
     route.add_argument("--input-format", choices=["csv", "parquet"], help="override detection by extension")
     route.add_argument("--batch-rows", type=int, default=1 << 20, help="rows per batch (memory bound)")
     route.add_argument("--threads", type=int, help="routing threads (default: all cores)")
-    route.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    route.add_argument("--json", action="store_true",
+                       help="print one JSON document (status, error, counts, exit_code), also when the run fails "
+                            "(on stderr when -o - writes CSV to stdout)")
     route.add_argument("--report", metavar="HTML", help="write an HTML report with expected vs actual shares")
     route.set_defaults(func=_cmd_route)
 
@@ -208,20 +266,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USAGE
+class _Parser(argparse.ArgumentParser):
+    """Usage errors become UsageError, so they get the same exit code, one-line
+    message and (with --json) JSON document as every other usage error."""
+
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """SIGINT, SIGTERM and SIGHUP raise Interrupted in the main thread: every stage
+    stops through the same path as an error. Repeats during cleanup are ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = []
+
+    def handler(signum, frame):
+        if not fired:
+            fired.append(signum)
+            raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("fastroute: interrupted; no partial output was left", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"fastroute: error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with _signals_interrupt():
+        try:
+            args = build_parser().parse_args(argv)
+            if not getattr(args, "func", None):
+                build_parser().print_help()
+                return EXIT_USAGE
+            return args.func(args)
+        except BaseException as exc:  # noqa: BLE001 - one line and a documented exit code for everything
+            if isinstance(exc, SystemExit):  # --help / --version
+                return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else EXIT_USAGE
+            status, code, message = _failure(exc, committed=False)
+            print(f"fastroute: {_one_line(message)}", file=sys.stderr)
+            if "--json" in argv and argv[:1] == ["route"]:
+                print(json.dumps({"status": status, "exit_code": code, "error": _one_line(message)},
+                                 indent=2, sort_keys=True))
+            return code
 
 
 if __name__ == "__main__":  # pragma: no cover
