@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args)
         except BaseException as exc:  # noqa: BLE001 - one line and a documented exit code for everything
             if isinstance(exc, SystemExit):  # --help / --version
-                return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else EXIT_USAGE
+                raise
             status, code, message = _failure(exc, committed=False)
             print(f"fastroute: {_one_line(message)}", file=sys.stderr)
             if "--json" in argv and argv[:1] == ["route"]:
