@@ -225,37 +225,52 @@ impl CsvFramer {
             if i >= limit && (state == State::Quoted || (c != b'\n' && c != b'\r')) {
                 return Scan::Overlong { in_quotes: state == State::Quoted };
             }
-            non_ascii |= c >= 0x80;
-            match state {
-                State::Quoted => match c {
-                    b'"' => state = State::QuoteSeen,
-                    b'\n' => breaks += 1,
-                    // A lone CR is a line break; CRLF counts once, at its LF.
-                    b'\r' if buf.get(i + 1) != Some(&b'\n') => breaks += 1,
-                    _ => {}
-                },
-                _ => match c {
-                    b',' => {
-                        fields += 1;
-                        state = State::FieldStart;
-                    }
-                    b'\n' => return Scan::Complete { end: i, term: 1, fields, breaks, non_ascii },
-                    b'\r' => {
-                        if i + 1 < n {
-                            let term = if buf[i + 1] == b'\n' { 2 } else { 1 };
-                            return Scan::Complete { end: i, term, fields, breaks, non_ascii };
+            if c >= 0x80 {
+                non_ascii = true;
+                if state != State::Quoted {
+                    state = State::Unquoted;
+                }
+            } else {
+                match state {
+                    State::Quoted => match c {
+                        b'"' => state = State::QuoteSeen,
+                        b'\n' => breaks += 1,
+                        // A lone CR is a line break; CRLF counts once, at its LF.
+                        b'\r' if buf.get(i + 1) != Some(&b'\n') => breaks += 1,
+                        _ => {}
+                    },
+                    _ => match c {
+                        b',' => {
+                            fields += 1;
+                            state = State::FieldStart;
                         }
-                        if at_eof {
-                            return Scan::Complete { end: i, term: 1, fields, breaks, non_ascii };
+                        b'\n' => return Scan::Complete { end: i, term: 1, fields, breaks, non_ascii },
+                        b'\r' => {
+                            if i + 1 < n {
+                                let term = if buf[i + 1] == b'\n' { 2 } else { 1 };
+                                return Scan::Complete { end: i, term, fields, breaks, non_ascii };
+                            }
+                            if at_eof {
+                                return Scan::Complete { end: i, term: 1, fields, breaks, non_ascii };
+                            }
+                            return Scan::Incomplete { in_quotes: false };
                         }
-                        return Scan::Incomplete { in_quotes: false };
-                    }
-                    b'"' if state == State::FieldStart => state = State::Quoted,
-                    b'"' if state == State::QuoteSeen => state = State::Quoted,
-                    _ => state = State::Unquoted,
-                },
+                        b'"' if state == State::FieldStart || state == State::QuoteSeen => state = State::Quoted,
+                        _ => state = State::Unquoted,
+                    },
+                }
             }
             i += 1;
+            // Fast path: skip the run of bytes that cannot change the state.
+            let plain: &[bool; 256] = match state {
+                State::Quoted => &PLAIN_IN_QUOTES,
+                State::Unquoted => &PLAIN_UNQUOTED,
+                _ => continue,
+            };
+            let stop = n.min(limit);
+            while i < stop && plain[buf[i] as usize] {
+                i += 1;
+            }
         }
         if state == State::Quoted {
             return Scan::Incomplete { in_quotes: true };
@@ -267,6 +282,20 @@ impl CsvFramer {
         }
     }
 }
+
+/// Bytes that leave the state unchanged inside an unquoted field (ASCII other
+/// than delimiter, quote and line breaks) and inside a quoted one.
+const fn plain_table(in_quotes: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x80 {
+        t[c] = !(c == b'"' as usize || c == b'\n' as usize || c == b'\r' as usize || (!in_quotes && c == b',' as usize));
+        c += 1;
+    }
+    t
+}
+static PLAIN_UNQUOTED: [bool; 256] = plain_table(false);
+static PLAIN_IN_QUOTES: [bool; 256] = plain_table(true);
 
 /// End of the physical line starting at `start`: (content end, terminator length).
 fn line_end(buf: &[u8], start: usize, at_eof: bool) -> Option<(usize, usize)> {

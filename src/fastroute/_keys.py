@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._arrow import combine, to_numpy
+
 _SIGNED_OR_UNSIGNED = "iu"
 
 
@@ -66,20 +68,19 @@ def _is_arrow(obj: object) -> bool:
 def _arrow_arg(arr: object, name: str, allow_nulls: bool) -> tuple[tuple, np.ndarray | None]:
     import pyarrow as pa
 
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    arr = combine(arr)
     if not isinstance(arr, pa.Array):
         raise TypeError(f"{name}: unsupported pyarrow object {type(arr).__name__}")
     nulls = None
     if arr.null_count:
         if not allow_nulls:
             raise ValueError(f"{name}: pyarrow array has {arr.null_count} null keys; pass null_index= to route them")
-        nulls = arr.is_null().to_numpy(zero_copy_only=False)
+        nulls = to_numpy(arr.is_null())
     t = arr.type
     if pa.types.is_integer(t):
         if nulls is not None:
             arr = arr.fill_null(0)
-        return _numpy_arg(arr.to_numpy(zero_copy_only=False), name), nulls
+        return _numpy_arg(to_numpy(arr), name), nulls
     if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
         large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
         offset_type = np.int64 if large else np.int32

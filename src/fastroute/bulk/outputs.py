@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._arrow import empty_table, from_numpy, strings
 from .errors import OutputError
 from .plan import RoutePlan
 from .reader import BadRecord
@@ -53,6 +54,28 @@ def _hex(col):
 
     values = col.to_pylist()
     return pa.array([None if v is None else v.hex() for v in values], type=pa.string())
+
+
+# Parquet writers try a dictionary for every column and fall back to plain pages
+# once it outgrows the dictionary page limit: wasted work on columns that are
+# nearly unique (transaction ids, card numbers). Decided on the first table.
+DICTIONARY_SAMPLE_ROWS = 65_536
+NEARLY_UNIQUE = 0.5
+
+
+def dictionary_columns(table) -> list[str] | bool:
+    """Columns worth dictionary-encoding: fewer than half their sampled values distinct."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sample = table.slice(0, DICTIONARY_SAMPLE_ROWS)
+    if sample.num_rows < 1000:
+        return True
+    keep = []
+    for name, col in zip(sample.column_names, sample.columns):
+        if pa.types.is_dictionary(col.type) or pc.count_distinct(col).as_py() <= NEARLY_UNIQUE * sample.num_rows:
+            keep.append(name)
+    return keep
 
 
 def plain_schema(schema):
@@ -126,7 +149,8 @@ class _TableWriter:
 
         sink = sys.stdout.buffer if self.file is None else str(self.file)
         if self.fmt == "parquet":
-            self.writer = pq.ParquetWriter(sink, schema, compression="snappy")
+            self.writer = pq.ParquetWriter(sink, schema, compression="snappy",
+                                           use_dictionary=self.dictionary_columns)
         else:
             self.writer = pacsv.CSVWriter(sink, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
 
@@ -135,6 +159,7 @@ class _TableWriter:
             table = for_csv(table)
         try:
             if self.writer is None:
+                self.dictionary_columns = dictionary_columns(table)
                 self._open(table.schema)
             self.writer.write_table(table)
         except OSError as exc:
@@ -190,8 +215,8 @@ class _RejectsWriter:
         import pyarrow.csv as pacsv
 
         table = for_csv(table)
-        table = table.add_column(0, "reason", pa.array([reason] * table.num_rows, type=pa.string()))
-        table = table.add_column(0, "line", pa.array(lines, type=pa.int64()))
+        table = table.add_column(0, "reason", strings([reason] * table.num_rows))
+        table = table.add_column(0, "line", from_numpy(np.asarray(lines, dtype=np.int64)))
         buf = io.BytesIO()
         pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
         self._write(buf.getvalue())
@@ -248,21 +273,19 @@ class Outputs:
         if self.single is not None:
             self.single.write(routed.batch)
         elif self.split_tmp is not None:
-            import pyarrow as pa
-
             for node in np.unique(routed.primary).tolist():
                 if node not in self.split:
                     path = self.split_tmp / f"{self.node_names[node]}.{self.plan.split_format}"
                     # The hidden directory is the temporary; its files are written in place.
                     self.split[node] = _TableWriter("--split", str(path), self.plan.split_format, self.created,
                                                     temporary=False)
-                part = routed.batch.filter(pa.array(routed.primary == node))
+                part = routed.batch.filter(from_numpy(routed.primary == node))
                 self.split[node].write(part.cast(plain_schema(part.schema)))
 
     def write_empty(self, schema) -> None:
         """An input with no rows still gets an output with the schema (header only for CSV)."""
         if self.single is not None and self.single.writer is None:
-            self.single.write(schema.empty_table())
+            self.single.write(empty_table(schema))
 
     def reject_records(self, records: list[BadRecord]) -> None:
         if self.rejects is not None and records:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._arrow import empty_table
 from ..redact import snippet
 from .errors import InputError
 from .plan import RoutePlan
@@ -205,7 +206,7 @@ class CsvSource:
         types = self.types or {c: pa.string() for c in self.columns}
         if self.types is None and self.plan.typed_output:
             types = {c: pa.type_for_alias(dict(self.plan.schema).get(c, "string")) for c in self.columns}
-        return pa.table({c: pa.array([], type=types[c]) for c in self.columns})
+        return empty_table(pa.schema([(c, types[c]) for c in self.columns]))
 
     def _conversion_error(self, exc: Exception, data, row_lines: np.ndarray) -> InputError:
         """A value that does not fit its column's type: name the line and column, never the value."""
@@ -270,7 +271,7 @@ class ParquetSource:
             done += n
 
     def empty_block(self) -> Block:
-        return Block(self.file.schema_arrow.empty_table(), None, 0, 0, 0, 0, 0, [], 1.0)
+        return Block(empty_table(self.file.schema_arrow), None, 0, 0, 0, 0, 0, [], 1.0)
 
 
 def open_source(plan: RoutePlan):

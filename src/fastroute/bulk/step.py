@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._arrow import combine, from_numpy, strings, to_numpy
 from .errors import BadRowError, InputError
 from .plan import RoutePlan
 from .reader import Block
@@ -42,7 +43,7 @@ class Router:
         self.plan = plan
         self.placement = plan.cluster.build_placement()
         names = plan.node_names
-        self.dictionary = pa.array(names, type=pa.string())
+        self.dictionary = strings(names)
         self.to_dictionary = np.array([names.index(n) for n in self.placement.nodes], dtype=np.int32)
         self.route_to_index = names.index(plan.route_to) if plan.route_to is not None else -1
         self.node_count = len(names)
@@ -55,8 +56,7 @@ def key_columns(plan: RoutePlan, table) -> list:
     cols = []
     for name in plan.key:
         col = table.column(name)
-        if isinstance(col, pa.ChunkedArray):
-            col = col.combine_chunks()
+        col = combine(col)
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)
         t = col.type
@@ -74,10 +74,18 @@ def bad_key_mask(columns: Sequence) -> np.ndarray | None:
 
     mask = None
     for col in columns:
-        bad = pc.is_null(col)
-        if not pa.types.is_integer(col.type):
-            bad = pc.or_kleene(bad, pc.equal(pc.binary_length(col), 0))
-        m = np.asarray(bad.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+        if col.null_count == 0 and pa.types.is_integer(col.type):
+            continue
+        if col.null_count == 0:  # empty iff two consecutive offsets are equal
+            wide = pa.types.is_large_string(col.type) or pa.types.is_large_binary(col.type)
+            offsets = np.frombuffer(col.buffers()[1], dtype=np.int64 if wide else np.int32)
+            offsets = offsets[col.offset: col.offset + len(col) + 1]
+            m = offsets[1:] == offsets[:-1]
+        else:
+            bad = pc.is_null(col)
+            if not pa.types.is_integer(col.type):
+                bad = pc.or_kleene(bad, pc.equal(pc.binary_length(col), 0))
+            m = to_numpy(bad.fill_null(True))
         mask = m if mask is None else (mask | m)
     return mask if mask is not None and mask.any() else None
 
@@ -116,8 +124,8 @@ def route_block(router: Router, block: Block) -> Routed:
         raise BadRowError(first_bad_key(plan, block, columns, mask))
     rejected, rejected_index, rerouted = None, np.empty(0, np.int64), 0
     if mask is not None and plan.on_bad_row == "skip":
-        keep = pa.array(~mask)
-        rejected = table.filter(pa.array(mask))
+        keep = from_numpy(~mask)
+        rejected = table.filter(from_numpy(mask))
         rejected_index = np.flatnonzero(mask)
         table = table.filter(keep)
         columns = [c.filter(keep) for c in columns]
@@ -134,7 +142,7 @@ def route_block(router: Router, block: Block) -> Routed:
         rerouted = int(mask.sum())
     idx = np.ascontiguousarray(idx, dtype=np.int32)
     for j, name in enumerate(plan.output_columns()):
-        table = table.append_column(name, pa.DictionaryArray.from_arrays(pa.array(idx[:, j]), router.dictionary))
+        table = table.append_column(name, pa.DictionaryArray.from_arrays(from_numpy(idx[:, j]), router.dictionary))
     return Routed(table, idx[:, 0], rejected, rejected_index, row_numbers(block, rejected_index), rerouted)
 
 
