@@ -16,7 +16,7 @@ sdist=$(ls "$work"/dist/fastroute-*.tar.gz)
 CARGO_TARGET_DIR="$top/rust/target/wheel-check" \
   "$work/venv/bin/python" -m pip wheel -q --no-deps -w "$work/wheels" "$sdist"
 wheel=$(ls "$work"/wheels/fastroute-*.whl)
-"$work/venv/bin/python" -m pip install -q "$wheel" xxhash pytest
+"$work/venv/bin/python" -m pip install -q "$wheel" xxhash pytest pyarrow
 cd "$work"   # import the installed wheel, not the checkout
 "$work/venv/bin/python" - <<'PY'
 import fastroute, numpy as np, xxhash
@@ -29,4 +29,11 @@ assert (Path(fastroute.get_include()) / "fastroute" / "_cext.pxd").exists(), fas
 assert "site-packages" in fastroute.get_include()
 print("wheel-check: OK", fastroute.__version__, fastroute.__file__)
 PY
+# The demo runs from the installed wheel (its sample data is package data), and
+# the main job routes that sample through the compiled CSV framer.
+"$work/venv/bin/fastroute" demo | tee "$work/demo.txt" | tail -2
+grep -q "rows in 20000 = out 20000 + skipped 0" "$work/demo.txt"
+sample=$("$work/venv/bin/python" -c "import fastroute.cli as c; print(c._bundled('sample_transactions.csv'))")
+"$work/venv/bin/fastroute" route "$sample" --cluster "$(dirname "$sample")/sample_cluster.toml" --key card_id \
+  -o "$work/routed.parquet" --json | grep -q '"status": "ok"'
 echo "wheel-check: $(basename "$wheel")"
