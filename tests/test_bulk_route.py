@@ -150,7 +150,7 @@ def test_bad_rows_error_skip_route_to(tmp_path, cluster_file, placement):
     assert len(read_csv(out)) == 99
     got = list(csv.reader(rejects.read_text().splitlines()))
     assert got[0] == ["line", "reason", "id", "card", "merchant"]
-    assert sorted(got[1:]) == [["102", "2 fields where the header has a different count", "broken", "line"],
+    assert sorted(got[1:]) == [["102", "2 fields, the header has 3", "broken", "line"],
                                ["12", "null or empty key", "t10", "", "m"]]
 
     s = route_file(src, parse_cluster(CLUSTER), ["card"], str(out), on_bad_row="route-to", route_to="spare",

@@ -207,7 +207,7 @@ class _RejectsWriter:
                 fields = next(_csv.reader([text]), [])
             else:
                 fields = [text]
-            rows.append([rec.line, rec.describe(max_row_bytes), *fields])
+            rows.append([rec.line, rec.describe(max_row_bytes, len(self.columns)), *fields])
         self._write(self._csv_rows(rows))
 
     def write_table(self, table, lines: np.ndarray, reason: str) -> None:

@@ -39,9 +39,10 @@ class BadRecord:
     detail: int
     raw: bytes
 
-    def describe(self, max_row_bytes: int) -> str:
+    def describe(self, max_row_bytes: int, header_fields: int | None = None) -> str:
         if self.reason == "field_count":
-            return f"{self.detail} fields where the header has a different count"
+            return (f"{self.detail} fields, the header has {header_fields}" if header_fields
+                    else f"{self.detail} fields where the header has a different count")
         if self.reason == "invalid_utf8":
             return "invalid UTF-8"
         if self.reason == "row_too_long":

@@ -101,11 +101,15 @@ def first_bad_key(plan: RoutePlan, block: Block, columns: Sequence, mask: np.nda
     """Where the first bad key is: line (or row) and column, never the value."""
     i = int(np.argmax(mask))
     unit = "line" if block.row_lines is not None else "row"
-    where = f"{unit} {int(row_numbers(block, np.array([i]))[0])}"
+    where = f"{_input_name(plan)} {unit} {int(row_numbers(block, np.array([i]))[0])}"
     for name, col in zip(plan.key, columns):
         if bad_key_mask([col.slice(i, 1)]) is not None:
             return f"{where}, column {name!r}: null or empty key"
     return f"{where}: null or empty key"
+
+
+def _input_name(plan: RoutePlan) -> str:
+    return "stdin" if plan.input == "-" else plan.input
 
 
 def route_block(router: Router, block: Block) -> Routed:
@@ -120,7 +124,8 @@ def route_block(router: Router, block: Block) -> Routed:
         key_line = int(row_numbers(block, np.array([int(np.argmax(mask))]))[0]) if mask is not None else None
         csv_bad = block.bad[0] if block.bad else None
         if csv_bad is not None and (key_line is None or csv_bad.line < key_line):
-            raise BadRowError(f"line {csv_bad.line}: {csv_bad.describe(plan.max_row_bytes)}")
+            raise BadRowError(f"{_input_name(plan)} line {csv_bad.line}: "
+                              f"{csv_bad.describe(plan.max_row_bytes, len(table.column_names))}")
         raise BadRowError(first_bad_key(plan, block, columns, mask))
     rejected, rejected_index, rerouted = None, np.empty(0, np.int64), 0
     if mask is not None and plan.on_bad_row == "skip":
