@@ -8,6 +8,7 @@ pub mod hash;
 pub mod keys;
 pub mod placement;
 mod py;
+pub mod tokens;
 
 use pyo3::prelude::*;
 
@@ -19,5 +20,6 @@ fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::hash::hash_one, m)?)?;
     m.add_class::<py::placement::PlacementTable>()?;
     m.add_class::<py::csv_frame::PyCsvFramer>()?;
+    m.add_function(wrap_pyfunction!(py::tokens::pan_tokens, m)?)?;
     Ok(())
 }

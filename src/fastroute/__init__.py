@@ -22,8 +22,10 @@ from .config import load_haproxy, load_nginx
 from .hashing import HASH_ALGORITHMS, hash_key, hash_keys
 from .placement import HashRing, IPHash, JumpHash, Maglev, Rendezvous
 from .router import Router
+from .tokens import PanTokenError, load_secret, pan_token, pan_tokens
 
 __all__ = [
+    "PanTokenError", "load_secret", "pan_token", "pan_tokens",
     "HASH_ALGORITHMS",
     "HAProxyRoundRobin",
     "HashRing",

@@ -5,3 +5,4 @@ pub mod csv_frame;
 pub mod hash;
 pub mod keys;
 pub mod placement;
+pub mod tokens;
