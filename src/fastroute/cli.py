@@ -158,13 +158,25 @@ def _cmd_route(args: argparse.Namespace) -> int:
         policy, route_to = args.on_bad_row, args.route_to
         if policy.startswith("route-to "):  # one argument: "route-to NODE"
             policy, route_to = "route-to", policy.split(None, 1)[1]
+        token_secret = None
+        if args.token_secret_env is not None or args.token_secret_file is not None:
+            from .tokens import load_secret
+
+            if args.token_secret_env is not None and args.token_secret_file is not None:
+                raise UsageError("--token-secret-env and --token-secret-file: give one")
+            try:
+                token_secret = load_secret(env=args.token_secret_env, file=args.token_secret_file,
+                                           what="--token-secret-env" if args.token_secret_env else "--token-secret-file")
+            except (TypeError, ValueError) as exc:
+                raise UsageError(str(exc)) from None
         plan = make_plan(
             args.input, spec, [k.strip() for k in args.key.split(",")], args.output,
             split_dir=args.split, split_format=args.split_format, rejects=args.rejects, report=args.report,
             replicas=args.replicas, node_column=args.node_column, on_bad_row=policy, route_to=route_to,
             max_bad_rows=args.max_bad_rows, input_format=args.input_format, batch_rows=args.batch_rows,
             max_row_bytes=args.max_row_bytes, threads=args.threads, schema=args.schema, mkdir=args.mkdir,
-            protected=[cluster_path],
+            tokenize=args.tokenize or (), token_secret=token_secret, luhn=args.luhn,
+            protected=[cluster_path] + ([args.token_secret_file] if args.token_secret_file else []),
         )
         summary = new_summary(plan)
         progress = _Progress(sys.stderr.isatty() and not args.json and args.output != "-")
@@ -245,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--schema", metavar="COL=TYPE,...",
                        help="CSV to Parquet: column types (pyarrow names: string, int64, float64, bool, date32, "
                             "timestamp[us]); other columns are inferred from the first batch, key columns stay text")
+    route.add_argument("--tokenize", metavar="COL[,COL]",
+                       help="replace these card-number columns by HMAC-SHA-256 tokens (hex) in every output, "
+                            "rejects included; --key may name them (rows are then routed by token). A value that "
+                            "is not a card number (12-19 digits, spaces/dashes allowed) is a bad row")
+    route.add_argument("--token-secret-env", metavar="NAME", help="environment variable holding the token secret")
+    route.add_argument("--token-secret-file", metavar="PATH", help="file holding the token secret (mode 600)")
+    route.add_argument("--luhn", action="store_true", help="with --tokenize: a card number failing the Luhn "
+                                                           "check is a bad row")
     route.add_argument("--input-format", choices=["csv", "parquet"], help="override detection by extension")
     route.add_argument("--batch-rows", type=int, default=1 << 20, help="rows per batch (memory bound)")
     route.add_argument("--threads", type=int, help="routing threads (default: all cores)")

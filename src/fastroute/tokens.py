@@ -14,6 +14,7 @@ rather than writing them into code. A secret never appears in a message.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import warnings
 
@@ -145,3 +146,17 @@ def pan_token(pan: str | bytes | int, secret: bytes, *, luhn: bool = False, outp
         return pan_tokens([pan], secret, luhn=luhn, output=output)[0]
     except PanTokenError as exc:
         raise PanTokenError(str(exc).replace("pans[0]", "pan", 1)) from None
+
+
+# 12 to 19 digits, single spaces or dashes between them, not inside a longer digit run.
+_CARD_LIKE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])")
+
+
+def tokenize_digit_runs(text: str, secret: bytes) -> str:
+    """`text` with every card-number-like digit run replaced by its token (for lines that
+    cannot be split into fields, e.g. in a rejects file under --tokenize)."""
+    runs = _CARD_LIKE.findall(text)
+    if not runs:
+        return text
+    tokens = dict(zip(runs, pan_tokens(runs, secret)))
+    return _CARD_LIKE.sub(lambda m: tokens[m.group(0)], text)

@@ -56,7 +56,7 @@ def run_plan(plan: RoutePlan, summary: RouteSummary | None = None, progress=None
                 routed = route_block(router, block)
                 _account(plan, summary, block, routed, final=False)
                 outputs.reject_records(block.bad)
-                outputs.reject_rows(routed.rejected, routed.rejected_lines)
+                outputs.reject_rows(routed.rejected, routed.rejected_lines, routed.rejected_reasons)
                 outputs.write(routed)
                 counts += np.bincount(routed.primary, minlength=router.node_count)
                 if progress is not None:
@@ -91,6 +91,9 @@ def _check_columns(plan: RoutePlan, columns: list[str]) -> None:
     unknown = [c for c, _ in plan.schema if c not in columns]
     if unknown:
         raise UsageError(f"--schema: the input has no column {unknown[0]!r}")
+    unknown = [c for c in plan.tokenize if c not in columns]
+    if unknown:
+        raise UsageError(f"--tokenize: the input has no column {unknown[0]!r}")
 
 
 def _account(plan: RoutePlan, summary: RouteSummary, block: Block | None, routed: Routed | None, final: bool) -> None:
@@ -104,7 +107,8 @@ def _account(plan: RoutePlan, summary: RouteSummary, block: Block | None, routed
         summary.rows_rerouted += routed.rerouted
         for rec in block.bad:
             summary.bad_rows[rec.reason] += 1
-        summary.bad_rows["empty_key"] += skipped_keys + routed.rerouted
+        for reason, count in routed.bad_counts.items():
+            summary.bad_rows[reason] += count
         summary.lines_in += block.lines
         summary.lines_out += block.good_lines - rejected_key_lines
         summary.lines_rejected += block.bad_lines + rejected_key_lines

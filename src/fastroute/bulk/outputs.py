@@ -179,7 +179,8 @@ class _TableWriter:
 class _RejectsWriter:
     """The rejects file: CSV with columns line, reason, then the input's fields."""
 
-    def __init__(self, path: str, columns: list[str], created: list):
+    def __init__(self, path: str, columns: list[str], created: list, token_secret: bytes | None = None):
+        self.token_secret = token_secret  # --tokenize: digit runs in unsplittable lines become tokens
         self.target = path
         self.temp = _Temp(Path(path), DATA_FILE_MODE, created)
         self.file = open(self.temp.path, "wb")  # noqa: SIM115 - closed by close()
@@ -203,6 +204,10 @@ class _RejectsWriter:
         rows = []
         for rec in records:
             text = rec.raw.decode("utf-8", "backslashreplace")
+            if self.token_secret is not None:
+                from ..tokens import tokenize_digit_runs
+
+                text = tokenize_digit_runs(text, self.token_secret)
             if rec.reason in ("field_count", "invalid_utf8"):
                 fields = next(_csv.reader([text]), [])
             else:
@@ -210,12 +215,12 @@ class _RejectsWriter:
             rows.append([rec.line, rec.describe(max_row_bytes, len(self.columns)), *fields])
         self._write(self._csv_rows(rows))
 
-    def write_table(self, table, lines: np.ndarray, reason: str) -> None:
+    def write_table(self, table, lines: np.ndarray, reasons: list[str]) -> None:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
         table = for_csv(table)
-        table = table.add_column(0, "reason", strings([reason] * table.num_rows))
+        table = table.add_column(0, "reason", strings(reasons))
         table = table.add_column(0, "line", from_numpy(np.asarray(lines, dtype=np.int64)))
         buf = io.BytesIO()
         pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
@@ -262,7 +267,8 @@ class Outputs:
                     self.split_tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial",
                                                            dir=final.resolve().parent))
             if plan.rejects is not None:
-                self.rejects = _RejectsWriter(plan.rejects, columns, self.created)
+                self.rejects = _RejectsWriter(plan.rejects, columns, self.created,
+                                              plan.token_secret if plan.tokenize else None)
             if plan.report is not None:
                 self.report = _Temp(Path(plan.report), REPORT_FILE_MODE, self.created)
         except BaseException:
@@ -291,9 +297,9 @@ class Outputs:
         if self.rejects is not None and records:
             self.rejects.write_records(records, self.plan.max_row_bytes)
 
-    def reject_rows(self, table, lines: np.ndarray) -> None:
+    def reject_rows(self, table, lines: np.ndarray, reasons: list[str]) -> None:
         if self.rejects is not None and table is not None and table.num_rows:
-            self.rejects.write_table(table, lines, "null or empty key")
+            self.rejects.write_table(table, lines, reasons)
 
     def paths(self) -> list[str]:
         if self.plan.split_dir is not None:

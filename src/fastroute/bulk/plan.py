@@ -7,7 +7,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cluster import ClusterSpec
@@ -82,6 +82,9 @@ class RoutePlan:
     threads: int | None
     schema: tuple[tuple[str, str], ...]
     mkdir: bool
+    tokenize: tuple[str, ...] = ()
+    luhn: bool = False
+    token_secret: bytes | None = field(default=None, repr=False)  # never printed
 
     @property
     def node_names(self) -> list[str]:
@@ -118,6 +121,9 @@ def make_plan(
     threads: int | None = None,
     schema: Sequence[tuple[str, str]] | str | None = None,
     mkdir: bool = False,
+    tokenize: Sequence[str] | str = (),
+    token_secret: bytes | None = None,
+    luhn: bool = False,
     protected: Sequence[str] = (),
 ) -> RoutePlan:
     """Checks every argument; `protected` names further inputs (the cluster file)
@@ -148,6 +154,22 @@ def make_plan(
     if not isinstance(node_column, str) or not node_column:
         raise UsageError("--node-column: give a column name")
     limit = BadRowLimit.parse(max_bad_rows)
+    tokenize = tuple(c.strip() for c in tokenize.split(",")) if isinstance(tokenize, str) else tuple(tokenize)
+    if any(not isinstance(c, str) or not c for c in tokenize) or len(set(tokenize)) != len(tokenize):
+        raise UsageError("--tokenize: give distinct column names")
+    if tokenize and token_secret is None:
+        raise UsageError("--tokenize: needs a secret (--token-secret-env NAME or --token-secret-file PATH)")
+    if token_secret is not None and not tokenize:
+        raise UsageError("--token-secret-env/--token-secret-file: only with --tokenize")
+    if token_secret is not None:
+        from ..tokens import check_secret
+
+        try:
+            token_secret = check_secret(token_secret, "token secret")
+        except (TypeError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+    if not isinstance(luhn, bool) or (luhn and not tokenize):
+        raise UsageError("--luhn: only with --tokenize")
     fmt_in = _input_format(input, input_format)
     fmt_out = None
     if output is not None and output != "-":
@@ -161,7 +183,8 @@ def make_plan(
         split_dir=split_dir, split_format=split_format, rejects=rejects, report=report, replicas=replicas,
         node_column=node_column, on_bad_row=on_bad_row, route_to=route_to, max_bad_rows=limit,
         batch_rows=batch_rows, max_row_bytes=max_row_bytes, threads=threads,
-        schema=_parse_schema(schema, key), mkdir=mkdir,
+        schema=_parse_schema(schema, key + tokenize), mkdir=mkdir, tokenize=tokenize, luhn=luhn,
+        token_secret=token_secret,
     )
     check_paths(plan, protected)
     return plan
@@ -189,6 +212,7 @@ def _input_format(path: str, explicit: str | None) -> str:
 
 
 def _parse_schema(schema, key: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    # `key` here: the key columns and the tokenized columns, both always text.
     """--schema COL=TYPE[,COL=TYPE...] (pyarrow type names: string, int64, float64,
     bool, date32, timestamp[us], ...). Key columns are always text."""
     if schema is None:
@@ -208,7 +232,7 @@ def _parse_schema(schema, key: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
             raise UsageError(f"--schema: unknown type {typ!r} for column {col!r} "
                              "(pyarrow names: string, int64, float64, bool, date32, timestamp[us], ...)") from None
         if col in key and typ not in ("string", "str", "utf8"):
-            raise UsageError(f"--schema: key column {col!r} is always text; it cannot be {typ}")
+            raise UsageError(f"--schema: key and tokenized column {col!r} is always text; it cannot be {typ}")
         pairs.append((col, typ))
     return tuple(pairs)
 

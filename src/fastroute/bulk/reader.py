@@ -163,7 +163,7 @@ class CsvSource:
         if self.types is not None:
             types = self.types
         elif self.plan.typed_output:
-            types = {c: pa.string() for c in self.plan.key}
+            types = {c: pa.string() for c in self.plan.key + self.plan.tokenize}
             types.update({c: pa.type_for_alias(t) for c, t in self.plan.schema})
         else:  # CSV or no output: every field stays exactly the text it was
             types = {c: pa.string() for c in self.columns}

@@ -12,7 +12,8 @@ from html import escape
 
 import numpy as np
 
-BAD_ROW_REASONS = ("empty_key", "field_count", "invalid_utf8", "row_too_long", "unterminated_quote")
+BAD_ROW_REASONS = ("empty_key", "field_count", "invalid_utf8", "row_too_long", "unterminated_quote",
+                   "invalid_card_number")
 
 
 @dataclass

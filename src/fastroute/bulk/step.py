@@ -31,7 +31,19 @@ class Routed:
     rejected: object | None  # pyarrow Table of rows with a bad key (original columns), or None
     rejected_index: np.ndarray  # their positions in the block
     rejected_lines: np.ndarray  # their line (CSV) or row (Parquet) numbers
+    rejected_reasons: list[str]  # why each was rejected
     rerouted: int
+    bad_counts: dict[str, int]  # rows rejected or rerouted, by reason
+
+
+@dataclass
+class Tokenized:
+    """Card-number columns replaced by their tokens, and the values that are not card numbers."""
+
+    table: object
+    invalid: np.ndarray | None  # rows with a value that is not a card number, in any tokenized column
+    reasons: np.ndarray | None  # object array: that rule per row (None elsewhere)
+    originals: dict  # column -> (original values, invalid mask), for the rejects file only
 
 
 class Router:
@@ -112,26 +124,89 @@ def _input_name(plan: RoutePlan) -> str:
     return "stdin" if plan.input == "-" else plan.input
 
 
+def tokenize_columns(plan: RoutePlan, table) -> Tokenized:
+    """--tokenize: each named column becomes HMAC-SHA-256 tokens (hex); empty and null
+    values become null; a value that is not a card number is a bad row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..tokens import STATUS_EMPTY, STATUS_OK, STATUS_RULES, arrow_tokens, token_status
+
+    invalid_any, reasons, originals = None, None, {}
+    for name in plan.tokenize:
+        col = combine(table.column(name))
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_binary(col.type)
+                or pa.types.is_large_binary(col.type) or pa.types.is_integer(col.type)):
+            raise InputError(f"--tokenize: column {name!r} has type {col.type}; card numbers are text or integers")
+        if pa.types.is_integer(col.type) and col.null_count < len(col) and pc.min(col).as_py() < 0:
+            raise InputError(f"--tokenize: column {name!r} holds negative numbers; they are not card numbers")
+        rows, status, nulls = token_status(col, plan.token_secret, luhn=plan.luhn, threads=plan.threads,
+                                           name=f"--tokenize {name}")
+        absent = status == STATUS_EMPTY if nulls is None else (status == STATUS_EMPTY) | nulls
+        invalid = (status != STATUS_OK) & ~absent
+        table = table.set_column(table.column_names.index(name), name, arrow_tokens(rows, absent | invalid))
+        if invalid.any():
+            originals[name] = (col, invalid)
+            if reasons is None:
+                reasons = np.full(len(col), None, dtype=object)
+            for code in np.unique(status[invalid]).tolist():
+                reasons[invalid & (status == code) & (reasons == None)] = f"column {name!r}: {STATUS_RULES[code]}"  # noqa: E711
+            invalid_any = invalid if invalid_any is None else invalid_any | invalid
+    return Tokenized(table, invalid_any, reasons, originals)
+
+
+def _masked_originals(tokenized: Tokenized, rejected, index: np.ndarray):
+    """Rejected rows as the rejects file shows them: a value that is not a card number
+    masked (first 6 / last 4 of any digit run), valid ones as their tokens."""
+    import pyarrow as pa
+
+    from ..redact import snippet
+
+    for name, (col, invalid) in tokenized.originals.items():
+        tokens = rejected.column(name).to_pylist()
+        values = col.take(from_numpy(index.astype(np.int64))).to_pylist()
+        shown = [snippet(v) if bad else t for t, v, bad in zip(tokens, values, invalid[index])]
+        rejected = rejected.set_column(rejected.column_names.index(name), name, pa.array(shown, type=pa.string()))
+    return rejected
+
+
 def route_block(router: Router, block: Block) -> Routed:
     """Routes the good rows of `block`; under 'error' raises BadRowError at the first bad row."""
     import pyarrow as pa
 
     plan = router.plan
-    table = block.table
+    tokenized = tokenize_columns(plan, block.table) if plan.tokenize else Tokenized(block.table, None, None, {})
+    table = tokenized.table
     columns = key_columns(plan, table)
-    mask = bad_key_mask(columns)
+    key_mask = bad_key_mask(columns)
+    cards = tokenized.invalid
+    mask = key_mask if cards is None else (cards if key_mask is None else key_mask | cards)
     if plan.on_bad_row == "error" and (mask is not None or block.bad):
-        key_line = int(row_numbers(block, np.array([int(np.argmax(mask))]))[0]) if mask is not None else None
+        first = int(np.argmax(mask)) if mask is not None else None
+        key_line = int(row_numbers(block, np.array([first]))[0]) if first is not None else None
         csv_bad = block.bad[0] if block.bad else None
         if csv_bad is not None and (key_line is None or csv_bad.line < key_line):
             raise BadRowError(f"{_input_name(plan)} line {csv_bad.line}: "
                               f"{csv_bad.describe(plan.max_row_bytes, len(table.column_names))}")
-        raise BadRowError(first_bad_key(plan, block, columns, mask))
-    rejected, rejected_index, rerouted = None, np.empty(0, np.int64), 0
+        if cards is not None and cards[first]:
+            unit = "line" if block.row_lines is not None else "row"
+            raise BadRowError(f"{_input_name(plan)} {unit} {key_line}, {tokenized.reasons[first]}")
+        raise BadRowError(first_bad_key(plan, block, columns, key_mask))
+    bad_counts = {"empty_key": 0, "invalid_card_number": 0}
+    if mask is not None:
+        n_cards = int(cards.sum()) if cards is not None else 0
+        bad_counts = {"empty_key": int(mask.sum()) - n_cards, "invalid_card_number": n_cards}
+    rejected, rejected_index, reasons, rerouted = None, np.empty(0, np.int64), [], 0
     if mask is not None and plan.on_bad_row == "skip":
         keep = from_numpy(~mask)
-        rejected = table.filter(from_numpy(mask))
         rejected_index = np.flatnonzero(mask)
+        rejected = table.filter(from_numpy(mask))
+        if tokenized.originals:
+            rejected = _masked_originals(tokenized, rejected, rejected_index)
+        reasons = ["null or empty key" if cards is None or not cards[i] else tokenized.reasons[i]
+                   for i in rejected_index.tolist()]
         table = table.filter(keep)
         columns = [c.filter(keep) for c in columns]
         mask = None
@@ -148,7 +223,8 @@ def route_block(router: Router, block: Block) -> Routed:
     idx = np.ascontiguousarray(idx, dtype=np.int32)
     for j, name in enumerate(plan.output_columns()):
         table = table.append_column(name, pa.DictionaryArray.from_arrays(from_numpy(idx[:, j]), router.dictionary))
-    return Routed(table, idx[:, 0], rejected, rejected_index, row_numbers(block, rejected_index), rerouted)
+    return Routed(table, idx[:, 0], rejected, rejected_index, row_numbers(block, rejected_index), reasons,
+                  rerouted, bad_counts)
 
 
 def composite_keys(columns: Sequence) -> object:
