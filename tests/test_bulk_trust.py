@@ -415,3 +415,18 @@ def test_max_bad_rows(tmp_path, cluster_file):
     assert cli.main(base + ["--max-bad-rows", "40"]) == 0
     os.unlink(tmp_path / "o.csv")
     assert cli.main(base + ["--max-bad-rows", "0.1%"]) == cli.EXIT_BAD_ROW and not (tmp_path / "o.csv").exists()
+
+
+# Values that would be silently ignored are usage errors.
+@pytest.mark.parametrize("extra", [["--schema", "amount=float64"], ["--split-format", "csv", "-o", "x.csv"],
+                                   ["--schema", "amount=float64", "-o", "x.csv"]])
+def test_options_that_would_be_ignored_are_refused(tmp_path, cluster_file, extra):
+    src = write(tmp_path / "in.csv", tx_lines(10))
+    assert cli.main(["route", str(src), "--cluster", str(cluster_file), "--key", "card_number", *extra]) == cli.EXIT_USAGE
+
+
+def test_csv_only_options_are_refused_for_parquet(tmp_path, cluster_file):
+    pq.write_table(pa.table({"card_number": ["a", "b"]}), tmp_path / "in.parquet")
+    for extra in (["--max-row-bytes", "100"], ["--schema", "card_number=string", "-o", str(tmp_path / "o.parquet")]):
+        assert cli.main(["route", str(tmp_path / "in.parquet"), "--cluster", str(cluster_file), "--key",
+                         "card_number", *extra]) == cli.EXIT_USAGE

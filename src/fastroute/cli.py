@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--key", required=True, help="key column, or several separated by commas (composite key)")
     route.add_argument("-o", "--output", help="output file: .csv or .parquet by extension; '-' = CSV on stdout")
     route.add_argument("--split", metavar="DIR", help="write one file per node into DIR (new or empty) instead of -o")
-    route.add_argument("--split-format", choices=["parquet", "csv"], default="parquet")
+    route.add_argument("--split-format", choices=["parquet", "csv"], help="with --split (default parquet)")
     route.add_argument("--mkdir", action="store_true", help="create missing output directories (else a usage error)")
     route.add_argument("--replicas", type=int, default=1, help="N: add N-1 replica columns (distinct nodes)")
     route.add_argument("--node-column", default="node", help="name of the added column (default: node)")
@@ -250,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--max-bad-rows", default="1%", metavar="N|P%",
                        help="under skip/route-to, stop (exit 3, nothing written) once bad rows exceed N, or P%% "
                             "of the lines read (checked from 10 000 lines on, and at the end); default 1%%")
-    route.add_argument("--max-row-bytes", type=int, default=1 << 20,
-                       help="a CSV row longer than this is a bad row (default 1 MiB)")
+    route.add_argument("--max-row-bytes", type=int,
+                       help="CSV input: a row longer than this is a bad row (default 1 MiB)")
     route.add_argument("--rejects", help="CSV file (0600) for bad rows: columns line, reason, then the input's "
                                          "fields (binary as hex)")
     route.add_argument("--schema", metavar="COL=TYPE,...",

@@ -107,7 +107,7 @@ def make_plan(
     output: str | None = None,
     *,
     split_dir: str | None = None,
-    split_format: str = "parquet",
+    split_format: str | None = None,
     rejects: str | None = None,
     report: str | None = None,
     replicas: int = 1,
@@ -117,7 +117,7 @@ def make_plan(
     max_bad_rows: str | int = DEFAULT_MAX_BAD_ROWS,
     input_format: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
-    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    max_row_bytes: int | None = None,
     threads: int | None = None,
     schema: Sequence[tuple[str, str]] | str | None = None,
     mkdir: bool = False,
@@ -144,10 +144,12 @@ def make_plan(
         raise UsageError("--route-to: only with --on-bad-row route-to")
     if output is not None and split_dir is not None:
         raise UsageError("-o/--output and --split are exclusive: give one")
+    if split_format is not None and split_dir is None:
+        raise UsageError("--split-format: only with --split")
+    split_format = split_format or "parquet"
     if split_format not in ("parquet", "csv"):
         raise UsageError(f"--split-format: expected parquet or csv, got {split_format!r}")
     _check_int("--batch-rows", batch_rows, 1, MAX_BATCH_ROWS)
-    _check_int("--max-row-bytes", max_row_bytes, 1, MAX_ROW_BYTES_LIMIT)
     if threads is not None:
         _check_int("--threads", threads, 1, MAX_THREADS)
     _check_int("--replicas", replicas, 1, len(cluster.serving) or 1, hint="(serving nodes of the cluster)")
@@ -171,6 +173,10 @@ def make_plan(
     if not isinstance(luhn, bool) or (luhn and not tokenize):
         raise UsageError("--luhn: only with --tokenize")
     fmt_in = _input_format(input, input_format)
+    if max_row_bytes is not None and fmt_in != "csv":
+        raise UsageError("--max-row-bytes: only for CSV input")
+    max_row_bytes = DEFAULT_MAX_ROW_BYTES if max_row_bytes is None else max_row_bytes
+    _check_int("--max-row-bytes", max_row_bytes, 1, MAX_ROW_BYTES_LIMIT)
     fmt_out = None
     if output is not None and output != "-":
         fmt_out = OUTPUT_FORMATS.get(Path(output).suffix.lower())
@@ -186,6 +192,8 @@ def make_plan(
         schema=_parse_schema(schema, key + tokenize), mkdir=mkdir, tokenize=tokenize, luhn=luhn,
         token_secret=token_secret,
     )
+    if plan.schema and (fmt_in != "csv" or not plan.typed_output):
+        raise UsageError("--schema: only for CSV input with a Parquet output (CSV output keeps every field as text)")
     check_paths(plan, protected)
     return plan
 
