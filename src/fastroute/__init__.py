@@ -18,7 +18,6 @@ from .balancers import (
     WeightedRandom,
 )
 from .health import EnvoyOutlier, HAProxyHealth, NginxHealth, health_policy
-from .config import load_haproxy, load_nginx
 from .hashing import HASH_ALGORITHMS, hash_key, hash_keys
 from .placement import HashRing, IPHash, JumpHash, Maglev, Rendezvous
 from .router import Router
@@ -55,14 +54,28 @@ __all__ = [
     "hash_keys",
 ]
 
-# membership, shards and coordination (issue 7); kazoo is imported only when a
-# ZooKeeper object is created (extra: fastroute[zookeeper])
-from .membership import (FencingChecker, FencingToken, FileMembership, LiveBalancer, Member, MembershipError,
-                         NoPrimaryError, ShardLayout, ShardReplica, ShardRouter, Snapshot, StaleTokenError,
-                         StaticMembership, ZooKeeperCoordinator, ZooKeeperMembership, follow_router)
+# Membership, shards and coordination, and the config loaders, are imported on
+# first use (PEP 562): a `fastroute route` process needs none of them, and they
+# are a third of the package's import time. kazoo is imported only when a
+# ZooKeeper object is created (extra: fastroute[zookeeper]).
+_LAZY = dict.fromkeys(
+    ["FencingChecker", "FencingToken", "FileMembership", "LiveBalancer", "Member", "MembershipError",
+     "NoPrimaryError", "ShardLayout", "ShardReplica", "ShardRouter", "Snapshot", "StaleTokenError",
+     "StaticMembership", "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router"], ".membership")
+_LAZY.update(load_haproxy=".config", load_nginx=".config")
+__all__ += list(_LAZY)
 
-__all__ += [
-    "FencingChecker", "FencingToken", "FileMembership", "LiveBalancer", "Member", "MembershipError",
-    "NoPrimaryError", "ShardLayout", "ShardReplica", "ShardRouter", "Snapshot", "StaleTokenError",
-    "StaticMembership", "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router",
-]
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fastroute' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
