@@ -65,7 +65,8 @@ impl Maglev {
         if !is_prime(size) {
             return Err(MaglevError::NotPrime(size));
         }
-        let sum: f64 = weights.iter().sum();
+        // Exactly rounded, so the shares (and the table) do not depend on input order.
+        let sum: f64 = super::exact_sum(weights);
         if !(sum > 0.0) {
             return Err(MaglevError::NoWeight);
         }
