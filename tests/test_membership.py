@@ -365,14 +365,20 @@ def test_zookeeper_objects_validate_arguments_before_connecting():
         ZooKeeperCoordinator("127.0.0.1:1", root="fastroute")
 
 
+@pytest.mark.timeout(30)  # explicit bound: a hang fails here, not at the suite default
 def test_unreachable_zookeeper_is_a_clear_error_not_a_hang():
     import socket
+    import time
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    started = time.monotonic()
     with pytest.raises(CoordinatorUnavailable, match="cannot connect"):
         ZooKeeperCoordinator(f"127.0.0.1:{port}", connect_timeout=0.5)
+    elapsed = time.monotonic() - started
+    print(f"unreachable ZooKeeper reported after {elapsed:.2f} s (connect_timeout 0.5 s)")
+    assert elapsed < 10, f"{elapsed:.1f} s for a 0.5 s connect timeout: retrying instead of giving up"
 
 
 def test_importing_fastroute_does_not_import_kazoo():
