@@ -71,7 +71,10 @@ def stop_process(proc, workdir=None) -> None:
 
 
 class Nginx:
-    def __init__(self, upstream_block: str, backend_ports, proxy_port: int):
+    def __init__(self, upstream_block: str, backend_ports, proxy_port: int, location_extra: str = ""):
+        """backend_ports: nginx itself answers on these with its address; pass ()
+        when the backends are tests/_backends.py servers. location_extra: more
+        directives for the proxying location (e.g. proxy_next_upstream_tries)."""
         self.dir = Path(tempfile.mkdtemp(prefix="fastroute-nginx-"))
         self.proxy_port = proxy_port
         backends = "".join(
@@ -83,7 +86,7 @@ class Nginx:
             f"worker_processes 1;\ndaemon off;\npid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log warn;\n"
             "events { worker_connections 1024; }\n"
             "http {\n  access_log off;\n" + temp + upstream_block + "\n"
-            f"  server {{ listen 127.0.0.1:{proxy_port}; location / {{ proxy_pass http://up; }} }}\n"
+            f"  server {{ listen 127.0.0.1:{proxy_port}; location / {{ proxy_pass http://up; {location_extra} }} }}\n"
             + backends + "}\n")
         self.conf_path = self.dir / "nginx.conf"
         self.conf_path.write_text(conf)
