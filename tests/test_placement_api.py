@@ -13,6 +13,7 @@ import pytest
 
 import fastroute
 from fastroute import HashRing, IPHash, JumpHash, Maglev, Rendezvous
+from tests._internals import placement_hash_name
 from tests.conftest import random_keys
 
 NODES = [f"proc-{i}" for i in range(7)]
@@ -68,7 +69,7 @@ def test_mixed_list_and_route_hashed(placement, rng):
     keys = random_keys(rng, 2000)
     expected = [placement.get_index(k) for k in keys]
     assert placement.route(keys).tolist() == expected
-    hashes = fastroute.hash_keys(keys, algorithm=placement._options.get("hash", "xxh3"))
+    hashes = fastroute.hash_keys(keys, algorithm=placement_hash_name(placement))
     assert placement.route_hashed(hashes).tolist() == expected
     assert [placement.get_index_hashed(int(h)) for h in hashes[:200]] == expected[:200]
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fastroute import HashRing
+from tests._internals import table_nbytes
 from tests.conftest import random_keys
 from tests.reference.hashes import key_hash
 from tests.reference.ring import RingRef
@@ -100,7 +101,7 @@ def test_zero_weight_node_gets_nothing():
 
 def test_memory_per_point():
     ring = HashRing([f"n{i}" for i in range(1000)])
-    points, nbytes = ring._table_stats()
+    points, nbytes = ring.points, table_nbytes(ring)
     assert points == 160_000
     assert nbytes / points <= 16
 

@@ -24,6 +24,7 @@ from fastroute.membership import (FencingChecker, Member, MembershipError, Stale
                                   ZooKeeperMembership, follow_router)
 from fastroute.membership.shards import ShardLayout, ShardRouter
 
+from ._internals import membership_change_lock
 from ._zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration
@@ -288,8 +289,9 @@ def test_zookeeper_operator_change_with_a_lost_lock_is_rejected(zookeeper, clust
         with change:
             change.set_weight("n1", 2)
             # the lock's znode vanishes (as on session expiry) and another operator takes it
-            other.client.delete(change._lock.node_path)
-            assert not change._lock.is_held()
+            lock = membership_change_lock(change)
+            other.client.delete(lock.node_path)
+            assert not lock.is_held()
             with other.lock("membership", timeout=5) as newer:
                 assert newer.value > change.token.value
                 with pytest.raises(StaleTokenError):
