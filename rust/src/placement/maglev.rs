@@ -197,6 +197,21 @@ mod tests {
     }
 
     #[test]
+    fn table_does_not_depend_on_input_order_with_fractional_weights() {
+        // 0.1 + 0.1 + 0.7 + 0.3 is 1.2 left to right and 1.2000000000000002 right to
+        // left; a running sum gave these two orders different tables (slots 14, 16).
+        let names: [&[u8]; 4] = [b"a", b"b", b"c", b"d"];
+        let weights = [0.1, 0.1, 0.7, 0.3];
+        let forward = Maglev::build(&names, &weights, 17).unwrap();
+        let (mut rev_names, mut rev_weights) = (names, weights);
+        rev_names.reverse();
+        rev_weights.reverse();
+        let backward = Maglev::build(&rev_names, &rev_weights, 17).unwrap();
+        let by_name = |m: &Maglev, ns: &[&[u8]]| m.table().iter().map(|&i| ns[i as usize].to_vec()).collect::<Vec<_>>();
+        assert_eq!(by_name(&forward, &names), by_name(&backward, &rev_names));
+    }
+
+    #[test]
     fn rejects_bad_sizes() {
         let names: [&[u8]; 1] = [b"a"];
         assert_eq!(Maglev::build(&names, &[1.0], 8).unwrap_err(), MaglevError::NotPrime(8));
