@@ -8,6 +8,7 @@ request open until told to answer it."""
 from __future__ import annotations
 
 import collections
+import http.client
 import socketserver
 import threading
 import time
@@ -104,6 +105,18 @@ class Backends:
     def stop(self) -> None:
         for b in self.by_name.values():
             b.stop()
+
+
+def http_get_status(port: int) -> int:
+    """One GET / on a fresh connection to 127.0.0.1:port; the status code."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/")
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
 
 
 def settle(seconds: float) -> None:

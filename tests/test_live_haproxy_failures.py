@@ -14,27 +14,16 @@ of the few seconds the test runs, so the passive rule alone decides.
 load_haproxy does not build a health policy from these server keywords yet
 (they are accepted and ignored); this test builds the same policy by hand.
 """
-import http.client
 
 import pytest
 
 from fastroute import HAProxyHealth, HAProxyRoundRobin
 from tests._backends import ERROR_500, OK, Backends
+from tests._backends import http_get_status as get
 from tests._haproxy import DEFAULTS, HAProxy
 from tests._nginx import start_on_free_ports
 
 pytestmark = pytest.mark.integration
-
-
-def get(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", "/")
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status
-    finally:
-        conn.close()
 
 
 def run_observe_layer7(error_limit, on_error):

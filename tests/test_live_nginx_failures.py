@@ -16,7 +16,6 @@ active connections / weight, ties by weighted round robin.
 the two sides can be stepped together. nginx keeps time in whole seconds; the
 schedule waits fail_timeout + 1.3 s between phases and runs each phase within
 well under a second, so no decision falls near a boundary on either side."""
-import http.client
 import random
 import threading
 import time
@@ -25,6 +24,7 @@ import pytest
 
 import fastroute
 from tests._backends import FAIL, HOLD, OK, Backends, settle
+from tests._backends import http_get_status as get
 from tests._nginx import Nginx, start_on_free_ports
 
 pytestmark = pytest.mark.integration
@@ -40,17 +40,6 @@ def start_nginx(backends, server_params, method="", location_extra="proxy_next_u
     nginx = start_on_free_ports(1, lambda ports: Nginx("  " + block, (), ports[0], location_extra))
     label = {f"127.0.0.1:{backends[name].port}": name for name in server_params}
     return nginx, fastroute.load_nginx(block, "up"), label
-
-
-def get(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", "/")
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status
-    finally:
-        conn.close()
 
 
 class Stepper:
@@ -163,9 +152,7 @@ def test_live_nginx_least_conn_with_requests_held_open():
                 selector.release(next(s for s, lbl in label.items() if lbl == name))
         live = backends.log.wait_for(len(predicted))
     finally:
-        for b in backends.by_name.values():
-            b.mode = OK
-        backends.stop()
+        backends.stop()  # answers whatever is still held
         nginx.stop()
     counts = {name: live.count(name) for name in weights}
     print("least_conn picks:", "".join(live), counts, "still held at the end:", held)

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Rendezvous: reference agreement, minimal disruption, weighted shares."""
+import random
+
 import numpy as np
 import pytest
 
@@ -81,7 +83,7 @@ def test_zero_weight_node_never_wins_even_when_the_serving_score_is_minus_infini
 
 
 def test_fractional_weights_match_reference():
-    rng = __import__("random").Random(7)
+    rng = random.Random(7)
     names = [f"f{i}" for i in range(12)]
     weights = [rng.choice([0.1, 0.2, 0.3, 1 / 3, 0.7]) for _ in names]
     r, ref = Rendezvous(names, weights), RendezvousRef(names, weights)

@@ -10,7 +10,6 @@ checked exhaustively around every rejection boundary.
 
 Observed through the public API: Random over n nodes picks rng_below(n), and
 the balancer's seed is the generator state."""
-import numpy as np
 import pytest
 
 from fastroute import Random

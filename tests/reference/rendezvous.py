@@ -52,8 +52,9 @@ class RendezvousRef:
         return [i for _, i in sorted(keyed, reverse=True)]
 
     def lookup_hash(self, h: int) -> int:
-        return max((score(h, nh, w), -i) for i, (nh, w) in enumerate(zip(self.node_hashes, self.weights))
-                   if w > 0)[1] * -1
+        _, negated_index = max((score(h, nh, w), -i) for i, (nh, w) in enumerate(zip(self.node_hashes, self.weights))
+                               if w > 0)
+        return -negated_index
 
     def replicas_hash(self, h: int, n: int) -> list[int]:
         return self.ranking(h)[:n]
