@@ -17,6 +17,16 @@ for pxd in _PXD_SRC.rglob("*.pxd"):
     if not target.exists() or target.read_bytes() != pxd.read_bytes():
         target.write_bytes(pxd.read_bytes())
 
+# Ship the sample data `fastroute demo` routes inside the package too; a wheel
+# has no checkout data/ folder (found by running the suite against the wheel).
+_DATA_SRC = HERE / "data"
+_DATA_DST = HERE / "src" / "fastroute" / "data"
+for sample in [*_DATA_SRC.glob("*.csv"), *_DATA_SRC.glob("*.toml")]:
+    target = _DATA_DST / sample.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() or target.read_bytes() != sample.read_bytes():
+        target.write_bytes(sample.read_bytes())
+
 VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "src/fastroute/_version.py").read_text()).group(1)
 
 setup(

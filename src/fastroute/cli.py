@@ -20,7 +20,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_BAD_ROW, EXIT_INTERRUPTED = 0, 1, 2, 3, 
 
 
 def _bundled(name: str) -> Path:
-    """Bundled sample file: from a checkout's data/ folder."""
+    """Bundled sample file: a checkout's data/ folder, else the copy packaged in the wheel."""
     checkout = Path(__file__).resolve().parents[2] / "data" / name
     if checkout.exists():
         return checkout
