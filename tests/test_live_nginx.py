@@ -53,17 +53,30 @@ def test_live_nginx_hash(method, weights, down):
     assert [selector.get_node(k) for k in ks[:500]] == live[:500]
 
 
-def test_live_nginx_ip_hash():
-    block, nginx = run(lambda backends: ["ip_hash;"] + [f"server 127.0.0.1:{p} weight={w};"
-                                                        for p, w in zip(backends, [1, 2, 1, 1])])
-    rng = random.Random(9)
-    sources = [f"127.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(N_KEYS)]
+@pytest.mark.parametrize("down", [(), (1,), (0, 3)], ids=["all-up", "one-down", "two-down"])
+def test_live_nginx_ip_hash(down):
+    """With servers `down`, nginx re-folds the address until a usable peer: the
+    answers then check IPHash's failover order (replicas) at depth 2 and 3."""
+    block, nginx = run(lambda backends: ["ip_hash;"] + [f"server 127.0.0.1:{p} weight={w}{' down' if i in down else ''};"
+                                                        for i, (p, w) in enumerate(zip(backends, [1, 2, 1, 1]))])
+    rng = random.Random(9 + len(down))
+    n_sources = N_KEYS if not down else N_KEYS // 2
+    sources = [f"127.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(n_sources)]
     try:
         live = [nginx.fetch_many(["/"], source_address=(src, 0))[0] for src in sources]
     finally:
         nginx.stop()
     selector = fastroute.load_nginx(block, "up")
     assert [selector.nodes[i] for i in selector.route(sources)] == live
+    if down:  # the replica order itself, for the sources whose primary is down
+        table = fastroute.IPHash(list(selector.nodes), [1, 2, 1, 1])
+        rerouted = 0
+        for src, got in zip(sources, live):
+            order = table.replicas(src, 4)
+            if table.nodes.index(order[0]) in down:
+                rerouted += 1
+                assert got == next(n for n in order if table.nodes.index(n) not in down), src
+        assert rerouted > n_sources // 10, rerouted
 
 
 def test_live_nginx_weighted_round_robin_sequence():
