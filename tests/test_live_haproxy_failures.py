@@ -26,15 +26,15 @@ from tests._nginx import start_on_free_ports
 pytestmark = pytest.mark.integration
 
 
-def run_observe_layer7(error_limit, on_error):
-    """Steps HAProxy and HAProxyRoundRobin together: 8 healthy requests, then s2
-    answers 500 to everything. Returns (live picks, predicted picks)."""
-    backends = Backends(["s1", "s2", "s3"])
-    weights = {"s1": 1, "s2": 2, "s3": 1}
+def run_observe_layer7(error_limit, on_error, weights=None, backups=(), failing=("s2",)):
+    """Steps HAProxy and HAProxyRoundRobin together: 8 healthy requests, then the
+    `failing` servers answer 500 to everything. Returns (live picks, predicted picks)."""
+    weights = weights or {"s1": 1, "s2": 2, "s3": 1}
+    backends = Backends(list(weights))
     checks = (f"check inter 60s fastinter 60s downinter 60s rise 2 fall 1 observe layer7 "
               f"error-limit {error_limit} on-error {on_error}")
-    servers = "".join(f"    server {name} 127.0.0.1:{backends[name].port} weight {w} {checks}\n"
-                      for name, w in weights.items())
+    servers = "".join(f"    server {name} 127.0.0.1:{backends[name].port} weight {w} {checks}"
+                      f"{' backup' if name in backups else ''}\n" for name, w in weights.items())
 
     def start(ports):
         config = (DEFAULTS + f"frontend fe\n    bind 127.0.0.1:{ports[0]}\n    default_backend up\n"
@@ -42,7 +42,7 @@ def run_observe_layer7(error_limit, on_error):
         return HAProxy(config, ports[0])
 
     proxy = start_on_free_ports(1, start)
-    selector = HAProxyRoundRobin(list(weights), list(weights.values()),
+    selector = HAProxyRoundRobin(list(weights), list(weights.values()), backups=list(backups),
                                  health=HAProxyHealth(rise=2, fall=1, error_limit=error_limit, on_error=on_error))
     predicted = []
     try:
@@ -55,11 +55,13 @@ def run_observe_layer7(error_limit, on_error):
                 predicted.append(node)
                 assert status == (500 if failing else 200), (node, status)
         step(8)
-        backends.set_mode("s2", ERROR_500)
+        for name in failing:
+            backends.set_mode(name, ERROR_500)
         step(20)
         live = backends.log.wait_for(len(predicted))
     finally:
-        backends.set_mode("s2", OK)
+        for name in failing:
+            backends.set_mode(name, OK)
         proxy.stop()
         backends.stop()
     print(f"HAProxy picks ({on_error}, error-limit {error_limit}):", " ".join(live))
@@ -87,3 +89,13 @@ def test_live_haproxy_observe_layer7_error_limit(error_limit, on_error):
 def test_live_haproxy_fwrr_sequence_after_a_server_goes_down():
     live, predicted = run_observe_layer7(2, "mark-down")
     assert live == predicted
+
+
+def test_live_haproxy_backup_takes_over_when_every_active_server_is_marked_down():
+    live, predicted = run_observe_layer7(1, "mark-down", weights={"s1": 1, "s2": 1, "b1": 1}, backups=("b1",),
+                                         failing=("s1", "s2"))
+    assert "b1" not in live[:8]
+    both_down = max(i for i, name in enumerate(live) if name in ("s1", "s2"))
+    assert live[8:both_down + 1] == ["s1", "s2"] or live[8:both_down + 1] == ["s2", "s1"], live  # one error each
+    assert live[both_down + 1:] == ["b1"] * (len(live) - both_down - 1)
+    assert live == predicted, (live, predicted)
