@@ -18,7 +18,7 @@ help:
 	@echo "make test        build everything, run cargo test and the whole pytest suite"
 	@echo "make dev         (re)build the editable install in .venv"
 	@echo "make bench       quick benchmark set (release build)"
-	@echo "make wheel-check build sdist -> wheel, install it in a scratch venv, smoke-test it"
+	@echo "make wheel-check build sdist -> wheel, install it in a scratch venv, smoke test + whole suite on it"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +56,7 @@ demo: $(BUILD_STAMP)
 bench: $(BUILD_STAMP)
 	$(PY) -m pytest benches/pytest -q --benchmark-only --benchmark-columns=min,median,mean,ops
 
-wheel-check: $(PY)
+wheel-check: system-deps $(PY)
 	scripts/wheel-check.sh
 
 clean:

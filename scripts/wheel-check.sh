@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Builds an sdist, builds a wheel from that sdist (as a user's pip would),
-# installs it into a scratch virtualenv and runs a smoke test against it.
+# installs it into a scratch virtualenv, smoke-tests it, then runs the whole
+# pytest suite — unit and integration (real nginx, HAProxy, ZooKeeper on
+# 127.0.0.1) — against the installed wheel, from a copy of tests/ so that only
+# the wheel is importable. Needs scripts/ensure-system-deps.sh (make does it).
+# WHEEL_CHECK_SMOKE_ONLY=1 stops after the smoke test.
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,3 +41,19 @@ sample=$("$work/venv/bin/python" -c "import fastroute.cli as c; print(c._bundled
 "$work/venv/bin/fastroute" route "$sample" --cluster "$(dirname "$sample")/sample_cluster.toml" --key card_id \
   -o "$work/routed.parquet" --json | grep -q '"status": "ok"'
 echo "wheel-check: $(basename "$wheel")"
+[ "${WHEEL_CHECK_SMOKE_ONLY:-0}" = 1 ] && exit 0
+
+# Every compiled path (Rust placement, Cython balancers, cimport, CLI, live
+# proxies, ZooKeeper processes) runs here from the wheel, not the editable build.
+"$work/venv/bin/python" -m pip install -q "$wheel[test]" "cython>=3.1,<3.4"
+mkdir -p "$work/suite/rust"
+cp -r "$top/tests" "$work/suite/tests"
+cp "$top/pyproject.toml" "$top/README.md" "$work/suite/"   # pytest settings; README for the recorded versions
+cp "$top/rust/Cargo.toml" "$work/suite/rust/"              # the version-agreement test reads it
+cd "$work/suite"
+"$work/venv/bin/python" - <<'PY'
+import fastroute
+assert "site-packages" in fastroute.__file__, fastroute.__file__  # not the checkout
+PY
+"$work/venv/bin/python" -m pytest -q -p no:cacheprovider tests
+echo "wheel-check: suite passed against $(basename "$wheel")"

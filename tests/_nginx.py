@@ -12,7 +12,16 @@ from pathlib import Path
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
+PORT_ATTEMPTS = 5
+
+
+class PortClash(RuntimeError):
+    """A port picked as free was taken before the server bound it."""
+
+
 def free_ports(n):
+    """n distinct ports free right now; the kernel may hand one out again before
+    a server binds it, so start servers through `start_on_free_ports`."""
     socks, ports = [], []
     for _ in range(n):
         s = socket.socket()
@@ -24,12 +33,23 @@ def free_ports(n):
     return ports
 
 
+def start_on_free_ports(n: int, start):
+    """Calls start(ports) with n free ports; on a port clash, again with new ports."""
+    for attempt in range(PORT_ATTEMPTS):
+        try:
+            return start(free_ports(n))
+        except PortClash:
+            if attempt == PORT_ATTEMPTS - 1:
+                raise
+
+
 def wait_listening(proc, port: int, what: str) -> None:
     """Waits until `port` accepts connections; fails if the server exits or takes > 10 s."""
     deadline = time.time() + 10
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited: {proc.stderr.read().decode()}")
+            err = proc.stderr.read().decode()
+            raise (PortClash if "Address already in use" in err else RuntimeError)(f"{what} exited: {err}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
@@ -51,7 +71,10 @@ def stop_process(proc, workdir=None) -> None:
 
 
 class Nginx:
-    def __init__(self, upstream_block: str, backend_ports, proxy_port: int):
+    def __init__(self, upstream_block: str, backend_ports, proxy_port: int, location_extra: str = ""):
+        """backend_ports: nginx itself answers on these with its address; pass ()
+        when the backends are tests/_backends.py servers. location_extra: more
+        directives for the proxying location (e.g. proxy_next_upstream_tries)."""
         self.dir = Path(tempfile.mkdtemp(prefix="fastroute-nginx-"))
         self.proxy_port = proxy_port
         backends = "".join(
@@ -63,7 +86,7 @@ class Nginx:
             f"worker_processes 1;\ndaemon off;\npid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log warn;\n"
             "events { worker_connections 1024; }\n"
             "http {\n  access_log off;\n" + temp + upstream_block + "\n"
-            f"  server {{ listen 127.0.0.1:{proxy_port}; location / {{ proxy_pass http://up; }} }}\n"
+            f"  server {{ listen 127.0.0.1:{proxy_port}; location / {{ proxy_pass http://up; {location_extra} }} }}\n"
             + backends + "}\n")
         self.conf_path = self.dir / "nginx.conf"
         self.conf_path.write_text(conf)

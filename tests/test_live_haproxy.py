@@ -8,7 +8,7 @@ import pytest
 
 import fastroute
 from tests._haproxy import HAProxy, haproxy_config, haproxy_version
-from tests._nginx import free_ports
+from tests._nginx import start_on_free_ports
 
 pytestmark = pytest.mark.integration
 N_KEYS = 10_000
@@ -16,12 +16,13 @@ WEIGHTS = [1, 2, 1, 3]
 
 
 def start(backend_lines, weights=WEIGHTS, extra=None):
-    ports = free_ports(len(weights) + 1)
-    servers = [(f"s{i + 1}", p) for i, p in enumerate(ports[:-1])]
-    lines = backend_lines + [f"server {name} 127.0.0.1:{port} weight {w}" + (extra(i) if extra else "")
-                             for i, ((name, port), w) in enumerate(zip(servers, weights))]
-    config = haproxy_config(lines, servers, ports[-1])
-    return config, HAProxy(config, ports[-1])
+    def on(ports):
+        servers = [(f"s{i + 1}", p) for i, p in enumerate(ports[:-1])]
+        lines = backend_lines + [f"server {name} 127.0.0.1:{port} weight {w}" + (extra(i) if extra else "")
+                                 for i, ((name, port), w) in enumerate(zip(servers, weights))]
+        config = haproxy_config(lines, servers, ports[-1])
+        return config, HAProxy(config, ports[-1])
+    return start_on_free_ports(len(weights) + 1, on)
 
 
 def keys(seed):

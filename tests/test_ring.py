@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fastroute import HashRing
+from tests._internals import table_nbytes
 from tests.conftest import random_keys
 from tests.reference.hashes import key_hash
 from tests.reference.ring import RingRef
@@ -27,12 +28,12 @@ def test_envoy_basic_vector():
     assert by_port(16117243373044804880) == 90
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(16))
 def test_matches_reference_on_random_configurations(seed, rng):
     rng.seed(seed)
     n = rng.randrange(1, 40)
     names = [f"node-{rng.randrange(10**6)}-{i}" for i in range(n)]
-    weights = [rng.choice([0.0, 0.5, 1.0, 1.0, 2.0, 3.7]) for _ in range(n)]
+    weights = [rng.choice([0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 1.0, 2.0, 3.7]) for _ in range(n)]
     weights[rng.randrange(n)] = 1.0
     mode = rng.choice(["fixed", "normalized"])
     lookup = rng.choice(["at_or_after", "after", "nearest"])
@@ -100,7 +101,7 @@ def test_zero_weight_node_gets_nothing():
 
 def test_memory_per_point():
     ring = HashRing([f"n{i}" for i in range(1000)])
-    points, nbytes = ring._table_stats()
+    points, nbytes = ring.points, table_nbytes(ring)
     assert points == 160_000
     assert nbytes / points <= 16
 
@@ -139,3 +140,11 @@ def test_assign_bounded_respects_capacity_and_matches_reference():
     assert got.tolist() == assign_bounded(ref, [key_hash(k) for k in keys], weights, 1.1)
     with pytest.raises(ValueError, match="c: balance factor"):
         ring.assign_bounded(keys, c=1.0)
+
+
+def test_fixed_mode_rounds_half_up():
+    # HashRing docstring: node i gets round-half-up(w_i * points_per_weight) points.
+    for weight, points in [(0.5, 1), (1.5, 2), (2.5, 3), (3.5, 4), (2.4999999999999996, 2)]:
+        assert HashRing(["a", "b"], [weight, 1.0], points_per_weight=1).points == points + 1
+        assert len(RingRef(["a", "b"], [weight, 1.0], 1).points) == points + 1
+

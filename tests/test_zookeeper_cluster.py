@@ -24,12 +24,16 @@ from fastroute.membership import (FencingChecker, Member, MembershipError, Stale
                                   ZooKeeperMembership, follow_router)
 from fastroute.membership.shards import ShardLayout, ShardRouter
 
-from ._zookeeper import TICK_S, ZooKeeperServer
+from ._internals import membership_change_lock
+from ._zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration
 
-SESSION_S = 1.0
-DELIVERY_S = 0.15  # watch event → router refresh → report, on a busy machine
+SESSION_S = 1.0  # requested; the bound uses what the server negotiates (clamped to its min/max)
+JOIN_LEAVE_PROMISE_S = 1.0  # CLUSTER.md §8: a join/leave is seen within 1 s of the write
+# Watch event → router rebuild → JSON report. Milliseconds when idle (the observed
+# times are printed); the margin is for a loaded 2-core CI machine sharing the cores.
+DELIVERY_MARGIN_S = 0.5
 PROCS = Path(__file__).with_name("_cluster_procs.py")
 ROUTE_KEYS = [f"card-{i}" for i in range(500)]  # same as _cluster_procs.ROUTE_KEYS
 _names = itertools.count()
@@ -125,9 +129,11 @@ def expected_routes(weights: dict[str, float]) -> list[str]:
     return [table.get_node(k) for k in ROUTE_KEYS]
 
 
-def converged(routers, weights: dict[str, float], since: float) -> dict:
+def converged(routers, weights: dict[str, float], since: float, written_at: float | None = None) -> dict:
     """Waits until every router reports exactly `weights` (in a snapshot taken after
-    `since`); all must agree on epoch, fingerprint and the routing of every sample key."""
+    `since`); all must agree on epoch, fingerprint and the routing of every sample key.
+    The promise is timed from `written_at`, when the last write had returned (a burst
+    of writes is the client's own time, not propagation)."""
     want_nodes, want_weights = list(weights), [float(w) for w in weights.values()]
     seen = [r.latest_snapshot(lambda e: e["nodes"] == want_nodes and e["weights"] == want_weights
                               and set(e["states"]) == {"up"} and not e["stale"] and e["t"] >= since)
@@ -135,8 +141,10 @@ def converged(routers, weights: dict[str, float], since: float) -> dict:
     assert len({(s["epoch"], s["fingerprint"]) for s in seen}) == 1, seen
     for s in seen:
         assert s["routes"] == expected_routes(weights)
-    # CLUSTER.md §8: a join/leave is seen within 1 s
-    assert max(s["t"] for s in seen) - since <= 1.0, [s["t"] - since for s in seen]
+    written_at = since if written_at is None else written_at
+    delays = [round(s["t"] - written_at, 3) for s in seen]
+    print(f"routers saw {sorted(weights)} {delays} s after the write (promise {JOIN_LEAVE_PROMISE_S} s)")
+    assert max(delays) <= JOIN_LEAVE_PROMISE_S, delays
     return seen[0]
 
 
@@ -147,26 +155,27 @@ def test_zookeeper_three_router_processes_converge_on_add_remove_and_weight_chan
     with ZooKeeperCoordinator(zookeeper.hosts, cluster, session_timeout=SESSION_S) as coord:
         t = time.time()
         regs = {name: coord.register(Member(name, 1, f"{name}:1")) for name in ("a", "b", "c")}
-        first = converged(routers, {"a": 1, "b": 1, "c": 1}, t)
+        first = converged(routers, {"a": 1, "b": 1, "c": 1}, t, time.time())
         t = time.time()
         regs["d"] = coord.register(Member("d", 2))
-        added = converged(routers, {"a": 1, "b": 1, "c": 1, "d": 2}, t)
+        added = converged(routers, {"a": 1, "b": 1, "c": 1, "d": 2}, t, time.time())
         t = time.time()
         regs.pop("b").close()
-        removed = converged(routers, {"a": 1, "c": 1, "d": 2}, t)
+        removed = converged(routers, {"a": 1, "c": 1, "d": 2}, t, time.time())
         t = time.time()
         regs["c"].update(weight=3)  # a member changes its own weight
-        converged(routers, {"a": 1, "c": 3, "d": 2}, t)
+        converged(routers, {"a": 1, "c": 3, "d": 2}, t, time.time())
         t = time.time()
         with coord.change_membership(timeout=10) as change:  # an operator changes another's
             change.set_weight("a", 5)
-        last = converged(routers, {"a": 5, "c": 3, "d": 2}, t)
+        last = converged(routers, {"a": 5, "c": 3, "d": 2}, t, time.time())
         t = time.time()
         for i in range(30):  # a burst of changes while routers read: they still end on one view
             regs["d"].update(weight=1 + i % 4)
             regs["c"].update(state="up" if i % 2 else "draining")  # ends up
         regs["e"] = coord.register(Member("e", 1))
-        burst = converged(routers, {"a": 5, "c": 3, "d": 2, "e": 1}, t)
+        print(f"61-write burst took {time.time() - t:.3f} s")
+        burst = converged(routers, {"a": 5, "c": 3, "d": 2, "e": 1}, t, time.time())
         assert burst["epoch"] > last["epoch"]
     assert first["epoch"] < added["epoch"] < removed["epoch"] < last["epoch"]
     # keys moved only where membership changed: removing b moved only b's keys
@@ -189,13 +198,16 @@ def test_zookeeper_sigkilled_member_vanishes_from_every_router_within_session_ti
         gone = [r.latest_snapshot(lambda e: e["nodes"] == ["steady"] and e["t"] >= killed_at, timeout=10)
                 for r in routers]
     delays = [g["t"] - killed_at for g in gone]
-    print(f"SIGKILLed member gone after {[round(d, 3) for d in delays]} s "
-          f"(bound {SESSION_S + TICK_S} s + {DELIVERY_S} s delivery)")
-    # The server expires a silent session within timeout + one tick of its last
-    # heartbeat (ExpiryQueue rounds deadlines up to a tick), and the last heartbeat is
-    # at or before the kill; the watch then reaches each router in milliseconds, which
-    # DELIVERY_S allows for on a loaded 2-core machine.
-    assert max(delays) <= SESSION_S + TICK_S + DELIVERY_S, delays
+    # The server's rule: a silent session expires at its last heartbeat (at or before
+    # the kill) + the negotiated timeout, rounded up to the next tick (ExpiryQueue
+    # buckets), so within timeout + tick; the rest is watch delivery.
+    timing = zookeeper.timing()
+    session_s = zookeeper.negotiated_session_s(SESSION_S)
+    expiry_bound = session_s + timing["tick_s"]
+    print(f"SIGKILLed member gone after {[round(d, 3) for d in delays]} s (server expiry rule: "
+          f"<= {session_s} s timeout + {timing['tick_s']} s tick = {expiry_bound} s; "
+          f"+ {DELIVERY_MARGIN_S} s delivery margin)")
+    assert max(delays) <= expiry_bound + DELIVERY_MARGIN_S, delays
     assert all(not g["stale"] and g["routes"] == expected_routes({"steady": 1}) for g in gone)
 
 
@@ -277,8 +289,9 @@ def test_zookeeper_operator_change_with_a_lost_lock_is_rejected(zookeeper, clust
         with change:
             change.set_weight("n1", 2)
             # the lock's znode vanishes (as on session expiry) and another operator takes it
-            other.client.delete(change._lock.node_path)
-            assert not change._lock.is_held()
+            lock = membership_change_lock(change)
+            other.client.delete(lock.node_path)
+            assert not lock.is_held()
             with other.lock("membership", timeout=5) as newer:
                 assert newer.value > change.token.value
                 with pytest.raises(StaleTokenError):

@@ -180,12 +180,14 @@ class _Placement(_rust.PlacementTable):
 class HashRing(_Placement):
     """Consistent hash ring.
 
-    mode="fixed" (default): node i gets round(weight_i * points_per_weight)
-    points, independent of other nodes, so adding or removing a node moves only
+    mode="fixed" (default): node i gets round-half-up(weight_i * points_per_weight)
+    points (the product in double precision), independent of other nodes, so adding or removing a node moves only
     that node's keys. mode="normalized": Envoy's ring sizing (min_ring_size,
-    max_ring_size; ALGORITHMS.md §2.3). Point j of a node is the hash of
-    "<name>_<j>"; lookup picks the first point >= the key hash ("at_or_after"),
-    > ("after"), or the nearest ("nearest").
+    max_ring_size; ALGORITHMS.md §2.3; Σw summed in node order). Point j of a
+    node is the hash of "<name>_<j>"; equal points order by node index; lookup
+    picks the first point >= the key hash ("at_or_after"), > ("after"), or the
+    nearest, ties to the predecessor ("nearest", HAProxy's rule). Replicas: the
+    distinct nodes clockwise from the looked-up point.
     """
 
     __slots__ = ()
@@ -240,7 +242,10 @@ class HashRing(_Placement):
 
 class Maglev(_Placement):
     """Maglev lookup table (Eisenbud et al. 2016) with Envoy's weighted fill and
-    name-sorted build order; `table_size` must be prime (default 65537)."""
+    name-sorted build order; `table_size` must be prime (default 65537).
+    Shares are w_i / Σw with Σw exactly rounded, so the table never depends on
+    the order nodes are given in. Replicas: the distinct nodes in slot order
+    from the key's slot (h mod table_size), wrapping."""
 
     __slots__ = ()
     _kind = "maglev"
@@ -263,7 +268,10 @@ class Maglev(_Placement):
 
 class JumpHash(_Placement):
     """Jump consistent hash (Lamping & Veach 2014) over `nodes`. Unweighted;
-    only appending or removing the last node keeps other keys in place."""
+    only appending or removing the last node keeps other keys in place.
+    Replicas of key hash h: jump(h), then jump(mix64(h + k)) for k = 1 … 4n
+    skipping repeats (mix64 = SplitMix64's output function), then the buckets
+    after the primary in cyclic order."""
 
     __slots__ = ()
     _kind = "jump"
@@ -283,7 +291,12 @@ class JumpHash(_Placement):
 
 class Rendezvous(_Placement):
     """Weighted rendezvous (highest random weight) hashing: score -w/ln(u);
-    P(node) = w/Σw and removing a node moves only its keys. O(nodes) per key."""
+    P(node) = w/Σw and removing a node moves only its keys. O(nodes) per key.
+    u = (2m + 1) / 2**54 in double precision, m = the top 53 bits of
+    xorshift64*(h XOR XXH64(name)) (Envoy's mix, §13.2; exact ln, not Envoy's
+    fastLn). u rounds to 1.0 for the top cell; that node then scores -inf and
+    loses to every other serving node. Zero-weight nodes never win; ties go to
+    the lower index. Replicas: serving nodes by descending score."""
 
     __slots__ = ()
     _kind = "rendezvous"
@@ -299,7 +312,10 @@ class IPHash(_Placement):
     """nginx `ip_hash`: keys are client addresses as text ("10.1.2.3",
     "2001:db8::1", str or ASCII bytes) or an IPv4 address as an int. IPv4 hashes the first three octets, so
     a /24 sticks to one node; weights are integers as in nginx `weight=`.
-    `route_hashed` takes IPv4 addresses as integers."""
+    `route_hashed` takes IPv4 addresses as integers. Replicas follow nginx's
+    retry: the distinct nodes along 21 successive folds of the address (nginx
+    then falls back to round robin); any still missing follow the primary in
+    cyclic order (a deterministic stand-in for that round robin)."""
 
     __slots__ = ()
     _kind = "ip_hash"

@@ -1,34 +1,51 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reference: jump consistent hash (Lamping & Veach 2014; ALGORITHMS.md §11)."""
+"""Reference: jump consistent hash and its failover order.
+
+jump_bucket: Lamping & Veach 2014, Fig. 1 (ALGORITHMS.md §11), written as the
+paper's probabilistic form — the LCG key drives successive "jump" targets.
+Failover order (JumpHash docstring): the primary, then jump of
+mix64(h + k) for k = 1 … 4n skipping repeats, then the buckets after the
+primary cyclically. mix64 is SplitMix64's output function (Steele, Lea &
+Flood, OOPSLA 2014; constants of Vigna's splitmix64.c, Stafford's "Mix13").
+
+Structure: the failover order is one lazy candidate stream (primary, mixed
+probes, cyclic fill) deduplicated by a dict, not a counter loop.
+"""
+import itertools
+
 MASK64 = (1 << 64) - 1
+LCG_MULTIPLIER = 2862933555777941757
 
 
 def jump_bucket(key: int, buckets: int) -> int:
-    b, j = -1, 0
-    while j < buckets:
-        b = j
-        key = (key * 2862933555777941757 + 1) & MASK64
-        j = int((b + 1) * (2**31 / ((key >> 33) + 1)))  # Lamping & Veach Fig. 1
-    return b
+    bucket, candidate = -1, 0
+    while candidate < buckets:
+        bucket = candidate
+        key = (key * LCG_MULTIPLIER + 1) & MASK64
+        candidate = int((bucket + 1) * ((1 << 31) / ((key >> 33) + 1)))
+    return bucket
 
 
-def splitmix64(z: int) -> int:
+def mix64(z: int) -> int:
+    """SplitMix64 output function: xor-shift-multiply 30/27/31."""
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
     return z ^ (z >> 31)
 
 
+
+
 def jump_replicas(h: int, buckets: int, n: int) -> list[int]:
-    out = [jump_bucket(h, buckets)]
-    k = 1
-    while len(out) < n and k <= 4 * n:
-        b = jump_bucket(splitmix64((h + k) & MASK64), buckets)
-        if b not in out:
-            out.append(b)
-        k += 1
-    b = out[0]
-    while len(out) < n:
-        b = (b + 1) % buckets
-        if b not in out:
-            out.append(b)
-    return out
+    primary = jump_bucket(h, buckets)
+    probes = (jump_bucket(mix64((h + k) & MASK64), buckets) for k in range(1, 4 * n + 1))
+    cyclic = ((primary + k) % buckets for k in range(1, buckets))
+    order = {}
+    for b in itertools.chain([primary], probes):
+        order.setdefault(b)
+        if len(order) == n:
+            return list(order)
+    for b in cyclic:
+        order.setdefault(b)
+        if len(order) == n:
+            break
+    return list(order)

@@ -1,92 +1,80 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reference: consistent hash ring (ALGORITHMS.md §2.2–2.4, §21 lookup rules).
+"""Reference: consistent hash ring as a sorted list of (point, owner) pairs.
 
-Point j of a node is hash(name + "_" + decimal j). Fixed mode gives node i
-round-half-up(w_i * points_per_weight) points; normalized mode is Envoy's
-running-sum scheme. Points sort by (point, owner).
+Sources (not the engine): point j of a node = hash(name + "_" + decimal j)
+(Envoy's point key, ALGORITHMS.md §2.3); fixed mode gives node i
+round-half-up(w_i * points_per_weight) points on its own (HashRing docstring;
+libketama-style fixed vnodes, §17); normalized mode is Envoy's sizing: shares
+w_i / Σw, scale = min(ceil(min_w * min_ring) / min_w, max_ring), and the
+running-sum rule of §2.3 step 3. Lookup rules: first point >= h (Envoy,
+nginx, ketama), first point > h (uhashring), nearest with ties to the
+predecessor (HAProxy, §7.2 step 6); equal points order by owner index.
+
+Structure: the running-sum rule is evaluated in closed form (a host's point
+count is ceil(target_i) - ceil(target_{i-1}), because `current` counts whole
+points), and lookups are bisections over the tuple list itself.
 """
 import bisect
 import math
+from fractions import Fraction
 
 from .hashes import HASHES
 
 MASK64 = (1 << 64) - 1
 
 
-def _round_half_up(x: float) -> int:
-    f = math.floor(x)
-    return f + 1 if x - f >= 0.5 else f
+def point_counts_fixed(weights, points_per_weight):
+    # The product is a double; it is then rounded half up exactly (no x + 0.5 rounding error).
+    return [math.floor(Fraction(w * points_per_weight) + Fraction(1, 2)) for w in weights]
 
 
-def _point(name: str, j: int, algorithm: str) -> int:
-    return HASHES[algorithm](name.encode() + b"_" + str(j).encode())
-
-
-def fixed_points(names, weights, points_per_weight, algorithm):
-    pairs = []
-    for i, (name, w) in enumerate(zip(names, weights)):
-        for j in range(_round_half_up(w * points_per_weight)):
-            pairs.append((_point(name, j, algorithm), i))
-    return pairs
-
-
-def normalized_points(names, weights, min_ring_size, max_ring_size, algorithm):
+def point_counts_normalized(weights, min_ring_size, max_ring_size):
     total = 0.0
-    for w in weights:  # sequential sum, as the engine does
+    for w in weights:  # Σw in host order: Envoy's ring depends on host order by design (§2.1 item 2)
         total += w
-    normalized = [(w * 1.0) / total for w in weights]
-    min_w = 1.0
-    for w in normalized:
-        if 0.0 < w < min_w:
-            min_w = w
-    scale = min(math.ceil(min_w * min_ring_size) / min_w, float(max_ring_size))
-    pairs, current, target = [], 0.0, 0.0
-    for i, (name, w) in enumerate(zip(names, normalized)):
-        if w == 0.0:
-            continue
-        target += scale * w
-        j = 0
-        while current < target:
-            pairs.append((_point(name, j, algorithm), i))
-            j += 1
-            current += 1.0
-    return pairs
+    shares = [(w * 1.0) / total for w in weights]
+    min_share = min([s for s in shares if s > 0.0] + [1.0])
+    scale = min(math.ceil(min_share * min_ring_size) / min_share, float(max_ring_size))
+    counts, target, placed = [], 0.0, 0
+    for s in shares:
+        target += scale * s  # Envoy accumulates the target in double, host by host
+        reached = max(placed, math.ceil(target))
+        counts.append(reached - placed)
+        placed = reached
+    return counts
 
 
 class RingRef:
     def __init__(self, names, weights, points_per_weight=160, algorithm="xxh3", mode="fixed",
                  min_ring_size=1024, max_ring_size=8388608, lookup="at_or_after"):
         if mode == "fixed":
-            pairs = fixed_points(names, weights, points_per_weight, algorithm)
+            counts = point_counts_fixed(weights, points_per_weight)
         else:
-            pairs = normalized_points(names, weights, min_ring_size, max_ring_size, algorithm)
-        pairs.sort()
-        self.points = [p for p, _ in pairs]
-        self.owners = [o for _, o in pairs]
+            counts = point_counts_normalized(weights, min_ring_size, max_ring_size)
+        point = HASHES[algorithm]
+        self.entries = sorted((point(f"{name}_{j}".encode()), owner)
+                              for owner, (name, count) in enumerate(zip(names, counts)) for j in range(count))
+        self.points = [p for p, _ in self.entries]
+        self.owners = [o for _, o in self.entries]
         self.lookup = lookup
-        self.algorithm = algorithm
 
     def index_for_hash(self, h: int) -> int:
-        n = len(self.points)
-        if self.lookup == "after":
-            return bisect.bisect_right(self.points, h) % n
-        i = bisect.bisect_left(self.points, h)
+        n = len(self.entries)
+        at_or_after = bisect.bisect_left(self.entries, (h, -1)) % n
         if self.lookup == "at_or_after":
-            return i % n
-        nxt, prv = i % n, (i - 1) % n
-        forward = (self.points[nxt] - h) & MASK64
-        backward = (h - self.points[prv]) & MASK64
-        return prv if backward <= forward else nxt
+            return at_or_after
+        if self.lookup == "after":
+            return bisect.bisect_left(self.entries, (h + 1, -1)) % n
+        before = (at_or_after - 1) % n
+        if (h - self.entries[before][0]) & MASK64 <= (self.entries[at_or_after][0] - h) & MASK64:
+            return before
+        return at_or_after
 
     def lookup_hash(self, h: int) -> int:
         return self.owners[self.index_for_hash(h)]
 
     def replicas_hash(self, h: int, n: int) -> list[int]:
-        out, i = [], self.index_for_hash(h)
-        for _ in range(len(self.points)):
-            if self.owners[i] not in out:
-                out.append(self.owners[i])
-                if len(out) == n:
-                    break
-            i = (i + 1) % len(self.points)
-        return out
+        """Distinct owners clockwise from the looked-up point."""
+        i = self.index_for_hash(h)
+        clockwise = self.owners[i:] + self.owners[:i]
+        return list(dict.fromkeys(clockwise))[:n]

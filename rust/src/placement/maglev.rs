@@ -65,7 +65,8 @@ impl Maglev {
         if !is_prime(size) {
             return Err(MaglevError::NotPrime(size));
         }
-        let sum: f64 = weights.iter().sum();
+        // Exactly rounded, so the shares (and the table) do not depend on input order.
+        let sum: f64 = super::exact_sum(weights);
         if !(sum > 0.0) {
             return Err(MaglevError::NoWeight);
         }
@@ -193,6 +194,21 @@ mod tests {
         let m = Maglev::build(&names, &[1.0, 2.0], 65537).unwrap();
         let ones = m.table().iter().filter(|&&i| i == 1).count();
         assert_eq!((65537 - ones, ones), (21846, 43691));
+    }
+
+    #[test]
+    fn table_does_not_depend_on_input_order_with_fractional_weights() {
+        // 0.1 + 0.1 + 0.7 + 0.3 is 1.2 left to right and 1.2000000000000002 right to
+        // left; a running sum gave these two orders different tables (slots 14, 16).
+        let names: [&[u8]; 4] = [b"a", b"b", b"c", b"d"];
+        let weights = [0.1, 0.1, 0.7, 0.3];
+        let forward = Maglev::build(&names, &weights, 17).unwrap();
+        let (mut rev_names, mut rev_weights) = (names, weights);
+        rev_names.reverse();
+        rev_weights.reverse();
+        let backward = Maglev::build(&rev_names, &rev_weights, 17).unwrap();
+        let by_name = |m: &Maglev, ns: &[&[u8]]| m.table().iter().map(|&i| ns[i as usize].to_vec()).collect::<Vec<_>>();
+        assert_eq!(by_name(&forward, &names), by_name(&backward, &rev_names));
     }
 
     #[test]

@@ -15,8 +15,9 @@ pub struct Rendezvous {
     weights: Vec<f64>,
 }
 
-/// Uniform in the open interval (0, 1): the top 53 bits of the mixed value,
-/// offset by half a step so ln() is always finite and negative.
+/// The midpoint of the mixed value's top-53-bit cell, in (0, 1]. It is 1.0 for
+/// the top cell: m + 0.5 is not representable above 2^52 and rounds to even,
+/// so (2^53 - 1) + 0.5 becomes 2^53. There ln(u) = 0 and the score is -inf.
 #[inline]
 pub fn unit_interval(h: u64, node_hash: u64) -> f64 {
     let mut x = h ^ node_hash;
@@ -42,19 +43,23 @@ impl Rendezvous {
         -w / unit_interval(h, self.node_hashes[i]).ln()
     }
 
-    /// Highest score; the first index wins ties.
+    /// Highest score among nodes of positive weight; the first index wins ties.
+    /// A serving node whose score is -inf (u = 1.0) still beats every
+    /// zero-weight node, which never receives a key.
     #[inline]
     pub fn lookup(&self, h: u64) -> u32 {
-        let mut best = 0usize;
-        let mut best_score = f64::NEG_INFINITY;
+        let mut best: Option<(usize, f64)> = None;
         for i in 0..self.weights.len() {
+            if self.weights[i] <= 0.0 {
+                continue;
+            }
             let s = self.score(h, i);
-            if s > best_score {
-                best_score = s;
-                best = i;
+            match best {
+                Some((_, best_score)) if !(s > best_score) => {}
+                _ => best = Some((i, s)),
             }
         }
-        best as u32
+        best.map_or(0, |(i, _)| i) as u32
     }
 
     /// The n highest-scoring nodes of positive weight, best first (ties: lower index first).
@@ -93,7 +98,7 @@ mod tests {
     }
 
     #[test]
-    fn zero_weight_never_wins_and_unit_interval_is_open() {
+    fn zero_weight_never_wins_and_unit_interval_is_in_zero_one() {
         let names: [&[u8]; 2] = [b"a", b"b"];
         let r = Rendezvous::new(&names, &[0.0, 1.0]);
         for k in 0..1000u64 {
@@ -101,7 +106,17 @@ mod tests {
         }
         for x in [0u64, u64::MAX, 1 << 63] {
             let u = unit_interval(x, 0);
-            assert!(u > 0.0 && u < 1.0);
+            assert!(u > 0.0 && u <= 1.0);
         }
+    }
+
+    #[test]
+    fn zero_weight_never_wins_even_when_the_serving_score_is_minus_infinity() {
+        // h chosen so node "a" mixes to the top 53-bit cell: u = 1.0, score -inf.
+        let h = 12212003382916195082u64;
+        assert_eq!(unit_interval(h, xxh64(b"a", 0)), 1.0);
+        let names: [&[u8]; 3] = [b"b", b"a", b"c"];
+        let r = Rendezvous::new(&names, &[0.0, 1.0, 0.0]);
+        assert_eq!(r.lookup(h), 1);
     }
 }

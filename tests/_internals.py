@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The only place tests reach private attributes, for facts the public API
+does not expose. A refactor that moves an internal changes this file alone."""
+
+
+def ring_point_owners(ring):
+    """Owner index of every point of a HashRing (envoy.RingHash returns one), in ring order."""
+    return ring._ring_points()[1]
+
+
+def table_nbytes(placement) -> int:
+    """Bytes held by a placement's native table."""
+    return placement._table_stats()[1]
+
+
+def placement_hash_name(placement) -> str:
+    """The key hash a placement was built with (JumpHash/HashRing/… `hash=`; IPHash has none)."""
+    return placement._options.get("hash", "xxh3")
+
+
+def membership_change_lock(change):
+    """The coordinator lock a ZooKeeper membership change holds (for fault injection)."""
+    return change._lock
