@@ -50,7 +50,8 @@ def run_plan(plan: RoutePlan, summary: RouteSummary | None = None, progress=None
         outputs, stages = Outputs(plan, source.columns), None  # no file exists yet
         try:
             outputs.open()
-            stages = ReadAhead(source.blocks())
+            stages = ReadAhead(source.blocks(), abandon=source.waiting_on_stdin)
+            stages.start()
             counts = np.zeros(router.node_count, dtype=np.int64)
             for block in stages:
                 routed = route_block(router, block)

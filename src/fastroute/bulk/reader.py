@@ -14,6 +14,7 @@ import queue
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -91,6 +92,7 @@ class CsvSource:
                 raise InputError(f"INPUT: cannot open {plan.input!r}: {exc.strerror}") from None
             self.size = os.fstat(self.stream.fileno()).st_size
         self.framer = CsvFramer(plan.max_row_bytes)
+        self._in_stdin_read = False
         self.buf, self.offset, self.eof, self.read_bytes = b"", 0, False, 0
         self.columns = self._header()
         self.framer.expected_fields = len(self.columns)
@@ -100,8 +102,16 @@ class CsvSource:
         if self.stream is not sys.stdin.buffer:
             self.stream.close()
 
+    def waiting_on_stdin(self) -> bool:
+        """True while the reader is blocked reading stdin (plain I/O, safe to abandon)."""
+        return self._in_stdin_read
+
     def _fill(self) -> None:
-        chunk = self.stream.read(READ_CHUNK)
+        self._in_stdin_read = self.stream is sys.stdin.buffer
+        try:
+            chunk = self.stream.read(READ_CHUNK)
+        finally:
+            self._in_stdin_read = False
         self.read_bytes += len(chunk)
         self.eof = not chunk
         self.buf = self.buf[self.offset:] + chunk
@@ -255,6 +265,9 @@ class ParquetSource:
     def close(self) -> None:
         self.file.close()
 
+    def waiting_on_stdin(self) -> bool:
+        return False
+
     def blocks(self) -> Iterator[Block]:
         import pyarrow as pa
 
@@ -284,18 +297,26 @@ class ReadAhead:
 
     The one stop mechanism for the stages: `close()` (from any error, signal or
     normal end) sets `stop`; the producer checks it before and while it waits on
-    the queue, so it never blocks on a consumer that has gone; close() drains
-    the queue and joins for at most `join_s` (a read blocked on stdin cannot be
-    interrupted, so the thread is a daemon and the process exits regardless).
+    the queue, so it never blocks on a consumer that has gone. close() then
+    waits for the producer to finish the block in hand (Arrow's C++ threads must
+    not outlive the interpreter: exiting under them aborts the process), except
+    while `abandon()` says it is blocked reading stdin, which no one can
+    interrupt; the thread is a daemon so the process exits regardless.
     """
 
-    def __init__(self, items: Iterator, depth: int = 2, join_s: float = 1.0):
+    def __init__(self, items: Iterator, depth: int = 2, abandon=lambda: False, max_wait_s: float = 60.0):
         self._items = items
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._join_s = join_s
+        self._abandon = abandon
+        self._max_wait_s = max_wait_s
         self._thread = threading.Thread(target=self._produce, name="fastroute-read-ahead", daemon=True)
+
+    def start(self) -> ReadAhead:
+        """Starts the producer (separate from construction, so the caller holds the
+        object before the thread exists and can always close() it)."""
         self._thread.start()
+        return self
 
     _DONE = object()
 
@@ -329,7 +350,7 @@ class ReadAhead:
             try:
                 ok, item = self._queue.get(timeout=0.1)
             except queue.Empty:
-                if not self._thread.is_alive() and self._queue.empty():
+                if not self._thread.is_alive() and self._queue.empty():  # pragma: no cover - producer bug
                     raise RuntimeError("internal: the read-ahead thread ended without a result") from None
                 continue
             if not ok:
@@ -340,9 +361,15 @@ class ReadAhead:
 
     def close(self) -> None:
         self._stop.set()
+        deadline = time.monotonic() + self._max_wait_s
         while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        self._thread.join(self._join_s)
+            while True:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if self._thread.ident is None:  # never started
+                return
+            self._thread.join(0.05)
+            if not self._thread.is_alive() or self._abandon() or time.monotonic() > deadline:
+                return
