@@ -65,6 +65,8 @@ impl Maglev {
         if !is_prime(size) {
             return Err(MaglevError::NotPrime(size));
         }
+        // Scaled by a power of two first: exact, and the sum cannot overflow.
+        let weights = &crate::placement::weights::rescaled(weights)[..];
         let sum: f64 = weights.iter().sum();
         if !(sum > 0.0) {
             return Err(MaglevError::NoWeight);

@@ -10,3 +10,4 @@ pub mod maglev;
 pub mod nginx;
 pub mod rendezvous;
 pub mod ring;
+pub mod weights;
