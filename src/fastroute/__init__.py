@@ -20,7 +20,7 @@ from .balancers import (
 from .health import EnvoyOutlier, HAProxyHealth, NginxHealth, health_policy
 from .config import load_haproxy, load_nginx
 from .hashing import HASH_ALGORITHMS, hash_key, hash_keys
-from .placement import HashRing, IPHash, JumpHash, Maglev, Rendezvous
+from .placement import MAX_THREADS, HashRing, IPHash, JumpHash, Maglev, Rendezvous
 from .router import Router
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "HashRing",
     "IPHash",
     "JumpHash",
+    "MAX_THREADS",
     "Maglev",
     "Rendezvous",
     "Router",

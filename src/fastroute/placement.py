@@ -24,7 +24,11 @@ from ._native import _rust
 from ._validate import float_weights, int_weights, node_names, nodes_and_weights
 from .hashing import HASH_ALGORITHMS
 
-__all__ = ["HashRing", "IPHash", "JumpHash", "Maglev", "Rendezvous"]
+__all__ = ["HashRing", "IPHash", "JumpHash", "MAX_THREADS", "Maglev", "Rendezvous"]
+
+#: Largest `threads=` any batch call accepts. Explicit counts share one
+#: thread pool (grown on demand, never one pool per count).
+MAX_THREADS: int = _rust.MAX_THREADS
 
 _LOOKUP_RULES = ("at_or_after", "after", "nearest")
 _RING_MODES = ("fixed", "normalized")
@@ -37,8 +41,8 @@ def _rebuild(cls, nodes, weights, options):
 def _threads(threads: object) -> int | None:
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
-        raise ValueError(f"threads: expected None or an int >= 1, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads: expected None or an int in [1, {MAX_THREADS}], got {threads!r}")
     return int(threads)
 
 
@@ -136,7 +140,8 @@ class _Placement(_rust.PlacementTable):
     # -- batch lookups ------------------------------------------------------------------
     def route(self, keys, *, null_index: int | None = None, threads: int | None = None) -> np.ndarray:
         """Index into `.nodes` for every key, as numpy int32. GIL released; large
-        batches split across `threads` (default: all cores) with identical results.
+        batches split across `threads` (default: all cores; at most 256, the
+        MAX_THREADS cap) with identical results.
 
         keys: list/tuple of str|bytes|int, numpy integer/S/U/object array, or a
         pyarrow string/binary/integer array (zero-copy). Arrow nulls raise unless
@@ -279,6 +284,26 @@ class JumpHash(_Placement):
 
     def _with(self, nodes, weights):
         return JumpHash(nodes, hash=self._options["hash"])
+
+    @staticmethod
+    def _unit_weight(weight: object) -> None:
+        # Jump hash has no weights: only the weight every node has (1) can be honoured.
+        w = float_weights([weight], 1, name="weight")[0]
+        if w != 1.0:
+            raise ValueError(f"weight: jump consistent hash cannot weight nodes (every node has weight 1), "
+                             f"got {weight!r}; use HashRing, Maglev or Rendezvous")
+
+    def with_node(self, name: str, weight: float = 1) -> "JumpHash":
+        """A new table with `name` appended; `weight` must be 1 (jump hash is unweighted)."""
+        self._unit_weight(weight)
+        return super().with_node(name, weight)
+
+    def with_weight(self, name: str, weight: float) -> "JumpHash":
+        """Only weight 1 is valid (jump hash is unweighted): returns an equal table."""
+        if name not in self._nodes:
+            raise KeyError(f"name: unknown node {name!r}")
+        self._unit_weight(weight)
+        return self
 
 
 class Rendezvous(_Placement):
