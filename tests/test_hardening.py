@@ -407,3 +407,37 @@ def test_18_crc32_has_no_seed():
 def test_18_haproxy_duplicate_server_ids():
     with pytest.raises(ValueError, match="line 5.*id"):
         fr.load_haproxy(haproxy(["server s1 127.0.0.1:1 id 3", "server s2 127.0.0.1:2 id 3"]), "be")
+
+
+# ---------------------------------------------------------------- 16. FileMembership and non-atomic writers
+def cluster_toml(count: int, weight: int) -> str:
+    return 'algorithm = "rendezvous"\n' + "".join(
+        f'[[nodes]]\nname = "node-{i:03d}"\nweight = {weight}\naddress = "10.0.{i // 250}.{i % 250}:8443"\n'
+        for i in range(count))
+
+
+def test_16_file_membership_never_publishes_a_cut_prefix(tmp_path):
+    import threading
+    import time
+
+    path = tmp_path / "cluster.toml"
+    path.write_text(cluster_toml(300, 1))
+    seen = []
+    with fr.FileMembership(path, poll_interval=0.01) as members:
+        members.subscribe(lambda snap: seen.append((len(snap.nodes), set(snap.weights))))
+        for weight in (2, 3):
+            text = cluster_toml(300, weight).encode()
+
+            def write_in_chunks():
+                with open(path, "wb") as f:  # truncate, then 256-byte chunks: not atomic
+                    for k in range(0, len(text), 256):
+                        f.write(text[k:k + 256])
+                        f.flush()
+                        time.sleep(0.003)
+
+            writer = threading.Thread(target=write_in_chunks)
+            writer.start()
+            writer.join()
+            members.wait_for(lambda s, w=weight: set(s.weights) == {float(w)}, timeout=10)
+    assert seen and all(count == 300 for count, _ in seen), seen
+    assert [w for _, w in seen] == [{1.0}, {2.0}, {3.0}]
