@@ -601,7 +601,7 @@ cdef class Balancer:
         "down" (never serves) or "draining" (no new requests)."""
         cdef Py_ssize_t i = self._index(node)
         states = {"up": ADMIN_UP, "down": ADMIN_DOWN, "draining": ADMIN_DRAINING}
-        if state not in states:
+        if not isinstance(state, str) or state not in states:
             raise ValueError(f"state: expected one of {sorted(states)}, got {state!r}")
         with self.lock:
             self.admin[i] = states[state]

@@ -12,6 +12,16 @@ import numpy as np
 MAX_INT_WEIGHT = 2**31 - 1
 
 
+def is_finite_real(value: object) -> bool:
+    """A real number (not bool) that is finite as a float; ints too large for a float are not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def reject_unordered(values: object, name: str) -> None:
     """Sets iterate in an order that depends on PYTHONHASHSEED, so anything
     whose order decides a result must be a sequence (dict views are ordered)."""

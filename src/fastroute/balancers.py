@@ -38,7 +38,7 @@ import numpy as np
 
 from . import health as _health
 from ._native import _cext
-from ._validate import float_weights, int_weights, nodes_and_weights
+from ._validate import float_weights, int_weights, is_finite_real, nodes_and_weights
 
 NoHealthyNode = _cext.NoHealthyNode
 #: Each pick draws choice_count times: a bound keeps a pick O(1).
@@ -64,7 +64,11 @@ def _common(cls_name, nodes, weights, backups, health, panic_threshold, clock, o
         backups = ()
     if isinstance(backups, (str, bytes)) or not isinstance(backups, Iterable):
         raise TypeError(f"backups: expected a collection of node names, got {type(backups).__name__}")
-    backup_set = set(backups)
+    # backups are flags, so their order does not matter: a set is fine here
+    try:
+        backup_set = set(backups)
+    except TypeError:
+        raise TypeError(f"backups: expected a collection of node names, got {type(backups).__name__}") from None
     unknown = sorted(backup_set - set(names))
     if unknown:
         raise ValueError(f"backups: {unknown} are not among the nodes")
@@ -212,8 +216,7 @@ class LeastRequest(_Face, _cext.LeastRequest):
         if isinstance(choice_count, bool) or not isinstance(choice_count, numbers.Integral) \
                 or not 1 <= choice_count <= MAX_CHOICE_COUNT:
             raise ValueError(f"choice_count: expected an int in [1, {MAX_CHOICE_COUNT}], got {choice_count!r}")
-        if isinstance(active_request_bias, bool) or not isinstance(active_request_bias, numbers.Real) \
-                or not math.isfinite(active_request_bias) or active_request_bias < 0:
+        if not is_finite_real(active_request_bias) or active_request_bias < 0:
             raise ValueError(f"active_request_bias: expected a finite number >= 0, got {active_request_bias!r}")
         return _build(cls, _cext.LeastRequest, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
@@ -228,8 +231,7 @@ class PeakEWMA(_Face, _cext.PeakEWMA):
 
     def __new__(cls, nodes, *, decay_s=10.0, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
-        if isinstance(decay_s, bool) or not isinstance(decay_s, numbers.Real) or not math.isfinite(decay_s) \
-                or decay_s <= 0:
+        if not is_finite_real(decay_s) or decay_s <= 0:
             raise ValueError(f"decay_s: expected a finite number > 0, got {decay_s!r}")
         return _build(cls, _cext.PeakEWMA, nodes, None, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,

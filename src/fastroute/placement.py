@@ -21,7 +21,7 @@ import numpy as np
 
 from ._keys import key_batch_arg
 from ._native import _rust
-from ._validate import float_weights, int_weights, node_names, nodes_and_weights
+from ._validate import float_weights, int_weights, is_finite_real, node_names, nodes_and_weights
 from .hashing import HASH_ALGORITHMS
 
 __all__ = ["HashRing", "IPHash", "JumpHash", "MAX_THREADS", "Maglev", "Rendezvous"]
@@ -201,8 +201,7 @@ class HashRing(_Placement):
                 lookup: str = "at_or_after", weights_are_shares: bool = False):
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
-        if isinstance(points_per_weight, bool) or not isinstance(points_per_weight, numbers.Real) \
-                or not math.isfinite(points_per_weight) or points_per_weight <= 0:
+        if not is_finite_real(points_per_weight) or points_per_weight <= 0:
             raise ValueError(f"points_per_weight: must be a finite number > 0, got {points_per_weight!r}")
         if mode not in _RING_MODES:
             raise ValueError(f"mode: expected one of {_RING_MODES}, got {mode!r}")
@@ -237,7 +236,7 @@ class HashRing(_Placement):
         """Consistent hashing with bounded loads (Mirrokni et al.): assigns the
         batch in order so no node gets more than ceil(c * len(keys) * w_i / Σw)
         keys; each key goes to the first node clockwise with room."""
-        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c <= 1:
+        if not is_finite_real(c) or c <= 1:
             raise ValueError(f"c: balance factor must be a finite number > 1, got {c!r}")
         arg, _ = key_batch_arg(keys)
         return self._assign_bounded(arg, float(c), [float(w) for w in self._weights])
