@@ -12,8 +12,8 @@ Eligibility (one rule set for every balancer):
   2. a node is healthy unless its passive/active health policy failed it;
   3. healthy primaries serve if they are at least `panic_threshold` of the
      primaries; if there are none, healthy backups serve; otherwise, with
-     panic_threshold > 0, every non-down primary serves (panic); otherwise
-     the pick raises NoHealthyNode.
+     panic_threshold > 0, every primary that is neither down nor draining
+     serves (panic: rule 1 still holds); otherwise the pick raises NoHealthyNode.
 """
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc

@@ -13,7 +13,6 @@ Keys are str (UTF-8), bytes, or int (8 bytes little-endian), hashed with
 """
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any, ClassVar
 

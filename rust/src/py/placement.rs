@@ -386,7 +386,7 @@ impl PlacementTable {
             }
             "nginx_chash" | "nginx_hash" => {
                 if weights.iter().any(|w| w.fract() != 0.0 || *w > 1_000_000.0) {
-                    return Err(PyValueError::new_err("weights: nginx weights are integers"));
+                    return Err(PyValueError::new_err("weights: nginx weights are integers in [0, 1000000]"));
                 }
                 let w: Vec<u32> = weights.iter().map(|&x| x as u32).collect();
                 if w.iter().map(|&x| x as u64 * 160).sum::<u64>() > crate::placement::ring::MAX_POINTS {
