@@ -11,7 +11,7 @@ BUILD_STAMP := $(VENV)/.fastroute-built
 SOURCES := $(shell find rust/src cext src/fastroute -name '*.rs' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.py' 2>/dev/null) \
            rust/Cargo.toml rust/Cargo.lock rust/build.rs setup.py pyproject.toml
 
-.PHONY: help venv dev system-deps test test-rust test-python demo bench wheel-check clean
+.PHONY: help venv dev system-deps test test-rust test-python demo bench wheel-check clean fuzz
 
 help:
 	@echo "make demo        route the bundled sample transactions and print the summary"
@@ -19,6 +19,7 @@ help:
 	@echo "make dev         (re)build the editable install in .venv"
 	@echo "make bench       quick benchmark set (release build)"
 	@echo "make wheel-check build sdist -> wheel, install it in a scratch venv, smoke test + whole suite on it"
+	@echo "make fuzz        every cargo-fuzz target for FUZZ_SECONDS each (default 30; not part of make test)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,15 @@ bench: $(BUILD_STAMP)
 
 wheel-check: system-deps $(PY)
 	scripts/wheel-check.sh
+
+# cargo-fuzz on the stable toolchain: RUSTC_BOOTSTRAP=1 allows the -Z flags it needs.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := ring_build_lookup key_batch maglev_build weights_build
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	cd rust && for target in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	rm -rf build dist $(VENV) src/fastroute/*.so rust/target .pytest_cache

@@ -15,7 +15,7 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 from fastroute.balancers.swrr cimport SwrrState
 
 cdef enum:
-    EVENT_BUFFER = 64
+    EVENT_SLACK = 64                 # event capacity = 2 * nodes + EVENT_SLACK
 
 
 cdef class Balancer:
@@ -26,6 +26,7 @@ cdef class Balancer:
     # configuration
     cdef SwrrState swrr              # weight / effective / current (nginx family)
     cdef double *weight_f
+    cdef double *weight_scaled       # weight_f × one power of two, max in [1, 2): exact, sums cannot overflow
     cdef unsigned char *is_backup
     cdef unsigned char *admin        # 0 up, 1 down, 2 draining
     cdef Py_ssize_t n_primary
@@ -64,10 +65,12 @@ cdef class Balancer:
     cdef object clock
     cdef bint python_clock
     cdef object on_state_change
-    cdef int event_kind[EVENT_BUFFER]
-    cdef Py_ssize_t event_node[EVENT_BUFFER]
+    cdef int *event_kind             # pending events; room for every event one call can make
+    cdef Py_ssize_t *event_node
+    cdef Py_ssize_t event_capacity
     cdef Py_ssize_t event_count
-    cdef Py_ssize_t events_dropped
+    cdef Py_ssize_t events_dropped   # since the last flush
+    cdef Py_ssize_t total_dropped_py  # reported by earlier flushes
     cdef cython.pymutex lock
 
     cdef double now_c(self) noexcept nogil
@@ -79,10 +82,12 @@ cdef class Balancer:
     cdef void record(self, Py_ssize_t i, bint ok, double now) noexcept nogil
     cdef void health_check(self, Py_ssize_t i, bint ok) noexcept nogil
     cdef bint _failed(self, Py_ssize_t i, double now) noexcept nogil
-    cdef double _now_for_pick(self)
+    cdef double _now_for_pick(self) except? -1.0
+    cdef double _now(self) except? -1.0
     cdef Py_ssize_t _pick_or_raise(self, bint acquire) except -1
     cdef Py_ssize_t _index(self, node) except -1
     cdef double _latency(self, latency_s) except? -2.0
+    cdef bint _ok(self, ok) except -1
     cdef void observe(self, Py_ssize_t i, double latency_s, double now) noexcept nogil
     cdef void push_event(self, int kind, Py_ssize_t node) noexcept nogil
     cdef Py_ssize_t pick_index_c(self) noexcept nogil

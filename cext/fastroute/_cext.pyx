@@ -12,12 +12,12 @@ Eligibility (one rule set for every balancer):
   2. a node is healthy unless its passive/active health policy failed it;
   3. healthy primaries serve if they are at least `panic_threshold` of the
      primaries; if there are none, healthy backups serve; otherwise, with
-     panic_threshold > 0, every non-down primary serves (panic); otherwise
-     the pick raises NoHealthyNode.
+     panic_threshold > 0, every primary that is neither down nor draining
+     serves (panic: rule 1 still holds); otherwise the pick raises NoHealthyNode.
 """
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
-from libc.math cimport INFINITY, exp, floor, isnan, pow
+from libc.math cimport INFINITY, exp, floor, frexp, isfinite, isnan, ldexp, pow
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memset
 
@@ -53,6 +53,9 @@ cdef enum:
 # Finagle's PeakEwma penalty for a node with pending requests and no RTT yet (§16.1).
 cdef double PEAK_EWMA_PENALTY = 140737488355327.0
 
+#: Largest pick_many(n): 2**28 int32 picks are 1 GiB.
+MAX_PICK_MANY = 1 << 28
+
 EVENT_NAMES = {1: "ejected", 2: "restored", 3: "panic_entered", 4: "panic_left"}
 
 
@@ -79,8 +82,8 @@ cdef class Balancer:
         self.nodes = nodes
         self.n = n
         self.index_of = {name: i for i, name in enumerate(nodes)}
-        # One block: 13 arrays of 8 bytes, 1 of 4 bytes, 4 of 1 byte per node.
-        cdef size_t size = n * (13 * 8 + 4 + 4) + 64
+        # One block: 14 arrays of 8 bytes, 1 of 4 bytes, 4 of 1 byte per node.
+        cdef size_t size = n * (14 * 8 + 4 + 4) + 64
         self.memory = PyMem_Malloc(size)
         if self.memory == NULL:
             raise MemoryError()
@@ -91,6 +94,7 @@ cdef class Balancer:
         self.swrr.effective_weight = <int64_t *>p; p += 8 * n
         self.swrr.current_weight = <int64_t *>p; p += 8 * n
         self.weight_f = <double *>p; p += 8 * n
+        self.weight_scaled = <double *>p; p += 8 * n
         self.inflight = <int64_t *>p; p += 8 * n
         self.fails = <int64_t *>p; p += 8 * n
         self.checked = <double *>p; p += 8 * n
@@ -105,7 +109,26 @@ cdef class Balancer:
         self.admin = <unsigned char *>p; p += n
         self.eligible_mask = <unsigned char *>p; p += n
         self.ejected = <unsigned char *>p; p += n
+        # Events: a refresh makes at most n + 1, a report one; every Python call
+        # flushes, so this never fills from Python (C-level callers: see events_dropped).
+        self.event_capacity = 2 * n + EVENT_SLACK
+        self.event_kind = <int *>PyMem_Malloc(sizeof(int) * self.event_capacity)
+        self.event_node = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * self.event_capacity)
+        if self.event_kind == NULL or self.event_node == NULL:
+            raise MemoryError()
         self.n_primary = 0
+        cdef double max_w = 0.0
+        cdef int exponent = 0
+        for i in range(n):
+            if weights[i] > max_w:
+                max_w = weights[i]
+        if max_w > 0.0:
+            frexp(max_w, &exponent)  # max_w = m * 2**exponent, m in [0.5, 1)
+        for i in range(n):
+            # ldexp is exact unless the result leaves the normal range; a positive weight stays positive.
+            self.weight_scaled[i] = ldexp(weights[i], 1 - exponent)
+            if weights[i] > 0.0 and self.weight_scaled[i] == 0.0:
+                self.weight_scaled[i] = 5e-324
         for i in range(n):
             self.weight_f[i] = weights[i]
             self.swrr.weight[i] = <int64_t>weights[i]
@@ -136,6 +159,8 @@ cdef class Balancer:
 
     def __dealloc__(self):
         PyMem_Free(self.memory)
+        PyMem_Free(self.event_kind)
+        PyMem_Free(self.event_node)
 
     # ------------------------------------------------------------------ time
     cdef double now_c(self) noexcept nogil:
@@ -147,11 +172,13 @@ cdef class Balancer:
                 t = float(self.clock())
             except BaseException:
                 t = monotonic()
+            if not isfinite(t):
+                t = monotonic()  # C callers cannot take an exception; Python calls raise (_now)
         return t
 
     # ------------------------------------------------------------ eligibility
     cdef void push_event(self, int kind, Py_ssize_t node) noexcept nogil:
-        if self.event_count < EVENT_BUFFER:
+        if self.event_count < self.event_capacity:
             self.event_kind[self.event_count] = kind
             self.event_node[self.event_count] = node
             self.event_count += 1
@@ -203,7 +230,8 @@ cdef class Balancer:
         elif self.panic_threshold > 0.0:
             self.panic = True
             for i in range(self.n):
-                self.eligible_mask[i] = (not self.is_backup[i]) and self.admin[i] != ADMIN_DOWN
+                # rule 1 holds in panic too: draining nodes take no new requests
+                self.eligible_mask[i] = (not self.is_backup[i]) and self.admin[i] == ADMIN_UP
         else:
             for i in range(self.n):
                 if self.is_backup[i]:
@@ -366,10 +394,27 @@ cdef class Balancer:
         return 0
 
     # ------------------------------------------------------------ Python API
-    cdef double _now_for_pick(self):
+    cdef double _now_for_pick(self) except? -1.0:
         if self.needs_time or self.dirty or self.next_expiry < INFINITY or self.nginx_failing:
-            return float(self.clock()) if self.python_clock else monotonic()
+            return self._now()
         return 0.0
+
+    cdef double _now(self) except? -1.0:
+        """The clock's reading, checked: health timers need finite seconds (a
+        NaN would disable them, an infinity end every ejection at once)."""
+        if not self.python_clock:
+            return monotonic()
+        reading = self.clock()
+        if isinstance(reading, (bool, str, bytes)):
+            raise TypeError(f"clock: must return a number of seconds, got {type(reading).__name__}")
+        cdef double t
+        try:
+            t = float(reading)
+        except (TypeError, ValueError, OverflowError):
+            raise TypeError(f"clock: must return a finite number of seconds, got {type(reading).__name__}") from None
+        if not isfinite(t):
+            raise ValueError(f"clock: must return a finite number of seconds, got {t}")
+        return t
 
     cdef Py_ssize_t _index(self, node) except -1:
         try:
@@ -377,15 +422,29 @@ cdef class Balancer:
         except (KeyError, TypeError):
             raise ValueError(f"node: unknown node {node!r}") from None
 
+    @property
+    def events_dropped(self):
+        """State-change events lost because the buffer was full (only C-level
+        callers that never return to Python can fill it); 0 otherwise."""
+        return self.total_dropped_py + self.events_dropped
+
     def _flush_events(self):
         cdef Py_ssize_t k, count
-        if self.event_count == 0:
+        if self.event_count == 0 and self.events_dropped == 0:
             return
         with self.lock:
             count = self.event_count
             kinds = [self.event_kind[k] for k in range(count)]
             nodes = [self.event_node[k] for k in range(count)]
             self.event_count = 0
+            dropped = self.events_dropped
+            self.events_dropped = 0
+        if dropped:
+            import warnings
+            warnings.warn(f"on_state_change: {dropped} state-change events were dropped (C-level callers made "
+                          f"more than {self.event_capacity} without a Python call in between)", RuntimeWarning,
+                          stacklevel=3)
+            self.total_dropped_py += dropped
         if self.on_state_change is not None:
             for kind, node in zip(kinds, nodes):
                 self.on_state_change(EVENT_NAMES[kind], self.nodes[node] if node >= 0 else None)
@@ -421,10 +480,16 @@ cdef class Balancer:
             raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
         return self.nodes[idx]
 
-    def pick_many(self, Py_ssize_t n):
-        """The next `n` picks as an int32 array of indices (GIL released; one clock reading)."""
-        if n < 0:
-            raise ValueError(f"n: must be >= 0, got {n}")
+    def pick_many(self, n_picks):
+        """The next `n` picks (0 <= n <= 2**28) as an int32 array of indices
+        (GIL released; one clock reading)."""
+        if isinstance(n_picks, bool) or not hasattr(n_picks, "__index__"):
+            raise TypeError(f"n: expected an int, got {type(n_picks).__name__}")
+        if n_picks < 0:
+            raise ValueError(f"n: must be >= 0, got {n_picks}")
+        if n_picks > MAX_PICK_MANY:
+            raise ValueError(f"n: must be <= 2**28 (checked before allocating), got {n_picks}")
+        cdef Py_ssize_t n = n_picks
         out = np.empty(n, dtype=np.int32)
         cdef int32_t[::1] view = out
         cdef double now = self._now_for_pick()
@@ -460,13 +525,20 @@ cdef class Balancer:
         """Ends a request acquired on `node`: its outcome feeds health, its
         latency (seconds) feeds latency-aware balancers."""
         cdef Py_ssize_t i = self._index(node)
+        cdef bint success = self._ok(ok)
         cdef double latency = self._latency(latency_s)
-        cdef double now = float(self.clock()) if self.python_clock else monotonic()
+        cdef double now
+        try:
+            now = self._now()
+        except BaseException:
+            # The request has ended either way: free its in-flight slot, then report the clock.
+            self.abandon(node)
+            raise
         with self.lock:
             if self.inflight[i] <= 0:
                 raise ValueError(f"node: release of {node!r} without a matching acquire")
             self.inflight[i] -= 1
-            self.record(i, bool(ok), now)
+            self.record(i, success, now)
             if latency == latency:
                 self.observe(i, latency, now)
         if self.event_count:
@@ -475,10 +547,11 @@ cdef class Balancer:
     def report(self, node, ok=True, latency_s=None):
         """Records an outcome for `node` without in-flight accounting."""
         cdef Py_ssize_t i = self._index(node)
+        cdef bint success = self._ok(ok)
         cdef double latency = self._latency(latency_s)
-        cdef double now = float(self.clock()) if self.python_clock else monotonic()
+        cdef double now = self._now()
         with self.lock:
-            self.record(i, bool(ok), now)
+            self.record(i, success, now)
             if latency == latency:
                 self.observe(i, latency, now)
         if self.event_count:
@@ -489,15 +562,36 @@ cdef class Balancer:
         if self.policy != POLICY_HAPROXY:
             raise ValueError("report_check: active checks need a HAProxy-style health policy (rise/fall)")
         cdef Py_ssize_t i = self._index(node)
+        cdef bint success = self._ok(ok)
         with self.lock:
-            self.health_check(i, bool(ok))
+            self.health_check(i, success)
         if self.event_count:
             self._flush_events()
+
+    def abandon(self, node):
+        """Ends a request acquired on `node` without reporting an outcome (its
+        result is unknown, e.g. the clock failed): only the in-flight count drops."""
+        cdef Py_ssize_t i = self._index(node)
+        with self.lock:
+            if self.inflight[i] <= 0:
+                raise ValueError(f"node: abandon of {node!r} without a matching acquire")
+            self.inflight[i] -= 1
+
+    cdef bint _ok(self, ok) except -1:
+        if ok is True or ok is False or isinstance(ok, np.bool_):
+            return bool(ok)
+        raise TypeError(f"ok: expected True or False, got {type(ok).__name__}")
 
     cdef double _latency(self, latency_s) except? -2.0:
         if latency_s is None:
             return float("nan")
-        cdef double v = float(latency_s)
+        if isinstance(latency_s, (bool, np.bool_)) or not isinstance(latency_s, (int, float, np.integer, np.floating)):
+            raise TypeError(f"latency_s: expected None or a number of seconds, got {type(latency_s).__name__}")
+        cdef double v
+        try:
+            v = float(latency_s)
+        except OverflowError:
+            v = INFINITY
         if not (v >= 0.0) or v == INFINITY:
             raise ValueError(f"latency_s: must be a finite number >= 0, got {latency_s!r}")
         return v
@@ -507,7 +601,7 @@ cdef class Balancer:
         "down" (never serves) or "draining" (no new requests)."""
         cdef Py_ssize_t i = self._index(node)
         states = {"up": ADMIN_UP, "down": ADMIN_DOWN, "draining": ADMIN_DRAINING}
-        if state not in states:
+        if not isinstance(state, str) or state not in states:
             raise ValueError(f"state: expected one of {sorted(states)}, got {state!r}")
         with self.lock:
             self.admin[i] = states[state]
@@ -516,7 +610,7 @@ cdef class Balancer:
     def state(self, node):
         """"down", "draining", "ejected" (failed by health), "backup" or "up"."""
         cdef Py_ssize_t i = self._index(node)
-        cdef double now = float(self.clock()) if self.python_clock else monotonic()
+        cdef double now = self._now()
         with self.lock:
             self.refresh(now)
             if self.admin[i] == ADMIN_DOWN:
@@ -541,7 +635,7 @@ cdef class Balancer:
 
     def eligible(self):
         """Nodes that would be considered for the next request, in node order."""
-        cdef double now = float(self.clock()) if self.python_clock else monotonic()
+        cdef double now = self._now()
         with self.lock:
             self.refresh(now)
             result = tuple(self.nodes[i] for i in range(self.n) if self.eligible_mask[i])
@@ -633,7 +727,7 @@ cdef class WeightedRandom(Balancer):
 
     cdef void on_refresh(self) noexcept nogil:
         if self.candidate_count:
-            alias_build(self.weight_f, self.eligible_mask, self.n, self.scratch, self.small, self.large,
+            alias_build(self.weight_scaled, self.eligible_mask, self.n, self.scratch, self.small, self.large,
                         self.threshold, self.alias)
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
@@ -671,7 +765,7 @@ cdef class LeastRequest(Balancer):
         if self.deadline == NULL or self.order == NULL:
             raise MemoryError()
         for i in range(self.n):
-            self.deadline[i] = 1.0 / self.weight_f[i] if self.weight_f[i] > 0 else INFINITY
+            self.deadline[i] = 1.0 / self.weight_scaled[i] if self.weight_scaled[i] > 0 else INFINITY
             self.order[i] = <uint64_t>i
         self.next_order = <uint64_t>self.n
 
@@ -692,11 +786,19 @@ cdef class LeastRequest(Balancer):
         best = -1
         for k in range(self.candidate_count):
             c = self.candidates[k]
+            if self.deadline[c] < self.edf_time:
+                # c sat out (down, draining, ejected) while time moved on: it rejoins
+                # at the current time, as Envoy's EDF scheduler adds a host, not with
+                # a backlog of past deadlines that would send it a burst.
+                w = self.weight_scaled[c] / pow(<double>(self.inflight[c] + 1), self.active_request_bias)
+                self.deadline[c] = self.edf_time + (1.0 / w if w > 0 else INFINITY)
+                self.order[c] = self.next_order
+                self.next_order += 1
             if best == -1 or self.deadline[c] < self.deadline[best] or (
                     self.deadline[c] == self.deadline[best] and self.order[c] < self.order[best]):
                 best = c
         self.edf_time = self.deadline[best]
-        w = self.weight_f[best] / pow(<double>(self.inflight[best] + 1), self.active_request_bias)
+        w = self.weight_scaled[best] / pow(<double>(self.inflight[best] + 1), self.active_request_bias)
         self.deadline[best] = self.edf_time + (1.0 / w if w > 0 else INFINITY)
         self.order[best] = self.next_order
         self.next_order += 1

@@ -2,8 +2,8 @@
 //! Vectorised map over a batch, split across rayon's pool above a threshold.
 //! Results are written by index, so they do not depend on the split.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::cell::Cell;
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 use rayon::ThreadPool;
@@ -13,6 +13,26 @@ use rayon::ThreadPool;
 pub const PARALLEL_THRESHOLD: usize = 1 << 16;
 /// Smallest chunk handed to one rayon task.
 const MIN_CHUNK: usize = 4096;
+/// Largest `threads=` a caller may ask for (documented in the Python API).
+pub const MAX_THREADS: usize = 256;
+
+thread_local! {
+    /// Most tasks one batch may be split into, set by `with_threads` for the
+    /// thread that runs the batch (usize::MAX: no limit beyond the pool).
+    static TASK_LIMIT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Smallest piece per task so a batch of `n` items makes at most TASK_LIMIT tasks.
+#[inline]
+fn min_piece(n: usize, floor: usize) -> usize {
+    let limit = TASK_LIMIT.with(|l| l.get()).max(1);
+    floor.max(n.div_ceil(limit))
+}
+
+#[inline]
+fn serial(n: usize, threshold: usize) -> bool {
+    n < threshold || rayon::current_num_threads() == 1 || TASK_LIMIT.with(|l| l.get()) == 1
+}
 
 /// `out[i] = f(state, i)` for i in 0..n; `init` makes per-worker scratch state.
 pub fn par_map<S, T, I, F>(n: usize, init: I, f: F) -> Vec<T>
@@ -22,7 +42,7 @@ where
     F: Fn(&mut S, usize) -> T + Sync + Send,
 {
     let mut out = vec![T::default(); n];
-    if n < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
+    if serial(n, PARALLEL_THRESHOLD) {
         let mut state = init();
         for (i, slot) in out.iter_mut().enumerate() {
             *slot = f(&mut state, i);
@@ -30,7 +50,7 @@ where
     } else {
         out.par_iter_mut()
             .enumerate()
-            .with_min_len(MIN_CHUNK)
+            .with_min_len(min_piece(n, MIN_CHUNK))
             .for_each_init(&init, |state, (i, slot)| *slot = f(state, i));
     }
     out
@@ -40,11 +60,12 @@ where
 /// above the threshold; for kernels that work on several items at once.
 pub fn par_chunks<T: Sync, U: Send + Copy + Default>(input: &[T], f: impl Fn(&[T], &mut [U]) + Sync + Send) -> Vec<U> {
     let mut out = vec![U::default(); input.len()];
-    if input.len() < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
+    if serial(input.len(), PARALLEL_THRESHOLD) {
         f(input, &mut out);
     } else {
-        out.par_chunks_mut(MIN_CHUNK)
-            .zip(input.par_chunks(MIN_CHUNK))
+        let piece = min_piece(input.len(), MIN_CHUNK);
+        out.par_chunks_mut(piece)
+            .zip(input.par_chunks(piece))
             .for_each(|(o, i)| f(i, o));
     }
     out
@@ -60,7 +81,7 @@ where
     if n == 0 {
         return out;
     }
-    if m < PARALLEL_THRESHOLD / 4 || rayon::current_num_threads() == 1 {
+    if serial(m, PARALLEL_THRESHOLD / 4) {
         let mut state = init();
         for (i, row) in out.chunks_mut(n).enumerate() {
             f(&mut state, i, row);
@@ -68,30 +89,53 @@ where
     } else {
         out.par_chunks_mut(n)
             .enumerate()
-            .with_min_len(MIN_CHUNK / 4)
+            .with_min_len(min_piece(m, MIN_CHUNK / 4))
             .for_each_init(&init, |state, (i, row)| f(state, i, row));
     }
     out
 }
 
-/// Runs `f` on a rayon pool of exactly `threads` workers (None: the global
-/// pool, one worker per core). Pools are built once per size and reused.
+/// Runs `f` with at most `threads` workers busy (None: rayon's global pool,
+/// one worker per core). There is one shared pool for explicit counts, grown
+/// on demand up to MAX_THREADS and never one pool per distinct count: a batch
+/// is limited to `threads` tasks (TASK_LIMIT) instead. Results are written by
+/// index, so they do not depend on the count.
 pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<R, String> {
     let Some(n) = threads else { return Ok(f()) };
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+    if n == 0 || n > MAX_THREADS {
+        return Err(format!("threads: must be in 1..={MAX_THREADS}, got {n}"));
+    }
+    let limited = move || {
+        struct Restore(usize);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                TASK_LIMIT.with(|l| l.set(self.0));
+            }
+        }
+        let _restore = Restore(TASK_LIMIT.with(|l| l.replace(n)));
+        f()
+    };
+    if n <= rayon::current_num_threads() {
+        // The global pool has enough workers; splitting into n tasks bounds the parallelism.
+        return Ok(limited());
+    }
+    static SHARED: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
     let pool = {
-        let mut pools = POOLS.get_or_init(|| Mutex::new(HashMap::new())).lock().map_err(|e| e.to_string())?;
-        match pools.get(&n) {
-            Some(p) => p.clone(),
-            None => {
-                let p = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| e.to_string())?);
-                pools.insert(n, p.clone());
+        let mut shared = SHARED.lock().map_err(|e| e.to_string())?;
+        match shared.as_ref() {
+            Some(p) if p.current_num_threads() >= n => p.clone(),
+            _ => {
+                // Grow to exactly n (<= MAX_THREADS) workers;
+                // the old pool's threads exit once its last batch ends.
+                let size = n;
+                let p = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(size).build().map_err(|e| e.to_string())?);
+                *shared = Some(p.clone());
                 p
             }
         }
     };
-    // The pool lock is released before the work runs (rayon issue #592).
-    Ok(pool.install(f))
+    // The lock is released before the work runs (rayon issue #592).
+    Ok(pool.install(limited))
 }
 
 #[cfg(test)]
@@ -105,5 +149,16 @@ mod tests {
         for (i, v) in out.iter().enumerate() {
             assert_eq!(*v, (i as u64).wrapping_mul(0x9E3779B97F4A7C15));
         }
+    }
+
+    #[test]
+    fn thread_counts_agree_and_are_capped() {
+        let n = PARALLEL_THRESHOLD * 2 + 5;
+        let want = par_map(n, || (), |_, i| i as u32 ^ 0x5555);
+        for t in [1, 2, 3, 7, 64] {
+            assert_eq!(with_threads(Some(t), || par_map(n, || (), |_, i| i as u32 ^ 0x5555)).unwrap(), want);
+        }
+        assert!(with_threads(Some(0), || ()).is_err());
+        assert!(with_threads(Some(MAX_THREADS + 1), || ()).is_err());
     }
 }

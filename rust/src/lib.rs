@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("build_profile", env!("FASTROUTE_BUILD_PROFILE"))?;
+    m.add("MAX_THREADS", batch::MAX_THREADS)?;
     m.add_function(wrap_pyfunction!(py::hash::hash_batch, m)?)?;
     m.add_function(wrap_pyfunction!(py::hash::hash_one, m)?)?;
     m.add_class::<py::placement::PlacementTable>()?;

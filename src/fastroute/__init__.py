@@ -19,7 +19,7 @@ from .balancers import (
 )
 from .health import EnvoyOutlier, HAProxyHealth, NginxHealth, health_policy
 from .hashing import HASH_ALGORITHMS, hash_key, hash_keys
-from .placement import HashRing, IPHash, JumpHash, Maglev, Rendezvous
+from .placement import MAX_THREADS, HashRing, IPHash, JumpHash, Maglev, Rendezvous
 from .router import Router
 from .tokens import PanTokenError, load_secret, pan_token, pan_tokens
 
@@ -30,6 +30,7 @@ __all__ = [
     "HashRing",
     "IPHash",
     "JumpHash",
+    "MAX_THREADS",
     "Maglev",
     "Rendezvous",
     "Router",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._arrow import combine, to_numpy
+from ._validate import reject_unordered
 
 _SIGNED_OR_UNSIGNED = "iu"
 
@@ -22,6 +23,8 @@ def key_batch_arg(keys: object, *, name: str = "keys", allow_nulls: bool = False
     """
     if isinstance(keys, (list, tuple)):
         return ("objects", keys), None
+    if isinstance(keys, np.ma.MaskedArray):
+        return _masked_arg(keys, name, allow_nulls)
     if isinstance(keys, np.ndarray):
         return _numpy_arg(keys, name), None
     if _is_arrow(keys):
@@ -29,12 +32,28 @@ def key_batch_arg(keys: object, *, name: str = "keys", allow_nulls: bool = False
     if isinstance(keys, (str, bytes, int)):
         raise TypeError(f"{name}: expected a collection of keys, got a single {type(keys).__name__}; "
                         "use the per-key method for one key")
+    reject_unordered(keys, name)
     try:
         materialised = list(keys)  # any other iterable (generator, range, pandas Series)
     except TypeError:
         raise TypeError(f"{name}: expected a list, tuple, numpy array or pyarrow array, "
                         f"got {type(keys).__name__}") from None
     return ("objects", materialised), None
+
+
+def _masked_arg(arr: np.ma.MaskedArray, name: str, allow_nulls: bool) -> tuple[tuple, np.ndarray | None]:
+    """Masked entries are missing keys, like Arrow nulls: an error unless null_index= is given."""
+    mask = np.ma.getmaskarray(arr)
+    data = np.ma.getdata(arr)
+    if not mask.any():
+        return _numpy_arg(data, name), None
+    if not allow_nulls:
+        raise ValueError(f"{name}: numpy masked array has {int(mask.sum())} masked keys; pass null_index= to "
+                         "route them")
+    if data.dtype.kind == "O":
+        data = data.copy()
+        data[mask] = b""  # placeholder: the caller overwrites these rows with null_index
+    return _numpy_arg(data, name), mask
 
 
 def _numpy_arg(arr: np.ndarray, name: str) -> tuple:

@@ -5,17 +5,37 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MappingView, Set
 
 import numpy as np
 
 MAX_INT_WEIGHT = 2**31 - 1
 
 
+def is_finite_real(value: object) -> bool:
+    """A real number (not bool) that is finite as a float; ints too large for a float are not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def reject_unordered(values: object, name: str) -> None:
+    """Sets iterate in an order that depends on PYTHONHASHSEED, so anything
+    whose order decides a result must be a sequence (dict views are ordered)."""
+    if isinstance(values, Set) and not isinstance(values, MappingView):
+        raise TypeError(f"{name}: got an unordered {type(values).__name__}; its iteration order differs between "
+                        "processes (PYTHONHASHSEED), so results would too. Pass a list or tuple "
+                        "(e.g. sorted(...))")
+
+
 def node_names(nodes: object, *, name: str = "nodes") -> tuple[str, ...]:
-    """Non-empty sequence of distinct, non-empty str node names."""
+    """Non-empty sequence of distinct, non-empty str node names (valid UTF-8)."""
     if isinstance(nodes, (str, bytes)) or not isinstance(nodes, Iterable):
         raise TypeError(f"{name}: expected a sequence of str node names, got {type(nodes).__name__}")
+    reject_unordered(nodes, name)
     result = tuple(nodes)
     if not result:
         raise ValueError(f"{name}: must not be empty")
@@ -25,6 +45,10 @@ def node_names(nodes: object, *, name: str = "nodes") -> tuple[str, ...]:
             raise TypeError(f"{name}[{i}]: node names must be str, got {type(node).__name__}")
         if not node:
             raise ValueError(f"{name}[{i}]: node names must not be empty")
+        try:
+            node.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{name}[{i}]: node names must be valid UTF-8 (no lone surrogates)") from None
         if node in seen:
             raise ValueError(f"{name}: duplicate node name {node!r}")
         seen.add(node)
@@ -49,7 +73,10 @@ def float_weights(weights: object, count: int, *, name: str = "weights") -> np.n
     for i, w in enumerate(values):
         if isinstance(w, bool) or not isinstance(w, numbers.Real):
             raise TypeError(f"{name}[{i}]: weights must be real numbers, got {type(w).__name__}")
-        w = float(w)
+        try:
+            w = float(w)
+        except OverflowError:
+            raise ValueError(f"{name}[{i}]: weights must be finite floats, got an int too large for a float") from None
         if not math.isfinite(w):
             raise ValueError(f"{name}[{i}]: weights must be finite, got {w}")
         if w < 0:
@@ -83,8 +110,11 @@ def int_weights(weights: object, count: int, *, name: str = "weights", maximum: 
 
 
 def _sequence(values: object, count: int, name: str) -> list:
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        raise TypeError(f"{name}: expected a 1-D sequence of numbers, got a {values.ndim}-D numpy array")
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"{name}: expected a sequence of numbers, got {type(values).__name__}")
+    reject_unordered(values, name)
     result = list(values.tolist() if isinstance(values, np.ndarray) else values)
     if len(result) != count:
         raise ValueError(f"{name}: expected {count} weights (one per node), got {len(result)}")

@@ -7,13 +7,18 @@ Each public class subclasses its compiled class, so `pick()`, `acquire()` and
 Common API: `pick()`, `pick_index()`, `pick_many(n)`, `acquire()` /
 `release(node, ok=True, latency_s=None)`, `with sel.lease() as node:`,
 `report(node, ok, latency_s)`, `report_check(node, ok)` (HAProxy checks),
+`abandon(node)` (end an acquired request with no outcome),
 `set_state(node, "up" | "down" | "draining")`, `state(node)`, `eligible()`,
 `active()`. Health (shared by all): `health=` policy (fastroute.health),
 `backups=` (serve only when no primary is healthy), `panic_threshold=`
-(below this healthy fraction of primaries, route over all of them),
-`clock=` (a callable returning seconds; default a monotonic C clock),
+(below this healthy fraction of primaries, route over all primaries that
+are neither down nor draining), `clock=` (a callable returning finite
+seconds; a NaN, infinity or non-number is an error; default a monotonic C clock),
 `on_state_change=` (called with ("ejected" | "restored" | "panic_entered" |
-"panic_left", node or None)). `NoHealthyNode` when nothing can serve.
+"panic_left", node or None); every event is delivered — `events_dropped`
+counts any lost by C-level callers that never return to Python).
+`NoHealthyNode` when nothing can serve. `ok=` must be a bool and
+`latency_s=` None or a number of seconds; `pick_many(n)` takes 0 <= n <= 2**28.
 
 Thread safety: every call holds the balancer's own mutex for its state
 change, so any number of threads (also without the GIL, on free-threaded
@@ -26,15 +31,18 @@ import math
 import numbers
 import os
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager
 
 import numpy as np
 
 from . import health as _health
 from ._native import _cext
-from ._validate import float_weights, int_weights, nodes_and_weights
+from ._validate import float_weights, int_weights, is_finite_real, nodes_and_weights
 
 NoHealthyNode = _cext.NoHealthyNode
+#: Each pick draws choice_count times: a bound keeps a pick O(1).
+MAX_CHOICE_COUNT = 1024
 
 
 def _seed(seed: object) -> int:
@@ -52,9 +60,15 @@ def _common(cls_name, nodes, weights, backups, health, panic_threshold, clock, o
         w = int_weights(raw, len(names)).astype(np.float64)
     else:
         w = float_weights(raw, len(names))
-    if isinstance(backups, str):
-        raise TypeError("backups: expected a collection of node names, got a str")
-    backup_set = set(backups)
+    if backups is None:
+        backups = ()
+    if isinstance(backups, (str, bytes)) or not isinstance(backups, Iterable):
+        raise TypeError(f"backups: expected a collection of node names, got {type(backups).__name__}")
+    # backups are flags, so their order does not matter: a set is fine here
+    try:
+        backup_set = set(backups)
+    except TypeError:
+        raise TypeError(f"backups: expected a collection of node names, got {type(backups).__name__}") from None
     unknown = sorted(backup_set - set(names))
     if unknown:
         raise ValueError(f"backups: {unknown} are not among the nodes")
@@ -83,13 +97,17 @@ class _Face:
         ok=False if the block raised; latency measured with the balancer's clock."""
         node = self.acquire()
         clock = self._clock_fn
-        start = clock()
+        try:
+            start = clock()
+        except BaseException:
+            self.abandon(node)  # never leak the in-flight count
+            raise
         try:
             yield node
         except BaseException:
-            self.release(node, ok=False, latency_s=max(clock() - start, 0.0))
+            self.release(node, ok=False, latency_s=_elapsed(clock, start))
             raise
-        self.release(node, ok=True, latency_s=max(clock() - start, 0.0))
+        self.release(node, ok=True, latency_s=_elapsed(clock, start))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nodes={self.nodes!r}, weights={self.weights!r})"
@@ -97,6 +115,16 @@ class _Face:
     def __reduce__(self):
         raise TypeError(f"{type(self).__name__} holds live request state and cannot be pickled; "
                         "build one per process from its configuration")
+
+
+def _elapsed(clock, start) -> float | None:
+    """Seconds since `start`, or None when the clock cannot say (release()
+    then reads the clock itself and raises a clear error after freeing the node)."""
+    try:
+        elapsed = float(clock()) - float(start)
+    except Exception:
+        return None
+    return max(elapsed, 0.0) if math.isfinite(elapsed) else None
 
 
 def _build(cls, base, nodes, weights, *, backups, health, panic_threshold, clock, on_state_change,
@@ -185,10 +213,10 @@ class LeastRequest(_Face, _cext.LeastRequest):
 
     def __new__(cls, nodes, weights=None, *, choice_count=2, active_request_bias=1.0, seed=None, backups=(),
                 health=None, panic_threshold=0.0, clock=None, on_state_change=None):
-        if isinstance(choice_count, bool) or not isinstance(choice_count, numbers.Integral) or choice_count < 1:
-            raise ValueError(f"choice_count: expected an int >= 1, got {choice_count!r}")
-        if isinstance(active_request_bias, bool) or not isinstance(active_request_bias, numbers.Real) \
-                or not math.isfinite(active_request_bias) or active_request_bias < 0:
+        if isinstance(choice_count, bool) or not isinstance(choice_count, numbers.Integral) \
+                or not 1 <= choice_count <= MAX_CHOICE_COUNT:
+            raise ValueError(f"choice_count: expected an int in [1, {MAX_CHOICE_COUNT}], got {choice_count!r}")
+        if not is_finite_real(active_request_bias) or active_request_bias < 0:
             raise ValueError(f"active_request_bias: expected a finite number >= 0, got {active_request_bias!r}")
         return _build(cls, _cext.LeastRequest, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
@@ -203,8 +231,7 @@ class PeakEWMA(_Face, _cext.PeakEWMA):
 
     def __new__(cls, nodes, *, decay_s=10.0, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
-        if isinstance(decay_s, bool) or not isinstance(decay_s, numbers.Real) or not math.isfinite(decay_s) \
-                or decay_s <= 0:
+        if not is_finite_real(decay_s) or decay_s <= 0:
             raise ValueError(f"decay_s: expected a finite number > 0, got {decay_s!r}")
         return _build(cls, _cext.PeakEWMA, nodes, None, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,

@@ -20,6 +20,8 @@ def _check(algorithm: object, seed: object) -> None:
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     if not 0 <= seed < 2**64:
         raise ValueError(f"seed: must be in [0, 2**64), got {seed}")
+    if algorithm == "crc32" and seed != 0:
+        raise ValueError(f"seed: crc32 is unseeded (zlib's CRC-32, as nginx uses it); got seed={seed}, use 0")
 
 
 def hash_keys(keys: object, algorithm: str = "xxh3", seed: int = 0) -> np.ndarray:

@@ -16,6 +16,9 @@ NoHealthyNode = _cext.NoHealthyNode
 
 _KIND_CODES = {"nginx": 1, "envoy": 2, "haproxy": 3}
 ON_ERROR = ("fail-check", "mark-down")
+#: Bounds of integer knobs (counts) and of durations / percentages.
+MAX_COUNT = 2**31 - 1
+MAX_SECONDS = 1e12
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,18 @@ def _validate(policy: HealthPolicy) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"health.{f.name}: expected a number, got {type(value).__name__}")
-        if f.type in ("int", int) and not isinstance(value, numbers.Integral):
-            raise TypeError(f"health.{f.name}: expected an int, got {value!r}")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"health.{f.name}: must be a finite number >= 0, got {value!r}")
+        if f.type in ("int", int):
+            if not isinstance(value, numbers.Integral):
+                raise TypeError(f"health.{f.name}: expected an int, got {value!r}")
+            if not 0 <= value <= MAX_COUNT:
+                raise ValueError(f"health.{f.name}: must be an int in [0, {MAX_COUNT}], got {value!r}")
+            continue
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:
+            finite = False
+        if not finite or value < 0 or value > MAX_SECONDS:
+            raise ValueError(f"health.{f.name}: must be a finite number in [0, {MAX_SECONDS:g}], got {value!r}")
     if isinstance(policy, EnvoyOutlier):
         if policy.consecutive_failures < 1:
             raise ValueError("health.consecutive_failures: must be >= 1")

@@ -13,7 +13,6 @@ Keys are str (UTF-8), bytes, or int (8 bytes little-endian), hashed with
 """
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any, ClassVar
 
@@ -21,10 +20,14 @@ import numpy as np
 
 from ._keys import key_batch_arg
 from ._native import _rust
-from ._validate import float_weights, int_weights, node_names, nodes_and_weights
+from ._validate import float_weights, int_weights, is_finite_real, node_names, nodes_and_weights
 from .hashing import HASH_ALGORITHMS
 
-__all__ = ["HashRing", "IPHash", "JumpHash", "Maglev", "Rendezvous"]
+__all__ = ["HashRing", "IPHash", "JumpHash", "MAX_THREADS", "Maglev", "Rendezvous"]
+
+#: Largest `threads=` any batch call accepts. Explicit counts share one
+#: thread pool (grown on demand, never one pool per count).
+MAX_THREADS: int = _rust.MAX_THREADS
 
 _LOOKUP_RULES = ("at_or_after", "after", "nearest")
 _RING_MODES = ("fixed", "normalized")
@@ -37,8 +40,8 @@ def _rebuild(cls, nodes, weights, options):
 def _threads(threads: object) -> int | None:
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
-        raise ValueError(f"threads: expected None or an int >= 1, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads: expected None or an int in [1, {MAX_THREADS}], got {threads!r}")
     return int(threads)
 
 
@@ -136,7 +139,8 @@ class _Placement(_rust.PlacementTable):
     # -- batch lookups ------------------------------------------------------------------
     def route(self, keys, *, null_index: int | None = None, threads: int | None = None) -> np.ndarray:
         """Index into `.nodes` for every key, as numpy int32. GIL released; large
-        batches split across `threads` (default: all cores) with identical results.
+        batches split across `threads` (default: all cores; at most 256, the
+        MAX_THREADS cap) with identical results.
 
         keys: list/tuple of str|bytes|int, numpy integer/S/U/object array, or a
         pyarrow string/binary/integer array (zero-copy). Arrow nulls raise unless
@@ -198,8 +202,7 @@ class HashRing(_Placement):
                 lookup: str = "at_or_after", weights_are_shares: bool = False):
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
-        if isinstance(points_per_weight, bool) or not isinstance(points_per_weight, numbers.Real) \
-                or not math.isfinite(points_per_weight) or points_per_weight <= 0:
+        if not is_finite_real(points_per_weight) or points_per_weight <= 0:
             raise ValueError(f"points_per_weight: must be a finite number > 0, got {points_per_weight!r}")
         if mode not in _RING_MODES:
             raise ValueError(f"mode: expected one of {_RING_MODES}, got {mode!r}")
@@ -234,7 +237,7 @@ class HashRing(_Placement):
         """Consistent hashing with bounded loads (Mirrokni et al.): assigns the
         batch in order so no node gets more than ceil(c * len(keys) * w_i / Σw)
         keys; each key goes to the first node clockwise with room."""
-        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c <= 1:
+        if not is_finite_real(c) or c <= 1:
             raise ValueError(f"c: balance factor must be a finite number > 1, got {c!r}")
         arg, _ = key_batch_arg(keys)
         return self._assign_bounded(arg, float(c), [float(w) for w in self._weights])
@@ -287,6 +290,26 @@ class JumpHash(_Placement):
 
     def _with(self, nodes, weights):
         return JumpHash(nodes, hash=self._options["hash"])
+
+    @staticmethod
+    def _unit_weight(weight: object) -> None:
+        # Jump hash has no weights: only the weight every node has (1) can be honoured.
+        w = float_weights([weight], 1, name="weight")[0]
+        if w != 1.0:
+            raise ValueError(f"weight: jump consistent hash cannot weight nodes (every node has weight 1), "
+                             f"got {weight!r}; use HashRing, Maglev or Rendezvous")
+
+    def with_node(self, name: str, weight: float = 1) -> "JumpHash":
+        """A new table with `name` appended; `weight` must be 1 (jump hash is unweighted)."""
+        self._unit_weight(weight)
+        return super().with_node(name, weight)
+
+    def with_weight(self, name: str, weight: float) -> "JumpHash":
+        """Only weight 1 is valid (jump hash is unweighted): returns an equal table."""
+        if name not in self._nodes:
+            raise KeyError(f"name: unknown node {name!r}")
+        self._unit_weight(weight)
+        return self
 
 
 class Rendezvous(_Placement):

@@ -91,7 +91,7 @@ class HealthModel:
             result = backup
         elif self.panic_threshold > 0:
             self.in_panic = True
-            result = [i for i in range(self.n) if not self.backup[i] and self.admin[i] != "down"]
+            result = [i for i in range(self.n) if not self.backup[i] and self.admin[i] == "up"]
         else:
             result = primary
         if self.in_panic != was:
@@ -333,6 +333,7 @@ class LeastRequestRef(_Base):
         self.deadline = [1.0 / w if w > 0 else INF for w in weights]
         self.order = list(range(self.n))
         self.next_order = self.n
+        self.edf_time = 0.0
 
     def choose(self, cands, now):
         if not self.weighted:
@@ -342,8 +343,15 @@ class LeastRequestRef(_Base):
                 if self.active[c] < self.active[best]:
                     best = c
             return best
+        for c in cands:  # a node that sat out rejoins at the current time (no burst)
+            if self.deadline[c] < self.edf_time:
+                w = self.weight[c] / math.pow(self.active[c] + 1, self.bias)
+                self.deadline[c] = self.edf_time + (1.0 / w if w > 0 else INF)
+                self.order[c] = self.next_order
+                self.next_order += 1
         best = min(cands, key=lambda i: (self.deadline[i], self.order[i]))
         t = self.deadline[best]
+        self.edf_time = t
         w = self.weight[best] / math.pow(self.active[best] + 1, self.bias)
         self.deadline[best] = t + (1.0 / w if w > 0 else INF)
         self.order[best] = self.next_order

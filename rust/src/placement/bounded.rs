@@ -7,9 +7,14 @@
 use super::ring::Ring;
 
 /// Per-node capacities for a batch of `m` keys with balance factor `c`.
-pub fn capacities(weights: &[f64], m: usize, c: f64) -> Vec<u64> {
-    let sum: f64 = weights.iter().sum();
-    weights.iter().map(|w| (c * m as f64 * w / sum).ceil() as u64).collect()
+/// Only nodes holding ring points share the batch (a node with weight but no
+/// point could never take a key), so the capacities always sum to >= m.
+pub fn capacities(ring: &Ring, weights: &[f64], m: usize, c: f64) -> Vec<u64> {
+    let mut holds = vec![false; weights.len()];
+    ring.owners().iter().for_each(|&o| holds[o as usize] = true);
+    let usable: Vec<f64> = weights.iter().zip(&holds).map(|(&w, &h)| if h { w } else { 0.0 }).collect();
+    let shares = crate::placement::weights::shares(&usable);
+    shares.iter().map(|s| (c * m as f64 * s).ceil() as u64).collect()
 }
 
 /// Assigns hashed keys; `capacity` must sum to >= hashes.len() over ring holders.
@@ -47,7 +52,7 @@ mod tests {
         let weights = [1.0, 2.0, 1.0, 1.0, 3.0, 1.0, 1.0, 1.0];
         let ring = Ring::from_points(fixed_points(&refs, &weights, 40.0, HashAlgorithm::Xxh3).unwrap(), 8, LookupRule::AtOrAfter).unwrap();
         let hashes: Vec<u64> = (0..10_000u64).map(|k| HashAlgorithm::Xxh3.hash_u64(k, 0)).collect();
-        let cap = capacities(&weights, hashes.len(), 1.1);
+        let cap = capacities(&ring, &weights, hashes.len(), 1.1);
         let out = assign_bounded(&ring, &hashes, &cap);
         let mut counts = vec![0u64; 8];
         for &o in &out {

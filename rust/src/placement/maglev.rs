@@ -65,7 +65,9 @@ impl Maglev {
         if !is_prime(size) {
             return Err(MaglevError::NotPrime(size));
         }
-        // Exactly rounded, so the shares (and the table) do not depend on input order.
+        // Scaled by a power of two first (exact, and the sum cannot overflow), then
+        // summed exactly rounded, so the shares do not depend on the input order.
+        let weights = &crate::placement::weights::rescaled(weights)[..];
         let sum: f64 = super::exact_sum(weights);
         if !(sum > 0.0) {
             return Err(MaglevError::NoWeight);

@@ -10,6 +10,7 @@ pub mod maglev;
 pub mod nginx;
 pub mod rendezvous;
 pub mod ring;
+pub mod weights;
 
 /// Correctly rounded sum of finite values (Shewchuk 1997, "Adaptive Precision
 /// Floating-Point Arithmetic", non-overlapping partials; the final half-way

@@ -81,6 +81,11 @@ pub fn plain_hash_attempts(key: &[u8], weights: &[u32], total_weight: u64) -> Ve
     out
 }
 
+/// The first attempt (of the 21) whose peer is usable, if any.
+pub fn plain_hash_first_usable(key: &[u8], weights: &[u32], total_weight: u64, usable: &[bool]) -> Option<u32> {
+    plain_hash_attempts(key, weights, total_weight).into_iter().find(|&p| usable[p as usize])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,9 +29,14 @@ pub fn unit_interval(h: u64, node_hash: u64) -> f64 {
 }
 
 impl Rendezvous {
-    /// Node hash = XXH64(name, 0) as in Envoy (§13.2).
+    /// Node hash = XXH64(name, 0) as in Envoy (§13.2). Weights are scaled by
+    /// one power of two (exact, see `weights`): scores keep their order for
+    /// ordinary weights, and subnormal weights no longer tie by rounding.
     pub fn new(names: &[&[u8]], weights: &[f64]) -> Rendezvous {
-        Rendezvous { node_hashes: names.iter().map(|n| xxh64(n, 0)).collect(), weights: weights.to_vec() }
+        Rendezvous {
+            node_hashes: names.iter().map(|n| xxh64(n, 0)).collect(),
+            weights: crate::placement::weights::rescaled(weights),
+        }
     }
 
     #[inline]

@@ -47,6 +47,8 @@ impl LookupRule {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RingError {
     TooManyPoints(u64),
+    /// Normalized mode: the weights (given as shares) need more points than max_ring_size.
+    SharesExceedRing { points: f64, max_ring_size: u64 },
     Empty,
     RingSizeBounds,
 }
@@ -55,6 +57,10 @@ impl std::fmt::Display for RingError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RingError::TooManyPoints(n) => write!(f, "ring would have {n} points, more than {MAX_POINTS}"),
+            RingError::SharesExceedRing { points, max_ring_size } => write!(
+                f,
+                "the shares need {points:.0} ring points, more than max_ring_size ({max_ring_size}); shares must sum to at most 1"
+            ),
             RingError::Empty => write!(f, "no node holds a point (all weights too small)"),
             RingError::RingSizeBounds => write!(f, "min_ring_size must be >= 1 and <= max_ring_size"),
         }
@@ -275,11 +281,13 @@ pub fn fixed_points(
     points_per_weight: f64,
     algo: HashAlgorithm,
 ) -> Result<Vec<(u64, u32)>, RingError> {
+    // Counted in f64 first: a huge weight must be refused, not wrap a u64 sum.
+    let planned: f64 = weights.iter().map(|w| (w * points_per_weight).round()).sum();
+    if !(planned <= MAX_POINTS as f64) {
+        return Err(RingError::TooManyPoints(if planned.is_finite() { planned as u64 } else { u64::MAX }));
+    }
     let counts: Vec<u64> = weights.iter().map(|w| (w * points_per_weight).round() as u64).collect();
     let total: u64 = counts.iter().sum();
-    if total > MAX_POINTS {
-        return Err(RingError::TooManyPoints(total));
-    }
     let mut pairs = Vec::with_capacity(total as usize);
     let mut buf = Vec::with_capacity(64);
     for (i, (name, &count)) in names.iter().zip(&counts).enumerate() {
@@ -309,9 +317,9 @@ pub fn normalized_points(
         return Err(RingError::TooManyPoints(max_ring_size));
     }
     // Envoy's locality weighting hands in shares computed by the caller (§2.2).
-    let sum: f64 = weights.iter().sum();
+    // Shares via a power-of-two rescale: exact for ordinary weights, no overflow for huge ones.
     let normalized: Vec<f64> =
-        if already_normalized { weights.to_vec() } else { weights.iter().map(|w| (w * 1.0) / sum).collect() };
+        if already_normalized { weights.to_vec() } else { crate::placement::weights::shares(weights) };
     // Envoy initialises min at 1.0 and only counts hosts that are on the ring.
     let mut min_w = 1.0f64;
     for &w in &normalized {
@@ -320,6 +328,12 @@ pub fn normalized_points(
         }
     }
     let scale = ((min_w * min_ring_size as f64).ceil() / min_w).min(max_ring_size as f64);
+    // The running sum below makes about scale × Σshares points: refuse before
+    // allocating when caller-given shares sum to more than 1 (plus rounding).
+    let planned = scale * normalized.iter().sum::<f64>();
+    if !(planned <= max_ring_size as f64 * (1.0 + 1e-9) + 1.0) {
+        return Err(RingError::SharesExceedRing { points: planned, max_ring_size });
+    }
     let mut pairs = Vec::with_capacity(scale.ceil() as usize + names.len());
     let mut buf = Vec::with_capacity(64);
     let mut current = 0.0f64;

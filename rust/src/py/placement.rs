@@ -18,7 +18,7 @@ use crate::placement::ketama::{ketama_points, Flavor};
 use crate::hash::full_hash;
 use crate::placement::haproxy::{chash_points as haproxy_points, map_table, server_base, HashKey};
 use crate::placement::maglev::Maglev;
-use crate::placement::nginx::{chash_points, plain_hash_attempts, plain_hash_peer};
+use crate::placement::nginx::{chash_points, plain_hash_attempts, plain_hash_first_usable, plain_hash_peer};
 use crate::placement::rendezvous::Rendezvous;
 use crate::placement::ring::{fixed_points, normalized_points, LookupRule, Ring};
 use crate::py::hash::algorithm;
@@ -145,37 +145,69 @@ impl PlacementTable {
     }
 
     /// For IP hashing: the address bytes nginx hashes.
-    fn ip_bytes(key: &Bound<'_, PyAny>, out: &mut [u8; 16]) -> PyResult<usize> {
+    /// `what` names the key in errors; the key itself is never printed (it may be a card number).
+    fn ip_bytes(key: &Bound<'_, PyAny>, out: &mut [u8; 16], what: &str) -> PyResult<usize> {
         if key.is_instance_of::<PyInt>() && !key.is_instance_of::<PyBool>() {
-            let v: u64 = key.extract().map_err(|_| PyValueError::new_err("key: int addresses must be in [0, 2**32)"))?;
+            let range = || PyValueError::new_err(format!("{what}: int addresses must be in [0, 2**32)"));
+            let v: u64 = key.extract().map_err(|_| range())?;
             if v > u32::MAX as u64 {
-                return Err(PyValueError::new_err("key: int addresses must be in [0, 2**32)"));
+                return Err(range());
             }
             out[..3].copy_from_slice(&ipv4_int_bytes(v));
             return Ok(3);
         }
         let raw: Vec<u8> = if let Ok(s) = key.cast::<PyString>() {
-            s.to_str()?.as_bytes().to_vec()
+            s.to_str()
+                .map_err(|_| PyValueError::new_err(format!("{what}: str key is not valid UTF-8 (lone surrogate)")))?
+                .as_bytes()
+                .to_vec()
         } else if let Ok(b) = key.cast::<PyBytes>() {
             b.as_bytes().to_vec()
         } else {
             return Err(PyTypeError::new_err(format!(
-                "key: IP hash keys must be an address (str or bytes text) or an IPv4 int, got {}",
+                "{what}: IP hash keys must be an address (str or bytes text) or an IPv4 int, got {}",
                 key.get_type().name()?
             )));
         };
         iphash::parse_address(&raw, out).ok_or_else(|| {
-            PyValueError::new_err(format!("key: {:?} is not an IPv4/IPv6 address", String::from_utf8_lossy(&raw)))
+            PyValueError::new_err(format!("{what}: not an IPv4/IPv6 address ({} bytes of text)", raw.len()))
         })
     }
 
     fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<u32> {
         if let Table::IpHash(ip) = &self.table {
             let mut buf = [0u8; 16];
-            let n = Self::ip_bytes(key, &mut buf)?;
+            let n = Self::ip_bytes(key, &mut buf, "key")?;
             return Ok(ip.lookup(&buf[..n]));
         }
         Ok(self.table.lookup(self.key_hash(key)?))
+    }
+
+    /// IP tables given Python objects: each key parsed as `get_index` does
+    /// (an int is an IPv4 address, not 8 hashed bytes). n = 1: indices;
+    /// otherwise n replicas per key, row-major. None for other tables/inputs.
+    fn ip_objects(&self, keys: &Bound<'_, PyTuple>, n: usize) -> PyResult<Option<Vec<i32>>> {
+        let Table::IpHash(ip) = &self.table else { return Ok(None) };
+        let kind: String = keys.get_item(0)?.extract()?;
+        if kind != "objects" {
+            return Ok(None);
+        }
+        let seq = keys.get_item(1)?;
+        let len = seq.len()?;
+        let mut out = Vec::with_capacity(len * n);
+        let mut buf = [0u8; 16];
+        let mut reps = Vec::with_capacity(n);
+        for i in 0..len {
+            let item = seq.get_item(i)?;
+            let used = Self::ip_bytes(&item, &mut buf, &format!("keys[{i}]"))?;
+            if n == 1 {
+                out.push(ip.lookup(&buf[..used]) as i32);
+            } else {
+                ip.replicas(&buf[..used], n, &mut reps);
+                out.extend(reps.iter().map(|&r| r as i32));
+            }
+        }
+        Ok(Some(out))
     }
 
     fn check_replica_count(&self, n: usize) -> PyResult<()> {
@@ -354,7 +386,7 @@ impl PlacementTable {
             }
             "nginx_chash" | "nginx_hash" => {
                 if weights.iter().any(|w| w.fract() != 0.0 || *w > 1_000_000.0) {
-                    return Err(PyValueError::new_err("weights: nginx weights are integers"));
+                    return Err(PyValueError::new_err("weights: nginx weights are integers in [0, 1000000]"));
                 }
                 let w: Vec<u32> = weights.iter().map(|&x| x as u32).collect();
                 if w.iter().map(|&x| x as u64 * 160).sum::<u64>() > crate::placement::ring::MAX_POINTS {
@@ -427,7 +459,7 @@ impl PlacementTable {
         let mut out = Vec::with_capacity(n);
         if let Table::IpHash(ip) = &self.table {
             let mut buf = [0u8; 16];
-            let len = Self::ip_bytes(key, &mut buf)?;
+            let len = Self::ip_bytes(key, &mut buf, "key")?;
             ip.replicas(&buf[..len], n, &mut out);
         } else {
             self.table.replicas(self.key_hash(key)?, n, &mut out);
@@ -442,6 +474,9 @@ impl PlacementTable {
         keys: &Bound<'py, PyTuple>,
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyArray1<i32>>> {
+        if let Some(out) = self.ip_objects(keys, 1)? {
+            return Ok(out.into_pyarray(py));
+        }
         let store = KeyStore::from_arg(keys)?;
         let batch = store.batch()?;
         let n = batch.validate().map_err(key_error)?;
@@ -488,6 +523,10 @@ impl PlacementTable {
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyArray2<i32>>> {
         self.check_replica_count(n)?;
+        if let Some(flat) = self.ip_objects(keys, n)? {
+            let m = flat.len() / n;
+            return flat.into_pyarray(py).reshape([m, n]);
+        }
         let store = KeyStore::from_arg(keys)?;
         let batch = store.batch()?;
         let m = batch.validate().map_err(key_error)?;
@@ -537,14 +576,50 @@ impl PlacementTable {
         let Table::Ring(ring) = &self.table else {
             return Err(PyTypeError::new_err("assign_bounded: only hash rings support bounded loads"));
         };
+        if weights.len() != self.names.len() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+            return Err(PyValueError::new_err("weights: internal: one finite weight >= 0 per node"));
+        }
         let store = KeyStore::from_arg(keys)?;
         let batch = store.batch()?;
         batch.validate().map_err(key_error)?;
         let hashes = batch.hash_all(self.algo, 0).map_err(key_error)?;
         let out = py.detach(|| {
-            let cap = bounded::capacities(&weights, hashes.len(), c);
+            let cap = bounded::capacities(ring, &weights, hashes.len(), c);
             bounded::assign_bounded(ring, &hashes, &cap)
         });
+        Ok(out.into_pyarray(py))
+    }
+
+    /// nginx plain hash with unusable (`down`) peers, over a key batch: the
+    /// first usable peer of nginx's 21 attempts, else the first usable peer
+    /// (nginx's round-robin fallback starts there), §6.3.
+    #[pyo3(signature = (keys, usable, threads=None))]
+    fn _route_nginx_usable<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyTuple>,
+        usable: Vec<bool>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyArray1<i32>>> {
+        let Table::NginxHash(w, total) = &self.table else {
+            return Err(PyTypeError::new_err("only nginx plain hash tables skip peers"));
+        };
+        if usable.len() != w.len() || !usable.iter().any(|&u| u) {
+            return Err(PyValueError::new_err("usable: internal: one flag per server, at least one true"));
+        }
+        let fallback = usable.iter().position(|&u| u).unwrap_or(0) as u32;
+        let store = KeyStore::from_arg(keys)?;
+        let batch = store.batch()?;
+        let n = batch.validate().map_err(key_error)?;
+        let out = py
+            .detach(|| {
+                with_threads(threads, || {
+                    par_map(n, Vec::new, |scratch, i| {
+                        plain_hash_first_usable(batch.bytes_at(i, scratch), w, *total, &usable).unwrap_or(fallback) as i32
+                    })
+                })
+            })
+            .map_err(PyValueError::new_err)?;
         Ok(out.into_pyarray(py))
     }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 
+from .._validate import reject_unordered
 from ..placement import HashRing, Maglev as _Maglev
 
 #: Envoy `ring_hash_lb_config.hash_function` → fastroute hash name.
@@ -40,8 +41,10 @@ def _envoy_weights(hosts, weights):
 def locality_shares(hosts, weights, localities, locality_weights) -> list[float]:
     """Envoy's per-host shares with locality weighting, in double precision and
     Envoy's order of operations (§2.2): (weight × (lw / Σlw)) / Σ weights in the locality."""
+    reject_unordered(hosts, "hosts")
     hosts = list(hosts)
     weights = [1] * len(hosts) if weights is None else list(weights)
+    reject_unordered(localities, "localities")
     localities = list(localities)
     if len(localities) != len(hosts):
         raise ValueError(f"localities: expected one locality per host ({len(hosts)}), got {len(localities)}")
@@ -52,8 +55,9 @@ def locality_shares(hosts, weights, localities, locality_weights) -> list[float]
     if missing:
         raise ValueError(f"locality_weights: no weight for localities {missing}")
     for loc, lw in locality_weights.items():
-        if isinstance(lw, bool) or not isinstance(lw, numbers.Integral) or lw < 0:
-            raise ValueError(f"locality_weights[{loc!r}]: must be an integer >= 0, got {lw!r}")
+        if isinstance(lw, bool) or not isinstance(lw, numbers.Integral) or not 0 <= lw < 2**32:
+            raise ValueError(f"locality_weights[{loc!r}]: must be an integer in [0, 2**32) (Envoy's uint32), "
+                             f"got {lw!r}")
     lsum = 0
     for loc in order:
         lsum += locality_weights[loc]

@@ -26,6 +26,9 @@ import numpy as np
 
 from .._native import _rust
 
+# vnodes beyond the ring's 2**26-point cap can never build; weights are 32-bit.
+_MAX_CONF = {"vnodes": "2**26", "weight": "2**31 - 1"}
+_MAX_VALUE = {"vnodes": 1 << 26, "weight": 2**31 - 1}
 _CONF_KEYS = ("hostname", "instance", "nodename", "port", "vnodes", "weight")
 
 
@@ -91,8 +94,9 @@ class HashRing:
                 conf["weight"] = self._weight_fn(**conf)
             for key in ("weight", "vnodes"):
                 value = conf[key]
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise ValueError(f"nodes[{node!r}].{key}: expected an int >= 0, got {value!r}")
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_VALUE[key]:
+                    raise ValueError(f"nodes[{node!r}].{key}: expected an int in [0, {_MAX_CONF[key]}], "
+                                     f"got {value!r}")
             if current.get("weight") != conf["weight"]:
                 changed = True
             self._nodes[node] = conf

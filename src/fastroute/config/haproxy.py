@@ -30,6 +30,7 @@ from .. import balancers
 from .._native import _rust
 
 _HASH_FUNCTIONS = ("sdbm", "djb2", "wt6", "crc32")
+_MAX_ID = 2**31 - 1
 # Server keywords that cannot change which server a key maps to offline.
 _HARMLESS_SERVER = {"check", "inter", "fastinter", "downinter", "rise", "fall", "port", "maxconn", "maxqueue",
                     "ssl", "verify", "sni", "cookie", "send-proxy", "send-proxy-v2", "check-ssl", "observe",
@@ -172,6 +173,12 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
                             raise ValueError(f"{where}: weight must be <= 256")
                     else:
                         srv.puid = int(value)
+                        if not 1 <= srv.puid <= _MAX_ID:  # HAProxy ids are positive 32-bit ints
+                            raise ValueError(f"{where}: id must be in [1, {_MAX_ID}], got {value}")
+                        clash = next((s for s in be.servers if s.puid == srv.puid), None)
+                        if clash is not None:
+                            raise ValueError(f"{where}: id {srv.puid} is already used by server {clash.name!r} "
+                                             f"(line {clash.line}); HAProxy refuses duplicate ids")
                 i += 2
             elif kw == "backup":
                 srv.backup = True
@@ -201,18 +208,24 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
 def parse_version(version: str | None) -> tuple[int, int] | None:
     if version is None:
         return None
+    if not isinstance(version, str):
+        raise TypeError(f"version: expected a version string such as '2.6.12', got {type(version).__name__}")
     m = re.search(r"(\d+)\.(\d+)", version)
     if not m:
         raise ValueError(f"version: cannot read a HAProxy version from {version!r}")
     return int(m.group(1)), int(m.group(2))
 
 
-def _ipv4_le(address: str) -> tuple[int, int]:
+def _ipv4_le(server: HAProxyServer) -> tuple[int, int]:
+    address = server.address
+    where = f"haproxy config line {server.line}: server {server.name!r}"
     host, _, port = address.rpartition(":") if ":" in address else (address, "", "0")
     try:
         packed = ipaddress.IPv4Address(host).packed
     except ValueError:
-        raise ValueError(f"server address {address!r}: hash-key addr needs an IPv4 address") from None
+        raise ValueError(f"{where}: hash-key {server.hash_key} needs an IPv4 address, got {address!r}") from None
+    if port and not (port.isdigit() and int(port) <= 65535):
+        raise ValueError(f"{where}: port must be an integer in [0, 65535], got {port!r}")
     return int.from_bytes(packed, "little"), int(port or 0)
 
 
@@ -237,7 +250,7 @@ class HAProxyHash:
             if len(keys) > 1:
                 raise ValueError(f"backend {be.name}: mixed hash-key settings are not supported")
             key = keys.pop()
-            addrs, ports = zip(*[_ipv4_le(s.address) for s in usable]) if key != "id" else ([0] * len(usable),
+            addrs, ports = zip(*[_ipv4_le(s) for s in usable]) if key != "id" else ([0] * len(usable),
                                                                                              [0] * len(usable))
             if key == "id" and legacy_id_key:
                 key = "id_legacy"
@@ -250,6 +263,8 @@ class HAProxyHash:
         be = self.backend
         if self._source:
             return key
+        if be.balance in ("uri", "hdr") and not isinstance(key, str):
+            raise TypeError(f"key: balance {be.balance} keys are the request's text (str), got {type(key).__name__}")
         if be.balance == "uri" and not be.uri_whole:
             key = key.split("?", 1)[0]
         elif be.balance == "hdr":
@@ -274,9 +289,28 @@ class HAProxyHash:
         from .._keys import key_batch_arg
 
         arg, _ = key_batch_arg(keys)
-        if arg[0] == "objects" and any(k == "" for k in arg[1]):
-            raise ValueError("keys: an empty key makes HAProxy fall back to round robin")
+        empty = _first_empty_key(arg)
+        if empty is not None:
+            raise ValueError(f"keys[{empty}]: empty key; HAProxy falls back to round robin for an empty key")
         return self._table._route(arg, None)
+
+
+def _first_empty_key(arg: tuple) -> int | None:
+    """Position of the first empty key in a normalised batch (one rule for every input type)."""
+    kind = arg[0]
+    if kind == "objects":
+        return next((i for i, k in enumerate(arg[1]) if isinstance(k, (str, bytes)) and not k), None)
+    if kind in ("varlen32", "varlen64"):
+        lengths = np.diff(arg[2])
+    elif kind in ("fixed_bytes", "ucs4"):
+        width = arg[2]
+        if width == 0:
+            return 0  # a zero-width dtype holds only empty keys
+        lengths = arg[1].reshape(-1, width)[:, 0].astype(np.int64)  # NUL-padded: empty iff the first unit is NUL
+    else:
+        return None  # integer keys are never empty
+    hits = np.flatnonzero(lengths == 0)
+    return int(hits[0]) if hits.size else None
 
 
 def _source_value(address) -> int:

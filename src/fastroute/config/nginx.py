@@ -119,6 +119,20 @@ def _find_upstream(text: str, name: str) -> list[tuple[list[tuple[str, int]], in
     return found[0][0]
 
 
+# nginx's own limits are wider; these keep every table and counter in range.
+_MAX_WEIGHT = 1_000_000
+_MAX_FAILS = 2**31 - 1
+
+
+def _int(param: str, value: str, line: int, minimum: int, maximum: int) -> int:
+    if not re.fullmatch(r"\d+", value):
+        raise ValueError(f"nginx config line {line}: bad value in {param!r}: expected an integer")
+    number = int(value)
+    if not minimum <= number <= maximum:
+        raise ValueError(f"nginx config line {line}: bad value in {param!r}: must be in [{minimum}, {maximum}]")
+    return number
+
+
 def _time(value: str, line: int) -> float:
     m = re.fullmatch(r"(\d+)(ms|s|m|h|d)?", value)
     if not m:
@@ -138,11 +152,9 @@ def parse_upstream(text: str, upstream: str) -> NginxUpstream:
                 key, _, value = param.partition("=")
                 try:
                     if key == "weight" and value:
-                        srv.weight = int(value)
-                        if srv.weight < 1:
-                            raise ValueError
+                        srv.weight = _int(param, value, line, 1, _MAX_WEIGHT)
                     elif key == "max_fails" and value:
-                        srv.max_fails = int(value)
+                        srv.max_fails = _int(param, value, line, 0, _MAX_FAILS)
                     elif key == "fail_timeout" and value:
                         srv.fail_timeout = _time(value, line)
                     elif param == "backup":
@@ -201,8 +213,13 @@ class NginxHash:
         if not self._usable:
             raise ValueError(f"upstream {upstream.name}: every server is down")
         kind = "nginx_chash" if consistent else "nginx_hash"
-        self._table = _rust.PlacementTable(kind, list(self.nodes), [float(w) for w in self.weights],
-                                           hash_name="crc32")
+        try:
+            self._table = _rust.PlacementTable(kind, list(self.nodes), [float(w) for w in self.weights],
+                                               hash_name="crc32")
+        except ValueError as exc:
+            heaviest = max(upstream.servers, key=lambda s: s.weight)
+            raise ValueError(f"nginx config line {heaviest.line}: server {heaviest.name!r} weight={heaviest.weight}: "
+                             f"{exc}") from None
 
     def get_index(self, key) -> int:
         if not self._down.any():
@@ -224,7 +241,8 @@ class NginxHash:
             reps = self._table._route_replicas(arg, len(self.nodes), None)
             usable = ~self._down[reps]
             return reps[np.arange(len(reps)), usable.argmax(axis=1)].astype(np.int32)
-        return np.array([self._plain_with_down(k) for k in keys], dtype=np.int32)
+        # Same batch (any key collection) as the other paths; attempts computed in Rust.
+        return self._table._route_nginx_usable(arg, (~self._down).tolist(), None)
 
     def _plain_with_down(self, key) -> int:
         # §6.3: nginx's 21 hash attempts (computed in Rust); then round robin,

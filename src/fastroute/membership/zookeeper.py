@@ -306,7 +306,14 @@ class Registration:
                     raise MembershipError(f"name: member {self._member.name!r} is registered by another session "
                                           f"(0x{stat.ephemeralOwner:x})") from None
                 time.sleep(0.1)
-        client.exists(self._path, watch=self._watch)
+        self._watch_own()
+
+    def _watch_own(self) -> None:
+        """Watches our znode; the watch remembers which session owned it, so its
+        deletion by that session's expiry is not mistaken for an eviction."""
+        owner: dict = {}
+        stat = self._coord.client.exists(self._path, watch=lambda event: self._watch(event, owner.get("session")))
+        owner["session"] = stat.ephemeralOwner if stat is not None else None
 
     def _register_async(self) -> None:
         if self._closed or self.evicted.is_set():
@@ -317,19 +324,56 @@ class Registration:
         except Exception as exc:  # e.g. disconnected again: the next new session retries
             log.warning("re-registering %s failed: %s", self._member.name, exc)
 
-    def _watch(self, event) -> None:
-        if event.type == "DELETED" and not self._closed and self._coord.connected:
-            # deleted while our session is alive: an operator removed us
-            self.evicted.set()
-            log.warning("member %s was removed by an operator", self._member.name)
-        elif event.type != "DELETED" and not self._closed:
+    def _watch(self, event, owner: int | None) -> None:
+        # kazoo's callback thread: decide on the coordinator's event thread.
+        if self._closed:
+            return
+        if event.type == "DELETED":
+            self._coord.call_soon(lambda: self._check_deleted(owner))
+        else:
             self._coord.call_soon(lambda: self._rewatch())
+
+    def _live_session(self) -> int | None:
+        client = self._coord.client
+        if str(client.state).lower() != CONNECTED or not client.client_id:
+            return None
+        return client.client_id[0]
+
+    def _check_deleted(self, owner: int | None) -> None:
+        """Our znode was deleted. If the session that owned it is no longer the
+        live one, it expired (e.g. the process was paused past the timeout): the
+        znode is re-created on the new session. Only a deletion while its owning
+        session is still ours, with no znode of ours left, is an operator's eviction."""
+        if self._closed or self.evicted.is_set():
+            return
+        live = self._live_session()
+        if live is None or owner != live:
+            log.info("member %s: znode of expired session 0x%x removed; re-registering", self._member.name,
+                     owner or 0)
+            if live is not None:  # own thread: it may wait for the old znode to vanish
+                threading.Thread(target=self._register_async, name="fastroute-zk-register", daemon=True).start()
+            return  # not connected: the next new session re-registers
+        client, exc = self._coord.client, self._coord._exc
+        try:
+            _, stat = client.get(self._path)
+        except exc.NoNodeError:
+            stat = None
+        except Exception:  # connection trouble: a new session, if any, re-registers
+            return
+        if stat is not None and stat.ephemeralOwner == live:
+            self._watch_own()  # a stale event: our current znode is there
+            return
+        if self._live_session() != live:
+            return  # the session ended meanwhile: expiry after all
+        self.evicted.set()
+        log.warning("member %s was removed by an operator", self._member.name)
 
     def _rewatch(self) -> None:
         # keep what an operator changed (weight, state, ...): a re-registration after
         # session expiry restores it rather than the member's start-up values
         try:
-            data, stat = self._coord.client.get(self._path, watch=self._watch)
+            data, stat = self._coord.client.get(self._path)
+            self._watch_own()
             member = Member.from_dict(json.loads(data))
         except Exception:  # gone or unreadable: the DELETED event / next session handles it
             return
