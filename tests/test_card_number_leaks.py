@@ -122,6 +122,11 @@ def test_library_errors_never_hold_a_card_number(caplog):
         lambda: fastroute.SmoothWeightedRoundRobin(["a"]).report(pan, ok=True),
         lambda: fastroute.LeastConnections(["a"]).set_state(pan, "down"),
         lambda: fastroute.Maglev({"a": 1, pan: -1}),
+        lambda: fastroute.load_haproxy("backend %s\n  server a 1.1.1.1:80\n" % pan, "b"),
+        lambda: fastroute.LeastConnections(["a"]).release(pan, True),
+        lambda: fastroute.RoundRobin(["a"]).set_state("a", pan),
+        lambda: fastroute.hash_keys([pan], algorithm=pan),
+        lambda: fastroute.StaticMembership([pan, pan]),
     ]
     messages = []
     for attempt in attempts:

@@ -70,6 +70,13 @@ cdef inline double monotonic() noexcept nogil:
     return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
 
 
+
+def _quoted(value):
+    """repr for an error message, card-number runs masked (fastroute.redact; error paths only)."""
+    from fastroute.redact import quoted
+    return quoted(value)
+
+
 cdef class Balancer:
     """Shared state: nodes, weights, in-flight counts, health. Not used directly."""
 
@@ -420,7 +427,7 @@ cdef class Balancer:
         try:
             return self.index_of[node]
         except (KeyError, TypeError):
-            raise ValueError(f"node: unknown node {node!r}") from None
+            raise ValueError(f"node: unknown node {_quoted(node)}") from None
 
     @property
     def events_dropped(self):
@@ -536,7 +543,7 @@ cdef class Balancer:
             raise
         with self.lock:
             if self.inflight[i] <= 0:
-                raise ValueError(f"node: release of {node!r} without a matching acquire")
+                raise ValueError(f"node: release of {_quoted(node)} without a matching acquire")
             self.inflight[i] -= 1
             self.record(i, success, now)
             if latency == latency:
@@ -574,7 +581,7 @@ cdef class Balancer:
         cdef Py_ssize_t i = self._index(node)
         with self.lock:
             if self.inflight[i] <= 0:
-                raise ValueError(f"node: abandon of {node!r} without a matching acquire")
+                raise ValueError(f"node: abandon of {_quoted(node)} without a matching acquire")
             self.inflight[i] -= 1
 
     cdef bint _ok(self, ok) except -1:
@@ -593,7 +600,7 @@ cdef class Balancer:
         except OverflowError:
             v = INFINITY
         if not (v >= 0.0) or v == INFINITY:
-            raise ValueError(f"latency_s: must be a finite number >= 0, got {latency_s!r}")
+            raise ValueError(f"latency_s: must be a finite number >= 0, got {_quoted(latency_s)}")
         return v
 
     def set_state(self, node, state):
@@ -602,7 +609,7 @@ cdef class Balancer:
         cdef Py_ssize_t i = self._index(node)
         states = {"up": ADMIN_UP, "down": ADMIN_DOWN, "draining": ADMIN_DRAINING}
         if not isinstance(state, str) or state not in states:
-            raise ValueError(f"state: expected one of {sorted(states)}, got {state!r}")
+            raise ValueError(f"state: expected one of {sorted(states)}, got {_quoted(state)}")
         with self.lock:
             self.admin[i] = states[state]
             self.dirty = True

@@ -22,6 +22,7 @@ from .hashing import HASH_ALGORITHMS, hash_key, hash_keys
 from .placement import MAX_THREADS, HashRing, IPHash, JumpHash, Maglev, Rendezvous
 from .router import Router
 from .tokens import PanTokenError, load_secret, pan_token, pan_tokens
+from .redact import quoted
 
 __all__ = [
     "PanTokenError", "load_secret", "pan_token", "pan_tokens",
@@ -70,7 +71,7 @@ __all__ += list(_LAZY)
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'fastroute' has no attribute {name!r}")
+        raise AttributeError(f"module 'fastroute' has no attribute {quoted(name)}")
     from importlib import import_module
 
     value = getattr(import_module(module, __name__), name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping, MappingView, Set
+from .redact import quoted
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def node_names(nodes: object, *, name: str = "nodes") -> tuple[str, ...]:
         except UnicodeEncodeError:
             raise ValueError(f"{name}[{i}]: node names must be valid UTF-8 (no lone surrogates)") from None
         if node in seen:
-            raise ValueError(f"{name}: duplicate node name {node!r}")
+            raise ValueError(f"{name}: duplicate node name {quoted(node)}")
         seen.add(node)
     return result
 
@@ -98,7 +99,7 @@ def int_weights(weights: object, count: int, *, name: str = "weights", maximum: 
             raise TypeError(f"{name}[{i}]: weights must be integers, got {type(w).__name__}")
         if not isinstance(w, numbers.Integral):
             if not (isinstance(w, float) or isinstance(w, np.floating)) or not float(w).is_integer():
-                raise TypeError(f"{name}[{i}]: weights must be integers, got {w!r}")
+                raise TypeError(f"{name}[{i}]: weights must be integers, got {quoted(w)}")
             w = int(w)
         w = int(w)
         if w < 0 or w > maximum:

@@ -39,6 +39,7 @@ import numpy as np
 from . import health as _health
 from ._native import _cext
 from ._validate import float_weights, int_weights, is_finite_real, nodes_and_weights
+from .redact import quoted
 
 NoHealthyNode = _cext.NoHealthyNode
 #: Each pick draws choice_count times: a bound keeps a pick O(1).
@@ -49,7 +50,7 @@ def _seed(seed: object) -> int:
     if seed is None:
         return int.from_bytes(os.urandom(8), "little")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed: expected None or an int in [0, 2**64), got {seed!r}")
+        raise ValueError(f"seed: expected None or an int in [0, 2**64), got {quoted(seed)}")
     return int(seed)
 
 
@@ -77,7 +78,7 @@ def _common(cls_name, nodes, weights, backups, health, panic_threshold, clock, o
     flags = np.array([n in backup_set for n in names], dtype=np.uint8)
     if isinstance(panic_threshold, bool) or not isinstance(panic_threshold, numbers.Real) \
             or not 0 <= panic_threshold <= 1:
-        raise ValueError(f"panic_threshold: expected a number in [0, 1], got {panic_threshold!r}")
+        raise ValueError(f"panic_threshold: expected a number in [0, 1], got {quoted(panic_threshold)}")
     if clock is not None and not callable(clock):
         raise TypeError(f"clock: expected a callable returning seconds, got {type(clock).__name__}")
     if on_state_change is not None and not callable(on_state_change):
@@ -215,9 +216,9 @@ class LeastRequest(_Face, _cext.LeastRequest):
                 health=None, panic_threshold=0.0, clock=None, on_state_change=None):
         if isinstance(choice_count, bool) or not isinstance(choice_count, numbers.Integral) \
                 or not 1 <= choice_count <= MAX_CHOICE_COUNT:
-            raise ValueError(f"choice_count: expected an int in [1, {MAX_CHOICE_COUNT}], got {choice_count!r}")
+            raise ValueError(f"choice_count: expected an int in [1, {MAX_CHOICE_COUNT}], got {quoted(choice_count)}")
         if not is_finite_real(active_request_bias) or active_request_bias < 0:
-            raise ValueError(f"active_request_bias: expected a finite number >= 0, got {active_request_bias!r}")
+            raise ValueError(f"active_request_bias: expected a finite number >= 0, got {quoted(active_request_bias)}")
         return _build(cls, _cext.LeastRequest, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
                       choice_count=int(choice_count), active_request_bias=float(active_request_bias))
@@ -232,7 +233,7 @@ class PeakEWMA(_Face, _cext.PeakEWMA):
     def __new__(cls, nodes, *, decay_s=10.0, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
         if not is_finite_real(decay_s) or decay_s <= 0:
-            raise ValueError(f"decay_s: expected a finite number > 0, got {decay_s!r}")
+            raise ValueError(f"decay_s: expected a finite number > 0, got {quoted(decay_s)}")
         return _build(cls, _cext.PeakEWMA, nodes, None, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
                       decay_s=float(decay_s))

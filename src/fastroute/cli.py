@@ -23,6 +23,7 @@ from pathlib import Path
 from ._version import __version__
 from .bulk.errors import BadRowError, Interrupted, UsageError
 from .redact import mask_card_numbers
+from .redact import quoted
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_BAD_ROW, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_SIGTERM, EXIT_SIGHUP = 128 + signal.SIGTERM, 128 + signal.SIGHUP
@@ -56,7 +57,7 @@ def _load_cluster_arg(value: str):
         file_part, name = value.rsplit(":", 1)
         if Path(file_part).exists():
             return _cluster_from_nginx(Path(file_part), name), file_part
-    raise UsageError(f"--cluster: no such file {value!r}")
+    raise UsageError(f"--cluster: no such file {quoted(value)}")
 
 
 def _cluster_from_nginx(path: Path, upstream: str):

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from .redact import quoted
 
 _NODE_KEYS = {"name", "weight", "address", "backup", "down", "metadata"}
 _TOP_KEYS = {"algorithm", "params", "nodes"}
@@ -55,7 +56,7 @@ class ClusterSpec:
         """The placement object this cluster describes, over its serving nodes."""
         factory = PLACEMENTS.get(self.algorithm)
         if factory is None:
-            raise ValueError(f"algorithm: unknown placement {self.algorithm!r}; known: {sorted(PLACEMENTS)}")
+            raise ValueError(f"algorithm: unknown placement {quoted(self.algorithm)}; known: {sorted(PLACEMENTS)}")
         serving = self.serving
         if not serving:
             raise ValueError("nodes: no node is serving (all are down or backup)")
@@ -128,11 +129,11 @@ def cluster_from_dict(doc: Mapping[str, Any], *, source: str = "<cluster>") -> C
         if not isinstance(name, str) or not name:
             raise ValueError(f"{where}: 'name' must be a non-empty string")
         if name in seen:
-            raise ValueError(f"{where}: duplicate node name {name!r}")
+            raise ValueError(f"{where}: duplicate node name {quoted(name)}")
         seen.add(name)
         weight = raw.get("weight", 1)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"{where}: 'weight' must be a finite number >= 0, got {weight!r}")
+            raise ValueError(f"{where}: 'weight' must be a finite number >= 0, got {quoted(weight)}")
         address = raw.get("address")
         if address is not None and not isinstance(address, str):
             raise ValueError(f"{where}: 'address' must be a string")

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from .redact import quoted
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -25,7 +26,7 @@ def _metadata(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--meta: expected KEY=VALUE, got {item!r}")
+            raise ValueError(f"--meta: expected KEY=VALUE, got {quoted(item)}")
         out[key] = value
     return out
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from .bulk import composite_keys
 from .cluster import ClusterSpec, load_cluster
+from .redact import quoted
 
 
 class FingerprintMismatch(RuntimeError):
@@ -36,7 +37,7 @@ def _route_partition(pdf, placement, expected_fingerprint: str, key: list[str], 
     columns = [pa.array(pdf[k].to_numpy(), from_pandas=True) for k in key]
     for k, col in zip(key, columns):
         if col.null_count:
-            raise ValueError(f"key: column {k!r} has null values in a partition; fill or drop them first")
+            raise ValueError(f"key: column {quoted(k)} has null values in a partition; fill or drop them first")
     keys = columns[0] if len(columns) == 1 else composite_keys(columns)
     index = placement.route(keys)
     out[node_column] = pd.Categorical.from_codes(index.astype(np.int32), categories=names)
@@ -58,9 +59,9 @@ def route(ddf, cluster: ClusterSpec | str, key: str | Sequence[str], *, node_col
     keys = [key] if isinstance(key, str) else list(key)
     missing = [k for k in keys if k not in ddf.columns]
     if missing:
-        raise ValueError(f"key: no column {missing[0]!r}; columns are {list(ddf.columns)}")
+        raise ValueError(f"key: no column {quoted(missing[0])}; columns are {list(ddf.columns)}")
     if node_column in ddf.columns:
-        raise ValueError(f"node_column: the frame already has a column {node_column!r}")
+        raise ValueError(f"node_column: the frame already has a column {quoted(node_column)}")
     names = list(placement.nodes)
     meta = ddf._meta.copy()
     meta[node_column] = pd.Categorical([], categories=names)

@@ -6,6 +6,7 @@ import numpy as np
 
 from ._keys import key_batch_arg
 from ._native import _rust
+from .redact import quoted
 
 #: xxh3 (default), xxh64, murmur2 = libstdc++ MurmurHash2-64 (Envoy's
 #: MURMUR_HASH_2; seed 0 selects Envoy's seed 0xc70f6907), crc32 = zlib's CRC-32
@@ -15,7 +16,7 @@ HASH_ALGORITHMS = ("xxh3", "xxh64", "murmur2", "crc32")
 
 def _check(algorithm: object, seed: object) -> None:
     if algorithm not in HASH_ALGORITHMS:
-        raise ValueError(f"algorithm: expected one of {HASH_ALGORITHMS}, got {algorithm!r}")
+        raise ValueError(f"algorithm: expected one of {HASH_ALGORITHMS}, got {quoted(algorithm)}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
     if not 0 <= seed < 2**64:

@@ -11,6 +11,7 @@ import numbers
 from dataclasses import asdict, dataclass, fields
 
 from ._native import _cext
+from .redact import quoted
 
 NoHealthyNode = _cext.NoHealthyNode
 
@@ -71,7 +72,7 @@ def health_policy(kind: str, **knobs) -> HealthPolicy:
     """A validated policy: unknown kinds or knob names are errors that list the valid ones."""
     cls = _POLICIES.get(kind)
     if cls is None:
-        raise ValueError(f"health: unknown policy {kind!r}; expected one of {sorted(_POLICIES)}")
+        raise ValueError(f"health: unknown policy {quoted(kind)}; expected one of {sorted(_POLICIES)}")
     valid = [f.name for f in fields(cls)]
     unknown = sorted(set(knobs) - set(valid))
     if unknown:
@@ -86,22 +87,22 @@ def _validate(policy: HealthPolicy) -> None:
         value = getattr(policy, f.name)
         if f.name == "on_error":
             if value not in ON_ERROR:
-                raise ValueError(f"health.on_error: expected one of {ON_ERROR}, got {value!r}")
+                raise ValueError(f"health.on_error: expected one of {ON_ERROR}, got {quoted(value)}")
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"health.{f.name}: expected a number, got {type(value).__name__}")
         if f.type in ("int", int):
             if not isinstance(value, numbers.Integral):
-                raise TypeError(f"health.{f.name}: expected an int, got {value!r}")
+                raise TypeError(f"health.{f.name}: expected an int, got {quoted(value)}")
             if not 0 <= value <= MAX_COUNT:
-                raise ValueError(f"health.{f.name}: must be an int in [0, {MAX_COUNT}], got {value!r}")
+                raise ValueError(f"health.{f.name}: must be an int in [0, {MAX_COUNT}], got {quoted(value)}")
             continue
         try:
             finite = math.isfinite(value)
         except OverflowError:
             finite = False
         if not finite or value < 0 or value > MAX_SECONDS:
-            raise ValueError(f"health.{f.name}: must be a finite number in [0, {MAX_SECONDS:g}], got {value!r}")
+            raise ValueError(f"health.{f.name}: must be a finite number in [0, {MAX_SECONDS:g}], got {quoted(value)}")
     if isinstance(policy, EnvoyOutlier):
         if policy.consecutive_failures < 1:
             raise ValueError("health.consecutive_failures: must be >= 1")

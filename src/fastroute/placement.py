@@ -22,6 +22,7 @@ from ._keys import key_batch_arg
 from ._native import _rust
 from ._validate import float_weights, int_weights, is_finite_real, node_names, nodes_and_weights
 from .hashing import HASH_ALGORITHMS
+from .redact import quoted
 
 __all__ = ["HashRing", "IPHash", "JumpHash", "MAX_THREADS", "Maglev", "Rendezvous"]
 
@@ -41,13 +42,13 @@ def _threads(threads: object) -> int | None:
     if threads is None:
         return None
     if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= MAX_THREADS:
-        raise ValueError(f"threads: expected None or an int in [1, {MAX_THREADS}], got {threads!r}")
+        raise ValueError(f"threads: expected None or an int in [1, {MAX_THREADS}], got {quoted(threads)}")
     return int(threads)
 
 
 def _hash_name(hash: object) -> str:
     if hash not in HASH_ALGORITHMS:
-        raise ValueError(f"hash: expected one of {HASH_ALGORITHMS}, got {hash!r}")
+        raise ValueError(f"hash: expected one of {HASH_ALGORITHMS}, got {quoted(hash)}")
     return hash
 
 
@@ -117,13 +118,13 @@ class _Placement(_rust.PlacementTable):
     def with_node(self, name: str, weight: float = 1) -> "_Placement":
         """A new placement with `name` appended (weight `weight`)."""
         if name in self._nodes:
-            raise ValueError(f"name: node {name!r} is already present")
+            raise ValueError(f"name: node {quoted(name)} is already present")
         return self._with(self._nodes + (name,), self._weights + (weight,))
 
     def without_node(self, name: str) -> "_Placement":
         """A new placement without `name`."""
         if name not in self._nodes:
-            raise KeyError(f"name: unknown node {name!r}")
+            raise KeyError(f"name: unknown node {quoted(name)}")
         keep = [i for i, n in enumerate(self._nodes) if n != name]
         if not keep:
             raise ValueError("name: cannot remove the last node")
@@ -132,7 +133,7 @@ class _Placement(_rust.PlacementTable):
     def with_weight(self, name: str, weight: float) -> "_Placement":
         """A new placement where `name` has weight `weight`."""
         if name not in self._nodes:
-            raise KeyError(f"name: unknown node {name!r}")
+            raise KeyError(f"name: unknown node {quoted(name)}")
         weights = [weight if n == name else w for n, w in zip(self._nodes, self._weights)]
         return self._with(self._nodes, weights)
 
@@ -172,7 +173,7 @@ class _Placement(_rust.PlacementTable):
 
     def get_index_hashed(self, h: int) -> int:
         if isinstance(h, bool) or not isinstance(h, numbers.Integral) or not 0 <= h < 2**64:
-            raise ValueError(f"h: expected an int in [0, 2**64), got {h!r}")
+            raise ValueError(f"h: expected an int in [0, 2**64), got {quoted(h)}")
         return super().get_index_hashed(int(h))
 
     def replicas(self, key, n: int) -> tuple[str, ...]:
@@ -203,11 +204,11 @@ class HashRing(_Placement):
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
         if not is_finite_real(points_per_weight) or points_per_weight <= 0:
-            raise ValueError(f"points_per_weight: must be a finite number > 0, got {points_per_weight!r}")
+            raise ValueError(f"points_per_weight: must be a finite number > 0, got {quoted(points_per_weight)}")
         if mode not in _RING_MODES:
-            raise ValueError(f"mode: expected one of {_RING_MODES}, got {mode!r}")
+            raise ValueError(f"mode: expected one of {_RING_MODES}, got {quoted(mode)}")
         if lookup not in _LOOKUP_RULES:
-            raise ValueError(f"lookup: expected one of {_LOOKUP_RULES}, got {lookup!r}")
+            raise ValueError(f"lookup: expected one of {_LOOKUP_RULES}, got {quoted(lookup)}")
         min_ring_size = _positive_int(min_ring_size, "min_ring_size")
         max_ring_size = _positive_int(max_ring_size, "max_ring_size", 1, 1 << 26)
         if min_ring_size > max_ring_size:
@@ -238,7 +239,7 @@ class HashRing(_Placement):
         batch in order so no node gets more than ceil(c * len(keys) * w_i / Σw)
         keys; each key goes to the first node clockwise with room."""
         if not is_finite_real(c) or c <= 1:
-            raise ValueError(f"c: balance factor must be a finite number > 1, got {c!r}")
+            raise ValueError(f"c: balance factor must be a finite number > 1, got {quoted(c)}")
         arg, _ = key_batch_arg(keys)
         return self._assign_bounded(arg, float(c), [float(w) for w in self._weights])
 
@@ -297,7 +298,7 @@ class JumpHash(_Placement):
         w = float_weights([weight], 1, name="weight")[0]
         if w != 1.0:
             raise ValueError(f"weight: jump consistent hash cannot weight nodes (every node has weight 1), "
-                             f"got {weight!r}; use HashRing, Maglev or Rendezvous")
+                             f"got {quoted(weight)}; use HashRing, Maglev or Rendezvous")
 
     def with_node(self, name: str, weight: float = 1) -> "JumpHash":
         """A new table with `name` appended; `weight` must be 1 (jump hash is unweighted)."""
@@ -307,7 +308,7 @@ class JumpHash(_Placement):
     def with_weight(self, name: str, weight: float) -> "JumpHash":
         """Only weight 1 is valid (jump hash is unweighted): returns an equal table."""
         if name not in self._nodes:
-            raise KeyError(f"name: unknown node {name!r}")
+            raise KeyError(f"name: unknown node {quoted(name)}")
         self._unit_weight(weight)
         return self
 

@@ -40,3 +40,9 @@ def snippet(value: object, limit: int = SNIPPET_CHARS) -> str:
     text = value.decode("utf-8", "backslashreplace") if isinstance(value, (bytes, bytearray)) else str(value)
     text = mask_card_numbers(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quoted(value: object, limit: int = SNIPPET_CHARS) -> str:
+    """`repr(value)` for an error message: card-number runs masked, at most `limit` characters."""
+    text = mask_card_numbers(repr(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._keys import key_batch_arg
 from ._native import _rust
+from .redact import quoted
 
 MIN_SECRET_BYTES = 16
 OUTPUTS = ("hex", "bytes")
@@ -59,23 +60,23 @@ def load_secret(*, env: str | None = None, file: str | os.PathLike | None = None
     if env is not None:
         value = os.environ.get(env)
         if value is None:
-            raise ValueError(f"{what}: environment variable {env!r} is not set")
+            raise ValueError(f"{what}: environment variable {quoted(env)} is not set")
         return check_secret(value.encode("utf-8"), what)
     try:
         st = os.stat(file)
         with open(file, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise ValueError(f"{what}: cannot read secret file {os.fspath(file)!r}: {exc.strerror}") from None
+        raise ValueError(f"{what}: cannot read secret file {quoted(os.fspath(file))}: {exc.strerror}") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warnings.warn(f"{what}: secret file {os.fspath(file)!r} is readable by group or others "
+        warnings.warn(f"{what}: secret file {quoted(os.fspath(file))} is readable by group or others "
                       f"(mode {stat.S_IMODE(st.st_mode):o}); chmod 600 it", stacklevel=2)
     return check_secret(data[:-1] if data.endswith(b"\n") else data, what)
 
 
 def _check_output(output: object) -> None:
     if output not in OUTPUTS:
-        raise ValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
+        raise ValueError(f"output: expected one of {OUTPUTS}, got {quoted(output)}")
 
 
 def token_status(pans: object, secret: bytes, *, luhn: bool = False, output: str = "hex",

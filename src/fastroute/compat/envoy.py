@@ -18,6 +18,7 @@ import numbers
 
 from .._validate import reject_unordered
 from ..placement import HashRing, Maglev as _Maglev
+from ..redact import quoted
 
 #: Envoy `ring_hash_lb_config.hash_function` → fastroute hash name.
 HASH_FUNCTIONS = {"XX_HASH": "xxh64", "MURMUR_HASH_2": "murmur2"}
@@ -32,7 +33,7 @@ def _envoy_weights(hosts, weights):
     weights = list(weights)
     for i, w in enumerate(weights):
         if isinstance(w, bool) or not isinstance(w, numbers.Integral) or not 1 <= w <= 128:
-            raise ValueError(f"weights[{i}]: Envoy host weights are integers in [1, 128], got {w!r}")
+            raise ValueError(f"weights[{i}]: Envoy host weights are integers in [1, 128], got {quoted(w)}")
     if sum(weights) >= 2**32:
         raise ValueError("weights: their sum must fit in 32 bits (Envoy)")
     return weights
@@ -56,8 +57,8 @@ def locality_shares(hosts, weights, localities, locality_weights) -> list[float]
         raise ValueError(f"locality_weights: no weight for localities {missing}")
     for loc, lw in locality_weights.items():
         if isinstance(lw, bool) or not isinstance(lw, numbers.Integral) or not 0 <= lw < 2**32:
-            raise ValueError(f"locality_weights[{loc!r}]: must be an integer in [0, 2**32) (Envoy's uint32), "
-                             f"got {lw!r}")
+            raise ValueError(f"locality_weights[{quoted(loc)}]: must be an integer in [0, 2**32) (Envoy's uint32), "
+                             f"got {quoted(lw)}")
     lsum = 0
     for loc in order:
         lsum += locality_weights[loc]
@@ -85,7 +86,7 @@ def RingHash(hosts, weights=None, *, minimum_ring_size: int = DEFAULT_MINIMUM_RI
     scaled to ≥ minimum_ring_size × share points, at most maximum_ring_size in
     all, point j of a host = hash("<host key>_<j>"), lookup = first point ≥ hash."""
     if hash_function not in HASH_FUNCTIONS:
-        raise ValueError(f"hash_function: expected one of {sorted(HASH_FUNCTIONS)}, got {hash_function!r}")
+        raise ValueError(f"hash_function: expected one of {sorted(HASH_FUNCTIONS)}, got {quoted(hash_function)}")
     common = dict(hash=HASH_FUNCTIONS[hash_function], mode="normalized", min_ring_size=minimum_ring_size,
                   max_ring_size=maximum_ring_size, lookup="at_or_after")
     weights = _envoy_weights(hosts, weights)

@@ -25,6 +25,7 @@ from hashlib import md5
 import numpy as np
 
 from .._native import _rust
+from ..redact import quoted
 
 # vnodes beyond the ring's 2**26-point cap can never build; weights are 32-bit.
 _MAX_CONF = {"vnodes": "2**26", "weight": "2**31 - 1"}
@@ -53,7 +54,7 @@ class HashRing:
         if not self._ketama and "replicas" in kwargs:
             raise TypeError("replicas: only used with hash_fn='ketama'")
         if not isinstance(self._replicas, int) or not 1 <= self._replicas <= 4:
-            raise ValueError(f"replicas: expected an int in 1..4, got {self._replicas!r}")
+            raise ValueError(f"replicas: expected an int in 1..4, got {quoted(self._replicas)}")
         weight_fn = kwargs.get("weight_fn")
         if weight_fn is not None and not callable(weight_fn):
             raise TypeError("weight_fn should be a callable function")
@@ -72,7 +73,7 @@ class HashRing:
         changed = False
         for node in nodes:
             if not isinstance(node, str) or not node:
-                raise TypeError(f"nodes: node names must be non-empty str, got {node!r}")
+                raise TypeError(f"nodes: node names must be non-empty str, got {quoted(node)}")
             conf = {"hostname": node, "instance": None, "nodename": node, "port": None,
                     "vnodes": self._default_vnodes, "weight": 1}
             current = self._nodes.get(node, {})
@@ -95,8 +96,8 @@ class HashRing:
             for key in ("weight", "vnodes"):
                 value = conf[key]
                 if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_VALUE[key]:
-                    raise ValueError(f"nodes[{node!r}].{key}: expected an int in [0, {_MAX_CONF[key]}], "
-                                     f"got {value!r}")
+                    raise ValueError(f"nodes[{quoted(node)}].{key}: expected an int in [0, {_MAX_CONF[key]}], "
+                                     f"got {quoted(value)}")
             if current.get("weight") != conf["weight"]:
                 changed = True
             self._nodes[node] = conf

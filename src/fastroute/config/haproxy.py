@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import balancers
 from .._native import _rust
+from ..redact import quoted
 
 _HASH_FUNCTIONS = ("sdbm", "djb2", "wt6", "crc32")
 _MAX_ID = 2**31 - 1
@@ -77,7 +78,7 @@ def _sections(text: str):
             current = (tokens[0], tokens[1] if len(tokens) > 1 else "", [], lineno)
             yield current
         elif current is None:
-            raise ValueError(f"haproxy config line {lineno}: {tokens[0]!r} outside any section")
+            raise ValueError(f"haproxy config line {lineno}: {quoted(tokens[0])} outside any section")
         else:
             current[2].append((tokens, lineno))
 
@@ -94,10 +95,10 @@ def parse_backend(text: str, backend: str) -> HAProxyBackend:
             names.append(name)
             if name == backend:
                 if found is not None:
-                    raise ValueError(f"backend: {backend!r} is defined twice")
+                    raise ValueError(f"backend: {quoted(backend)} is defined twice")
                 found = (defaults, lines)
     if found is None:
-        raise ValueError(f"backend: no backend or listen section {backend!r}; found {names}")
+        raise ValueError(f"backend: no backend or listen section {quoted(backend)}; found {quoted(names)}")
     for source, lines in (("defaults", found[0]), ("backend", found[1])):
         for tokens, lineno in lines:
             _apply(be, tokens, lineno, in_defaults=source == "defaults")
@@ -136,7 +137,7 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
         elif algo in ("roundrobin", "static-rr", "leastconn", "first", "source", "random"):
             be.balance = algo
         else:
-            raise ValueError(f"{where}: unsupported balance algorithm {algo!r}")
+            raise ValueError(f"{where}: unsupported balance algorithm {quoted(algo)}")
     elif head == "hash-type":
         if not args or args[0] not in ("map-based", "consistent"):
             raise ValueError(f"{where}: expected 'hash-type map-based|consistent [function] [avalanche]'")
@@ -162,11 +163,11 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
                 value = args[i + 1]
                 if kw == "hash-key":
                     if value not in ("id", "addr", "addr-port"):
-                        raise ValueError(f"{where}: hash-key {value!r} is not supported (id, addr, addr-port)")
+                        raise ValueError(f"{where}: hash-key {quoted(value)} is not supported (id, addr, addr-port)")
                     srv.hash_key = value
                 else:
                     if not value.isdigit():
-                        raise ValueError(f"{where}: {kw} must be an integer, got {value!r}")
+                        raise ValueError(f"{where}: {kw} must be an integer, got {quoted(value)}")
                     if kw == "weight":
                         srv.weight = int(value)
                         if srv.weight > 256:
@@ -177,7 +178,7 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
                             raise ValueError(f"{where}: id must be in [1, {_MAX_ID}], got {value}")
                         clash = next((s for s in be.servers if s.puid == srv.puid), None)
                         if clash is not None:
-                            raise ValueError(f"{where}: id {srv.puid} is already used by server {clash.name!r} "
+                            raise ValueError(f"{where}: id {srv.puid} is already used by server {quoted(clash.name)} "
                                              f"(line {clash.line}); HAProxy refuses duplicate ids")
                 i += 2
             elif kw == "backup":
@@ -191,9 +192,9 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
                                  "verify", "sni", "cookie", "observe", "error-limit", "on-error", "resolvers",
                                  "init-addr", "alpn", "proto", "slowstart") else 1
             else:
-                raise ValueError(f"{where}: unsupported server keyword {kw!r}")
+                raise ValueError(f"{where}: unsupported server keyword {quoted(kw)}")
         if any(s.name == srv.name for s in be.servers):
-            raise ValueError(f"{where}: server {srv.name!r} declared twice")
+            raise ValueError(f"{where}: server {quoted(srv.name)} declared twice")
         be.servers.append(srv)
     elif head in _HARMLESS_BACKEND or head.startswith("timeout"):
         if head == "hash-balance-factor":
@@ -202,7 +203,7 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
     elif in_defaults:
         pass  # other defaults (timeouts, logging) do not change server choice
     else:
-        raise ValueError(f"{where}: unsupported directive {head!r} in backend {be.name}")
+        raise ValueError(f"{where}: unsupported directive {quoted(head)} in backend {be.name}")
 
 
 def parse_version(version: str | None) -> tuple[int, int] | None:
@@ -212,7 +213,7 @@ def parse_version(version: str | None) -> tuple[int, int] | None:
         raise TypeError(f"version: expected a version string such as '2.6.12', got {type(version).__name__}")
     m = re.search(r"(\d+)\.(\d+)", version)
     if not m:
-        raise ValueError(f"version: cannot read a HAProxy version from {version!r}")
+        raise ValueError(f"version: cannot read a HAProxy version from {quoted(version)}")
     return int(m.group(1)), int(m.group(2))
 
 
@@ -223,9 +224,9 @@ def _ipv4_le(server: HAProxyServer) -> tuple[int, int]:
     try:
         packed = ipaddress.IPv4Address(host).packed
     except ValueError:
-        raise ValueError(f"{where}: hash-key {server.hash_key} needs an IPv4 address, got {address!r}") from None
+        raise ValueError(f"{where}: hash-key {server.hash_key} needs an IPv4 address, got {quoted(address)}") from None
     if port and not (port.isdigit() and int(port) <= 65535):
-        raise ValueError(f"{where}: port must be an integer in [0, 65535], got {port!r}")
+        raise ValueError(f"{where}: port must be an integer in [0, 65535], got {quoted(port)}")
     return int.from_bytes(packed, "little"), int(port or 0)
 
 

@@ -25,6 +25,7 @@ from .. import balancers
 from .._native import _rust
 from ..health import NginxHealth
 from ..placement import IPHash
+from ..redact import quoted
 
 _HARMLESS = {"keepalive", "keepalive_requests", "keepalive_time", "keepalive_timeout", "zone", "sticky_cookie_insert"}
 _TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -108,14 +109,14 @@ def _find_upstream(text: str, name: str) -> list[tuple[list[tuple[str, int]], in
             if i >= len(toks):
                 raise ValueError(f"nginx config line {start_line}: upstream {block_name} is not closed")
             if current:
-                raise ValueError(f"nginx config line {current[0][1]}: missing ';' after {current[0][0]!r}")
+                raise ValueError(f"nginx config line {current[0][1]}: missing ';' after {quoted(current[0][0])}")
             if block_name == name:
                 found.append((directives, start_line))
         i += 1
     if not found:
-        raise ValueError(f"upstream: no upstream {name!r} in the config; found {names}")
+        raise ValueError(f"upstream: no upstream {quoted(name)} in the config; found {quoted(names)}")
     if len(found) > 1:
-        raise ValueError(f"upstream: {name!r} is defined {len(found)} times")
+        raise ValueError(f"upstream: {quoted(name)} is defined {len(found)} times")
     return found[0][0]
 
 
@@ -126,17 +127,17 @@ _MAX_FAILS = 2**31 - 1
 
 def _int(param: str, value: str, line: int, minimum: int, maximum: int) -> int:
     if not re.fullmatch(r"\d+", value):
-        raise ValueError(f"nginx config line {line}: bad value in {param!r}: expected an integer")
+        raise ValueError(f"nginx config line {line}: bad value in {quoted(param)}: expected an integer")
     number = int(value)
     if not minimum <= number <= maximum:
-        raise ValueError(f"nginx config line {line}: bad value in {param!r}: must be in [{minimum}, {maximum}]")
+        raise ValueError(f"nginx config line {line}: bad value in {quoted(param)}: must be in [{minimum}, {maximum}]")
     return number
 
 
 def _time(value: str, line: int) -> float:
     m = re.fullmatch(r"(\d+)(ms|s|m|h|d)?", value)
     if not m:
-        raise ValueError(f"nginx config line {line}: bad time {value!r}")
+        raise ValueError(f"nginx config line {line}: bad time {quoted(value)}")
     return int(m.group(1)) * _TIME_UNITS[m.group(2) or "s"]
 
 
@@ -162,13 +163,13 @@ def parse_upstream(text: str, upstream: str) -> NginxUpstream:
                     elif param == "down":
                         srv.down = True
                     else:
-                        raise ValueError(f"nginx config line {line}: unsupported server parameter {param!r}")
+                        raise ValueError(f"nginx config line {line}: unsupported server parameter {quoted(param)}")
                 except ValueError as exc:
                     if str(exc):
                         raise
-                    raise ValueError(f"nginx config line {line}: bad value in {param!r}") from None
+                    raise ValueError(f"nginx config line {line}: bad value in {quoted(param)}") from None
             if any(s.name == srv.name for s in up.servers):
-                raise ValueError(f"nginx config line {line}: server {srv.name!r} listed twice (unsupported)")
+                raise ValueError(f"nginx config line {line}: server {quoted(srv.name)} listed twice (unsupported)")
             up.servers.append(srv)
         elif head == "hash":
             if not args or len(args) > 2 or (len(args) == 2 and args[1] != "consistent"):
@@ -184,10 +185,10 @@ def parse_upstream(text: str, upstream: str) -> NginxUpstream:
                 raise ValueError(f"nginx config line {line}: expected 'random [two [least_conn]]'")
             up.method = "random_two" if args else "random"
         elif head in _HARMLESS:
-            warnings.warn(f"nginx config line {line}: {head!r} ignored (does not change the chosen server)",
+            warnings.warn(f"nginx config line {line}: {quoted(head)} ignored (does not change the chosen server)",
                           stacklevel=3)
         else:
-            raise ValueError(f"nginx config line {line}: unsupported directive {head!r} in upstream {upstream}")
+            raise ValueError(f"nginx config line {line}: unsupported directive {quoted(head)} in upstream {upstream}")
     if not up.servers:
         raise ValueError(f"upstream {upstream}: no server lines")
     if up.method in ("hash", "hash_consistent", "ip_hash") and any(s.backup for s in up.servers):
@@ -218,7 +219,7 @@ class NginxHash:
                                                hash_name="crc32")
         except ValueError as exc:
             heaviest = max(upstream.servers, key=lambda s: s.weight)
-            raise ValueError(f"nginx config line {heaviest.line}: server {heaviest.name!r} weight={heaviest.weight}: "
+            raise ValueError(f"nginx config line {heaviest.line}: server {quoted(heaviest.name)} weight={heaviest.weight}: "
                              f"{exc}") from None
 
     def get_index(self, key) -> int:

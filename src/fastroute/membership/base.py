@@ -19,12 +19,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
+from ..redact import quoted
 
 log = logging.getLogger("fastroute.membership")
 
 #: Node states. `up` serves; `draining` keeps existing work but takes no new keys;
 #: `backup` serves only when no `up` node can; `down` never serves.
 STATES = ("up", "draining", "backup", "down")
+
+
+def _describe(snap) -> str:
+    """A snapshot in an error message: epoch and member names (masked, capped)."""
+    if snap is None:
+        return "none yet"
+    return f"epoch={snap.epoch}, members {quoted([m.name for m in snap.members], limit=200)}"
 
 
 class MembershipError(RuntimeError):
@@ -70,17 +78,17 @@ class Member:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"name: must be a non-empty str, got {self.name!r}")
+            raise ValueError(f"name: must be a non-empty str, got {quoted(self.name)}")
         if "/" in self.name or "\x00" in self.name or self.name in (".", ".."):
-            raise ValueError(f"name: must not contain '/' or NUL nor be '.'/'..', got {self.name!r}")
+            raise ValueError(f"name: must not contain '/' or NUL nor be '.'/'..', got {quoted(self.name)}")
         w = self.weight
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-            raise ValueError(f"weight: member {self.name!r} needs a finite number >= 0, got {w!r}")
+            raise ValueError(f"weight: member {quoted(self.name)} needs a finite number >= 0, got {quoted(w)}")
         object.__setattr__(self, "weight", float(w))
         if self.address is not None and not isinstance(self.address, str):
-            raise TypeError(f"address: member {self.name!r} needs a str or None, got {type(self.address).__name__}")
+            raise TypeError(f"address: member {quoted(self.name)} needs a str or None, got {type(self.address).__name__}")
         if self.state not in STATES:
-            raise ValueError(f"state: member {self.name!r} has state {self.state!r}; expected one of {STATES}")
+            raise ValueError(f"state: member {quoted(self.name)} has state {quoted(self.state)}; expected one of {STATES}")
         object.__setattr__(self, "metadata", _frozen_metadata(self.metadata, f"member {self.name!r}"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,7 +130,7 @@ def as_members(members: object, *, name: str = "members") -> tuple[Member, ...]:
     seen: set[str] = set()
     for m in items:
         if m.name in seen:
-            raise ValueError(f"{name}: duplicate member name {m.name!r}")
+            raise ValueError(f"{name}: duplicate member name {quoted(m.name)}")
         seen.add(m.name)
     return tuple(items)
 
@@ -175,7 +183,7 @@ class Snapshot:
         for m in self.members:
             if m.name == name:
                 return m
-        raise KeyError(f"name: no member {name!r} in snapshot epoch {self.epoch}")
+        raise KeyError(f"name: no member {quoted(name)} in snapshot epoch {self.epoch}")
 
     def __contains__(self, name: object) -> bool:
         return any(m.name == name for m in self.members)
@@ -207,7 +215,7 @@ class Snapshot:
             raise ValueError("algorithm: the snapshot carries no placement algorithm; pass one")
         factory = PLACEMENTS.get(algorithm)
         if factory is None:
-            raise ValueError(f"algorithm: unknown placement {algorithm!r}; known: {sorted(PLACEMENTS)}")
+            raise ValueError(f"algorithm: unknown placement {quoted(algorithm)}; known: {sorted(PLACEMENTS)}")
         serving = self.serving or self.backups
         if not serving:
             raise MembershipError(f"snapshot epoch {self.epoch} has no serving member; keeping the previous table")
@@ -291,7 +299,7 @@ class Membership(ABC):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"{self._source}: no matching snapshot within {timeout} s "
-                                       f"(current: {snap!r})")
+                                       f"(current: {_describe(snap)})")
                 self._changed.wait(left)
 
     # -- subscribing ----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..cluster import ClusterSpec, parse_cluster
 from .base import Member, Membership, Snapshot
+from ..redact import quoted
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,9 @@ class FileMembership(Membership):
     def __init__(self, path: str | os.PathLike, *, poll_interval: float | None = 1.0, settle: float = 0.25):
         if poll_interval is not None and (isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float))
                                           or not poll_interval > 0):
-            raise ValueError(f"poll_interval: expected a number > 0 or None, got {poll_interval!r}")
+            raise ValueError(f"poll_interval: expected a number > 0 or None, got {quoted(poll_interval)}")
         if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not 0 <= settle <= 60:
-            raise ValueError(f"settle: expected seconds in [0, 60], got {settle!r}")
+            raise ValueError(f"settle: expected seconds in [0, 60], got {quoted(settle)}")
         self._settle = float(settle)
         self._path = Path(path)
         super().__init__(str(self._path))

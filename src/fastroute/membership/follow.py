@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .base import Membership, MembershipError, Snapshot
+from ..redact import quoted
 
 log = logging.getLogger("fastroute.membership")
 
@@ -64,7 +65,7 @@ class Follower:
         with self._cond:
             if not self._cond.wait_for(lambda: self._applied is not None and predicate(self._applied), timeout):
                 raise TimeoutError(f"{self._what}: no applied snapshot matched within {timeout} s "
-                                   f"(applied: {self._applied!r}, last error: {self._last_error!r})")
+                                   f"(applied: {quoted(self._applied)}, last error: {quoted(self._last_error)})")
             return self._applied
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from .base import Coordinator, FencingToken, Membership, MembershipError, NoPrimaryError, Snapshot, StaleTokenError
 from .follow import Follower, _default_kind, build_balancer
+from ..redact import quoted
 
 log = logging.getLogger("fastroute.membership")
 
@@ -43,11 +44,11 @@ class ShardLayout:
 
             names = node_names(shards, name="shards")
         if isinstance(replication, bool) or not isinstance(replication, numbers.Integral) or replication < 1:
-            raise ValueError(f"replication: expected an int >= 1, got {replication!r}")
+            raise ValueError(f"replication: expected an int >= 1, got {quoted(replication)}")
         from ..cluster import PLACEMENTS
 
         if algorithm not in PLACEMENTS:
-            raise ValueError(f"algorithm: unknown placement {algorithm!r}; known: {sorted(PLACEMENTS)}")
+            raise ValueError(f"algorithm: unknown placement {quoted(algorithm)}; known: {sorted(PLACEMENTS)}")
         return cls(names, int(replication), algorithm)
 
     def key_map(self):
@@ -142,7 +143,7 @@ class ShardRouter:
         if leader is None:
             raise NoPrimaryError(f"{shard}: no primary elected")
         if table is None or leader.holder not in table.snapshot or table.snapshot.member(leader.holder).state == "down":
-            raise NoPrimaryError(f"{shard}: primary {leader.holder!r} is not a live member")
+            raise NoPrimaryError(f"{shard}: primary {quoted(leader.holder)} is not a live member")
         return WriteRoute(shard, leader.holder, leader, table.snapshot.member(leader.holder).address)
 
     def route_read(self, key) -> str:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from .base import Member, Membership, Snapshot, as_members
+from ..redact import quoted
 
 
 class StaticMembership(Membership):
@@ -40,21 +41,21 @@ class StaticMembership(Membership):
 
         def change(members):
             if any(x.name == m.name for x in members):
-                raise ValueError(f"member: {m.name!r} is already a member")
+                raise ValueError(f"member: {quoted(m.name)} is already a member")
             return members + [m]
         return self._edit(change)
 
     def remove(self, name: str) -> Snapshot:
         def change(members):
             if not any(x.name == name for x in members):
-                raise KeyError(f"name: no member {name!r}")
+                raise KeyError(f"name: no member {quoted(name)}")
             return [x for x in members if x.name != name]
         return self._edit(change)
 
     def _modify(self, name: str, **fields) -> Snapshot:
         def change(members):
             if not any(x.name == name for x in members):
-                raise KeyError(f"name: no member {name!r}")
+                raise KeyError(f"name: no member {quoted(name)}")
             return [replace(x, **fields) if x.name == name else x for x in members]
         return self._edit(change)
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..redact import quoted
 from .base import (Coordinator, CoordinatorUnavailable, FencingToken, Member, Membership, MembershipError, Snapshot,
                    StaleTokenError)
 
@@ -45,7 +46,7 @@ def _kazoo():
 
 def _check_name(value: object, what: str) -> str:
     if not isinstance(value, str) or not value or "/" in value or "\x00" in value or value in (".", ".."):
-        raise ValueError(f"{what}: must be a non-empty str without '/' or NUL, got {value!r}")
+        raise ValueError(f"{what}: must be a non-empty str without '/' or NUL, got {quoted(value)}")
     return value
 
 
@@ -64,12 +65,12 @@ class ZooKeeperCoordinator(Coordinator):
                  connect_timeout: float | None = None, root: str = "/fastroute"):
         kazoo = _kazoo()
         if not isinstance(hosts, str) or not hosts:
-            raise ValueError(f"hosts: expected 'host:port[,host:port]', got {hosts!r}")
+            raise ValueError(f"hosts: expected 'host:port[,host:port]', got {quoted(hosts)}")
         _check_name(cluster, "cluster")
         if isinstance(session_timeout, bool) or not isinstance(session_timeout, (int, float)) or not session_timeout > 0:
-            raise ValueError(f"session_timeout: expected seconds > 0, got {session_timeout!r}")
+            raise ValueError(f"session_timeout: expected seconds > 0, got {quoted(session_timeout)}")
         if not isinstance(root, str) or not root.startswith("/") or root.endswith("/"):
-            raise ValueError(f"root: expected an absolute znode path without trailing '/', got {root!r}")
+            raise ValueError(f"root: expected an absolute znode path without trailing '/', got {quoted(root)}")
         self.hosts, self.cluster, self.session_timeout = hosts, cluster, float(session_timeout)
         self.base = f"{root}/{cluster}"
         self.members_path = f"{self.base}/members"
@@ -303,7 +304,7 @@ class Registration:
                     self._version = client.set(self._path, self._data()).version
                     break
                 if time.monotonic() >= deadline:
-                    raise MembershipError(f"name: member {self._member.name!r} is registered by another session "
+                    raise MembershipError(f"name: member {quoted(self._member.name)} is registered by another session "
                                           f"(0x{stat.ephemeralOwner:x})") from None
                 time.sleep(0.1)
         self._watch_own()
@@ -424,14 +425,14 @@ class DistributedLock:
         exc = self._coord._exc
         try:
             if not self._lock.acquire(blocking=True, timeout=self._timeout):
-                raise TimeoutError(f"lock {self.name!r}: not acquired within {self._timeout} s")
+                raise TimeoutError(f"lock {quoted(self.name)}: not acquired within {self._timeout} s")
         except exc.LockTimeout:
-            raise TimeoutError(f"lock {self.name!r}: not acquired within {self._timeout} s") from None
+            raise TimeoutError(f"lock {quoted(self.name)}: not acquired within {self._timeout} s") from None
         self._node_path = f"{self._lock.path}/{self._lock.node}"
         stat = self._coord.client.exists(self._node_path)
         if stat is None:  # lost between acquire and stat (session expired)
             self._lock.release()
-            raise MembershipError(f"lock {self.name!r}: lost right after acquiring")
+            raise MembershipError(f"lock {quoted(self.name)}: lost right after acquiring")
         self.token = FencingToken(stat.czxid, f"lock:{self.name}", self.identifier)
         return self.token
 
@@ -495,12 +496,12 @@ class MembershipChange:
         if failed:
             lock_result = results[0]
             if isinstance(lock_result, Exception) and not isinstance(lock_result, self._coord._exc.RolledBackError):
-                raise StaleTokenError(f"{what} {name!r}: lock token {token.value} no longer held; change rejected")
+                raise StaleTokenError(f"{what} {quoted(name)}: lock token {token.value} no longer held; change rejected")
             real = [r for r in failed if not isinstance(r, self._coord._exc.RolledBackError)]
             err = real[0] if real else failed[0]
             if isinstance(err, self._coord._exc.NoNodeError):
-                raise KeyError(f"name: no member {name!r} ({what})") from None
-            raise MembershipError(f"{what} {name!r}: {type(err).__name__}") from None
+                raise KeyError(f"name: no member {quoted(name)} ({what})") from None
+            raise MembershipError(f"{what} {quoted(name)}: {type(err).__name__}") from None
 
     def members(self) -> dict[str, tuple[Member, int]]:
         client, exc = self._coord.client, self._coord._exc
@@ -518,7 +519,7 @@ class MembershipChange:
 
         current = self.members().get(name)
         if current is None:
-            raise KeyError(f"name: no member {name!r}")
+            raise KeyError(f"name: no member {quoted(name)}")
         member, version = current
         new = replace(member, **fields)
         path = self._coord.member_path(name)
@@ -712,7 +713,7 @@ class ZooKeeperMembership(Membership):
         if not isinstance(coord, ZooKeeperCoordinator):
             raise TypeError(f"coordinator: expected a ZooKeeperCoordinator or 'host:port', got {type(coord).__name__}")
         if isinstance(refresh_interval, bool) or not isinstance(refresh_interval, (int, float)) or not refresh_interval > 0:
-            raise ValueError(f"refresh_interval: expected seconds > 0, got {refresh_interval!r}")
+            raise ValueError(f"refresh_interval: expected seconds > 0, got {quoted(refresh_interval)}")
         super().__init__(f"zookeeper:{coord.hosts}{coord.members_path}")
         self._coord, self._owns = coord, owns
         self._algorithm, self._params = algorithm, dict(params or {})
@@ -803,7 +804,7 @@ class ZooKeeperMembership(Membership):
                 try:
                     member = Member.from_dict(json.loads(data))
                     if member.name != child:
-                        raise ValueError(f"znode {child!r} holds member {member.name!r}")
+                        raise ValueError(f"znode {quoted(child)} holds member {quoted(member.name)}")
                 except (ValueError, TypeError) as err:
                     self._report_error(MembershipError(f"{path}/{child}: bad member data ({err}); ignored"))
                     continue
