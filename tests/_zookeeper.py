@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A real ZooKeeper on 127.0.0.1 for integration tests (CLUSTER.md §2 recipe,
+"""A real ZooKeeper on 127.0.0.1 for integration tests (docs/cluster.md §2 recipe,
 fast-expiry profile). No fallbacks: if it cannot start, the test fails."""
 from __future__ import annotations
 

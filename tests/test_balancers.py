@@ -116,7 +116,7 @@ def test_exact_sequences_against_reference(kind, policy, seed):
 
 
 def test_nginx_vectors():
-    # ALGORITHMS.md §8.1: {5,1,1} -> a a b a c a a.
+    # docs/algorithms.md §8.1: {5,1,1} -> a a b a c a a.
     sel = fr.SmoothWeightedRoundRobin(["a", "b", "c"], [5, 1, 1])
     assert "".join(sel.pick() for _ in range(14)) == "aabacaa" * 2
     weights = [1, 2, 3, 5, 1, 8, 2]

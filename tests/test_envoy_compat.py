@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Envoy RING_HASH / MAGLEV: the published vectors of ring_hash_lb_test.cc and
-maglev_lb_test.cc listed in ALGORITHMS.md §2.5 and §3.3."""
+maglev_lb_test.cc listed in docs/algorithms.md §2.5 and §3.3."""
 import random
 
 import numpy as np

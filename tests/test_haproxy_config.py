@@ -15,7 +15,7 @@ def conf(*lines, servers=("s1 127.0.0.1:18081", "s2 127.0.0.1:18082", "s3 127.0.
 @pytest.mark.parametrize(
     "lines, servers, expected",
     [
-        # ALGORITHMS.md §7.4 [V-live], HAProxy 3.5-dev5, balance hdr(X-K) from the defaults section.
+        # docs/algorithms.md §7.4 [V-live], HAProxy 3.5-dev5, balance hdr(X-K) from the defaults section.
         (["hash-type consistent"], None, "s2 s3 s3 s2 s3 s2 s3 s3 s3 s2"),
         (["hash-type consistent"], ("s1 127.0.0.1:18081 weight 1", "s2 127.0.0.1:18082 weight 2",
                                     "s3 127.0.0.1:18083 weight 3"), "s2 s2 s3 s2 s2 s2 s3 s3 s3 s2"),

@@ -11,7 +11,7 @@ from tests.reference.jump import jump_bucket
 
 
 def test_guava_golden_values_through_route_hashed():
-    # ALGORITHMS.md §11, Guava HashingTest.
+    # docs/algorithms.md §11, Guava HashingTest.
     nodes = [f"n{i}" for i in range(100)]
     got = JumpHash(nodes).route_hashed(np.arange(20, dtype=np.uint64))
     assert got.tolist() == [0, 55, 62, 8, 45, 59, 86, 97, 82, 59, 73, 37, 17, 56, 86, 21, 90, 37, 38, 83]

@@ -16,7 +16,7 @@ def table_of(m: Maglev) -> list[int]:
 
 
 def test_envoy_published_tables():
-    # ALGORITHMS.md §3.3 (maglev_lb_test.cc).
+    # docs/algorithms.md §3.3 (maglev_lb_test.cc).
     assert table_of(Maglev(ENVOY_HOSTS, table_size=7)) == [2, 4, 0, 1, 5, 0, 3]
     assert table_of(Maglev([str(p) for p in range(90, 96)], table_size=7)) == [2, 5, 0, 3, 4, 1, 0]
     assert table_of(Maglev(ENVOY_HOSTS[:2], [1, 2], table_size=17)) == [1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0, 1]

@@ -224,7 +224,7 @@ def test_lookups_during_membership_churn_never_fail():
 def test_live_balancer_follows_membership():
     m = StaticMembership({"a": 5, "b": 1, "c": 1})
     lb = LiveBalancer(m)
-    assert [lb.pick() for _ in range(7)] == list("aabacaa")  # nginx SWRR 5,1,1 (ALGORITHMS.md §8)
+    assert [lb.pick() for _ in range(7)] == list("aabacaa")  # nginx SWRR 5,1,1 (docs/algorithms.md §8)
     before = lb.balancer
     m.set_state("a", "down")
     assert {lb.pick() for _ in range(20)} == {"b", "c"}

@@ -36,7 +36,7 @@ def test_whole_config_and_balancer_semantics():
 
 
 def test_published_consistent_vectors():
-    # ALGORITHMS.md §6.4 (live nginx): c3 lookups.
+    # docs/algorithms.md §6.4 (live nginx): c3 lookups.
     sel = fastroute.load_nginx(CONF, "c3")
     ks = ["hello", "txn-000001", "4111111111111111", "merchant:42", "a", "b", "c", "0", "1", "2"]
     assert [int(sel.get_node(k)[-5:]) for k in ks] == [18083, 18083, 18083, 18081, 18082, 18083, 18082, 18082,

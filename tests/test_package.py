@@ -28,7 +28,7 @@ def test_version_mismatch_is_a_clear_import_error():
 
 
 def test_release_build_in_use():
-    # The editable install must be release (BUILD.md §3 debug trap).
+    # The editable install must be release (docs/build.md §3 debug trap).
     assert fastroute.RUST_BUILD_PROFILE == "release"
 
 

@@ -17,7 +17,7 @@ def envoy_basic():
 
 
 def test_envoy_basic_vector():
-    # ALGORITHMS.md §2.5 vector 1 (ring_hash_lb_test.cc Basic).
+    # docs/algorithms.md §2.5 vector 1 (ring_hash_lb_test.cc Basic).
     ring = envoy_basic()
     assert ring.points == 12
     by_port = lambda h: int(ring.nodes[ring.get_index_hashed(h)].rsplit(":", 1)[1])  # noqa: E731

@@ -11,7 +11,7 @@ from tests.reference.balancers import SmoothWeightedRoundRobinRef
 
 
 def test_nginx_commit_vector_5_1_1():
-    # ALGORITHMS.md §8.1: weights {5,1,1} -> a a b a c a a, period 7.
+    # docs/algorithms.md §8.1: weights {5,1,1} -> a a b a c a a, period 7.
     sel = SmoothWeightedRoundRobin(["a", "b", "c"], [5, 1, 1])
     assert "".join(sel.pick() for _ in range(14)) == "aabacaa" * 2
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Cluster management against a real ZooKeeper on 127.0.0.1 (CLUSTER.md §2, §8).
+"""Cluster management against a real ZooKeeper on 127.0.0.1 (docs/cluster.md §2, §8).
 
 Fast-expiry profile: tickTime 500 ms, session timeout 1 s. Routers, members and
 lock contenders run in separate processes; they report events as JSON lines.
@@ -30,7 +30,7 @@ from ._zookeeper import ZooKeeperServer
 pytestmark = pytest.mark.integration
 
 SESSION_S = 1.0  # requested; the bound uses what the server negotiates (clamped to its min/max)
-JOIN_LEAVE_PROMISE_S = 1.0  # CLUSTER.md §8: a join/leave is seen within 1 s of the write
+JOIN_LEAVE_PROMISE_S = 1.0  # docs/cluster.md §8: a join/leave is seen within 1 s of the write
 # Watch event → router rebuild → JSON report. Milliseconds when idle (the observed
 # times are printed); the margin is for a loaded 2-core CI machine sharing the cores.
 DELIVERY_MARGIN_S = 0.5

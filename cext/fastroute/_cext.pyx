@@ -688,7 +688,7 @@ cdef class RoundRobin(Balancer):
 
 
 cdef class SmoothWeightedRoundRobin(Balancer):
-    """nginx's smooth weighted round robin (ALGORITHMS.md §8.1)."""
+    """nginx's smooth weighted round robin (docs/algorithms.md §8.1)."""
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
         if self.all_eligible:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Routing beyond one machine with Dask (CLUSTER.md §7).
+"""Routing beyond one machine with Dask (docs/cluster.md §7).
 
 `route(ddf, cluster, key=...)` adds the node column partition by partition
 with `map_partitions`. The placement travels to workers by its configuration

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""64-bit key hashing (ALGORITHMS.md §1) over canonical key bytes."""
+"""64-bit key hashing (docs/algorithms.md §1) over canonical key bytes."""
 from __future__ import annotations
 
 import numpy as np

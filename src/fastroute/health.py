@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Health policies shared by every balancer: passive outlier detection from
-reported outcomes, with the knobs (and defaults, CLUSTER.md §6) of nginx,
+reported outcomes, with the knobs (and defaults, docs/cluster.md §6) of nginx,
 Envoy and HAProxy. Pass one as `health=` to a balancer, or a name:
 "nginx", "envoy", "haproxy" (defaults) — or `health_policy("nginx", max_fails=3)`.
 """

@@ -188,7 +188,7 @@ class HashRing(_Placement):
     mode="fixed" (default): node i gets round-half-up(weight_i * points_per_weight)
     points (the product in double precision), independent of other nodes, so adding or removing a node moves only
     that node's keys. mode="normalized": Envoy's ring sizing (min_ring_size,
-    max_ring_size; ALGORITHMS.md §2.3; Σw summed in node order). Point j of a
+    max_ring_size; docs/algorithms.md §2.3; Σw summed in node order). Point j of a
     node is the hash of "<name>_<j>"; equal points order by node index; lookup
     picks the first point >= the key hash ("at_or_after"), > ("after"), or the
     nearest, ties to the predecessor ("nearest", HAProxy's rule). Replicas: the

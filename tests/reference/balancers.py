@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reference: request-time balancers and the shared health model.
 
-Written from the spec (ALGORITHMS.md §8, §15, §16; CLUSTER.md §6) and the
+Written from the spec (docs/algorithms.md §8, §15, §16; docs/cluster.md §6) and the
 eligibility rules documented in fastroute._cext; the compiled balancers must
 produce the same pick sequences for the same inputs, seeds and clock.
 """

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reference: consistent hashing with bounded loads as a batch assignment
-(Mirrokni, Thorup, Zadimoghaddam; ALGORITHMS.md §5)."""
+(Mirrokni, Thorup, Zadimoghaddam; docs/algorithms.md §5)."""
 import math
 
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reference: jump consistent hash and its failover order.
 
-jump_bucket: Lamping & Veach 2014, Fig. 1 (ALGORITHMS.md §11), written as the
+jump_bucket: Lamping & Veach 2014, Fig. 1 (docs/algorithms.md §11), written as the
 paper's probabilistic form — the LCG key drives successive "jump" targets.
 Failover order (JumpHash docstring): the primary, then jump of
 mix64(h + k) for k = 1 … 4n skipping repeats, then the buckets after the

@@ -4,7 +4,7 @@
 Sources (not the engine): Eisenbud et al., NSDI 2016, §3.4 (each backend's
 preference list is the permutation offset + j*skip mod M; backends take turns
 claiming their next unclaimed slot); Envoy's weighted variant and host order
-(ALGORITHMS.md §3.1: hosts sorted by key, offset/skip from XXH64 seeds 0/1,
+(docs/algorithms.md §3.1: hosts sorted by key, offset/skip from XXH64 seeds 0/1,
 in iteration t a host takes a turn iff t*w >= its target, target += max_w).
 
 Structure, deliberately unlike a fill loop: the turn rule depends only on the

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Reference: libstdc++ 64-bit MurmurHash2 (`_Hash_bytes`), ALGORITHMS.md §1."""
+"""Reference: libstdc++ 64-bit MurmurHash2 (`_Hash_bytes`), docs/algorithms.md §1."""
 MASK = (1 << 64) - 1
 MUL = 0xC6A4A7935BD1E995
 ENVOY_SEED = 0xC70F6907

@@ -2,7 +2,7 @@
 """Reference: weighted rendezvous hashing as a direct formula per node.
 
 Sources (not the engine): Schindelhauer & Schomaker 2005 logarithmic method,
-score = -w / ln(u) and the highest score wins (ALGORITHMS.md §13.1); node
+score = -w / ln(u) and the highest score wins (docs/algorithms.md §13.1); node
 hash = XXH64(name, seed 0) and u from a xorshift64* mix of key hash XOR node
 hash (Envoy's rendezvous extension, §13.2); xorshift64* itself from Vigna,
 "An experimental exploration of Marsaglia's xorshift generators, scrambled"

@@ -2,7 +2,7 @@
 """Reference: consistent hash ring as a sorted list of (point, owner) pairs.
 
 Sources (not the engine): point j of a node = hash(name + "_" + decimal j)
-(Envoy's point key, ALGORITHMS.md §2.3); fixed mode gives node i
+(Envoy's point key, docs/algorithms.md §2.3); fixed mode gives node i
 round-half-up(w_i * points_per_weight) points on its own (HashRing docstring;
 libketama-style fixed vnodes, §17); normalized mode is Envoy's sizing: shares
 w_i / Σw, scale = min(ceil(min_w * min_ring) / min_w, max_ring), and the

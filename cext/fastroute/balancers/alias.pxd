@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # cython: language_level=3
-"""Vose's alias method (ALGORITHMS.md §15): O(n) build, O(1) weighted pick.
+"""Vose's alias method (docs/algorithms.md §15): O(n) build, O(1) weighted pick.
 
 Build discipline fixed for reproducibility: Small and Large are LIFO stacks
 filled in index order; p_g = (p_g + p_l) - 1 (the stable grouping).

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # cython: language_level=3
-"""nginx smooth weighted round robin and least_conn kernels (ALGORITHMS.md §8.1).
+"""nginx smooth weighted round robin and least_conn kernels (docs/algorithms.md §8.1).
 
 Plain C state plus `noexcept nogil` inline functions, so any Cython module can
 `cimport` and run them without Python objects. `eligible` (NULL: every node)

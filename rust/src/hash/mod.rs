@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Hash functions over explicit bytes (ALGORITHMS.md §1). PyO3-free.
+//! Hash functions over explicit bytes (docs/algorithms.md §1). PyO3-free.
 //!
 //! Every key is reduced to bytes before hashing: str → UTF-8, bytes as is,
 //! integers → 8 bytes little-endian. That makes a key's hash identical on
@@ -14,17 +14,17 @@ use xxhash_rust::xxh64::xxh64;
 pub enum HashAlgorithm {
     /// XXH3-64 (xxHash v0.8 frozen output), seeded.
     Xxh3,
-    /// XXH64, seeded. Envoy's default host/key hash (ALGORITHMS.md §1).
+    /// XXH64, seeded. Envoy's default host/key hash (docs/algorithms.md §1).
     Xxh64,
     /// libstdc++'s 64-bit MurmurHash2 (`_Hash_bytes`), Envoy's `MURMUR_HASH_2`
-    /// ring option; seed 0 means Envoy's 0xc70f6907 (ALGORITHMS.md §1).
+    /// ring option; seed 0 means Envoy's 0xc70f6907 (docs/algorithms.md §1).
     Murmur2,
     /// libketama's key hash: the first 4 bytes of MD5 as a little-endian u32
-    /// (ALGORITHMS.md §1 "ketama MD5 point"). Unseeded.
+    /// (docs/algorithms.md §1 "ketama MD5 point"). Unseeded.
     Ketama,
     /// CRC-32 (IEEE, zlib's `crc32`), as nginx hashes keys (§1, §6.2). Unseeded.
     Crc32,
-    /// HAProxy's sdbm, djb2 and wt6 (src/hash.c; ALGORITHMS.md §1), u32. Unseeded.
+    /// HAProxy's sdbm, djb2 and wt6 (src/hash.c; docs/algorithms.md §1), u32. Unseeded.
     Sdbm,
     Djb2,
     Wt6,
@@ -43,7 +43,7 @@ pub fn djb2(bytes: &[u8]) -> u32 {
     bytes.iter().fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(c as u32))
 }
 
-/// HAProxy wt6 (Willy Tarreau's 6-step hash; ALGORITHMS.md §1). Rotations by
+/// HAProxy wt6 (Willy Tarreau's 6-step hash; docs/algorithms.md §1). Rotations by
 /// 0 must leave the value unchanged, which `rotate_left` guarantees.
 pub fn wt6(bytes: &[u8]) -> u32 {
     let (mut h0, mut h1) = (0xa53c965au32, 0x5ca6953au32);
@@ -62,7 +62,7 @@ pub fn wt6(bytes: &[u8]) -> u32 {
 }
 
 /// HAProxy's `full_hash` avalanche (Bob Jenkins' 6-step integer mix, then
-/// × 3221225473; include/haproxy/intops.h; ALGORITHMS.md §1).
+/// × 3221225473; include/haproxy/intops.h; docs/algorithms.md §1).
 pub fn full_hash(mut a: u32) -> u32 {
     a = a.wrapping_add(0x7ed55d16).wrapping_add(a << 12);
     a = (a ^ 0xc761c23c) ^ (a >> 19);
@@ -87,7 +87,7 @@ fn shift_mix(v: u64) -> u64 {
     v ^ (v >> 47)
 }
 
-/// MurmurHash2-64 as libstdc++ `_Hash_bytes` computes it (ALGORITHMS.md §1):
+/// MurmurHash2-64 as libstdc++ `_Hash_bytes` computes it (docs/algorithms.md §1):
 /// 8-byte little-endian words, the 1–7 byte tail assembled last byte first.
 pub fn murmur2_64(bytes: &[u8], seed: u64) -> u64 {
     let mut h = seed ^ (bytes.len() as u64).wrapping_mul(MURMUR_MUL);
@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn xxh64_published_check_values() {
-        // ALGORITHMS.md §1, [V-pub].
+        // docs/algorithms.md §1, [V-pub].
         assert_eq!(HashAlgorithm::Xxh64.hash(b"", 0), 17241709254077376921);
         assert_eq!(HashAlgorithm::Xxh64.hash(b"127.0.0.1:90_0", 0), 16117243373044804889);
     }
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn murmur2_published_check_values() {
-        // ALGORITHMS.md §1: Envoy vector [V-pub] and the reference model's values.
+        // docs/algorithms.md §1: Envoy vector [V-pub] and the reference model's values.
         assert_eq!(HashAlgorithm::Murmur2.hash(b"127.0.0.1:85_0", 0), 1358027074129602068);
         assert_eq!(HashAlgorithm::Murmur2.hash(b"", 0), 6142509188972423790);
         assert_eq!(HashAlgorithm::Murmur2.hash(b"hello", 0), 2762169579135187400);
@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn ketama_and_md5_check_values() {
-        // ALGORITHMS.md §1/§9: hashi("test") = 3446378249; md5("test") as a 128-bit
+        // docs/algorithms.md §1/§9: hashi("test") = 3446378249; md5("test") as a 128-bit
         // integer = 12707736894140473154801792860916528374, whose top 64 bits follow.
         assert_eq!(HashAlgorithm::Ketama.hash(b"test", 0), 3446378249);
         assert_eq!(HashAlgorithm::Md5.hash(b"test", 0), (12707736894140473154801792860916528374u128 >> 64) as u64);
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn crc32_check_values() {
-        // ALGORITHMS.md §1: CRC32("hello") = 907060870; bytes 0..=255 → 688229491.
+        // docs/algorithms.md §1: CRC32("hello") = 907060870; bytes 0..=255 → 688229491.
         assert_eq!(HashAlgorithm::Crc32.hash(b"hello", 0), 907060870);
         let all: Vec<u8> = (0..=255).collect();
         assert_eq!(HashAlgorithm::Crc32.hash(&all, 0), 688229491);
@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn haproxy_published_check_values() {
-        // ALGORITHMS.md §1 (reg-tests/sample_fetches/hashes.vtc, input bytes 0..=255).
+        // docs/algorithms.md §1 (reg-tests/sample_fetches/hashes.vtc, input bytes 0..=255).
         let all: Vec<u8> = (0..=255).collect();
         assert_eq!(sdbm(&all), 905707648);
         assert_eq!(djb2(&all), 2589693061);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam,
-//! arXiv 1608.01350; ALGORITHMS.md §5) as a deterministic batch assignment:
+//! arXiv 1608.01350; docs/algorithms.md §5) as a deterministic batch assignment:
 //! node i may take at most ceil(c * m * w_i / Σw) of the m keys; keys are
 //! placed in batch order, each on the first node clockwise with room.
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! HAProxy hash balancing (ALGORITHMS.md §7): the consistent tree's node keys
+//! HAProxy hash balancing (docs/algorithms.md §7): the consistent tree's node keys
 //! and the map-based table. Lookups reuse the one `Ring` (nearest node on the
 //! 32-bit circle, ties to the predecessor) and a plain table.
 
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn live_haproxy_vectors() {
-        // ALGORITHMS.md §7.4 [V-live], servers s1..s3 (puid 1..3).
+        // docs/algorithms.md §7.4 [V-live], servers s1..s3 (puid 1..3).
         assert_eq!(chash(&[1, 1, 1], &[1, 2, 3], HashAlgorithm::Sdbm, true), [2, 3, 3, 2, 3, 2, 3, 3, 3, 2]);
         assert_eq!(chash(&[1, 2, 3], &[1, 2, 3], HashAlgorithm::Sdbm, true), [2, 2, 3, 2, 2, 2, 3, 3, 3, 2]);
         assert_eq!(chash(&[1, 1], &[1, 3], HashAlgorithm::Sdbm, true), [1, 3, 3, 1, 3, 3, 3, 3, 3, 3]);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Jump consistent hash (Lamping & Veach 2014, "A Fast, Minimal Memory,
-//! Consistent Hash Algorithm", Fig. 1; ALGORITHMS.md §11).
+//! Consistent Hash Algorithm", Fig. 1; docs/algorithms.md §11).
 
 /// The paper's 64-bit linear congruential multiplier (also Guava's).
 const LCG_MULTIPLIER: u64 = 2862933555777941757;
@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn guava_golden_values() {
-        // Guava HashingTest, ALGORITHMS.md §11 [V-pub].
+        // Guava HashingTest, docs/algorithms.md §11 [V-pub].
         let expected = [0, 55, 62, 8, 45, 59, 86, 97, 82, 59, 73, 37, 17, 56, 86, 21, 90, 37, 38, 83];
         for (key, want) in expected.iter().enumerate() {
             assert_eq!(jump_bucket(key as u64, 100), *want);

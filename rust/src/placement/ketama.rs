@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Ketama continuum points (ALGORITHMS.md §9), handed to the one `Ring`.
+//! Ketama continuum points (docs/algorithms.md §9), handed to the one `Ring`.
 //!
 //! - libketama: node i gets floor(float32(w_i/Σw) × 40 × N) MD5 digests of
 //!   "<name>-<k>", 4 little-endian u32 points each; duplicates kept; lookup
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn python_ketama_vector() {
-        // ALGORITHMS.md §9.1 python_ketama/tests.py: 600/400 → 320 points;
+        // docs/algorithms.md §9.1 python_ketama/tests.py: 600/400 → 320 points;
         // get_server("test") = (3454255383, "127.0.0.1:11211").
         let names: [&[u8]; 2] = [b"127.0.0.1:11211", b"127.0.0.1:11212"];
         let pts = ketama_points(&names, &[600.0, 400.0], &[0, 0], 4, Flavor::LibKetama);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Maglev lookup table (Eisenbud et al., NSDI 2016, §3.4 listing 1), with
-//! Envoy's weighted fill and node ordering (ALGORITHMS.md §3.1). PyO3-free.
+//! Maglev lookup table (Eisenbud et al., NSDI 2016, §3.4, Pseudocode 1), with
+//! Envoy's weighted fill and node ordering (docs/algorithms.md §3.1). PyO3-free.
 
 use xxhash_rust::xxh64::xxh64;
 
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn envoy_basic_vector() {
-        // ALGORITHMS.md §3.3 Basic, [V-pub].
+        // docs/algorithms.md §3.3 Basic, [V-pub].
         let h = hosts(90..=95);
         let names: Vec<&[u8]> = h.iter().map(|s| s.as_bytes()).collect();
         let m = Maglev::build(&names, &[1.0; 6], 7).unwrap();

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! nginx `hash $key consistent` points and plain `hash $key` (ALGORITHMS.md §6).
+//! nginx `hash $key consistent` points and plain `hash $key` (docs/algorithms.md §6).
 
 /// Splits a `server` argument as nginx does for its hash points (§6.1 step 2).
 pub fn split_server(server: &str) -> (&str, &str) {
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn live_nginx_vectors() {
-        // ALGORITHMS.md §6.4 [V-live]: first two points of 127.0.0.1:18081.
+        // docs/algorithms.md §6.4 [V-live]: first two points of 127.0.0.1:18081.
         let pts = chash_points(&["127.0.0.1:18081"], &[1]);
         assert!(pts.iter().any(|p| p.0 == 107741689) && pts.iter().any(|p| p.0 == 3706434429));
         let keys = ["hello", "txn-000001", "4111111111111111", "merchant:42", "a", "b", "c", "0", "1", "2"];

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Weighted rendezvous (highest random weight) hashing, logarithmic method
-//! (ALGORITHMS.md §13.1): score = -w / ln(u), u = mix(h ^ node_hash) in (0, 1).
+//! (docs/algorithms.md §13.1): score = -w / ln(u), u = mix(h ^ node_hash) in (0, 1).
 //! P(node) = w / Σw exactly; removing a node moves only its keys. PyO3-free.
 
 use xxhash_rust::xxh64::xxh64;

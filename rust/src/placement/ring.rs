@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Consistent hash ring: one implementation for fastroute's own rings and
-//! for every compatibility target (ALGORITHMS.md §2 Envoy, §6 nginx, §7
+//! for every compatibility target (docs/algorithms.md §2 Envoy, §6 nginx, §7
 //! HAProxy, §9 ketama). PyO3-free.
 //!
 //! API:
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn envoy_basic_ring_vector() {
-        // ALGORITHMS.md §2.5 vector 1 (ring_hash_lb_test.cc Basic), [V-pub].
+        // docs/algorithms.md §2.5 vector 1 (ring_hash_lb_test.cc Basic), [V-pub].
         let hosts = envoy_hosts(90..=95);
         let names: Vec<&[u8]> = hosts.iter().map(|h| h.as_bytes()).collect();
         let pts = normalized_points(&names, &[1.0; 6], 12, 8 << 20, HashAlgorithm::Xxh64, false).unwrap();

@@ -26,9 +26,9 @@ use crate::py::keys::{int_key, key_error, push_key_bytes, KeyStore};
 
 pub enum Table {
     Ring(Ring),
-    /// nginx plain `hash $key`: weights and their total (§6.3).
+    /// nginx plain `hash $key`: weights and their total (docs/algorithms.md §6.3).
     NginxHash(Vec<u32>, u64),
-    /// HAProxy map-based table (§7.3): server = table[h mod T].
+    /// HAProxy map-based table (docs/algorithms.md §7.3): server = table[h mod T].
     Map(Vec<u32>),
     Maglev(Maglev),
     Jump(u32),
@@ -592,7 +592,7 @@ impl PlacementTable {
 
     /// nginx plain hash with unusable (`down`) peers, over a key batch: the
     /// first usable peer of nginx's 21 attempts, else the first usable peer
-    /// (nginx's round-robin fallback starts there), §6.3.
+    /// (nginx's round-robin fallback starts there), docs/algorithms.md §6.3.
     #[pyo3(signature = (keys, usable, threads=None))]
     fn _route_nginx_usable<'py>(
         &self,

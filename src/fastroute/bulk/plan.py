@@ -18,7 +18,6 @@ DEFAULT_BATCH_ROWS = 1 << 20
 MAX_BATCH_ROWS = 1 << 24
 DEFAULT_MAX_ROW_BYTES = 1 << 20
 MAX_ROW_BYTES_LIMIT = 1 << 30
-MAX_THREADS = 1024
 # Safe default for skip / route-to: a file with more than 1 % bad rows is more
 # likely a wrong file or a wrong --key than a few damaged transactions.
 DEFAULT_MAX_BAD_ROWS = "1%"
@@ -151,6 +150,8 @@ def make_plan(
         raise UsageError(f"--split-format: expected parquet or csv, got {split_format!r}")
     _check_int("--batch-rows", batch_rows, 1, MAX_BATCH_ROWS)
     if threads is not None:
+        from ..placement import MAX_THREADS  # the engine's cap on one call's threads
+
         _check_int("--threads", threads, 1, MAX_THREADS)
     _check_int("--replicas", replicas, 1, len(cluster.serving) or 1, hint="(serving nodes of the cluster)")
     if not isinstance(node_column, str) or not node_column:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Envoy RING_HASH and MAGLEV (ALGORITHMS.md §2–3), on fastroute's one ring
+"""Envoy RING_HASH and MAGLEV (docs/algorithms.md §2–3), on fastroute's one ring
 and one Maglev implementation.
 
 Hosts are Envoy's host keys in EDS order: the resolved address "ip:port"

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """A drop-in for `uhashring.HashRing` that sends every key to the same node,
-with lookups in fastroute's compiled ring (ALGORITHMS.md §9.2).
+with lookups in fastroute's compiled ring (docs/algorithms.md §9.2).
 
 Same constructor forms (a node name, a list, or a dict of name → weight or
 name → {"hostname", "instance", "port", "vnodes", "weight", "nodename"}),

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """`load_haproxy(text, backend, version=None)`: the selector a HAProxy backend
-describes (ALGORITHMS.md §7), honouring `defaults`.
+describes (docs/algorithms.md §7), honouring `defaults`.
 
 Keyed (`balance source|uri|url_param NAME|hdr(NAME)`, with `hash-type
 map-based|consistent [sdbm|djb2|wt6|crc32] [avalanche]` and per-server

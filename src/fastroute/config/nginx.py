@@ -246,7 +246,7 @@ class NginxHash:
         return self._table._route_nginx_usable(arg, (~self._down).tolist(), None)
 
     def _plain_with_down(self, key) -> int:
-        # §6.3: nginx's 21 hash attempts (computed in Rust); then round robin,
+        # docs/algorithms.md §6.3: nginx's 21 hash attempts (computed in Rust); then round robin,
         # whose first pick is the first usable server.
         for i in self._table._nginx_hash_attempts(key):
             if not self._down[i]:

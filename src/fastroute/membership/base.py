@@ -3,7 +3,7 @@
 
 Nothing here knows about a coordinator's client library: backends translate
 their events into immutable `Snapshot`s and their locks/elections into
-`FencingToken`s (CLUSTER.md §5). Lookups never touch a backend: followers
+`FencingToken`s (docs/cluster.md §5). Lookups never touch a backend: followers
 rebuild a table off the hot path and publish it by one reference swap.
 """
 from __future__ import annotations
@@ -428,7 +428,7 @@ class FencingChecker:
 class Coordinator(ABC):
     """What a coordinator backend offers besides membership (never used per request).
 
-    Implementations: `ZooKeeperCoordinator`. An etcd backend (CLUSTER.md §4: etcd3gw or
+    Implementations: `ZooKeeperCoordinator`. An etcd backend (docs/cluster.md §4: etcd3gw or
     aetcd, not etcd3) maps: register → key under `<cluster>/members/` bound to a lease kept
     alive (lease expiry = session expiry); membership → `watch_prefix`, epoch = the
     store revision of the read (same in every process); lock → etcd lock, token = the

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """ZooKeeper backend (kazoo): live membership, operator lock, shard elections.
 
-Layout under `<root>/<cluster>` (CLUSTER.md §3, §5):
+Layout under `<root>/<cluster>` (docs/cluster.md §3, §5):
     members/<name>        ephemeral, JSON Member (weight, address, state, metadata)
     locks/<name>/...      kazoo Lock contenders (ephemeral sequential)
     elections/<group>/... kazoo Lock contenders; the lowest one leads
 
-Session semantics (CLUSTER.md §3, ZooKeeper FAQ): SUSPENDED keeps routing on the
+Session semantics (docs/cluster.md §3, ZooKeeper FAQ): SUSPENDED keeps routing on the
 last snapshot marked stale and stops acting as leader/lock holder; expiry is
 decided by the server and never "recovered" from: after LOST we wait for a new
 session, then re-register and re-run elections. A disconnect never publishes an
