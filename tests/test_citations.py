@@ -5,7 +5,10 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.source_tree  # wheel-check deselects these: a wheel has no docs/ and no git
 CITATION = re.compile(r"docs/([a-z_]+\.md)(?:,? ?§ ?([0-9]+(?:\.[0-9]+)?))?")
 
 

@@ -71,7 +71,9 @@ def test_3_distinct_thread_counts_do_not_leave_a_pool_each():
         print(len(os.listdir("/proc/self/task")) - before)
     """)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert int(proc.stdout.split()[-1]) <= 45  # one pool of at most 40 workers, not 1 + 2 + ... + 40
+    # One shared pool of at most twice the largest count (it grows by doubling), plus
+    # a few threads of a replaced pool still exiting; a pool per count made 1 + 2 + ... + 40.
+    assert int(proc.stdout.split()[-1]) <= 2 * 40 + 8
 
 
 # ---------------------------------------------------------------- 4. nginx plain hash with a down server

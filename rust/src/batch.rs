@@ -125,9 +125,11 @@ pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Sen
         match shared.as_ref() {
             Some(p) if p.current_num_threads() >= n => p.clone(),
             _ => {
-                // Grow to exactly n (<= MAX_THREADS) workers;
-                // the old pool's threads exit once its last batch ends.
-                let size = n;
+                // Grow geometrically (at least doubling, capped at MAX_THREADS), so a
+                // sweep over many counts rebuilds the pool a few times, not once per
+                // count; the old pool's threads exit once its last batch ends.
+                let current = shared.as_ref().map_or(0, |p| p.current_num_threads());
+                let size = n.max(current.saturating_mul(2)).min(MAX_THREADS);
                 let p = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(size).build().map_err(|e| e.to_string())?);
                 *shared = Some(p.clone());
                 p
