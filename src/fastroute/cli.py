@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -337,5 +338,18 @@ def main(argv: list[str] | None = None) -> int:
             return code
 
 
+def entry() -> None:
+    """The `fastroute` console script. After a signal, once every file is closed and
+    cleaned up, the process ends without running C++ static destructors: Arrow's
+    thread pools torn down at exit after a signal can abort the process
+    ("terminate called without an active exception") and turn exit 143 into 134."""
+    code = main()
+    if code >= 128:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()
