@@ -19,7 +19,7 @@ help:
 	@echo "make dev         (re)build the editable install in .venv"
 	@echo "make bench       quick benchmark set (release build)"
 	@echo "make wheel-check build sdist -> wheel, install it in a scratch venv, smoke test + whole suite on it"
-	@echo "make fuzz        every cargo-fuzz target for FUZZ_SECONDS each (default 30; not part of make test)"
+	@echo "make fuzz        every cargo-fuzz target and the atheris harness, FUZZ_SECONDS each (default 30; not in make test)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -63,11 +63,13 @@ wheel-check: system-deps $(PY)
 # cargo-fuzz on the stable toolchain: RUSTC_BOOTSTRAP=1 allows the -Z flags it needs.
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS := ring_build_lookup key_batch maglev_build weights_build
-fuzz:
+fuzz: $(BUILD_STAMP)
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 	cd rust && for target in $(FUZZ_TARGETS); do \
 		RUSTC_BOOTSTRAP=1 cargo fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
+	$(PIP) install -q atheris
+	$(PY) fuzz/atheris_placement.py -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	rm -rf build dist $(VENV) src/fastroute/*.so rust/target .pytest_cache
