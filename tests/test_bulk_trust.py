@@ -456,3 +456,14 @@ def test_signals_at_every_stage_of_a_run_leave_all_or_nothing(tmp_path, cluster_
     # The sweep must have caught runs on both sides of the commit (after it: either the
     # CLI's message or, once main() returned, the default action).
     assert "nothing" in outcomes and outcomes & {"committed", "shutdown"}, outcomes
+
+
+def test_summary_numbers_are_not_long_digit_runs(tmp_path, cluster_file):
+    """Shares like 1/3 would print as 16-digit runs, which PAN scanners flag (one in ten
+    passes Luhn): the JSON summary rounds floats to 6 decimals."""
+    src = write(tmp_path / "in.csv", tx_lines(3))
+    proc = run("route", src, "--cluster", cluster_file, "--key", "card_number", "--json")
+    assert proc.returncode == 0
+    import re as _re
+
+    assert max(len(run) for run in _re.findall(r"[0-9]+", proc.stdout)) <= 12, proc.stdout

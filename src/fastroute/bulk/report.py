@@ -46,7 +46,18 @@ class RouteSummary:
         return sum(self.bad_rows.values())
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The summary as plain data; floats rounded (6 decimals) so that no number in a
+        report is a long digit run a card-number scanner would take for a PAN."""
+        def rounded(value):
+            if isinstance(value, float):
+                return round(value, 6)
+            if isinstance(value, dict):
+                return {k: rounded(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [rounded(v) for v in value]
+            return value
+
+        return rounded(asdict(self))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
