@@ -15,6 +15,12 @@ NGINX = {"kind": "nginx", "max_fails": 2, "fail_timeout": 5.0}
 ENVOY = {"kind": "envoy", "consecutive_failures": 3, "interval": 4.0, "base_ejection_time": 6.0,
          "max_ejection_time": 20.0, "max_ejection_percent": 50.0}
 HAPROXY = {"kind": "haproxy", "rise": 2, "fall": 2, "error_limit": 3, "on_error": "fail-check"}
+# Second settings: ejections refused by the percentage, backoff at its cap, mark-down.
+ENVOY_TIGHT = {"kind": "envoy", "consecutive_failures": 2, "interval": 2.0, "base_ejection_time": 3.0,
+               "max_ejection_time": 7.0, "max_ejection_percent": 20.0}
+HAPROXY_MARK_DOWN = {"kind": "haproxy", "rise": 3, "fall": 4, "error_limit": 2, "on_error": "mark-down"}
+POLICIES = {"none": None, "nginx": NGINX, "envoy": ENVOY, "haproxy": HAPROXY, "envoy_tight": ENVOY_TIGHT,
+            "haproxy_mark_down": HAPROXY_MARK_DOWN}
 
 
 class Clock:
@@ -73,9 +79,10 @@ def drive(sel, event, names):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("policy", [None, NGINX, ENVOY, HAPROXY], ids=["none", "nginx", "envoy", "haproxy"])
+@pytest.mark.parametrize("policy_name", sorted(POLICIES))
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_exact_sequences_against_reference(kind, policy, seed):
+def test_exact_sequences_against_reference(kind, policy_name, seed):
+    policy = POLICIES[policy_name]
     rng = random.Random(seed * 1000 + KINDS.index(kind))
     n = rng.randrange(2, 9)
     names = [f"n{i}" for i in range(n)]
@@ -98,7 +105,7 @@ def test_exact_sequences_against_reference(kind, policy, seed):
                                 rng.choice([None, rng.random() * 0.2]))
         elif op < 0.9:
             event = ref.Report(rng.randrange(n), rng.random() < 0.5)
-        elif op < 0.93 and policy is HAPROXY:
+        elif op < 0.93 and policy_name.startswith("haproxy"):
             event = ref.Check(rng.randrange(n), rng.random() < 0.5)
         elif op < 0.95:
             event = ref.Admin(rng.randrange(n), rng.choice(["up", "up", "down", "draining"]))
