@@ -214,6 +214,22 @@ def test_nginx_fail_timeout_window():
     assert "a" in [sel.pick() for _ in range(3)]
 
 
+@pytest.mark.parametrize("cls", [fr.SmoothWeightedRoundRobin, fr.LeastConnections])
+def test_nginx_backup_takes_over_from_a_single_failed_primary(cls):
+    # ngx_http_upstream_init_round_robin clears peers->single when backups exist, so a
+    # lone primary is failure-accounted and its backup serves; alone it never fails.
+    clock = Clock()
+    sel = cls(["p", "b"], backups=["b"], health="nginx", clock=clock)
+    sel.report("p", ok=False)
+    assert sel.state("p") == "ejected"
+    assert [sel.pick() for _ in range(3)] == ["b"] * 3
+    clock.t += 10.5
+    assert sel.pick() == "p"  # the probe after fail_timeout
+    alone = cls(["p"], health="nginx", clock=clock)
+    alone.report("p", ok=False)
+    assert alone.state("p") == "up" and alone.pick() == "p"
+
+
 def test_backups_and_panic():
     clock = Clock()
     sel = fr.RoundRobin(["p1", "p2", "b1"], backups=["b1"], health="haproxy", clock=clock)

@@ -200,8 +200,9 @@ cdef class Balancer:
             healthy = True
             if self.policy == POLICY_NGINX:
                 # nginx: failed while fails >= max_fails and now - checked <= fail_timeout;
-                # a single-server group is never marked down.
-                if self.max_fails and self.fails[i] >= self.max_fails and self.n_primary > 1:
+                # a single-server group is never marked down. A backup makes two
+                # servers: ngx_http_upstream_init_round_robin clears peers->single.
+                if self.max_fails and self.fails[i] >= self.max_fails and self.n > 1:
                     until = self.checked[i] + self.fail_timeout
                     if now - self.checked[i] <= self.fail_timeout:
                         healthy = False
@@ -313,7 +314,7 @@ cdef class Balancer:
                 if self.max_fails:
                     # nginx lowers the effective weight by weight/max_fails per failure.
                     self.swrr.effective_weight[i] -= self.swrr.weight[i] // self.max_fails
-                    if self.fails[i] == self.max_fails and self.n_primary > 1:
+                    if self.fails[i] == self.max_fails and self.n > 1:
                         self.push_event(1, i)
                 if self.swrr.effective_weight[i] < 0:
                     self.swrr.effective_weight[i] = 0
@@ -660,7 +661,7 @@ cdef class Balancer:
 
     cdef bint _failed(self, Py_ssize_t i, double now) noexcept nogil:
         if self.policy == POLICY_NGINX:
-            return (self.max_fails and self.fails[i] >= self.max_fails and self.n_primary > 1
+            return (self.max_fails and self.fails[i] >= self.max_fails and self.n > 1
                     and now - self.checked[i] <= self.fail_timeout)
         return self.ejected[i]
 

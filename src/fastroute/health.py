@@ -27,8 +27,8 @@ class NginxHealth:
     """nginx `max_fails` / `fail_timeout`: after max_fails failures within
     fail_timeout seconds a server is skipped for fail_timeout seconds; each
     failure lowers its effective weight by weight/max_fails (round robin
-    family). max_fails=0 disables the accounting. A one-server group is never
-    marked down."""
+    family). max_fails=0 disables the accounting. A one-server group (no
+    backup) is never marked down."""
 
     max_fails: int = 1
     fail_timeout: float = 10.0

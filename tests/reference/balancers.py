@@ -298,7 +298,8 @@ class Detector:
         knobs = {k: v for k, v in (policy or {}).items() if k != "kind"}
         if kind == "nginx":
             knobs = {"max_fails": 1, "fail_timeout": 10.0, **knobs}
-            single = sum(1 for b in backups if not b) == 1
+            # nginx's peers->single: one server in the group; a backup clears it
+            single = len(backups) == 1
             self.nodes = [NginxPeerState(knobs["max_fails"], knobs["fail_timeout"], single) for _ in range(n)]
         elif kind == "envoy":
             knobs = {"consecutive_failures": 5, "interval": 10.0, "base_ejection_time": 30.0,
