@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Balancers: exact pick sequences against tests/reference/balancers.py under
+"""Balancers: exact pick sequences against the event-driven reference
+(tests/reference/balancers.py, written from the upstream specifications) under
 random weights, outcomes, health policies and a fake clock; nginx vectors;
 weighted-random distribution; bad input."""
 import random
@@ -14,6 +15,12 @@ NGINX = {"kind": "nginx", "max_fails": 2, "fail_timeout": 5.0}
 ENVOY = {"kind": "envoy", "consecutive_failures": 3, "interval": 4.0, "base_ejection_time": 6.0,
          "max_ejection_time": 20.0, "max_ejection_percent": 50.0}
 HAPROXY = {"kind": "haproxy", "rise": 2, "fall": 2, "error_limit": 3, "on_error": "fail-check"}
+# Second settings: ejections refused by the percentage, backoff at its cap, mark-down.
+ENVOY_TIGHT = {"kind": "envoy", "consecutive_failures": 2, "interval": 2.0, "base_ejection_time": 3.0,
+               "max_ejection_time": 7.0, "max_ejection_percent": 20.0}
+HAPROXY_MARK_DOWN = {"kind": "haproxy", "rise": 3, "fall": 4, "error_limit": 2, "on_error": "mark-down"}
+POLICIES = {"none": None, "nginx": NGINX, "envoy": ENVOY, "haproxy": HAPROXY, "envoy_tight": ENVOY_TIGHT,
+            "haproxy_mark_down": HAPROXY_MARK_DOWN}
 
 
 class Clock:
@@ -25,39 +32,57 @@ class Clock:
 
 
 def build(kind, names, weights, backups, policy, panic, clock, seed, events):
+    """The engine's balancer and the event-driven reference for the same setup."""
     kw = dict(backups=[n for n, b in zip(names, backups) if b], health=policy, panic_threshold=panic,
               clock=clock, on_state_change=lambda e, n: events.append((e, n)))
-    flags = list(backups)
-    if policy is None and kind in ("swrr", "leastconn"):  # nginx's algorithms default to nginx health
-        policy = {"kind": "nginx", "max_fails": 1, "fail_timeout": 10.0}
-    rkw = dict(backups=flags, policy=policy, panic_threshold=panic, seed=seed)
+    sim = dict(backups=list(backups), policy=policy, panic_threshold=panic, seed=seed, start=clock.t)
+    ones = [1] * len(names)
     if kind == "rr":
-        return fr.RoundRobin(names, **kw), ref.RoundRobinRef([1.0] * len(names), **rkw)
+        return fr.RoundRobin(names, **kw), ref.Simulation("rr", ones, **sim)
     if kind == "swrr":
-        return fr.SmoothWeightedRoundRobin(names, weights, **kw), ref.SmoothWeightedRoundRobinRef(weights, **rkw)
+        return fr.SmoothWeightedRoundRobin(names, weights, **kw), ref.Simulation("swrr", weights, **sim)
     if kind == "random":
-        return fr.Random(names, seed=seed, **kw), ref.RandomRef([1.0] * len(names), **rkw)
+        return fr.Random(names, seed=seed, **kw), ref.Simulation("random", ones, **sim)
     if kind == "wrandom":
-        return fr.WeightedRandom(names, weights, seed=seed, **kw), ref.WeightedRandomRef(weights, **rkw)
+        return fr.WeightedRandom(names, weights, seed=seed, **kw), ref.Simulation("wrandom", weights, **sim)
     if kind == "leastconn":
-        return fr.LeastConnections(names, weights, **kw), ref.LeastConnectionsRef(weights, **rkw)
+        return fr.LeastConnections(names, weights, **kw), ref.Simulation("leastconn", weights, **sim)
     if kind == "leastreq":
         return (fr.LeastRequest(names, weights, choice_count=3, seed=seed, **kw),
-                ref.LeastRequestRef(weights, choice_count=3, **rkw))
+                ref.Simulation("leastreq", weights, choice_count=3, **sim))
     if kind == "leastreq_equal":
-        return (fr.LeastRequest(names, seed=seed, **kw), ref.LeastRequestRef([1] * len(names), **rkw))
+        return fr.LeastRequest(names, seed=seed, **kw), ref.Simulation("leastreq", ones, **sim)
     if kind == "ewma":
-        return fr.PeakEWMA(names, decay_s=3.0, seed=seed, **kw), ref.PeakEWMARef([1.0] * len(names), decay_s=3.0, **rkw)
+        return fr.PeakEWMA(names, decay_s=3.0, seed=seed, **kw), ref.Simulation("ewma", ones, decay_s=3.0, **sim)
     raise AssertionError(kind)
 
 
 KINDS = ["rr", "swrr", "random", "wrandom", "leastconn", "leastreq", "leastreq_equal", "ewma"]
 
 
+def drive(sel, event, names):
+    """Applies one timeline event to the engine's balancer; returns the pick (None: NoHealthyNode)."""
+    if isinstance(event, (ref.Pick, ref.Acquire)):
+        try:
+            return names.index(sel.pick() if isinstance(event, ref.Pick) else sel.acquire())
+        except fr.NoHealthyNode:
+            return None
+    if isinstance(event, ref.Release):
+        sel.release(names[event.node], ok=event.ok, latency_s=event.latency)
+    elif isinstance(event, ref.Report):
+        sel.report(names[event.node], ok=event.ok)
+    elif isinstance(event, ref.Check):
+        sel.report_check(names[event.node], event.ok)
+    elif isinstance(event, ref.Admin):
+        sel.set_state(names[event.node], event.state)
+    return None
+
+
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("policy", [None, NGINX, ENVOY, HAPROXY], ids=["none", "nginx", "envoy", "haproxy"])
+@pytest.mark.parametrize("policy_name", sorted(POLICIES))
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_exact_sequences_against_reference(kind, policy, seed):
+def test_exact_sequences_against_reference(kind, policy_name, seed):
+    policy = POLICIES[policy_name]
     rng = random.Random(seed * 1000 + KINDS.index(kind))
     n = rng.randrange(2, 9)
     names = [f"n{i}" for i in range(n)]
@@ -67,51 +92,34 @@ def test_exact_sequences_against_reference(kind, policy, seed):
         backups[-1] = True
     panic = rng.choice([0.0, 0.0, 0.5])
     clock, events = Clock(), []
-    sel, oracle = build(kind, names, weights, backups, policy, panic, clock, seed, events)
+    sel, sim = build(kind, names, weights, backups, policy, panic, clock, seed, events)
     held = []
     for step in range(1500):
         op = rng.random()
-        now = clock.t
         if op < 0.35:
-            want = oracle.pick(now)
-            if want is None:
-                with pytest.raises(fr.NoHealthyNode):
-                    sel.pick()
-            else:
-                assert sel.pick() == names[want], step
+            event = ref.Pick()
         elif op < 0.6:
-            want = oracle.acquire(now)
-            if want is None:
-                with pytest.raises(fr.NoHealthyNode):
-                    sel.acquire()
-            else:
-                assert sel.acquire() == names[want], step
-                held.append(want)
+            event = ref.Acquire()
         elif op < 0.8 and held:
-            i = held.pop(rng.randrange(len(held)))
-            ok = rng.random() < 0.7
-            latency = rng.choice([None, rng.random() * 0.2])
-            oracle.release(i, ok, now, latency)
-            sel.release(names[i], ok=ok, latency_s=latency)
+            event = ref.Release(held.pop(rng.randrange(len(held))), rng.random() < 0.7,
+                                rng.choice([None, rng.random() * 0.2]))
         elif op < 0.9:
-            i = rng.randrange(n)
-            ok = rng.random() < 0.5
-            oracle.report(i, ok, now)
-            sel.report(names[i], ok=ok)
-        elif op < 0.93 and policy is HAPROXY:
-            i = rng.randrange(n)
-            ok = rng.random() < 0.5
-            oracle.health.check(i, ok)
-            sel.report_check(names[i], ok)
+            event = ref.Report(rng.randrange(n), rng.random() < 0.5)
+        elif op < 0.93 and policy_name.startswith("haproxy"):
+            event = ref.Check(rng.randrange(n), rng.random() < 0.5)
         elif op < 0.95:
-            i = rng.randrange(n)
-            state = rng.choice(["up", "up", "down", "draining"])
-            oracle.health.admin[i] = state
-            sel.set_state(names[i], state)
+            event = ref.Admin(rng.randrange(n), rng.choice(["up", "up", "down", "draining"]))
         else:
-            clock.t += rng.choice([0.5, 1.0, 3.0, 7.0])
-    assert sel.active() == {names[i]: oracle.active[i] for i in range(n)}
-    expected_events = [(e, names[i] if i is not None else None) for e, i in oracle.health.events]
+            event = ref.Advance(rng.choice([0.5, 1.0, 3.0, 7.0]))
+        if isinstance(event, ref.Advance):
+            clock.t += event.seconds
+        want = sim.apply(event)
+        got = drive(sel, event, names)
+        assert got == want, (step, event)
+        if isinstance(event, ref.Acquire) and got is not None:
+            held.append(got)
+    assert sel.active() == {names[i]: sim.active[i] for i in range(n)}
+    expected_events = [(e, names[i] if i is not None else None) for e, i in sim.health.events]
     assert events == expected_events
 
 
@@ -124,8 +132,8 @@ def test_nginx_vectors():
     picks = sel.pick_many(200).tolist()
     # By hand: current = weights -> n5 (8) wins, pays 22; then n3 (10), then n2 (9).
     assert picks[:3] == [5, 3, 2]
-    oracle = ref.SmoothWeightedRoundRobinRef(weights)
-    assert picks == [oracle.pick() for _ in range(200)]
+    sim = ref.Simulation("swrr", weights, policy={"kind": "nginx"})
+    assert picks == sim.run([ref.Pick()] * 200)
     assert np.bincount(picks[:198], minlength=7).tolist() == [w * 9 for w in weights]
 
 
@@ -204,6 +212,22 @@ def test_nginx_fail_timeout_window():
     assert sel.state("a") == "ejected"  # now - checked <= fail_timeout
     clock.t += 0.5
     assert "a" in [sel.pick() for _ in range(3)]
+
+
+@pytest.mark.parametrize("cls", [fr.SmoothWeightedRoundRobin, fr.LeastConnections])
+def test_nginx_backup_takes_over_from_a_single_failed_primary(cls):
+    # ngx_http_upstream_init_round_robin clears peers->single when backups exist, so a
+    # lone primary is failure-accounted and its backup serves; alone it never fails.
+    clock = Clock()
+    sel = cls(["p", "b"], backups=["b"], health="nginx", clock=clock)
+    sel.report("p", ok=False)
+    assert sel.state("p") == "ejected"
+    assert [sel.pick() for _ in range(3)] == ["b"] * 3
+    clock.t += 10.5
+    assert sel.pick() == "p"  # the probe after fail_timeout
+    alone = cls(["p"], health="nginx", clock=clock)
+    alone.report("p", ok=False)
+    assert alone.state("p") == "up" and alone.pick() == "p"
 
 
 def test_backups_and_panic():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fastroute import SmoothWeightedRoundRobin
-from tests.reference.balancers import SmoothWeightedRoundRobinRef
+from tests.reference.balancers import Pick, Simulation
 
 
 def test_nginx_commit_vector_5_1_1():
@@ -33,11 +33,11 @@ def test_matches_reference_on_random_weights(seed):
         weights[0] = 1
     nodes = [f"n{i}" for i in range(n)]
     sel = SmoothWeightedRoundRobin(nodes, weights)
-    ref = SmoothWeightedRoundRobinRef(weights)
+    ref = Simulation("swrr", weights)
     picks = [sel.pick_index() for _ in range(500)]
-    assert picks == [ref.pick() for _ in range(500)]
+    assert picks == ref.run([Pick()] * 500)
     # pick_many continues the same sequence.
-    assert sel.pick_many(700).tolist() == [ref.pick() for _ in range(700)]
+    assert sel.pick_many(700).tolist() == ref.run([Pick()] * 700)
 
 
 def test_pick_many_shape_and_shares():

@@ -75,6 +75,8 @@ cdef class Balancer:
 
     cdef double now_c(self) noexcept nogil
     cdef void refresh(self, double now) noexcept nogil
+    cdef void end_ejection(self, Py_ssize_t i, double now) noexcept nogil
+    cdef void end_expired_ejections(self, double now) noexcept nogil
     cdef void on_refresh(self) noexcept nogil
     cdef Py_ssize_t choose(self, double now) noexcept nogil
     cdef void choose_many(self, int32_t *out, Py_ssize_t n, double now) noexcept nogil

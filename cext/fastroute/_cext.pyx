@@ -200,8 +200,9 @@ cdef class Balancer:
             healthy = True
             if self.policy == POLICY_NGINX:
                 # nginx: failed while fails >= max_fails and now - checked <= fail_timeout;
-                # a single-server group is never marked down.
-                if self.max_fails and self.fails[i] >= self.max_fails and self.n_primary > 1:
+                # a single-server group is never marked down. A backup makes two
+                # servers: ngx_http_upstream_init_round_robin clears peers->single.
+                if self.max_fails and self.fails[i] >= self.max_fails and self.n > 1:
                     until = self.checked[i] + self.fail_timeout
                     if now - self.checked[i] <= self.fail_timeout:
                         healthy = False
@@ -210,9 +211,7 @@ cdef class Balancer:
             elif self.policy == POLICY_ENVOY:
                 if self.ejected[i]:
                     if now >= self.eject_until[i]:
-                        self.ejected[i] = 0
-                        self.restored_at[i] = now
-                        self.push_event(2, i)
+                        self.end_ejection(i, now)
                     else:
                         healthy = False
                         if self.eject_until[i] < expiry:
@@ -255,6 +254,25 @@ cdef class Balancer:
         self.dirty = False
         self.on_refresh()
 
+    cdef void end_ejection(self, Py_ssize_t i, double now) noexcept nogil:
+        self.ejected[i] = 0
+        self.restored_at[i] = now
+        # Envoy checkHostForUneject resets the consecutive-failure counter, so
+        # failures counted while ejected cannot re-eject after a few new ones.
+        self.fails[i] = 0
+        self.push_event(2, i)
+
+    cdef void end_expired_ejections(self, double now) noexcept nogil:
+        # Envoy ends an ejection when its time is up, whether or not anything
+        # was picked since: an outcome after that counts for a restored host.
+        cdef Py_ssize_t i
+        if not (self.dirty or now >= self.next_expiry):
+            return
+        for i in range(self.n):
+            if self.ejected[i] and now >= self.eject_until[i]:
+                self.end_ejection(i, now)
+                self.dirty = True
+
     cdef void on_refresh(self) noexcept nogil:
         pass
 
@@ -296,7 +314,7 @@ cdef class Balancer:
                 if self.max_fails:
                     # nginx lowers the effective weight by weight/max_fails per failure.
                     self.swrr.effective_weight[i] -= self.swrr.weight[i] // self.max_fails
-                    if self.fails[i] == self.max_fails and self.n_primary > 1:
+                    if self.fails[i] == self.max_fails and self.n > 1:
                         self.push_event(1, i)
                 if self.swrr.effective_weight[i] < 0:
                     self.swrr.effective_weight[i] = 0
@@ -309,6 +327,7 @@ cdef class Balancer:
                 self.fails[i] = 0
                 self.dirty = True
         elif self.policy == POLICY_ENVOY:
+            self.end_expired_ejections(now)
             if ok:
                 self.fails[i] = 0
                 return
@@ -320,12 +339,18 @@ cdef class Balancer:
                 ejected_count += self.ejected[k]
             # max_ejection_percent caps ejections, but one host is always ejectable.
             if ejected_count > 0 and (ejected_count + 1) * 100.0 > self.max_ejection_percent * self.n:
+                # Envoy onConsecutiveErrorWorker resets the counter once the detector
+                # has acted, ejection refused or not: a later ejection needs a new run.
+                self.fails[i] = 0
                 return
             if self.ejections[i] > 0 and self.interval > 0:
                 # The ejection multiplier decays by one per interval spent healthy.
                 decay = floor((now - self.restored_at[i]) / self.interval)
                 self.ejections[i] = max(0, self.ejections[i] - <int64_t>decay)
-            self.ejections[i] += 1
+            # Envoy ejectHost: the multiplier grows only while base × multiplier <
+            # max + base, so it stays within one step of the cap and decays from there.
+            if self.base_ejection_time * self.ejections[i] < self.max_ejection_time + self.base_ejection_time:
+                self.ejections[i] += 1
             self.eject_until[i] = now + min(self.base_ejection_time * self.ejections[i],
                                             max(self.base_ejection_time, self.max_ejection_time))
             self.ejected[i] = 1
@@ -636,7 +661,7 @@ cdef class Balancer:
 
     cdef bint _failed(self, Py_ssize_t i, double now) noexcept nogil:
         if self.policy == POLICY_NGINX:
-            return (self.max_fails and self.fails[i] >= self.max_fails and self.n_primary > 1
+            return (self.max_fails and self.fails[i] >= self.max_fails and self.n > 1
                     and now - self.checked[i] <= self.fail_timeout)
         return self.ejected[i]
 

@@ -27,8 +27,8 @@ class NginxHealth:
     """nginx `max_fails` / `fail_timeout`: after max_fails failures within
     fail_timeout seconds a server is skipped for fail_timeout seconds; each
     failure lowers its effective weight by weight/max_fails (round robin
-    family). max_fails=0 disables the accounting. A one-server group is never
-    marked down."""
+    family). max_fails=0 disables the accounting. A one-server group (no
+    backup) is never marked down."""
 
     max_fails: int = 1
     fail_timeout: float = 10.0
@@ -40,7 +40,10 @@ class EnvoyOutlier:
     """Envoy outlier detection (consecutive failures): eject for
     base_ejection_time × times ejected (capped at max_ejection_time), never
     ejecting more than max_ejection_percent of the nodes (one is always
-    ejectable). The multiplier decays by one per `interval` spent healthy."""
+    ejectable). The multiplier decays by one per `interval` spent healthy and,
+    as in Envoy's ejectHost, stops growing once base × multiplier reaches
+    max_ejection_time + base. An ejection ends when its time is up; the
+    failure counter restarts then and after an ejection the percentage refused."""
 
     consecutive_failures: int = 5
     interval: float = 10.0
