@@ -8,8 +8,8 @@ PIP := $(PY) -m pip
 # rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 BUILD_STAMP := $(VENV)/.fastroute-built
-SOURCES := $(shell find rust/src cext src/fastroute -name '*.rs' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.py' 2>/dev/null) \
-           rust/Cargo.toml rust/Cargo.lock rust/build.rs setup.py pyproject.toml
+SOURCES := $(shell find rust/engine/src rust/py/src cext src/fastroute -name '*.rs' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.py' 2>/dev/null) \
+           rust/Cargo.toml rust/Cargo.lock rust/engine/Cargo.toml rust/py/Cargo.toml rust/py/build.rs setup.py pyproject.toml
 
 .PHONY: help venv dev system-deps test test-rust test-python demo bench wheel-check clean fuzz
 
@@ -40,8 +40,9 @@ dev: $(BUILD_STAMP)
 system-deps:
 	@scripts/ensure-system-deps.sh
 
+# The engine's unit tests (the binding crate has none: pytest covers it).
 test-rust:
-	cargo test -q --manifest-path rust/Cargo.toml
+	cargo test -q --manifest-path rust/Cargo.toml --workspace
 
 test-python: $(BUILD_STAMP)
 	$(PY) -m pytest -q

@@ -36,7 +36,7 @@ class PlacementTable:
     def _table_stats(self) -> tuple[int, int]: ...
 
 class CsvFramer:
-    """CSV record framing for `fastroute route` (rust/src/csv_frame.rs)."""
+    """CSV record framing for `fastroute route` (rust/engine/src/csv_frame.rs)."""
 
     def __new__(cls, max_row_bytes: int) -> CsvFramer: ...
     expected_fields: int

@@ -8,21 +8,21 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
 
-use crate::batch::{par_chunks, par_map, par_rows, with_threads};
-use crate::hash::HashAlgorithm;
-use crate::keys::KeyBatch;
-use crate::placement::bounded;
-use crate::placement::iphash::{self, IpHash};
-use crate::placement::jump::{jump_bucket, jump_buckets_into, jump_replicas};
-use crate::placement::ketama::{ketama_points, Flavor};
-use crate::hash::full_hash;
-use crate::placement::haproxy::{chash_points as haproxy_points, map_table, server_base, HashKey};
-use crate::placement::maglev::Maglev;
-use crate::placement::nginx::{chash_points, plain_hash_attempts, plain_hash_first_usable, plain_hash_peer};
-use crate::placement::rendezvous::Rendezvous;
-use crate::placement::ring::{fixed_points, normalized_points, LookupRule, Ring};
-use crate::py::hash::algorithm;
-use crate::py::keys::{int_key, key_error, push_key_bytes, KeyStore};
+use fastroute_engine::batch::{par_chunks, par_map, par_rows, with_threads};
+use fastroute_engine::hash::HashAlgorithm;
+use fastroute_engine::keys::KeyBatch;
+use fastroute_engine::placement::bounded;
+use fastroute_engine::placement::iphash::{self, IpHash};
+use fastroute_engine::placement::jump::{jump_bucket, jump_buckets_into, jump_replicas};
+use fastroute_engine::placement::ketama::{ketama_points, Flavor};
+use fastroute_engine::hash::full_hash;
+use fastroute_engine::placement::haproxy::{chash_points as haproxy_points, map_table, server_base, HashKey};
+use fastroute_engine::placement::maglev::Maglev;
+use fastroute_engine::placement::nginx::{chash_points, plain_hash_attempts, plain_hash_first_usable, plain_hash_peer};
+use fastroute_engine::placement::rendezvous::Rendezvous;
+use fastroute_engine::placement::ring::{fixed_points, normalized_points, LookupRule, Ring};
+use crate::hash::algorithm;
+use crate::keys::{int_key, key_error, push_key_bytes, KeyStore};
 
 pub enum Table {
     Ring(Ring),
@@ -352,7 +352,7 @@ impl PlacementTable {
                 let rule = if flavor == Flavor::LibKetama { LookupRule::AtOrAfter } else { LookupRule::After };
                 // Refuse absurd sizes before generating anything (a typo must not hang the build).
                 let planned: f64 = vnodes.iter().zip(&weights).map(|(&v, &w)| v as f64 * w.max(1.0) * 4.0).sum();
-                if planned > crate::placement::ring::MAX_POINTS as f64 * 4.0 {
+                if planned > fastroute_engine::placement::ring::MAX_POINTS as f64 * 4.0 {
                     return Err(PyValueError::new_err("vnodes/weights: the ring would exceed 2**26 points"));
                 }
                 let points = ketama_points(&refs, &weights, &vnodes, replicas, flavor);
@@ -389,7 +389,7 @@ impl PlacementTable {
                     return Err(PyValueError::new_err("weights: nginx weights are integers in [0, 1000000]"));
                 }
                 let w: Vec<u32> = weights.iter().map(|&x| x as u32).collect();
-                if w.iter().map(|&x| x as u64 * 160).sum::<u64>() > crate::placement::ring::MAX_POINTS {
+                if w.iter().map(|&x| x as u64 * 160).sum::<u64>() > fastroute_engine::placement::ring::MAX_POINTS {
                     return Err(PyValueError::new_err("weights: 160 points per unit of weight would exceed 2**26 points"));
                 }
                 if kind == "nginx_hash" {

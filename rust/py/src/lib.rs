@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+//! `fastroute._rust`: the thin PyO3 layer over `fastroute-engine`. It converts
+//! arguments, releases the GIL and calls the engine.
+
+mod csv_frame;
+mod hash;
+mod keys;
+mod placement;
+mod tokens;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("build_profile", env!("FASTROUTE_BUILD_PROFILE"))?;
+    m.add("MAX_THREADS", fastroute_engine::batch::MAX_THREADS)?;
+    m.add_function(wrap_pyfunction!(hash::hash_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(hash::hash_one, m)?)?;
+    m.add_class::<placement::PlacementTable>()?;
+    m.add_class::<csv_frame::PyCsvFramer>()?;
+    m.add_function(wrap_pyfunction!(tokens::pan_tokens, m)?)?;
+    Ok(())
+}
