@@ -15,6 +15,8 @@ fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("build_profile", env!("FASTROUTE_BUILD_PROFILE"))?;
     m.add("MAX_THREADS", fastroute_engine::batch::MAX_THREADS)?;
+    m.add("MAX_RING_POINTS", fastroute_engine::placement::ring::MAX_POINTS)?;
+    m.add("MAX_MAGLEV_TABLE_SIZE", fastroute_engine::placement::maglev::MAX_TABLE_SIZE)?;
     m.add_function(wrap_pyfunction!(hash::hash_batch, m)?)?;
     m.add_function(wrap_pyfunction!(hash::hash_one, m)?)?;
     m.add_class::<placement::PlacementTable>()?;

@@ -29,7 +29,7 @@ from ..redact import quoted
 
 # vnodes beyond the ring's 2**26-point cap can never build; weights are 32-bit.
 _MAX_CONF = {"vnodes": "2**26", "weight": "2**31 - 1"}
-_MAX_VALUE = {"vnodes": 1 << 26, "weight": 2**31 - 1}
+_MAX_VALUE = {"vnodes": _rust.MAX_RING_POINTS, "weight": 2**31 - 1}
 _CONF_KEYS = ("hostname", "instance", "nodename", "port", "vnodes", "weight")
 
 
