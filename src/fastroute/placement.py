@@ -240,7 +240,7 @@ class HashRing(_Placement):
         if not is_finite_real(c) or c <= 1:
             raise ValueError(f"c: balance factor must be a finite number > 1, got {quoted(c)}")
         arg, _ = key_batch_arg(keys)
-        return self._assign_bounded(arg, float(c), [float(w) for w in self._weights])
+        return self._ring().assign_bounded(arg, float(c), [float(w) for w in self._weights])
 
 
 class Maglev(_Placement):

@@ -6,6 +6,7 @@ mod csv_frame;
 mod hash;
 mod keys;
 mod placement;
+mod placement_kinds;
 mod tokens;
 
 use pyo3::prelude::*;
@@ -20,6 +21,8 @@ fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hash::hash_batch, m)?)?;
     m.add_function(wrap_pyfunction!(hash::hash_one, m)?)?;
     m.add_class::<placement::PlacementTable>()?;
+    m.add_class::<placement_kinds::RingOps>()?;
+    m.add_class::<placement_kinds::NginxHashOps>()?;
     m.add_class::<csv_frame::PyCsvFramer>()?;
     m.add_function(wrap_pyfunction!(tokens::pan_tokens, m)?)?;
     Ok(())

@@ -10,19 +10,20 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
 
-use fastroute_engine::batch::{par_map, with_threads};
+use fastroute_engine::batch::with_threads;
 use fastroute_engine::placement::haproxy::{ChashConfig, HashKey, MapConfig};
 use fastroute_engine::placement::iphash::{self, ipv4_int_bytes};
 use fastroute_engine::placement::ketama::{Flavor, KetamaConfig};
 use fastroute_engine::placement::maglev::MaglevConfig;
 use fastroute_engine::placement::ring::{LookupRule, RingConfig, RingMode};
-use fastroute_engine::placement::{bounded, BuildError, Config, Kind, Table};
+use fastroute_engine::placement::{BuildError, Config, Kind, Table};
 use crate::hash::algorithm;
-use crate::keys::{int_key, key_error, push_key_bytes, KeyStore};
+use crate::keys::{int_key, key_error, KeyStore};
+use crate::placement_kinds::{NginxHashOps, RingOps};
 
 #[pyclass(frozen, subclass, module = "fastroute._rust")]
 pub struct PlacementTable {
-    table: Table,
+    pub(crate) table: Table,
     names: Vec<Py<PyString>>,
 }
 
@@ -41,7 +42,7 @@ fn bad_address(i: usize) -> PyErr {
 impl PlacementTable {
     /// Key → the table's finished 64-bit hash, with fast paths for str, bytes and int.
     #[inline]
-    fn key_hash(&self, key: &Bound<'_, PyAny>) -> PyResult<u64> {
+    pub(crate) fn key_hash(&self, key: &Bound<'_, PyAny>) -> PyResult<u64> {
         if let Ok(s) = key.cast::<PyString>() {
             let text = s
                 .to_str()
@@ -202,9 +203,9 @@ impl PlacementTable {
         self.table.lookup(hash)
     }
 
-    /// Index for a raw 32/64-bit key value that still takes the table's
-    /// avalanche step (HAProxy `balance source` hashes the address integer).
-    fn _get_index_raw(&self, value: u64) -> u32 {
+    /// Index for a key hash before the table's finishing step (HAProxy
+    /// `avalanche`; `balance source` hashes the address integer).
+    fn get_index_unfinished(&self, value: u64) -> u32 {
         self.table.lookup(self.table.finish(value))
     }
 
@@ -262,71 +263,19 @@ impl PlacementTable {
         flat.map_err(bad_address)?.into_pyarray(py).reshape([m, n])
     }
 
-    /// Bounded-load batch assignment (ring only): see placement::bounded.
-    fn _assign_bounded<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyTuple>, c: f64, weights: Vec<f64>) -> PyResult<Bound<'py, PyArray1<i32>>> {
-        let Some(ring) = self.table.as_ring() else {
-            return Err(PyTypeError::new_err("assign_bounded: only hash rings support bounded loads"));
-        };
-        if weights.len() != self.names.len() || weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
-            return Err(PyValueError::new_err("weights: internal: one finite weight >= 0 per node"));
-        }
-        let store = KeyStore::from_arg(keys)?;
-        let batch = store.batch()?;
-        batch.validate().map_err(key_error)?;
-        let hashes = batch.hash_all(self.table.hash(), 0).map_err(key_error)?;
-        let out = py.detach(|| {
-            let cap = bounded::capacities(ring, &weights, hashes.len(), c);
-            bounded::assign_bounded(ring, &hashes, &cap)
-        });
-        Ok(out.into_pyarray(py))
-    }
-
-    /// nginx plain hash with unusable (`down`) peers, over a key batch
-    /// (nginx::PlainHash::first_usable, docs/algorithms.md §6.3).
-    #[pyo3(signature = (keys, usable, threads=None))]
-    fn _route_nginx_usable<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyTuple>, usable: Vec<bool>, threads: Option<usize>) -> PyResult<Bound<'py, PyArray1<i32>>> {
-        let Some(plain) = self.table.as_nginx_hash() else {
-            return Err(PyTypeError::new_err("only nginx plain hash tables skip peers"));
-        };
-        if usable.len() != plain.len() || !usable.iter().any(|&u| u) {
-            return Err(PyValueError::new_err("usable: internal: one flag per server, at least one true"));
-        }
-        let store = KeyStore::from_arg(keys)?;
-        let batch = store.batch()?;
-        let m = batch.validate().map_err(key_error)?;
-        let out = py
-            .detach(|| {
-                with_threads(threads, || {
-                    par_map(m, Vec::new, |scratch, i| plain.first_usable(batch.bytes_at(i, scratch), &usable) as i32)
-                })
-            })
-            .map_err(PyValueError::new_err)?;
-        Ok(out.into_pyarray(py))
-    }
-
-    /// nginx plain hash: the peers of nginx's 21 hash attempts for `key`.
-    fn _nginx_hash_attempts(&self, key: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
-        let Some(plain) = self.table.as_nginx_hash() else {
-            return Err(PyTypeError::new_err("only nginx plain hash tables have attempts"));
-        };
-        let mut buf = Vec::new();
-        push_key_bytes(key, &mut buf, &|| "key".into())?;
-        Ok(plain.attempts(&buf))
-    }
-
-    /// Ring tables: index of the point `key` lands on.
-    fn _ring_position(&self, key: &Bound<'_, PyAny>) -> PyResult<usize> {
-        match self.table.as_ring() {
-            Some(r) => Ok(r.lookup_index(self.key_hash(key)?)),
-            None => Err(PyTypeError::new_err("only ring tables have positions")),
-        }
-    }
-
-    /// Ring tables: (points, owners) in ring order.
-    fn _ring_points<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u32>>)> {
-        match self.table.as_ring() {
-            Some(r) => Ok((r.points().to_vec().into_pyarray(py), r.owners().to_vec().into_pyarray(py))),
+    /// The ring operations, for ring-shaped kinds (ring, ketama, nginx/HAProxy consistent).
+    fn _ring(slf: &Bound<'_, Self>) -> PyResult<RingOps> {
+        match slf.get().table.as_ring() {
+            Some(_) => Ok(RingOps { table: slf.clone().unbind() }),
             None => Err(PyTypeError::new_err("only ring tables have points")),
+        }
+    }
+
+    /// The nginx plain-hash operations (attempts, down peers).
+    fn _nginx_hash(slf: &Bound<'_, Self>) -> PyResult<NginxHashOps> {
+        match slf.get().table.as_nginx_hash() {
+            Some(_) => Ok(NginxHashOps { table: slf.clone().unbind() }),
+            None => Err(PyTypeError::new_err("only nginx plain hash tables have attempts")),
         }
     }
 

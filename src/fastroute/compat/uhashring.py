@@ -118,7 +118,7 @@ class HashRing:
             text_keys=True)
         # The compiled lookup itself, with no Python frame in between (keys hash as str(key)).
         self.get_node = self._table.get_node
-        points, owners = self._table._ring_points()
+        points, owners = self._table._ring().points()
         self._points = points
         self._owners = owners
 
@@ -184,12 +184,12 @@ class HashRing:
     def get_node_pos(self, key):
         if self._table is None:
             return None
-        return self._table._ring_position(key)
+        return self._table._ring().position(key)
 
     def get_server(self, key):
         if self._table is None:
             return None
-        pos = self._table._ring_position(key)
+        pos = self._table._ring().position(key)
         return (int(self._points[pos]), self._names[self._owners[pos]])
 
     def get_key(self, key):
@@ -224,7 +224,7 @@ class HashRing:
         seen = set() if unique else []
         if unique:
             size = size or len(self._nodes)
-        pos = self._table._ring_position(key)
+        pos = self._table._ring().position(key)
         owners = self._owners.tolist()
         for i in list(range(pos, len(owners))) + list(range(0, pos)):
             name = self._names[owners[i]]
