@@ -11,7 +11,7 @@ BUILD_STAMP := $(VENV)/.fastroute-built
 SOURCES := $(shell find rust/engine/src rust/py/src cext src/fastroute -name '*.rs' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.py' 2>/dev/null) \
            rust/Cargo.toml rust/Cargo.lock rust/engine/Cargo.toml rust/py/Cargo.toml rust/py/build.rs setup.py pyproject.toml
 
-.PHONY: help venv dev system-deps test test-rust test-python demo bench wheel-check clean fuzz
+.PHONY: help venv dev system-deps test test-rust test-stubs test-python demo bench wheel-check clean fuzz
 
 help:
 	@echo "make demo        route the bundled sample transactions and print the summary"
@@ -44,10 +44,14 @@ system-deps:
 test-rust:
 	cargo test -q --manifest-path rust/Cargo.toml --workspace
 
+# src/fastroute/_rust.pyi must match the compiled module exactly (mypy's stubtest).
+test-stubs: $(BUILD_STAMP)
+	$(PY) -m mypy.stubtest fastroute._rust
+
 test-python: $(BUILD_STAMP)
 	$(PY) -m pytest -q
 
-test: system-deps $(BUILD_STAMP) test-rust test-python
+test: system-deps $(BUILD_STAMP) test-rust test-stubs test-python
 
 demo: $(BUILD_STAMP)
 	@mkdir -p build/demo

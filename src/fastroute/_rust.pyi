@@ -1,7 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 # Stubs for the Rust placement engine (fastroute._rust). Private: use the public classes.
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
+
+__all__ = [
+    "CsvFramer", "MAX_MAGLEV_TABLE_SIZE", "MAX_RING_POINTS", "MAX_THREADS", "NginxHashOps", "PlacementTable",
+    "RingOps", "__version__", "build_profile", "hash_batch", "hash_one", "pan_tokens",
+]
 
 __version__: str
 build_profile: str
@@ -12,6 +20,7 @@ MAX_MAGLEV_TABLE_SIZE: int
 def hash_batch(keys: tuple, algorithm_name: str, seed: int) -> npt.NDArray[np.uint64]: ...
 def hash_one(key: str | bytes | int, algorithm_name: str, seed: int) -> int: ...
 
+@disjoint_base
 class PlacementTable:
     def __new__(
         cls,
@@ -50,6 +59,7 @@ class PlacementTable:
     def _nginx_hash(self) -> NginxHashOps: ...
     def _table_stats(self) -> tuple[int, int]: ...
 
+@final
 class RingOps:
     """Ring-shaped tables only (ring, ketama, nginx/HAProxy consistent): PlacementTable._ring()."""
 
@@ -57,12 +67,14 @@ class RingOps:
     def position(self, key: str | bytes | int) -> int: ...
     def assign_bounded(self, keys: tuple, c: float, weights: list[float]) -> npt.NDArray[np.int32]: ...
 
+@final
 class NginxHashOps:
     """nginx plain hash tables only: PlacementTable._nginx_hash()."""
 
     def attempts(self, key: str | bytes | int) -> list[int]: ...
     def route_usable(self, keys: tuple, usable: list[bool], threads: int | None = None) -> npt.NDArray[np.int32]: ...
 
+@final
 class CsvFramer:
     """CSV record framing for `fastroute route` (rust/engine/src/csv_frame.rs)."""
 
