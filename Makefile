@@ -8,10 +8,10 @@ PIP := $(PY) -m pip
 # rustup installs cargo under ~/.cargo/bin, which a non-login shell may not have on PATH.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 BUILD_STAMP := $(VENV)/.fastroute-built
-SOURCES := $(shell find rust/src cext src/fastroute -name '*.rs' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.py' 2>/dev/null) \
-           rust/Cargo.toml rust/Cargo.lock rust/build.rs setup.py pyproject.toml
+SOURCES := $(shell find rust/engine/src rust/py/src cext src/fastroute -name '*.rs' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.py' 2>/dev/null) \
+           rust/Cargo.toml rust/Cargo.lock rust/engine/Cargo.toml rust/py/Cargo.toml rust/py/build.rs setup.py pyproject.toml
 
-.PHONY: help venv dev system-deps test test-rust test-python demo bench wheel-check clean fuzz
+.PHONY: help venv dev system-deps test test-rust test-stubs test-python demo bench wheel-check clean fuzz
 
 help:
 	@echo "make demo        route the bundled sample transactions and print the summary"
@@ -40,13 +40,18 @@ dev: $(BUILD_STAMP)
 system-deps:
 	@scripts/ensure-system-deps.sh
 
+# The engine's unit tests (the binding crate has none: pytest covers it).
 test-rust:
-	cargo test -q --manifest-path rust/Cargo.toml
+	cargo test -q --manifest-path rust/Cargo.toml --workspace
+
+# src/fastroute/_rust.pyi must match the compiled module exactly (mypy's stubtest).
+test-stubs: $(BUILD_STAMP)
+	$(PY) -m mypy.stubtest fastroute._rust
 
 test-python: $(BUILD_STAMP)
 	$(PY) -m pytest -q
 
-test: system-deps $(BUILD_STAMP) test-rust test-python
+test: system-deps $(BUILD_STAMP) test-rust test-stubs test-python
 
 demo: $(BUILD_STAMP)
 	@mkdir -p build/demo

@@ -5,7 +5,7 @@ does not expose. A refactor that moves an internal changes this file alone."""
 
 def ring_point_owners(ring):
     """Owner index of every point of a HashRing (envoy.RingHash returns one), in ring order."""
-    return ring._ring_points()[1]
+    return ring._ring().points()[1]
 
 
 def table_nbytes(placement) -> int:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_versions_agree_everywhere():
-    cargo = tomllib.loads((ROOT / "rust" / "Cargo.toml").read_text())["package"]["version"]
+    cargo = tomllib.loads((ROOT / "rust" / "Cargo.toml").read_text())["workspace"]["package"]["version"]
     assert fastroute.__version__ == cargo
     assert _native._rust.__version__ == fastroute.__version__
     assert _native._cext.__version__ == fastroute.__version__

@@ -29,6 +29,11 @@ __all__ = ["HashRing", "IPHash", "JumpHash", "MAX_THREADS", "Maglev", "Rendezvou
 #: Largest `threads=` any batch call accepts. Explicit counts share one
 #: thread pool (grown on demand, never one pool per count).
 MAX_THREADS: int = _rust.MAX_THREADS
+#: Engine limits (checked there, with the argument named): ring points, Maglev table size.
+MAX_RING_POINTS: int = _rust.MAX_RING_POINTS
+MAX_MAGLEV_TABLE_SIZE: int = _rust.MAX_MAGLEV_TABLE_SIZE
+#: Sizes cross into the engine as unsigned 64-bit integers.
+_U64_MAX = 2**64 - 1
 
 _LOOKUP_RULES = ("at_or_after", "after", "nearest")
 _RING_MODES = ("fixed", "normalized")
@@ -209,12 +214,9 @@ class HashRing(_Placement):
             raise ValueError(f"mode: expected one of {_RING_MODES}, got {quoted(mode)}")
         if lookup not in _LOOKUP_RULES:
             raise ValueError(f"lookup: expected one of {_LOOKUP_RULES}, got {quoted(lookup)}")
-        min_ring_size = _positive_int(min_ring_size, "min_ring_size")
-        max_ring_size = _positive_int(max_ring_size, "max_ring_size", 1, 1 << 26)
-        if min_ring_size > max_ring_size:
-            raise ValueError(f"min_ring_size: must be <= max_ring_size ({max_ring_size}), got {min_ring_size}")
-        if mode == "fixed" and float((w * float(points_per_weight)).round().sum()) > (1 << 26):
-            raise ValueError("points_per_weight: the ring would exceed 2**26 points; lower it or the weights")
+        # The engine checks the limits: max_ring_size <= MAX_RING_POINTS, min <= max, total points.
+        min_ring_size = _positive_int(min_ring_size, "min_ring_size", 1, _U64_MAX)
+        max_ring_size = _positive_int(max_ring_size, "max_ring_size", 1, _U64_MAX)
         hash = _hash_name(hash)
         if weights_are_shares and mode != "normalized":
             raise ValueError("weights_are_shares: only with mode='normalized' (Envoy locality weighting)")
@@ -224,10 +226,7 @@ class HashRing(_Placement):
         native = {"hash_name": hash, "mode": mode, "points_per_weight": float(points_per_weight),
                   "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup,
                   "normalized_weights": bool(weights_are_shares)}
-        try:
-            return cls._create(names, w, options, native)
-        except ValueError as exc:  # e.g. every weight rounds to zero points
-            raise ValueError(f"weights/points_per_weight: {exc}") from None
+        return cls._create(names, w, options, native)
 
     @property
     def points(self) -> int:
@@ -241,7 +240,7 @@ class HashRing(_Placement):
         if not is_finite_real(c) or c <= 1:
             raise ValueError(f"c: balance factor must be a finite number > 1, got {quoted(c)}")
         arg, _ = key_batch_arg(keys)
-        return self._assign_bounded(arg, float(c), [float(w) for w in self._weights])
+        return self._ring().assign_bounded(arg, float(c), [float(w) for w in self._weights])
 
 
 class Maglev(_Placement):
@@ -258,7 +257,8 @@ class Maglev(_Placement):
                 weights_are_shares: bool = False):
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
-        table_size = _positive_int(table_size, "table_size", 2, 5_000_011)
+        # The engine checks primality and the MAX_MAGLEV_TABLE_SIZE cap.
+        table_size = _positive_int(table_size, "table_size", 2, _U64_MAX)
         hash = _hash_name(hash)
         return cls._create(names, w, {"table_size": table_size, "hash": hash,
                                       "weights_are_shares": bool(weights_are_shares)},

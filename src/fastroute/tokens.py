@@ -26,7 +26,7 @@ from .redact import quoted
 
 MIN_SECRET_BYTES = 16
 OUTPUTS = ("hex", "bytes")
-# Status codes of the compiled tokenizer (rust/src/tokens.rs PanStatus).
+# Status codes of the compiled tokenizer (rust/engine/src/tokens.rs PanStatus).
 STATUS_OK, STATUS_EMPTY, STATUS_NOT_DIGITS, STATUS_LENGTH, STATUS_LUHN = range(5)
 STATUS_RULES = {
     STATUS_EMPTY: "empty",

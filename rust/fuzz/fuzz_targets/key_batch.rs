@@ -2,8 +2,8 @@
 //! Untrusted Arrow-like buffers (offsets, widths, code points): validation
 //! must reject bad layouts with an error, and hashing valid ones must not panic.
 #![no_main]
-use fastroute::hash::HashAlgorithm;
-use fastroute::keys::{KeyBatch, Offsets};
+use fastroute_engine::hash::HashAlgorithm;
+use fastroute_engine::keys::{KeyBatch, Offsets};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

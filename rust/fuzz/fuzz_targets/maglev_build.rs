@@ -2,7 +2,7 @@
 //! Arbitrary names, weights and table sizes: Maglev builds or errors, never
 //! panics or loops forever, and every slot is filled by a weighted node.
 #![no_main]
-use fastroute::placement::maglev::Maglev;
+use fastroute_engine::placement::maglev::Maglev;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! Arbitrary caller-supplied points and rules: building and looking up must
 //! never panic, and every answer must be an owner that holds a point.
 #![no_main]
-use fastroute::placement::ring::{LookupRule, Ring};
+use fastroute_engine::placement::ring::{LookupRule, Ring};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,11 +4,11 @@
 //! allocate past the requested limits (issue 11: sums of finite weights that
 //! overflow, share weights beyond max_ring_size).
 #![no_main]
-use fastroute::hash::HashAlgorithm;
-use fastroute::placement::maglev::Maglev;
-use fastroute::placement::rendezvous::Rendezvous;
-use fastroute::placement::ring::normalized_points;
-use fastroute::placement::weights::shares;
+use fastroute_engine::hash::HashAlgorithm;
+use fastroute_engine::placement::maglev::Maglev;
+use fastroute_engine::placement::rendezvous::Rendezvous;
+use fastroute_engine::placement::ring::normalized_points;
+use fastroute_engine::placement::weights::shares;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -17,14 +17,14 @@ from __future__ import annotations
 import numbers
 
 from .._validate import reject_unordered
-from ..placement import HashRing, Maglev as _Maglev
+from ..placement import MAX_MAGLEV_TABLE_SIZE, HashRing, Maglev as _Maglev
 from ..redact import quoted
 
 #: Envoy `ring_hash_lb_config.hash_function` → fastroute hash name.
 HASH_FUNCTIONS = {"XX_HASH": "xxh64", "MURMUR_HASH_2": "murmur2"}
 DEFAULT_MINIMUM_RING_SIZE = 1024
 DEFAULT_MAXIMUM_RING_SIZE = 8 * 1024 * 1024
-MAX_TABLE_SIZE = 5_000_011
+MAX_TABLE_SIZE = MAX_MAGLEV_TABLE_SIZE  # Envoy caps Maglev tables at 5000011 too
 
 
 def _envoy_weights(hosts, weights):

@@ -29,7 +29,7 @@ from ..redact import quoted
 
 # vnodes beyond the ring's 2**26-point cap can never build; weights are 32-bit.
 _MAX_CONF = {"vnodes": "2**26", "weight": "2**31 - 1"}
-_MAX_VALUE = {"vnodes": 1 << 26, "weight": 2**31 - 1}
+_MAX_VALUE = {"vnodes": _rust.MAX_RING_POINTS, "weight": 2**31 - 1}
 _CONF_KEYS = ("hostname", "instance", "nodename", "port", "vnodes", "weight")
 
 
@@ -118,7 +118,7 @@ class HashRing:
             text_keys=True)
         # The compiled lookup itself, with no Python frame in between (keys hash as str(key)).
         self.get_node = self._table.get_node
-        points, owners = self._table._ring_points()
+        points, owners = self._table._ring().points()
         self._points = points
         self._owners = owners
 
@@ -184,12 +184,12 @@ class HashRing:
     def get_node_pos(self, key):
         if self._table is None:
             return None
-        return self._table._ring_position(key)
+        return self._table._ring().position(key)
 
     def get_server(self, key):
         if self._table is None:
             return None
-        pos = self._table._ring_position(key)
+        pos = self._table._ring().position(key)
         return (int(self._points[pos]), self._names[self._owners[pos]])
 
     def get_key(self, key):
@@ -224,7 +224,7 @@ class HashRing:
         seen = set() if unique else []
         if unique:
             size = size or len(self._nodes)
-        pos = self._table._ring_position(key)
+        pos = self._table._ring().position(key)
         owners = self._owners.tolist()
         for i in list(range(pos, len(owners))) + list(range(0, pos)):
             name = self._names[owners[i]]

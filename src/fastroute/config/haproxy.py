@@ -278,7 +278,7 @@ class HAProxyHash:
         if len(self.nodes) == 1:
             return 0  # one usable server: HAProxy uses hash 0, i.e. that server
         if self._source:
-            return self._table._get_index_raw(_source_value(key))
+            return self._table.get_index_unfinished(_source_value(key))
         return self._table.get_index(self._key(key))
 
     def get_node(self, key) -> str:

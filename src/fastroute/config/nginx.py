@@ -243,12 +243,12 @@ class NginxHash:
             usable = ~self._down[reps]
             return reps[np.arange(len(reps)), usable.argmax(axis=1)].astype(np.int32)
         # Same batch (any key collection) as the other paths; attempts computed in Rust.
-        return self._table._route_nginx_usable(arg, (~self._down).tolist(), None)
+        return self._table._nginx_hash().route_usable(arg, (~self._down).tolist(), None)
 
     def _plain_with_down(self, key) -> int:
         # docs/algorithms.md §6.3: nginx's 21 hash attempts (computed in Rust); then round robin,
         # whose first pick is the first usable server.
-        for i in self._table._nginx_hash_attempts(key):
+        for i in self._table._nginx_hash().attempts(key):
             if not self._down[i]:
                 return i
         return int(np.flatnonzero(~self._down)[0])

@@ -4,8 +4,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::hash::HashAlgorithm;
-use crate::py::keys::{key_error, push_key_bytes, KeyStore};
+use fastroute_engine::hash::HashAlgorithm;
+use crate::keys::{key_error, push_key_bytes, KeyStore};
 
 pub fn algorithm(name: &str) -> PyResult<HashAlgorithm> {
     HashAlgorithm::from_name(name).ok_or_else(|| {

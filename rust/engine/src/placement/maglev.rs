@@ -9,6 +9,24 @@ pub const DEFAULT_TABLE_SIZE: u64 = 65537;
 /// Envoy's API cap on table_size (§3.1).
 pub const MAX_TABLE_SIZE: u64 = 5_000_011;
 
+/// Maglev options.
+#[derive(Debug, Clone)]
+pub struct MaglevConfig {
+    /// Prime, at most MAX_TABLE_SIZE.
+    pub table_size: u64,
+    /// The weights are Envoy locality shares, used as they are (§2.2).
+    pub weights_are_shares: bool,
+}
+
+impl MaglevConfig {
+    pub fn build(&self, names: &[&[u8]], weights: &[f64]) -> Result<Maglev, super::BuildError> {
+        Maglev::build_with(names, weights, self.table_size, self.weights_are_shares).map_err(|e| match e {
+            MaglevError::TooLarge(m) => super::BuildError::new("table_size", format!("must be in [2, {MAX_TABLE_SIZE}], got {m}")),
+            other => super::BuildError::new("table_size", other.to_string()),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum MaglevError {
     NotPrime(u64),

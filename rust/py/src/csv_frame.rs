@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use crate::csv_frame::CsvFramer;
+use fastroute_engine::csv_frame::CsvFramer;
 
 #[pyclass(module = "fastroute._rust", name = "CsvFramer")]
 pub struct PyCsvFramer {

@@ -15,7 +15,7 @@ use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyInt, PyList, PyString, PyTuple};
 
-use crate::keys::{KeyBatch, Offsets};
+use fastroute_engine::keys::{KeyBatch, Offsets};
 
 /// Appends the canonical bytes of one Python key: str → UTF-8, bytes as is,
 /// int → 8 bytes little-endian (two's complement for negatives).
@@ -125,6 +125,6 @@ fn collect_objects<'py>(
     Ok((data, offsets))
 }
 
-pub fn key_error(e: crate::keys::KeyError) -> PyErr {
+pub fn key_error(e: fastroute_engine::keys::KeyError) -> PyErr {
     PyValueError::new_err(format!("keys: {e}"))
 }

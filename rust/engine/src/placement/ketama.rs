@@ -12,7 +12,35 @@
 
 use std::collections::HashMap;
 
+use super::ring::{LookupRule, Ring, MAX_POINTS, MAX_POINTS_TEXT};
+use super::BuildError;
 use crate::hash::md5_digest;
+
+/// Ketama options; `vnodes` None means 40 per node.
+#[derive(Debug, Clone)]
+pub struct KetamaConfig {
+    pub flavor: Flavor,
+    pub vnodes: Option<Vec<u64>>,
+    /// Points per digest (uhashring `replicas`), 1..=4.
+    pub replicas: usize,
+}
+
+impl KetamaConfig {
+    pub fn build(&self, names: &[&[u8]], weights: &[f64]) -> Result<Ring, BuildError> {
+        let vnodes = self.vnodes.clone().unwrap_or_else(|| vec![40; names.len()]);
+        if vnodes.len() != names.len() || self.replicas == 0 || self.replicas > 4 {
+            return Err(BuildError::new("vnodes/replicas", "one vnodes count per node, replicas in 1..=4"));
+        }
+        let rule = if self.flavor == Flavor::LibKetama { LookupRule::AtOrAfter } else { LookupRule::After };
+        // Refuse absurd sizes before generating anything (a typo must not hang the build).
+        let planned: f64 = vnodes.iter().zip(weights).map(|(&v, &w)| v as f64 * w.max(1.0) * 4.0).sum();
+        if planned > MAX_POINTS as f64 * 4.0 {
+            return Err(BuildError::new("vnodes/weights", format!("the ring would exceed {MAX_POINTS_TEXT} points")));
+        }
+        let points = ketama_points(names, weights, &vnodes, self.replicas, self.flavor);
+        Ring::from_points(points, names.len(), rule).map_err(|e| BuildError::new("vnodes/weights", e.to_string()))
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
@@ -22,6 +50,8 @@ pub enum Flavor {
 }
 
 impl Flavor {
+    pub const NAMES: &'static [&'static str] = &["libketama", "uhashring_ketama", "uhashring_meta"];
+
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "libketama" => Some(Self::LibKetama),

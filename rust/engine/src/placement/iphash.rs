@@ -40,7 +40,36 @@ pub fn parse_address(key: &[u8], out: &mut [u8; 16]) -> Option<usize> {
     Some(address_bytes(&addr, out))
 }
 
+/// An integer key is an IPv4 address as a number (like `ipaddress.IPv4Address(int)`):
+/// the three octets nginx hashes; None past 2**32 - 1.
+#[inline]
+pub fn ipv4_int_bytes(v: u64) -> Option<[u8; 3]> {
+    if v > u32::MAX as u64 {
+        return None;
+    }
+    let b = (v as u32).to_be_bytes();
+    Some([b[0], b[1], b[2]])
+}
+
+/// Address bytes of one key of a batch: integer keys are IPv4 numbers, others address text.
+#[inline]
+pub fn batch_address(batch: crate::keys::KeyBatch<'_>, i: usize, scratch: &mut Vec<u8>, out: &mut [u8; 16]) -> Option<usize> {
+    if let crate::keys::KeyBatch::U64(v) = batch {
+        out[..3].copy_from_slice(&ipv4_int_bytes(v[i])?);
+        return Some(3);
+    }
+    parse_address(batch.bytes_at(i, scratch), out)
+}
+
 impl IpHash {
+    /// nginx `weight=`: integers (0 for `down` servers).
+    pub fn build(weights: &[f64]) -> Result<IpHash, super::BuildError> {
+        if weights.iter().any(|w| w.fract() != 0.0 || *w > u32::MAX as f64) {
+            return Err(super::BuildError::new("weights", "ip_hash weights must be integers"));
+        }
+        Ok(IpHash::new(&weights.iter().map(|w| *w as u32).collect::<Vec<_>>()))
+    }
+
     pub fn new(weights: &[u32]) -> IpHash {
         IpHash { weights: weights.to_vec(), total_weight: weights.iter().map(|&w| w as u64).sum() }
     }

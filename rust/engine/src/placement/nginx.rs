@@ -1,5 +1,95 @@
 // SPDX-License-Identifier: Apache-2.0
-//! nginx `hash $key consistent` points and plain `hash $key` (docs/algorithms.md §6).
+//! nginx `hash $key consistent` points and plain `hash $key` (docs/algorithms.md §6):
+//! the weight rule both share, the consistent ring's points, and the plain
+//! hash table with its lookup, failover and retry rules.
+
+use super::ring::{LookupRule, Ring, MAX_POINTS, MAX_POINTS_TEXT};
+use super::BuildError;
+
+/// nginx `weight=` accepts 1..=1000000 (`down` servers are given weight 0 here).
+pub const MAX_WEIGHT: f64 = 1_000_000.0;
+/// Points per unit of weight on the consistent ring (`ngx_http_upstream_hash_module.c`).
+const POINTS_PER_WEIGHT: u64 = 160;
+
+/// Integer nginx weights; both kinds refuse a ring that would exceed the
+/// engine's point limit (the plain kind shares the rule so one upstream
+/// builds as either).
+pub fn integer_weights(weights: &[f64]) -> Result<Vec<u32>, BuildError> {
+    if weights.iter().any(|w| w.fract() != 0.0 || *w > MAX_WEIGHT) {
+        return Err(BuildError::new("weights", "nginx weights are integers in [0, 1000000]"));
+    }
+    let w: Vec<u32> = weights.iter().map(|&x| x as u32).collect();
+    if w.iter().map(|&x| x as u64 * POINTS_PER_WEIGHT).sum::<u64>() > MAX_POINTS {
+        return Err(BuildError::new(
+            "weights",
+            format!("{POINTS_PER_WEIGHT} points per unit of weight would exceed {MAX_POINTS_TEXT} points"),
+        ));
+    }
+    Ok(w)
+}
+
+/// `hash $key consistent`: the ring nginx builds, looked up at-or-after.
+pub fn build_chash(servers: &[&str], weights: &[f64]) -> Result<Ring, BuildError> {
+    let w = integer_weights(weights)?;
+    Ring::from_points(chash_points(servers, &w), servers.len(), LookupRule::AtOrAfter)
+        .map_err(|e| BuildError::new("weights", e.to_string()))
+}
+
+/// Plain `hash $key` over the servers' weights (§6.3); keys hash with CRC-32.
+#[derive(Debug, Clone)]
+pub struct PlainHash {
+    weights: Vec<u32>,
+    total_weight: u64,
+}
+
+impl PlainHash {
+    pub fn build(weights: &[f64]) -> Result<PlainHash, BuildError> {
+        let weights = integer_weights(weights)?;
+        let total_weight = weights.iter().map(|&x| x as u64).sum();
+        Ok(PlainHash { weights, total_weight })
+    }
+
+    pub fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+
+    /// Peer of attempt 0 for a key's CRC-32.
+    #[inline]
+    pub fn lookup(&self, crc: u64) -> u32 {
+        plain_hash_peer(crc, &self.weights, self.total_weight)
+    }
+
+    /// Failover order: the hashed peer, then the other serving peers in config order.
+    pub fn replicas(&self, crc: u64, n: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let count = self.weights.len() as u32;
+        let first = self.lookup(crc);
+        out.push(first);
+        for k in 1..count {
+            let p = (first + k) % count;
+            if self.weights[p as usize] > 0 && out.len() < n {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The peers of nginx's 21 hash attempts for `key`.
+    pub fn attempts(&self, key: &[u8]) -> Vec<u32> {
+        plain_hash_attempts(key, &self.weights, self.total_weight)
+    }
+
+    /// With unusable (`down`) peers: the first usable peer of the 21
+    /// attempts, else the first usable peer (nginx's round-robin fallback
+    /// starts there). `usable` has one flag per peer, at least one true.
+    pub fn first_usable(&self, key: &[u8], usable: &[bool]) -> u32 {
+        let fallback = usable.iter().position(|&u| u).unwrap_or(0) as u32;
+        plain_hash_first_usable(key, &self.weights, self.total_weight, usable).unwrap_or(fallback)
+    }
+}
 
 /// Splits a `server` argument as nginx does for its hash points (§6.1 step 2).
 pub fn split_server(server: &str) -> (&str, &str) {

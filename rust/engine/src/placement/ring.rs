@@ -15,6 +15,7 @@
 //! Lookups use a bucket index over the top bits of the point: the binary
 //! search touches only the few points sharing a bucket (≤ 4 bytes per point).
 
+use super::BuildError;
 use crate::hash::HashAlgorithm;
 
 /// Which point a key hash `h` lands on (§21: targets differ).
@@ -67,8 +68,79 @@ impl std::fmt::Display for RingError {
     }
 }
 
+/// How a `ring` table sizes its points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingMode {
+    /// round(w_i × points_per_weight) points per node, independent of the others.
+    Fixed,
+    /// Envoy's min/max ring size normalisation (§2.2–2.3).
+    Normalized,
+}
+
+impl RingMode {
+    pub const NAMES: &'static [&'static str] = &["fixed", "normalized"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "fixed" => Some(Self::Fixed),
+            "normalized" => Some(Self::Normalized),
+            _ => None,
+        }
+    }
+}
+
+/// Options of the generic hash ring (`HashRing`).
+#[derive(Clone, Debug)]
+pub struct RingConfig {
+    pub mode: RingMode,
+    pub points_per_weight: f64,
+    pub min_ring_size: u64,
+    pub max_ring_size: u64,
+    pub lookup: LookupRule,
+    /// Normalized mode: the weights are Envoy locality shares, used as they are.
+    pub weights_are_shares: bool,
+}
+
+impl RingConfig {
+    pub fn build(&self, names: &[&[u8]], weights: &[f64], hash: HashAlgorithm) -> Result<Ring, BuildError> {
+        if self.max_ring_size == 0 || self.max_ring_size > MAX_POINTS {
+            return Err(BuildError::new("max_ring_size", format!("must be in [1, {MAX_POINTS}], got {}", self.max_ring_size)));
+        }
+        if self.min_ring_size > self.max_ring_size {
+            return Err(BuildError::new(
+                "min_ring_size",
+                format!("must be <= max_ring_size ({}), got {}", self.max_ring_size, self.min_ring_size),
+            ));
+        }
+        let sizing = |e: RingError| BuildError::new("weights/points_per_weight", e.to_string());
+        let points = match self.mode {
+            RingMode::Fixed => fixed_points(names, weights, self.points_per_weight, hash).map_err(|e| match e {
+                RingError::TooManyPoints(_) => {
+                    BuildError::new(
+                        "points_per_weight",
+                        format!("the ring would exceed {MAX_POINTS_TEXT} points; lower it or the weights"),
+                    )
+                }
+                other => sizing(other),
+            })?,
+            RingMode::Normalized => normalized_points(
+                names,
+                weights,
+                self.min_ring_size,
+                self.max_ring_size,
+                hash,
+                self.weights_are_shares,
+            )
+            .map_err(sizing)?,
+        };
+        Ring::from_points(points, names.len(), self.lookup).map_err(sizing)
+    }
+}
+
 /// Largest ring we build: 2**27 points ≈ 1.5 GiB would be absurd for routing.
 pub const MAX_POINTS: u64 = 1 << 26;
+/// MAX_POINTS as error messages spell it.
+pub const MAX_POINTS_TEXT: &str = "2**26";
 /// Points compared branch-free per lookup before falling back to a search.
 const PROBE: usize = 4;
 

@@ -3,7 +3,93 @@
 //! and the map-based table. Lookups reuse the one `Ring` (nearest node on the
 //! 32-bit circle, ties to the predecessor) and a plain table.
 
+use super::ring::{LookupRule, Ring};
+use super::BuildError;
 use crate::hash::full_hash;
+
+/// HAProxy's `weight` range (`SRV_UWGHT_MAX`).
+pub const MAX_WEIGHT: f64 = 256.0;
+
+/// Integer HAProxy weights in [0, 256].
+pub fn integer_weights(weights: &[f64]) -> Result<Vec<u32>, BuildError> {
+    if weights.iter().any(|w| w.fract() != 0.0 || *w > MAX_WEIGHT) {
+        return Err(BuildError::new("weights", "HAProxy weights are integers in [0, 256]"));
+    }
+    Ok(weights.iter().map(|&x| x as u32).collect())
+}
+
+/// `hash-type consistent`: how server keys are made; `None` lists mean the
+/// defaults (puids 1..=n, address and port 0).
+#[derive(Debug, Clone)]
+pub struct ChashConfig {
+    pub hash_key: HashKey,
+    pub puids: Option<Vec<u32>>,
+    pub addrs: Option<Vec<u32>>,
+    pub ports: Option<Vec<u32>>,
+    /// `avalanche`: full_hash() over the 32-bit key hash before the lookup.
+    pub avalanche: bool,
+}
+
+impl ChashConfig {
+    /// The consistent tree as a ring: nearest node on the 32-bit circle, ties to the predecessor.
+    pub fn build(&self, weights: &[f64]) -> Result<Ring, BuildError> {
+        let w = integer_weights(weights)?;
+        let n = weights.len();
+        let puids = self.puids.clone().unwrap_or_else(|| (1..=n as u32).collect());
+        let addrs = self.addrs.clone().unwrap_or_else(|| vec![0; n]);
+        let ports = self.ports.clone().unwrap_or_else(|| vec![0; n]);
+        if puids.len() != n || addrs.len() != n || ports.len() != n {
+            return Err(BuildError::new("puids/addrs/ports", "one per server"));
+        }
+        let bases: Vec<u32> = (0..n).map(|i| server_base(self.hash_key, puids[i], addrs[i], ports[i])).collect();
+        Ring::from_points(chash_points(&bases, &w), n, LookupRule::Nearest32)
+            .map_err(|e| BuildError::new("weights", e.to_string()))
+    }
+}
+
+/// `hash-type map-based` options.
+#[derive(Debug, Clone, Default)]
+pub struct MapConfig {
+    /// `avalanche`: full_hash() over the 32-bit key hash before the lookup.
+    pub avalanche: bool,
+}
+
+/// Map-based table (§7.3): server = table[h mod T].
+#[derive(Debug, Clone)]
+pub struct MapTable {
+    table: Vec<u32>,
+}
+
+impl MapTable {
+    pub fn build(weights: &[f64]) -> Result<MapTable, BuildError> {
+        Ok(MapTable { table: map_table(&integer_weights(weights)?) })
+    }
+
+    pub fn table(&self) -> &[u32] {
+        &self.table
+    }
+
+    #[inline]
+    pub fn lookup(&self, h: u64) -> u32 {
+        self.table[(h % self.table.len() as u64) as usize]
+    }
+
+    /// Failover order: the mapped server, then the next distinct ones in table order.
+    pub fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        out.clear();
+        let len = self.table.len();
+        let start = (h % len as u64) as usize;
+        for k in 0..len {
+            let s = self.table[(start + k) % len];
+            if !out.contains(&s) {
+                out.push(s);
+                if out.len() == n {
+                    break;
+                }
+            }
+        }
+    }
+}
 
 /// `BE_WEIGHT_SCALE`: a server of user weight w has w × 16 tree nodes (§7.2).
 const WEIGHT_SCALE: u32 = 16;
@@ -18,6 +104,20 @@ pub enum HashKey {
     IdLegacy,
     Addr,
     AddrPort,
+}
+
+impl HashKey {
+    pub const NAMES: &'static [&'static str] = &["id", "id_legacy", "addr", "addr-port"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "id" => Some(Self::Id),
+            "id_legacy" => Some(Self::IdLegacy),
+            "addr" => Some(Self::Addr),
+            "addr-port" => Some(Self::AddrPort),
+            _ => None,
+        }
+    }
 }
 
 /// Base key of one server. `addr` is the IPv4 address's 4 network-order

@@ -8,9 +8,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use rayon::prelude::*;
 
-use crate::batch::{par_map, with_threads};
-use crate::py::keys::{key_error, KeyStore};
-use crate::tokens::{hex_into, PanStatus, PanTokenizer, TOKEN_BYTES};
+use fastroute_engine::batch::{par_map, with_threads};
+use crate::keys::{key_error, KeyStore};
+use fastroute_engine::tokens::{hex_into, PanStatus, PanTokenizer, TOKEN_BYTES};
 
 /// Tokens of a normalised key batch: (uint8[n * (64 if hex else 32)], status uint8[n]).
 /// Integer keys are read as their decimal digits.
@@ -28,14 +28,14 @@ pub fn pan_tokens<'py>(
     let store = KeyStore::from_arg(keys)?;
     let batch = store.batch()?;
     let n = batch.validate().map_err(key_error)?;
-    let integers = matches!(batch, crate::keys::KeyBatch::U64(_));
+    let integers = matches!(batch, fastroute_engine::keys::KeyBatch::U64(_));
     let (status, tokens) = py
         .detach(|| {
             with_threads(threads, || {
                 let results: Vec<([u8; TOKEN_BYTES], PanStatus)> = par_map(n, Vec::new, |scratch, i| {
                     let result = if integers {
                         let digits = match batch {
-                            crate::keys::KeyBatch::U64(v) => v[i].to_string(),
+                            fastroute_engine::keys::KeyBatch::U64(v) => v[i].to_string(),
                             _ => unreachable!(),
                         };
                         tokenizer.token(digits.as_bytes(), check_luhn)
