@@ -11,7 +11,7 @@ BUILD_STAMP := $(VENV)/.fastroute-built
 SOURCES := $(shell find rust/src cext src/fastroute -name '*.rs' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.py' 2>/dev/null) \
            rust/Cargo.toml rust/Cargo.lock rust/build.rs setup.py pyproject.toml
 
-.PHONY: help venv dev system-deps test test-rust test-python demo bench wheel-check clean
+.PHONY: help venv dev system-deps test test-rust test-python demo bench wheel-check arm-test clean
 
 help:
 	@echo "make demo        route the bundled sample transactions and print the summary"
@@ -19,6 +19,7 @@ help:
 	@echo "make dev         (re)build the editable install in .venv"
 	@echo "make bench       quick benchmark set (release build)"
 	@echo "make wheel-check build sdist -> wheel, install it in a scratch venv, smoke-test it"
+	@echo "make arm-test    build the aarch64 wheel and run the suite on aarch64 under qemu (slow; not in CI)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +59,10 @@ bench: $(BUILD_STAMP)
 
 wheel-check: $(PY)
 	scripts/wheel-check.sh
+
+# Not part of `make test` or CI: emulation is slow (docs/build.md §10).
+arm-test:
+	nice -n 10 scripts/arm-test.sh
 
 clean:
 	rm -rf build dist $(VENV) src/fastroute/*.so rust/target .pytest_cache
