@@ -136,7 +136,7 @@ fi
 # architecture-free); only packages that PyPI has as sdists alone are built
 # inside. The bench extra is left out: no test needs asv or pytest-benchmark.
 sdist_only="jump-consistent-hash"
-venv_stamp=$rootfs/opt/.venv-$(cat "$top/pyproject.toml" "$0" | md5sum | cut -c1-12)
+venv_stamp=$rootfs/opt/.venv-$( (cat "$top/pyproject.toml"; echo "venv-layout-1 $sdist_only") | md5sum | cut -c1-12)
 make_venv() {
   [ -x "$rootfs/opt/venv/bin/python" ] || in_root python3 -m venv /opt/venv
   local site pyver plats="" v
@@ -190,7 +190,9 @@ rm -rf "$rootfs/src/fastroute.new"
 commit=$(cd "$top" && git rev-parse --short HEAD)$(cd "$top" && git diff --quiet HEAD -- . && echo "" || echo "+dirty")
 
 build_wheel() {
-  rm -rf "$rootfs/src/dist"
+  # build/cython (Cython's C output) is reused; compiled objects are not, since
+  # setuptools would keep them across a change of compiler flags in setup.py.
+  rm -rf "$rootfs/src/dist" "$rootfs"/src/fastroute/build/{lib,temp,bdist}.*
   in_root sh -c 'cd /src/fastroute && rustc --version && cargo --version && python3 --version &&
     pip wheel -v --no-deps --no-build-isolation -w /src/dist .' > "$out/build.log" 2>&1 \
     || { tail -30 "$out/build.log" >&2; return 1; }
@@ -236,8 +238,10 @@ run_tests() {
 # The cross-architecture vectors first: the quickest answer to "does aarch64
 # compute the same bits", before the long full run.
 log "pytest tests/test_placement_vectors.py on aarch64"
+vectors_rc=0
 timed pytest-vectors in_root sh -c "cd /src/fastroute && python -m pytest -p no:cacheprovider -q \
-    tests/test_placement_vectors.py" > "$out/pytest-vectors.log" 2>&1 || { tail -30 "$out/pytest-vectors.log"; exit 1; }
+    tests/test_placement_vectors.py" > "$out/pytest-vectors.log" 2>&1 || vectors_rc=$?
+if [ $vectors_rc -ne 0 ]; then grep -E '^(FAILED|E )' "$out/pytest-vectors.log" | cut -c1-300 | head -40; fi
 tail -1 "$out/pytest-vectors.log"
 log "pytest on aarch64 (deselected: ${ARM_DESELECT:-none}; log: $out/pytest.log)"
 rc=0
@@ -250,9 +254,11 @@ result=$(grep -E '^[=]* ?[0-9]+ (passed|failed)' "$out/pytest.log" | tail -1 | t
   echo "commit: $commit"
   echo "wheel: $wheel"
   echo "rootfs: Debian $suite arm64, $(in_root rustc --version), $(in_root python3 --version)"
+  echo "vectors: $(tail -1 "$out/pytest-vectors.log" | tr -d '=' | sed 's/^ *//')"
   echo "result: ${result:-no pytest summary line (rc=$rc)}"
   echo "deselected: ${ARM_DESELECT:-none}"
   echo "wall times (this run):"; sed 's/^/  /' "$out/times.txt"
   echo "wall times (cache creation, once):"; sed 's/^/  /' "$cache/cache-times.txt" 2>/dev/null || true
 } | tee "$out/summary.txt"
+[ $vectors_rc -eq 0 ] || rc=$vectors_rc
 exit $rc
