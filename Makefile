@@ -11,7 +11,7 @@ BUILD_STAMP := $(VENV)/.fastroute-built
 SOURCES := $(shell find rust/engine/src rust/py/src cext src/fastroute -name '*.rs' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.py' 2>/dev/null) \
            rust/Cargo.toml rust/Cargo.lock rust/engine/Cargo.toml rust/py/Cargo.toml rust/py/build.rs setup.py pyproject.toml
 
-.PHONY: help venv dev system-deps test test-rust test-stubs test-python demo bench wheel-check clean fuzz
+.PHONY: help venv dev system-deps test test-rust test-stubs test-python demo bench wheel-check clean fuzz arm-test
 
 help:
 	@echo "make demo        route the bundled sample transactions and print the summary"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench       quick benchmark set (release build)"
 	@echo "make wheel-check build sdist -> wheel, install it in a scratch venv, smoke test + whole suite on it"
 	@echo "make fuzz        every cargo-fuzz target and the atheris harness, FUZZ_SECONDS each (default 30; not in make test)"
+	@echo "make arm-test    build the aarch64 wheel and run the suite on aarch64 under qemu (slow; not in CI)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +76,10 @@ fuzz: $(BUILD_STAMP)
 	done
 	$(PIP) install -q atheris
 	$(PY) fuzz/atheris_placement.py -max_total_time=$(FUZZ_SECONDS)
+
+# Not part of `make test` or CI: emulation is slow (docs/build.md §10).
+arm-test:
+	nice -n 10 scripts/arm-test.sh
 
 clean:
 	rm -rf build dist $(VENV) src/fastroute/*.so rust/target .pytest_cache

@@ -27,7 +27,10 @@ setup(
                 ["cext/fastroute/_cext.pyx"],
                 include_dirs=["cext"],
                 define_macros=[("FASTROUTE_VERSION", f'"{VERSION}"')],
-                extra_compile_args=["-O3"],
+                # No fused multiply-add: GCC contracts a*b+c by default where the
+                # CPU has FMA (always on aarch64), which changes the last bit of
+                # e.g. PeakEWMA's cost*w + rtt*(1-w) versus x86-64 (issue 19).
+                extra_compile_args=["-O3", "-ffp-contract=off"],
             )
         ],
         include_path=["cext"],

@@ -100,7 +100,9 @@ def test_interrupted_run_and_its_json_never_print_a_card_number(tmp_path):
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode in (0, 143)
+    # 0: finished first; 143: interrupted; -15: the signal came after main() returned
+    # (everything committed, the default action ended the process; docs/bulk.md).
+    assert proc.returncode in (0, 143, -15)
     assert json.loads(out)["status"] in ("ok", "interrupted")
     assert leaked(out) == [] and leaked(err) == []
 
