@@ -8,6 +8,16 @@ def ring_point_owners(ring):
     return ring._ring().points()[1]
 
 
+def ring_points(table):
+    """(points, owners) of a native ring table, in ring order."""
+    return table._ring().points()
+
+
+def nginx_hash_attempts(table, key):
+    """The peers nginx's plain `hash` tries for `key`, in order (its 21 attempts)."""
+    return table._nginx_hash().attempts(key)
+
+
 def table_nbytes(placement) -> int:
     """Bytes held by a placement's native table."""
     return placement._table_stats()[1]
