@@ -60,3 +60,14 @@ def test_partition_refuses_a_different_table():
     placement = CLUSTER.build_placement()
     with pytest.raises(FingerprintMismatch, match="same fastroute version"):
         _route_partition(pd.DataFrame({"a": ["x"]}), placement, "0" * 16, ["a"], "node", list(placement.nodes))
+
+
+@pytest.mark.parametrize("bad", [None, ""])
+def test_partition_refuses_null_and_empty_keys_like_route(bad):
+    """One rule for every format (docs/bulk.md): a null or empty key is not routed."""
+    from fastroute.dask import _route_partition
+
+    placement = CLUSTER.build_placement()
+    frame = pd.DataFrame({"a": ["x", bad, "y"]})
+    with pytest.raises(ValueError, match="null or empty values"):
+        _route_partition(frame, placement, placement.fingerprint(), ["a"], "node", list(placement.nodes))

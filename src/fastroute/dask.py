@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .bulk import composite_keys
+from .bulk.step import bad_key_mask
 from .cluster import ClusterSpec, load_cluster
 from .redact import quoted
 
@@ -35,9 +36,11 @@ def _route_partition(pdf, placement, expected_fingerprint: str, key: list[str], 
         out[node_column] = pd.Categorical([], categories=names)
         return out
     columns = [pa.array(pdf[k].to_numpy(), from_pandas=True) for k in key]
+    # The bulk rule, for every format: a null or empty key is a bad row (docs/bulk.md).
     for k, col in zip(key, columns):
-        if col.null_count:
-            raise ValueError(f"key: column {quoted(k)} has null values in a partition; fill or drop them first")
+        if bad_key_mask([col]) is not None:
+            raise ValueError(f"key: column {quoted(k)} has null or empty values in a partition; "
+                             "fill or drop them first")
     keys = columns[0] if len(columns) == 1 else composite_keys(columns)
     index = placement.route(keys)
     out[node_column] = pd.Categorical.from_codes(index.astype(np.int32), categories=names)
