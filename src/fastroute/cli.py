@@ -339,12 +339,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The `fastroute` console script. After a signal, once every file is closed and
-    cleaned up, the process ends without running C++ static destructors: Arrow's
-    thread pools torn down at exit after a signal can abort the process
-    ("terminate called without an active exception") and turn exit 143 into 134."""
+    """The `fastroute` console script. A run that did not succeed (error, bad row,
+    usage, signal) ends, once every file is closed and cleaned up, without running
+    C++ static destructors: Arrow's thread pools torn down at exit after a failed
+    read can abort the process ("terminate called without an active exception")
+    and turn exit 3 or 143 into 134."""
     code = main()
-    if code >= 128:
+    if code != 0:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
