@@ -370,3 +370,65 @@ def test_credentials_never_appear_in_logs_errors_or_cli_output(zookeeper, cluste
     everything = logged + "\n".join(texts)
     for secret in secrets:
         assert secret not in everything
+
+
+@pytest.mark.integration
+def test_a_change_to_a_member_the_acl_does_not_grant_is_refused_in_the_transaction(
+        zookeeper, cluster, writer, reader, open_coordinators):
+    # two writers share the namespace; n9's znode is the second writer's, the first may only read it
+    other = ZooKeeperAuth("writer2", "w2-" + WRITER_PASSWORD)
+    first = open_coordinators(zookeeper.hosts, cluster, auth=writer, acl=ZooKeeperACL([writer, other], [reader]))
+    second = open_coordinators(zookeeper.hosts, cluster, auth=other, acl=ZooKeeperACL([other], [writer]))
+    second.register(Member("n9", 1.0))
+    with first.change_membership(timeout=5) as change:  # the lock is first's to take
+        with pytest.raises(PermissionError) as err:
+            change.set_weight("n9", 7.0)
+    assert_denied(err, "update", f"{cluster}/members/n9")
+    assert "digest user 'writer'" in str(err.value)
+    assert second.client.get(second.member_path("n9"))[1].version == 0  # unchanged
+
+
+@pytest.mark.integration
+def test_cli_reads_settings_from_a_config_file(zookeeper, cluster, pki, writer, reader, tmp_path):
+    secret = tmp_path / "zk-writer"
+    secret.write_text(f"writer:{WRITER_PASSWORD}\n")
+    secret.chmod(0o600)
+    config = tmp_path / "zk.toml"
+    config.write_text(f'[zookeeper]\nhosts = "{zookeeper.secure_hosts}"\ncluster = "{cluster}"\n'
+                      f'auth_file = "{secret}"\n'
+                      f'[zookeeper.acl]\nwriters = ["{writer.digest_id()}"]\nreaders = ["{reader.digest_id()}"]\n'
+                      f'[zookeeper.tls]\nca = "{pki.ca}"\n')
+    env = dict(os.environ)
+    join = fastroute_cli("cluster", "join", "--zk-config", str(config), "--name", "c1", "--duration", "0", env=env)
+    assert join.returncode == 0, join.stderr
+    assert "joined" in join.stdout and "left" in join.stdout
+    status = fastroute_cli("cluster", "status", "--zk-config", str(config), "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    # the namespace the CLI made carries the ACL from the file
+    with ZooKeeperCoordinator(zookeeper.hosts, cluster, auth=reader) as coord:
+        acls, _ = coord.client.get_acls(coord.members_path)
+    assert sorted(a.id.id.partition(":")[0] for a in acls) == ["router", "writer"]
+
+    env.pop("FR_TEST_ZK_UNSET", None)
+    missing = fastroute_cli("cluster", "status", "--zk-config", str(config), "--zk-auth-env", "FR_TEST_ZK_UNSET",
+                            env=env)
+    assert missing.returncode == 1
+    assert "zk_auth_env: environment variable 'FR_TEST_ZK_UNSET' is not set" in missing.stderr
+    wrong_ca = fastroute_cli("cluster", "status", "--zk-config", str(config), "--zk-tls-ca", str(pki.other_ca),
+                             env=env)
+    assert wrong_ca.returncode == 1 and "error: tls_ca: the certificate of zookeeper" in wrong_ca.stderr
+    for run in (join, status, missing, wrong_ca):
+        assert WRITER_PASSWORD not in run.stdout + run.stderr
+        assert reference_digest("writer", WRITER_PASSWORD) not in run.stdout + run.stderr
+
+
+@pytest.mark.integration
+def test_membership_opens_its_own_authenticated_tls_coordinator(zookeeper, cluster, pki, writer, reader,
+                                                                open_coordinators):
+    writer_coord = open_coordinators(zookeeper.hosts, cluster, auth=writer, acl=ZooKeeperACL([writer], [reader]))
+    writer_coord.register(Member("m1", 1.0))
+    with ZooKeeperMembership(zookeeper.secure_hosts, cluster, auth=reader, tls=ZooKeeperTLS(pki.ca)) as view:
+        assert view.snapshot().nodes == ("m1",)
+        assert isinstance(zookeeper_socket(view.coordinator), ssl.SSLSocket)
+    with pytest.raises(ValueError, match="auth, acl, tls: give them to the ZooKeeperCoordinator"):
+        ZooKeeperMembership(writer_coord, auth=reader)

@@ -738,8 +738,11 @@ class Campaign:
         self._thread.start()
 
     def _wait_entered(self, timeout: float) -> None:
+        # Only while connected: during an outage the campaign starts on reconnect, and a
+        # refusal then is logged and kept in `error` (callers such as ShardReplica
+        # rebuild inside a membership callback and must not stall).
         deadline = time.monotonic() + timeout
-        while not self._entered.is_set() and time.monotonic() < deadline:
+        while not self._entered.is_set() and time.monotonic() < deadline and self._coord.connected:
             lock = self._lock
             if lock is not None and lock.node is not None:  # kazoo Lock sets `node` once it created it
                 break
