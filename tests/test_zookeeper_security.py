@@ -149,6 +149,10 @@ def test_settings_table_takes_credentials_only_by_reference(monkeypatch, tmp_pat
         zookeeper_settings({"tls": {"ca": str(tmp_path / "absent.pem")}})
     with pytest.raises(ValueError, match="tls_cert, tls_key: give both"):
         ZooKeeperTLS(pki.ca, cert=pki.server_cert)
+    not_pem = tmp_path / "not-a-ca.pem"
+    not_pem.write_text("hello\n")
+    with pytest.raises(ValueError, match="tls_ca: '.*not-a-ca.pem' is not a PEM CA bundle"):
+        ZooKeeperCoordinator("127.0.0.1:1", "c", tls=ZooKeeperTLS(not_pem))
     monkeypatch.setenv("FR_TEST_ZK_AUTH", f"writer:{WRITER_PASSWORD}")
     digest = ZooKeeperAuth("router", READER_PASSWORD).digest_id()
     got = zookeeper_settings({"hosts": "h:1", "auth_env": "FR_TEST_ZK_AUTH",
@@ -252,13 +256,16 @@ def test_writer_changes_and_reader_routers_follow(zookeeper, cluster, secured, r
 
 
 @pytest.mark.integration
-def test_znodes_made_before_the_acl_stay_open_until_secured(zookeeper, cluster, writer, acl, open_coordinators):
+def test_znodes_made_before_the_acl_stay_open_until_secured(zookeeper, cluster, writer, acl, open_coordinators,
+                                                            caplog):
     # ZooKeeper ACLs are not inherited: a namespace first made without ACLs stays world-writable
     # (own root: the other tests' root was made by the writer, so nobody else can add to it)
     root = f"/legacy-{cluster}"
     open_coord = open_coordinators(zookeeper.hosts, cluster, root=root)
     guarded = open_coordinators(zookeeper.hosts, cluster, auth=writer, acl=acl, root=root)
     assert guarded.open_znodes() == [root, guarded.base, guarded.members_path]
+    warned = [r.getMessage() for r in caplog.records if "can be changed by anyone" in r.getMessage()]
+    assert len(warned) == 1 and guarded.members_path in warned[0] and "secure_tree()" in warned[0]
     open_coord.register(Member("early-rogue", 1.0))  # the pitfall: still possible
     changed = guarded.secure_tree()
     assert guarded.members_path in changed and guarded.open_znodes() == []
@@ -344,6 +351,8 @@ def test_credentials_never_appear_in_logs_errors_or_cli_output(zookeeper, cluste
     logged = caplog.text + "\n".join(str(r.args) for r in caplog.records)
     # the scan can fail: kazoo's request log (where the Auth packet goes) was captured
     assert "Sending request" in logged and "scheme='digest'" in logged
+    # kazoo also logs the session password (level 5), which would let anyone resume the session
+    assert "session_passwd: ***" in logged and "session_passwd: b'" not in logged
 
     env = {**os.environ, "FR_TEST_ZK_WRITER": f"writer:{WRITER_PASSWORD}", "FR_TEST_ZK_READER":
            f"router:{READER_PASSWORD}"}

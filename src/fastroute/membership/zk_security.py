@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import stat
+import threading
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -309,28 +310,60 @@ class ZooKeeperTLS:
 
 class RedactingFilter(logging.Filter):
     """Replaces credentials in kazoo's log records: at DEBUG kazoo logs every request,
-    including the Auth packet (`auth='user:password'`) and the digest ids of ACLs
-    (kazoo protocol/connection.py `_submit`)."""
+    including the Auth packet (`auth='user:password'`) and the digest ids of ACLs, and
+    at level 5 the session password (kazoo protocol/connection.py `_submit`, `_connect`).
 
-    def __init__(self, secrets: Iterable[str]):
+    One filter on one shared logger; each coordinator registers its secrets under a
+    token and withdraws them on close."""
+
+    _SESSION_PASSWORD = re.compile(r"(session_passwd: )\S+")
+
+    def __init__(self) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._by_owner: dict[object, tuple[str, ...]] = {}
+        self._secrets: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def add(self, owner: object, secrets: Iterable[str]) -> None:
+        with self._lock:
+            self._by_owner[owner] = tuple(s for s in secrets if s)
+            self._rebuild()
+
+    def discard(self, owner: object) -> None:
+        with self._lock:
+            self._by_owner.pop(owner, None)
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        every = {s for group in self._by_owner.values() for s in group}
+        self._secrets = tuple(sorted(every, key=len, reverse=True))  # longest first: no partial leftovers
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return self._SESSION_PASSWORD.sub(r"\1***", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # pragma: no cover - a broken record: drop its arguments
             message = str(record.msg)
-        if any(s in message for s in self._secrets):
-            for s in self._secrets:
-                message = message.replace(s, "***")
-            record.msg, record.args = message, None
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
         if record.exc_info and record.exc_info[1] is not None:
             text = str(record.exc_info[1])
-            if any(s in text for s in self._secrets):
+            if self.redact(text) != text:
                 record.exc_info, record.exc_text = None, None
                 record.msg = f"{record.msg} (exception text withheld: it held a credential)"
         return True
+
+
+#: kazoo's logger for fastroute's coordinators: a child of "kazoo.client", so levels and
+#: handlers set on "kazoo" still apply; its filter masks the registered credentials.
+KAZOO_LOG = logging.getLogger("kazoo.client.fastroute")
+REDACTOR = RedactingFilter()
+KAZOO_LOG.addFilter(REDACTOR)
 
 
 _SETTINGS_KEYS = {"hosts", "cluster", "root", "session_timeout", "connect_timeout", "auth_env", "auth_file", "acl",

@@ -29,7 +29,7 @@ from typing import Any
 from ..redact import quoted
 from .base import (Coordinator, CoordinatorPermissionError, CoordinatorTLSError, CoordinatorUnavailable, FencingToken,
                    Member, Membership, MembershipError, Snapshot, StaleTokenError)
-from .zk_security import RedactingFilter, ZooKeeperACL, ZooKeeperAuth, ZooKeeperTLS
+from .zk_security import KAZOO_LOG, REDACTOR, ZooKeeperACL, ZooKeeperAuth, ZooKeeperTLS
 
 log = logging.getLogger("fastroute.membership.zookeeper")
 
@@ -155,17 +155,13 @@ class ZooKeeperCoordinator(Coordinator):
         connect_timeout = connect_timeout if connect_timeout is not None else max(5.0, self.session_timeout)
         if tls is not None:
             _tls_preflight(hosts, tls, connect_timeout)
-        # kazoo logs requests at DEBUG, the Auth packet and ACL digests included: our
-        # own child logger ("kazoo.client.fastroute", so "kazoo" levels still apply)
-        # carries a filter that masks them.
-        secrets = (auth._secrets() if auth else ()) + (acl._secrets() if acl else ())
-        self._kazoo_log = logging.getLogger(f"kazoo.client.fastroute.{id(self):x}")
-        self._log_filter = RedactingFilter(secrets)
-        self._kazoo_log.addFilter(self._log_filter)
+        # kazoo logs requests at DEBUG, the Auth packet and ACL digests included: its
+        # logger for us ("kazoo.client.fastroute") masks what we register here.
+        REDACTOR.add(self, (auth._secrets() if auth else ()) + (acl._secrets() if acl else ()))
         # Reconnect forever with a short cap, so a restarted server is found within ~1 s.
         retry = kazoo.retry.KazooRetry(max_tries=-1, delay=0.05, backoff=1.5, max_delay=min(1.0, self.session_timeout))
         self._client = kazoo.client.KazooClient(
-            hosts=hosts, timeout=self.session_timeout, connection_retry=retry, logger=self._kazoo_log,
+            hosts=hosts, timeout=self.session_timeout, connection_retry=retry, logger=KAZOO_LOG,
             auth_data=auth._kazoo_auth_data() if auth else None, default_acl=acl.kazoo_acl() if acl else None,
             **(tls.kazoo_options() if tls else {}))
         self._state = LOST
@@ -187,9 +183,14 @@ class ZooKeeperCoordinator(Coordinator):
         try:
             with self._permission("create", self.members_path):
                 self._client.ensure_path(self.members_path)
+            open_paths = self.open_znodes() if self.acl is not None else []
         except BaseException:
             self.close()
             raise
+        if open_paths:
+            log.warning("zookeeper %s: znodes %s can be changed by anyone (world:anyone; made before ACLs were "
+                        "configured, ACLs are not inherited): run secure_tree() or `fastroute cluster secure`",
+                        hosts, open_paths)
 
     def _abandon(self) -> None:
         self._closed = True
@@ -199,7 +200,7 @@ class ZooKeeperCoordinator(Coordinator):
             self._client.close()
         except Exception:  # pragma: no cover
             pass
-        self._kazoo_log.removeFilter(self._log_filter)
+        REDACTOR.discard(self)
 
     # -- access control ------------------------------------------------------------------------------
     def _who(self) -> str:
@@ -417,7 +418,7 @@ class ZooKeeperCoordinator(Coordinator):
             self._events.put(None)
             if self._worker is not threading.current_thread():
                 self._worker.join(timeout=5)
-            self._kazoo_log.removeFilter(self._log_filter)
+            REDACTOR.discard(self)
 
     def __enter__(self):
         return self
