@@ -74,12 +74,13 @@ def _host_ports(hosts: str) -> list[tuple[str, int]]:
 
 
 def _tls_preflight(hosts: str, tls: ZooKeeperTLS, timeout: float) -> None:
-    """One TLS handshake with the first reachable server, before kazoo connects.
+    """One TLS handshake with every reachable server, before kazoo connects.
 
-    kazoo treats a failed handshake as an unhandled error in its connection thread
-    (kazoo protocol/connection.py `_connect_attempt`) and the start only times out;
-    this names the cause and the setting instead. An unreachable server is left to
-    kazoo's normal retry and timeout."""
+    kazoo treats a failed handshake as an unhandled error that ends its connection
+    thread (kazoo protocol/connection.py `_connect_attempt`): the start only times out,
+    and a later reconnect to a misconfigured server of the ensemble would never come
+    back. This names the cause and the setting instead. An unreachable server is left
+    to kazoo's normal retry and timeout."""
     import ssl
 
     context = tls.ssl_context()
@@ -91,7 +92,7 @@ def _tls_preflight(hosts: str, tls: ZooKeeperTLS, timeout: float) -> None:
         try:
             raw.settimeout(timeout)
             with context.wrap_socket(raw, server_hostname=host):
-                return
+                pass
         except ssl.SSLCertVerificationError as exc:
             where = f"zookeeper {host}:{port}"
             if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
