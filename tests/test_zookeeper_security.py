@@ -140,7 +140,10 @@ def test_auth_bad_input_names_the_setting_and_hides_the_value(monkeypatch, tmp_p
         ZooKeeperCoordinator("127.0.0.1:1", "c", acl=ZooKeeperACL([ZooKeeperAuth("w", "x")]))
 
 
-def test_settings_table_takes_credentials_only_by_reference(monkeypatch, tmp_path, pki):
+def test_settings_table_takes_credentials_only_by_reference(monkeypatch, tmp_path):
+    ca, cert = tmp_path / "ca.pem", tmp_path / "client.pem"  # existence is all these checks read
+    ca.write_text("x")
+    cert.write_text("x")
     with pytest.raises(ValueError, match="unknown keys \\['password'\\] \\(credentials only by reference"):
         zookeeper_settings({"hosts": "h:1", "password": WRITER_PASSWORD})
     with pytest.raises(ValueError, match="give auth_env or auth_file, not both"):
@@ -148,7 +151,7 @@ def test_settings_table_takes_credentials_only_by_reference(monkeypatch, tmp_pat
     with pytest.raises(ValueError, match="tls_ca: '.*absent.pem' is not a readable file"):
         zookeeper_settings({"tls": {"ca": str(tmp_path / "absent.pem")}})
     with pytest.raises(ValueError, match="tls_cert, tls_key: give both"):
-        ZooKeeperTLS(pki.ca, cert=pki.server_cert)
+        ZooKeeperTLS(ca, cert=cert)
     not_pem = tmp_path / "not-a-ca.pem"
     not_pem.write_text("hello\n")
     with pytest.raises(ValueError, match="tls_ca: '.*not-a-ca.pem' is not a PEM CA bundle"):
@@ -158,9 +161,9 @@ def test_settings_table_takes_credentials_only_by_reference(monkeypatch, tmp_pat
     got = zookeeper_settings({"hosts": "h:1", "auth_env": "FR_TEST_ZK_AUTH",
                               "acl": {"writers": [ZooKeeperAuth.from_env("FR_TEST_ZK_AUTH").digest_id()],
                                       "readers": [digest]},
-                              "tls": {"ca": str(pki.ca)}})
+                              "tls": {"ca": str(ca)}})
     assert got["auth"].user == "writer" and got["acl"].reader_users == ("router",)
-    assert got["tls"].ca == str(pki.ca) and got["tls"].check_hostname is True
+    assert got["tls"].ca == str(ca) and got["tls"].check_hostname is True
 
 
 # -- ACLs on the real server -------------------------------------------------------------------
