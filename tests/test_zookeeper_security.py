@@ -444,3 +444,9 @@ def test_membership_opens_its_own_authenticated_tls_coordinator(zookeeper, clust
         assert isinstance(zookeeper_socket(view.coordinator), ssl.SSLSocket)
     with pytest.raises(ValueError, match="auth, acl, tls: give them to the ZooKeeperCoordinator"):
         ZooKeeperMembership(writer_coord, auth=reader)
+
+
+def test_cli_without_a_connect_string_is_a_usage_error():
+    run = fastroute_cli("cluster", "status", "--zk-auth-env", "FR_TEST_ZK_UNSET", env=dict(os.environ))
+    assert run.returncode == 2
+    assert "error: --zk: give the ZooKeeper connect string (or hosts = ... in --zk-config)" in run.stderr

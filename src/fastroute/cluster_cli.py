@@ -29,6 +29,10 @@ from .redact import quoted
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
+class _UsageError(ValueError):
+    """A missing or conflicting option (exit status 2, as argparse gives)."""
+
+
 def _metadata(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -59,7 +63,7 @@ def _settings(args) -> dict:
     if args.zk:
         settings["hosts"] = args.zk
     if "hosts" not in settings:
-        raise ValueError("--zk: give the ZooKeeper connect string (or hosts = ... in --zk-config)")
+        raise _UsageError("--zk: give the ZooKeeper connect string (or hosts = ... in --zk-config)")
     if args.cluster is not None:
         settings["cluster"] = args.cluster
     settings.setdefault("cluster", "default")
@@ -196,6 +200,9 @@ def _run(func):
 
         try:
             return func(args)
+        except _UsageError as exc:
+            print(f"fastroute cluster: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except KeyError as exc:
             print(f"fastroute cluster: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         except (MembershipError, TimeoutError, ValueError, TypeError, ImportError) as exc:
