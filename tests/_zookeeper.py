@@ -58,6 +58,8 @@ class ZooKeeperPKI:
     server_key: Path
     server_keystore: Path   # key + certificate in one PEM file (ZooKeeper's PEM key store)
     other_ca: Path          # a CA that signed nothing the server presents
+    client_cert: Path       # a client certificate signed by `ca` (for ssl.clientAuth=need)
+    client_key: Path
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -81,27 +83,37 @@ def make_test_pki(workdir: Path) -> ZooKeeperPKI:
                                   "basicConstraints=CA:FALSE\n")
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "2",
              "-days", "2", "-out", "server.pem", "-extfile", "server.ext", cwd=d)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr",
+             "-subj", "/CN=fastroute test client", cwd=d)
+    (d / "client.ext").write_text("extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", "3",
+             "-days", "2", "-out", "client.pem", "-extfile", "client.ext", cwd=d)
     keystore = d / "server-keystore.pem"
     keystore.write_text((d / "server.key").read_text() + (d / "server.pem").read_text())
     for path in d.iterdir():
         if path.suffix == ".key" or path == keystore:
             path.chmod(0o600)
-    return ZooKeeperPKI(d / "ca.pem", d / "server.pem", d / "server.key", keystore, d / "other-ca.pem")
+    return ZooKeeperPKI(d / "ca.pem", d / "server.pem", d / "server.key", keystore, d / "other-ca.pem",
+                        d / "client.pem", d / "client.key")
 
 
 class ZooKeeperServer:
     """Standalone server; `stop()`/`start()` keep the data dir, like a restart.
 
     tls: a ZooKeeperPKI: also serve TLS on `secure_port` (`secure_hosts`). The plain port
-    stays open: readiness is checked with four-letter words there."""
+    stays open: readiness is checked with four-letter words there.
+    client_auth: ZooKeeper's `ssl.clientAuth` ("none", or "need": clients must present a
+    certificate signed by the CA; the server does not match it to the client's host).
+    tls_protocol: `ssl.protocol` (ZooKeeper's default TLSv1.2, or TLSv1.3)."""
 
-    def __init__(self, workdir: Path, port: int | None = None, *, tls: ZooKeeperPKI | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, *, tls: ZooKeeperPKI | None = None,
+                 client_auth: str = "none", tls_protocol: str = "TLSv1.2"):
         java = shutil.which("java")
         assert java, "java not found: run scripts/ensure-system-deps.sh (Debian default-jre-headless)"
         assert ZOOKEEPER_JAR.exists(), f"{ZOOKEEPER_JAR} missing: run scripts/ensure-system-deps.sh (Debian zookeeper)"
         self.java, self.dir = java, Path(workdir)
         self.port_fixed = port is not None  # a caller-chosen port is kept; a free one is re-picked on a clash
-        self.tls = tls
+        self.tls, self.client_auth, self.tls_protocol = tls, client_auth, tls_protocol
         if tls is not None:
             assert NETTY_CODEC_JAR.exists(), f"{NETTY_CODEC_JAR} missing: run scripts/ensure-system-deps.sh"
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
@@ -121,7 +133,12 @@ class ZooKeeperServer:
                      "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n"
                      f"ssl.keyStore.location={self.tls.server_keystore}\nssl.keyStore.type=PEM\n"
                      f"ssl.trustStore.location={self.tls.ca}\nssl.trustStore.type=PEM\n"
-                     "ssl.clientAuth=none\n")
+                     # hostnameVerification: the server would match client certificates to the
+                     # client host (reverse DNS of 127.0.0.1); the client side always checks
+                     f"ssl.clientAuth={self.client_auth}\nssl.hostnameVerification=false\n"
+                     f"ssl.protocol={self.tls_protocol}\nssl.enabledProtocols={self.tls_protocol}\n"
+                     + ("ssl.ciphersuites=TLS_AES_128_GCM_SHA256,TLS_AES_256_GCM_SHA384\n"
+                        if self.tls_protocol == "TLSv1.3" else ""))
         (self.dir / "zoo.cfg").write_text(text)
 
     def timing(self) -> dict:

@@ -450,3 +450,27 @@ def test_cli_without_a_connect_string_is_a_usage_error():
     run = fastroute_cli("cluster", "status", "--zk-auth-env", "FR_TEST_ZK_UNSET", env=dict(os.environ))
     assert run.returncode == 2
     assert "error: --zk: give the ZooKeeper connect string (or hosts = ... in --zk-config)" in run.stderr
+
+
+@pytest.fixture(scope="module")
+def zookeeper_mtls(tmp_path_factory, pki):
+    """Requires client certificates, over TLS 1.3 (where a refused client certificate
+    arrives after the client's handshake has finished)."""
+    server = ZooKeeperServer(tmp_path_factory.mktemp("zookeeper-mtls"), tls=pki, client_auth="need",
+                             tls_protocol="TLSv1.3")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.integration
+def test_client_certificate_for_a_server_that_requires_one(zookeeper_mtls, cluster, pki, writer, open_coordinators):
+    with pytest.raises(CoordinatorTLSError, match="tls: TLS handshake with zookeeper 127.0.0.1:\\d+ failed .*"
+                                                  "client certificate \\(tls_cert, tls_key\\)"):
+        open_coordinators(zookeeper_mtls.secure_hosts, cluster, tls=ZooKeeperTLS(pki.ca), connect_timeout=5)
+    coord = open_coordinators(zookeeper_mtls.secure_hosts, cluster, auth=writer,
+                              tls=ZooKeeperTLS(pki.ca, cert=pki.client_cert, key=pki.client_key))
+    coord.register(Member("mtls-1", 1.0))
+    assert zookeeper_socket(coord).version() == "TLSv1.3"
+    with ZooKeeperMembership(coord) as view:
+        assert view.snapshot().nodes == ("mtls-1",)

@@ -73,6 +73,9 @@ def _host_ports(hosts: str) -> list[tuple[str, int]]:
     return out
 
 
+POST_HANDSHAKE_ALERT_S = 0.2  # loopback/LAN round trips are well below this
+
+
 def _tls_preflight(hosts: str, tls: ZooKeeperTLS, timeout: float) -> None:
     """One TLS handshake with every reachable server, before kazoo connects.
 
@@ -91,8 +94,16 @@ def _tls_preflight(hosts: str, tls: ZooKeeperTLS, timeout: float) -> None:
             continue
         try:
             raw.settimeout(timeout)
-            with context.wrap_socket(raw, server_hostname=host):
-                pass
+            with context.wrap_socket(raw, server_hostname=host) as conn:
+                if conn.version() == "TLSv1.3":
+                    # TLS 1.3 ends the client's handshake before the server has checked our
+                    # certificate (RFC 8446 §4.4.2): its refusal arrives as an alert just after
+                    conn.settimeout(POST_HANDSHAKE_ALERT_S)
+                    try:
+                        if conn.recv(1) == b"":
+                            raise ConnectionError("closed by the server right after the handshake")
+                    except TimeoutError:
+                        pass  # silence: ZooKeeper waits for the client to speak first
         except ssl.SSLCertVerificationError as exc:
             where = f"zookeeper {host}:{port}"
             if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
