@@ -97,7 +97,7 @@ def _tls_preflight(hosts: str, tls: ZooKeeperTLS, timeout: float) -> None:
             with context.wrap_socket(raw, server_hostname=host) as conn:
                 if conn.version() == "TLSv1.3":
                     # TLS 1.3 ends the client's handshake before the server has checked our
-                    # certificate (RFC 8446 §4.4.2): its refusal arrives as an alert just after
+                    # certificate (RFC 8446 §4.4): its refusal arrives as an alert just after
                     conn.settimeout(POST_HANDSHAKE_ALERT_S)
                     try:
                         if conn.recv(1) == b"":
