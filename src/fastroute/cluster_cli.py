@@ -88,7 +88,8 @@ def _settings(args) -> dict:
         base = settings.get("tls")
         settings["tls"] = ZooKeeperTLS(args.zk_tls_ca or (base.ca if base else None),
                                        cert=args.zk_tls_cert or (base.cert if base else None),
-                                       key=args.zk_tls_key or (base.key if base else None))
+                                       key=args.zk_tls_key or (base.key if base else None),
+                                       check_hostname=base.check_hostname if base else True)
     return settings
 
 
