@@ -245,3 +245,16 @@ def test_aiohttp_keyed_and_503_retry(backends):
         primary = ring.get_node(card)
         expected = ring.replicas(card, 3)[1] if primary == "b" else primary
         assert (status, text) == (200, expected)
+
+
+@pytest.mark.parametrize("origin, url", [
+    ("http://127.0.0.1:8080", "http://payments/v1/x?q=1&r=%20"),
+    ("https://10.0.0.1", "http://svc:9000/a%2Fb"),
+    ("http://[::1]:81/pre", "http://svc/v1?x=2"),
+    ("http://Node.Example:80", "http://user:pw@svc/"),
+])
+def test_httpx_fast_rewrite_equals_httpx_copy_with(origin, url):
+    from tests._internals import httpx_rewrites
+
+    fast, public = httpx_rewrites(origin, url)
+    assert fast == public

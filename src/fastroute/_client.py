@@ -137,6 +137,8 @@ class Router:
         self.retry_statuses = frozenset(int(s) for s in retry_statuses)
         self.is_failure = is_failure or (lambda status: status >= 500)
         self.clock = clock or time.perf_counter
+        self._on_request = getattr(self.budget, "record_request", None)
+        self._on_retry = getattr(self.budget, "record_retry", None)
         self._replicas = getattr(target, "replicas", None) if keyed else None
         self._report = getattr(target, "report", None) if keyed else None
 
@@ -179,7 +181,7 @@ class Router:
         raise _NoMoreNodes
 
     def finish(self, node: str, acquired: bool, ok: bool, latency: float | None) -> None:
-        if latency is not None and not (math.isfinite(latency) and latency >= 0):
+        if not 0.0 <= latency < math.inf:  # a clock that went backwards or broke: no latency sample
             latency = None
         if acquired:
             self.target.release(node, ok=ok, latency_s=latency)
@@ -196,14 +198,12 @@ class Router:
         return bool(self.budget.can_retry())
 
     def note_request(self) -> None:
-        hook = getattr(self.budget, "record_request", None)
-        if hook is not None:
-            hook()
+        if self._on_request is not None:
+            self._on_request()
 
     def note_retry(self) -> None:
-        hook = getattr(self.budget, "record_retry", None)
-        if hook is not None:
-            hook()
+        if self._on_retry is not None:
+            self._on_retry()
 
 
 class _NoMoreNodes(Exception):
