@@ -22,14 +22,33 @@ class RecordingSink:
     def report_check(self, node, ok):
         self.calls.append(("check", node, ok))
 
-    def set_state(self, node, state):
-        self.calls.append(("state", node, state))
+    def set_state(self, node, state, *, source="admin"):
+        self.calls.append(("state", node, state, source))
 
     def set_weight_percent(self, node, percent):
         self.calls.append(("weight", node, percent))
 
+    def transition(self, change):
+        self.calls.append(("transition", change.node, change.state))
+
     def states(self):
-        return [c[1:] for c in self.calls if c[0] == "state"]
+        return [c[1:] for c in self.calls if c[0] == "transition"]
+
+
+class ViewSink:
+    """Only the HealthView contract (no transition hook): gets raw results and agent words."""
+
+    def __init__(self):
+        self.calls = []
+
+    def report_check(self, node, ok):
+        self.calls.append(("check", node, ok))
+
+    def set_state(self, node, state, *, source="admin"):
+        self.calls.append(("state", node, state, source))
+
+    def set_weight_percent(self, node, percent):
+        self.calls.append(("weight", node, percent))
 
 
 def _checker(n=1, **kw):
@@ -146,6 +165,16 @@ def test_agent_admin_and_health_words_combine():
     assert ("weight", "n0", 75.0) in sink.calls
 
 
+def test_view_sink_gets_raw_results_and_agent_words_in_haproxy_order():
+    sink = ViewSink()
+    c = _checker(sink=sink, agent=AgentCheck())
+    c.record("n0", False)
+    c.record_agent("n0", parse_agent_reply("up 50% drain"))
+    c.record_agent("n0", parse_agent_reply("fail#gone"))
+    assert sink.calls == [("check", "n0", False), ("state", "n0", "drain", "agent"), ("weight", "n0", 50.0),
+                          ("state", "n0", "up", "agent"), ("state", "n0", "down", "agent")]
+
+
 def test_balancer_sink_drives_todays_balancer():
     rr = RoundRobin(["a", "b", "c"])
     c = HealthChecker([CheckTarget(n, "127.0.0.1", 1) for n in "abc"], sink=balancer_sink(rr), check=TcpCheck())
@@ -232,7 +261,7 @@ def test_agent_probe_and_unreachable_agent_changes_nothing():
         assert c.probe_agent("a") == AgentReply(admin="drain", weight_percent=50.0)
         assert c.state("a") == "drain"
         assert c.probe_agent("b") is None and c.state("b") == "up"
-        assert sink.calls == [("weight", "a", 50.0), ("state", "a", "drain")]
+        assert sink.calls == [("state", "a", "drain", "agent"), ("weight", "a", 50.0), ("transition", "a", "drain")]
     finally:
         agent.stop()
 

@@ -258,3 +258,35 @@ def test_httpx_fast_rewrite_equals_httpx_copy_with(origin, url):
 
     fast, public = httpx_rewrites(origin, url)
     assert fast == public
+
+
+class WithdrawBudget:
+    """The shape of fastroute.RetryBudget (record_request / can_retry / try_retry)."""
+
+    def __init__(self, retries_left):
+        self.left = retries_left
+        self.requests = self.withdrawn = 0
+
+    def record_request(self):
+        self.requests += 1
+
+    def can_retry(self):
+        return self.left > 0
+
+    def try_retry(self):
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        self.withdrawn += 1
+        return True
+
+
+def test_httpx_budget_withdraws_one_per_retry_and_refusal_frees_the_node(backends):
+    backends[0].status = backends[1].status = 503
+    lb = RoundRobin(["a", "b", "c"])
+    budget = WithdrawBudget(1)
+    with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends), budget=budget)) as client:
+        r = client.get("http://svc/")  # a: 503, retry on b (budget 1 -> 0): 503, c refused by the budget
+        assert (r.status_code, r.text) == (503, "b")
+    assert (budget.requests, budget.withdrawn) == (1, 1)
+    assert lb.active() == {"a": 0, "b": 0, "c": 0}

@@ -27,8 +27,10 @@ CANCELLATIONS = (KeyboardInterrupt, GeneratorExit, SystemExit)
 
 @runtime_checkable
 class RetryBudget(Protocol):
-    """Any object with can_retry() -> bool; record_request() / record_retry()
-    are called when present (Finagle-style deposit / withdraw)."""
+    """Any object with can_retry() -> bool (fastroute.RetryBudget fits): once per
+    original request `record_request()` (when present); per retry `try_retry()`
+    (withdraw one if allowed) when present, else `can_retry()` then
+    `record_retry()` (when present) — Finagle's deposit / withdraw."""
 
     def can_retry(self) -> bool: ...
 
@@ -139,6 +141,7 @@ class Router:
         self.clock = clock or time.perf_counter
         self._on_request = getattr(self.budget, "record_request", None)
         self._on_retry = getattr(self.budget, "record_retry", None)
+        self._try_retry = getattr(self.budget, "try_retry", None)
         self._replicas = getattr(target, "replicas", None) if keyed else None
         self._report = getattr(target, "report", None) if keyed else None
 
@@ -193,17 +196,23 @@ class Router:
             self.target.abandon(node)
 
     def may_retry(self, method: str, replayable: bool, attempt: int) -> bool:
-        if attempt >= self.max_retries or not replayable or method.upper() not in IDEMPOTENT_METHODS:
+        """The request itself may be retried (the budget is asked once a node is found)."""
+        return attempt < self.max_retries and replayable and method.upper() in IDEMPOTENT_METHODS
+
+    def withdraw(self) -> bool:
+        """Takes one retry from the budget; False when the budget refuses."""
+        if self._try_retry is not None:
+            return bool(self._try_retry())
+        if not self.budget.can_retry():
             return False
-        return bool(self.budget.can_retry())
+        if self._on_retry is not None:
+            self._on_retry()
+        return True
 
     def note_request(self) -> None:
         if self._on_request is not None:
             self._on_request()
 
-    def note_retry(self) -> None:
-        if self._on_retry is not None:
-            self._on_retry()
 
 
 class _NoMoreNodes(Exception):

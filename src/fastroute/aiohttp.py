@@ -84,7 +84,6 @@ class FastrouteMiddleware:
                     raise
                 node, acquired = following
                 attempt += 1
-                router.note_retry()
                 continue
             status = resp.status
             router.finish(node, acquired, not router.is_failure(status), router.clock() - start)
@@ -94,7 +93,6 @@ class FastrouteMiddleware:
                     resp.release()
                     node, acquired = following
                     attempt += 1
-                    router.note_retry()
                     continue
             resp.fastroute_node = node
             return resp
@@ -103,6 +101,9 @@ class FastrouteMiddleware:
         try:
             node, acquired = self._router.choose(key, tried)
         except (_NoMoreNodes, _NoHealthyNode):
+            return None
+        if not self._router.withdraw():
+            self._router.cancel(node, acquired)
             return None
         tried.append(node)
         req.url = _rewrite(original, self._router.origins[node])

@@ -9,10 +9,10 @@ an asyncio runner or a bounded thread runner. Results go to a `CheckSink`.
     async with AsyncCheckRunner(checker):     # asyncio programs
         ...
 
-The checker owns the per-node state machine (docs/checks.md §2) and calls the
-sink only when a node's effective state changes (`set_state`), for every
-health-check result (`report_check`) and for agent weight changes
-(`set_weight_percent`).
+The checker keeps HAProxy's per-node state machine (docs/checks.md §2) for its
+intervals and its record of transitions, and feeds the sink raw: every
+health-check result (`report_check`), every agent word (`set_state(...,
+source="agent")`) and weight (`set_weight_percent`).
 """
 from __future__ import annotations
 
@@ -51,33 +51,37 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 @runtime_checkable
 class CheckSink(Protocol):
-    """Where results go. `state` is one of STATES; `percent` is the agent's
-    weight as a percentage of the node's configured weight (0-100+)."""
+    """Where results go (the contract of fastroute.HealthView, docs/checks.md §1):
+    `report_check(node, ok)` per health-check result (the sink applies its own
+    rise/fall), `set_state(node, word, source="agent")` per agent word (`ready`,
+    `drain`, `maint`, `up`, `down`), `set_weight_percent(node, pct)` per agent
+    `N%`. A sink that also has `transition(Transition)` gets the checker's own
+    effective state changes (how today's standalone balancers are driven)."""
 
     def report_check(self, node: str, ok: bool) -> None: ...
 
-    def set_state(self, node: str, state: str) -> None: ...
+    def set_state(self, node: str, state: str, *, source: str = "admin") -> None: ...
 
     def set_weight_percent(self, node: str, percent: float) -> None: ...
 
 
 class _BalancerSink:
-    """Adapts today's balancers (`set_state(node, "up"|"down"|"draining")`):
-    the checker's rise/fall decides, so raw results are not forwarded
-    (the balancer's own policy would count them a second time)."""
+    """Adapts a standalone balancer (`set_state(node, "up"|"down"|"draining")`):
+    the checker's effective state drives it, so raw results and agent words are
+    not forwarded (the balancer's own policy would count them a second time)."""
 
     _MAP = {"up": "up", "down": "down", "maint": "down", "drain": "draining"}
 
     def __init__(self, balancer):
         self.balancer = balancer
-        #: Agent weight requests the balancer cannot apply yet (it has no weight setter).
+        #: Agent weight requests the balancer cannot apply (it has no weight setter).
         self.weight_percent: dict[str, float] = {}
 
     def report_check(self, node: str, ok: bool) -> None:
         pass
 
-    def set_state(self, node: str, state: str) -> None:
-        self.balancer.set_state(node, self._MAP[state])
+    def set_state(self, node: str, state: str, *, source: str = "admin") -> None:
+        pass
 
     def set_weight_percent(self, node: str, percent: float) -> None:
         setter = getattr(self.balancer, "set_weight_percent", None)
@@ -86,9 +90,13 @@ class _BalancerSink:
         else:
             self.weight_percent[node] = percent
 
+    def transition(self, change: Transition) -> None:
+        self.balancer.set_state(change.node, self._MAP[change.state])
+
 
 def balancer_sink(balancer) -> CheckSink:
-    """A sink that drives `balancer.set_state` from the checker's transitions."""
+    """A sink that drives a standalone balancer's `set_state` from the checker's
+    transitions. A fastroute.HealthView is a sink itself: pass it directly."""
     if not callable(getattr(balancer, "set_state", None)):
         raise TypeError(f"balancer: expected an object with set_state(node, state), got {type(balancer).__name__}")
     return _BalancerSink(balancer)
@@ -411,6 +419,7 @@ class HealthChecker:
         self.check = check
         self.agent = agent
         self.sink = sink
+        self._sink_transition = getattr(sink, "transition", None)
         self.clock = clock or time.monotonic
         self.on_transition = on_transition
         self._rng = random.Random(seed)
@@ -506,7 +515,7 @@ class HealthChecker:
             elif reply.health == "down":
                 n.health = 0
             change = self._settle(n, "agent")
-        self._emit(node, change, weight=reply.weight_percent)
+        self._emit(node, change, agent=reply)
         return n.state
 
     def _settle(self, n: _Node, cause: str):
@@ -518,15 +527,21 @@ class HealthChecker:
         self.transitions.append(tr)
         return tr
 
-    def _emit(self, node: str, change, *, check_ok=None, weight=None) -> None:
+    def _emit(self, node: str, change, *, check_ok=None, agent=None) -> None:
+        sink = self.sink
         with self._sink_lock:
-            if self.sink is not None:
+            if sink is not None:
                 if check_ok is not None:
-                    self.sink.report_check(node, check_ok)
-                if weight is not None:
-                    self.sink.set_weight_percent(node, weight)
-                if change is not None:
-                    self.sink.set_state(node, change.state)
+                    sink.report_check(node, check_ok)
+                if agent is not None:  # HAProxy's order: admin word, weight, then health word
+                    if agent.admin is not None:
+                        sink.set_state(node, agent.admin, source="agent")
+                    if agent.weight_percent is not None:
+                        sink.set_weight_percent(node, agent.weight_percent)
+                    if agent.health is not None:
+                        sink.set_state(node, agent.health, source="agent")
+                if change is not None and self._sink_transition is not None:
+                    self._sink_transition(change)
             if change is not None and self.on_transition is not None:
                 self.on_transition(change)
 

@@ -113,6 +113,9 @@ class _Common:
             node, acquired = self._router.choose(key, tried)
         except (_NoMoreNodes, _NoHealthyNode):
             return None
+        if not self._router.withdraw():
+            self._router.cancel(node, acquired)
+            return None
         tried.append(node)
         request.url = self._rewrite[node](original)
         return node, acquired
@@ -149,7 +152,6 @@ class FastrouteTransport(_Common, httpx.BaseTransport):
                     raise
                 node, acquired = following
                 attempt += 1
-                router.note_retry()
                 continue
             status = response.status_code
             router.finish(node, acquired, not router.is_failure(status), router.clock() - start)
@@ -159,7 +161,6 @@ class FastrouteTransport(_Common, httpx.BaseTransport):
                     response.close()
                     node, acquired = following
                     attempt += 1
-                    router.note_retry()
                     continue
             response.extensions["fastroute_node"] = node
             return response
@@ -202,7 +203,6 @@ class AsyncFastrouteTransport(_Common, httpx.AsyncBaseTransport):
                     raise
                 node, acquired = following
                 attempt += 1
-                router.note_retry()
                 continue
             status = response.status_code
             router.finish(node, acquired, not router.is_failure(status), router.clock() - start)
@@ -212,7 +212,6 @@ class AsyncFastrouteTransport(_Common, httpx.AsyncBaseTransport):
                     await response.aclose()
                     node, acquired = following
                     attempt += 1
-                    router.note_retry()
                     continue
             response.extensions["fastroute_node"] = node
             return response
