@@ -314,7 +314,7 @@ def test_thread_runner_stop_is_prompt_with_a_hung_probe():
 
 
 def test_async_runner_health_and_agent(backend):
-    agent = Agent("up")
+    agent = Agent("ready")  # not "up": an agent's "up" refills the check counter (HAProxy) and would race the 500s
 
     async def main():
         sink = RecordingSink()
@@ -362,3 +362,13 @@ def test_async_runner_stop_is_prompt_with_a_hung_probe():
         assert asyncio.run(main()) < 5
     finally:
         silent.stop()
+
+
+def test_per_target_timing_overrides_the_checkers():
+    slow = CheckTarget("s", "127.0.0.1", 1, timing=CheckTiming(inter=5, rise=1, fall=1), agent_inter=7, agent_port=2)
+    c = HealthChecker([slow, CheckTarget("d", "127.0.0.1", 1, agent_port=3)], check=TcpCheck(), agent=AgentCheck(),
+                      timing=CheckTiming(inter=2))
+    assert (c.interval("s"), c.interval("d")) == (5.0, 2.0)
+    assert (c.agent_interval("s"), c.agent_interval("d")) == (7.0, 2.0)
+    assert c.record("s", False) == "down" and c.record("s", True) == "up"  # rise 1, fall 1
+    assert (c.timeout("s"), c.timeout("d")) == (5.0, 2.0)

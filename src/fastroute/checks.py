@@ -167,8 +167,15 @@ class CheckTarget:
     port: int
     check_port: int | None = None
     agent_port: int | None = None
+    #: this node's knobs when they differ from the checker's (HAProxy sets them per server)
+    timing: CheckTiming | None = None
+    agent_inter: float | None = None
 
     def __post_init__(self):
+        if self.timing is not None and not isinstance(self.timing, CheckTiming):
+            raise TypeError(f"timing: expected CheckTiming or None, got {type(self.timing).__name__}")
+        if self.agent_inter is not None:
+            object.__setattr__(self, "agent_inter", _seconds(self.agent_inter, "agent_inter"))
         if not isinstance(self.node, str) or not self.node:
             raise ValueError(f"node: expected a non-empty str, got {quoted(self.node)}")
         if not isinstance(self.host, str) or not self.host or any(c in self.host for c in "\r\n /"):
@@ -365,11 +372,12 @@ class Transition:
 
 
 class _Node:
-    __slots__ = ("target", "health", "agent_admin", "state", "checks", "failures")
+    __slots__ = ("target", "timing", "health", "agent_admin", "state", "checks", "failures")
 
-    def __init__(self, target: CheckTarget, rise: int):
+    def __init__(self, target: CheckTarget, timing: CheckTiming):
         self.target = target
-        self.health = rise  # HAProxy starts a server UP with health == rise: one failure marks it down
+        self.timing = timing
+        self.health = timing.rise  # HAProxy starts a server UP with health == rise: one failure marks it down
         self.agent_admin = "ready"
         self.state = "up"
         self.checks = 0
@@ -423,7 +431,7 @@ class HealthChecker:
         self.clock = clock or time.monotonic
         self.on_transition = on_transition
         self._rng = random.Random(seed)
-        self._nodes = {t.node: _Node(t, self.timing.rise) for t in targets}
+        self._nodes = {t.node: _Node(t, t.timing or self.timing) for t in targets}
         self._lock = threading.Lock()
         self._sink_lock = threading.Lock()  # keeps sink calls in transition order across threads
         self.transitions: list[Transition] = []
@@ -448,12 +456,19 @@ class HealthChecker:
     def interval(self, node: str) -> float:
         """Delay before the next health check (HAProxy's srv_getinter rule)."""
         n = self._node(node)
-        t = self.timing
+        t = n.timing
         if n.health == t.rise + t.fall - 1:
             return t.inter
         if n.health == 0:
             return t.downinter or t.inter
         return t.fastinter or t.inter
+
+    def agent_interval(self, node: str) -> float:
+        """Delay between agent queries: the target's agent_inter, else the AgentCheck's."""
+        return self._node(node).target.agent_inter or self.agent.inter
+
+    def timeout(self, node: str) -> float:
+        return self._node(node).timing.check_timeout
 
     def jittered(self, delay: float) -> float:
         s = self.timing.spread
@@ -471,7 +486,7 @@ class HealthChecker:
     def _effective(self, n: _Node) -> str:
         if n.agent_admin == "maint":
             return "maint"
-        if n.health < self.timing.rise:
+        if n.health < n.timing.rise:
             return "down"
         if n.agent_admin == "drain":
             return "drain"
@@ -482,7 +497,7 @@ class HealthChecker:
         if ok is not True and ok is not False:
             raise TypeError(f"ok: expected True or False, got {type(ok).__name__}")
         n = self._node(node)
-        t = self.timing
+        t = n.timing
         with self._lock:
             n.checks += 1
             if ok:
@@ -506,7 +521,7 @@ class HealthChecker:
         if not isinstance(reply, AgentReply):
             raise TypeError(f"reply: expected AgentReply, got {type(reply).__name__}")
         n = self._node(node)
-        t = self.timing
+        t = n.timing
         with self._lock:
             if reply.admin is not None:
                 n.agent_admin = reply.admin
@@ -551,7 +566,7 @@ class HealthChecker:
         """Runs the health check once, blocking; records and returns the result."""
         target = self._node(node).target
         try:
-            ok = _blocking_probe(self.check, target, target.probe_port, self.timing.check_timeout, cancel)
+            ok = _blocking_probe(self.check, target, target.probe_port, self.timeout(node), cancel)
         except OSError:
             ok = False
         self.record(node, ok)
@@ -561,7 +576,7 @@ class HealthChecker:
         """Queries the agent once; None (and no change) when it cannot be reached."""
         target = self._node(node).target
         try:
-            raw = _blocking_exchange(target.host, target.agent_port, self.agent.send, self.timing.check_timeout,
+            raw = _blocking_exchange(target.host, target.agent_port, self.agent.send, self.timeout(node),
                                      cancel, lambda data: b"\n" in data)
         except OSError:
             return None
@@ -576,7 +591,7 @@ class HealthChecker:
     async def probe_async(self, node: str) -> bool:
         target = self._node(node).target
         try:
-            ok = await asyncio.wait_for(_async_probe(self.check, target), self.timing.check_timeout)
+            ok = await asyncio.wait_for(_async_probe(self.check, target), self.timeout(node))
         except (OSError, asyncio.TimeoutError):
             ok = False
         self.record(node, ok)
@@ -586,7 +601,7 @@ class HealthChecker:
         target = self._node(node).target
         try:
             raw = await asyncio.wait_for(_async_exchange(target.host, target.agent_port, self.agent.send,
-                                                         lambda data: b"\n" in data), self.timing.check_timeout)
+                                                         lambda data: b"\n" in data), self.timeout(node))
         except (OSError, asyncio.TimeoutError):
             return None
         if not raw:
@@ -767,7 +782,7 @@ class ThreadCheckRunner:
                 if not self._stop.is_set():
                     self.errors.append(exc)
             finally:
-                delay = c.interval(name) if kind == "check" else c.agent.inter
+                delay = c.interval(name) if kind == "check" else c.agent_interval(name)
                 with lock:
                     busy.discard((name, kind))
                     heapq.heappush(due, (time.monotonic() + c.jittered(delay), name, kind))
@@ -834,7 +849,7 @@ class AsyncCheckRunner:
                 raise
             except Exception as exc:  # a sink error is kept, the schedule goes on
                 self.errors.append(exc)
-            delay = c.jittered(c.interval(name) if kind == "check" else c.agent.inter)
+            delay = c.jittered(c.interval(name) if kind == "check" else c.agent_interval(name))
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
