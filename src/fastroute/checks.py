@@ -414,9 +414,8 @@ class HealthChecker:
             raise TypeError(f"agent: expected AgentCheck or None, got {type(agent).__name__}")
         if check is None and agent is None:
             raise ValueError("check, agent: at least one of them is needed")
-        if agent is not None and any(t.agent_port is None for t in targets):
-            missing = [t.node for t in targets if t.agent_port is None]
-            raise ValueError(f"agent: targets {quoted(missing)} have no agent_port")
+        if agent is not None and all(t.agent_port is None for t in targets):
+            raise ValueError("agent: no target has an agent_port (targets without one get no agent queries)")
         if sink is not None and not isinstance(sink, CheckSink):
             raise TypeError("sink: expected an object with report_check, set_state and set_weight_percent")
         if on_transition is not None and not callable(on_transition):
@@ -462,6 +461,9 @@ class HealthChecker:
         if n.health == 0:
             return t.downinter or t.inter
         return t.fastinter or t.inter
+
+    def has_agent(self, node: str) -> bool:
+        return self.agent is not None and self._node(node).target.agent_port is not None
 
     def agent_interval(self, node: str) -> float:
         """Delay between agent queries: the target's agent_inter, else the AgentCheck's."""
@@ -766,7 +768,7 @@ class ThreadCheckRunner:
         for name in c.nodes:
             if c.check is not None:
                 heapq.heappush(due, (now + first[name], name, "check"))
-            if c.agent is not None:
+            if c.agent is not None and c.has_agent(name):
                 heapq.heappush(due, (now + first[name], name, "agent"))
         busy: set = set()
         lock = threading.Lock()
@@ -831,7 +833,7 @@ class AsyncCheckRunner:
         for name in c.nodes:
             if c.check is not None:
                 self._tasks.append(asyncio.create_task(self._node_loop(name, "check", first[name], gate)))
-            if c.agent is not None:
+            if c.agent is not None and c.has_agent(name):
                 self._tasks.append(asyncio.create_task(self._node_loop(name, "agent", first[name], gate)))
         return self
 
