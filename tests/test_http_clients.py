@@ -290,3 +290,14 @@ def test_httpx_budget_withdraws_one_per_retry_and_refusal_frees_the_node(backend
         assert (r.status_code, r.text) == (503, "b")
     assert (budget.requests, budget.withdrawn) == (1, 1)
     assert lb.active() == {"a": 0, "b": 0, "c": 0}
+
+
+def test_aiohttp_url_prefix_and_query_kept(backends):
+    async def main():
+        mw = FastrouteMiddleware(RoundRobin(["a"]), urls={"a": backends[0].url + "/api"})
+        async with aiohttp.ClientSession(middlewares=(mw,)) as session:
+            async with session.get("http://svc/v1/x%20y?card=tok_1&z=2") as resp:
+                return resp.status
+
+    assert asyncio.run(main()) == 200
+    assert backends[0].last_request.startswith(b"GET /api/v1/x%20y?card=tok_1&z=2 HTTP/1.1")

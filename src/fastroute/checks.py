@@ -770,7 +770,6 @@ class ThreadCheckRunner:
                 heapq.heappush(due, (now + first[name], name, "check"))
             if c.agent is not None and c.has_agent(name):
                 heapq.heappush(due, (now + first[name], name, "agent"))
-        busy: set = set()
         lock = threading.Lock()
         wake = threading.Event()
 
@@ -786,7 +785,6 @@ class ThreadCheckRunner:
             finally:
                 delay = c.interval(name) if kind == "check" else c.agent_interval(name)
                 with lock:
-                    busy.discard((name, kind))
                     heapq.heappush(due, (time.monotonic() + c.jittered(delay), name, kind))
                 wake.set()
 
@@ -797,8 +795,6 @@ class ThreadCheckRunner:
                     ready.append(heapq.heappop(due)[1:])
                 next_at = due[0][0] if due else None
             for name, kind in ready:
-                with lock:
-                    busy.add((name, kind))
                 try:
                     self._pool.submit(run, name, kind)
                 except RuntimeError:
