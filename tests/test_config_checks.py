@@ -130,7 +130,7 @@ def test_strict_must_be_a_bool():
 def test_supported_config_gives_no_unsupported_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnsupportedDirectiveWarning)
-        fastroute.load_haproxy(HAPROXY, "pay")
+        fastroute.load_haproxy(HAPROXY.replace(" rise 2 fall 3", "").replace("inter 3s rise 4", "inter 3s"), "pay")
         fastroute.load_nginx("upstream be { server a:1 max_conns=10 slow_start=30s; server b:1 backup; }", "be")
 
 
@@ -174,3 +174,29 @@ def test_nginx_include_cycle_and_missing_file(tmp_path: Path):
         fastroute.load_nginx("upstream be { include nope.conf; server a:1; }", "be", base_path=tmp_path)
     with pytest.raises(ValueError, match="cannot read the config file"):
         fastroute.load_nginx(tmp_path / "absent.conf", "be")
+
+
+@pytest.mark.parametrize("balance", ["roundrobin", "leastconn", "random", "first"])
+def test_checked_backend_gets_haproxy_rise_fall_health(balance):
+    # issue #14's trial: `check inter/rise/fall` was dropped; leastconn got nginx-style health,
+    # roundrobin none, and report_check() raised.
+    text = (f"backend be\n    balance {balance}\n    server a 127.0.0.1:1 check rise 3 fall 2\n"
+            "    server b 127.0.0.1:2 check rise 3 fall 2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # leastconn/random/first: "closest balancer" warning
+        sel = fastroute.load_haproxy(text, "be")
+    for _ in range(3):
+        sel.report(sel.pick(), ok=False)  # passive failures alone do not take a checked server down here
+    assert set(sel.eligible()) == {"a", "b"}
+    sel.report_check("a", False)
+    sel.report_check("a", False)
+    assert sel.state("a") != "up" and sel.eligible() == ("b",)
+    for _ in range(3):
+        sel.report_check("a", True)
+    assert sel.state("a") == "up"  # rise 3
+
+
+def test_checked_servers_with_different_rise_fall_are_refused():
+    text = "backend be\n    server a 127.0.0.1:1 check rise 3\n    server b 127.0.0.1:2 check\n"
+    with pytest.raises(ValueError, match="rise/fall differ"):
+        fastroute.load_haproxy(text, "be")

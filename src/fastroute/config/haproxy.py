@@ -471,6 +471,22 @@ class StaticRoundRobin:
         return self.nodes[self.pick_index()]
 
 
+def _check_health(be: HAProxyBackend):
+    """HAProxyHealth(rise, fall) when servers have `check` (so report_check() takes the
+    active results, as HAProxy does), else None: the balancer's default policy."""
+    checked = [s for s in be.servers if s.check]
+    if not checked:
+        return None
+    pairs = {(s.rise or 2, s.fall or 3) for s in checked}
+    if len(pairs) > 1:
+        raise ValueError(f"backend {be.name}: servers' rise/fall differ {sorted(pairs)}; fastroute applies one "
+                         "health policy per balancer (haproxy_checks() runs per-server rise/fall)")
+    from ..health import HAProxyHealth
+
+    rise, fall = pairs.pop()
+    return HAProxyHealth(rise=rise, fall=fall)
+
+
 def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_id_key: bool | None = None,
                  strict: bool = False):
     """The selector that behaves as `backend` (or `listen`) in `text`."""
@@ -487,8 +503,9 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
     names = [s.name for s in be.servers]
     weights = [max(s.weight, 0) for s in be.servers]
     backups = [s.name for s in be.servers if s.backup]
+    health = _check_health(be)
     if be.balance == "roundrobin":
-        sel = balancers.HAProxyRoundRobin(names, weights, backups=backups)
+        sel = balancers.HAProxyRoundRobin(names, weights, backups=backups, health=health)
         for s in be.servers:
             if s.disabled:
                 sel.set_state(s.name, "down")
@@ -496,11 +513,11 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
     warnings.warn(f"backend {backend}: balance {be.balance} depends on live state; fastroute returns the closest "
                   "balancer, not HAProxy's exact sequence", stacklevel=2)
     if be.balance == "leastconn":
-        sel = balancers.LeastConnections(names, weights, backups=backups)
+        sel = balancers.LeastConnections(names, weights, backups=backups, health=health)
     elif be.balance == "random":
-        sel = balancers.WeightedRandom(names, [float(w) for w in weights], backups=backups)
+        sel = balancers.WeightedRandom(names, [float(w) for w in weights], backups=backups, health=health)
     else:  # first
-        sel = balancers.SmoothWeightedRoundRobin(names, weights, backups=backups)
+        sel = balancers.SmoothWeightedRoundRobin(names, weights, backups=backups, health=health)
     for s in be.servers:
         if s.disabled:
             sel.set_state(s.name, "down")
