@@ -136,6 +136,8 @@ def test_jitter_stays_within_spread_and_is_seeded():
     ("up drain down", AgentReply(health="down", admin="drain")),  # the last word of a kind wins
     ("weight:50", AgentReply(unknown=("weight:50",))),  # not a HAProxy agent word
     ("12.5%", AgentReply(unknown=("12.5%",))),
+    ("25601%", AgentReply(unknown=("25601%",))),  # over HAProxy's weight cap (256 x 100 %)
+    ("25600%", AgentReply(weight_percent=25600.0)),
 ])
 def test_agent_words(line, expected):
     assert parse_agent_reply(line) == expected

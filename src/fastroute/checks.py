@@ -42,6 +42,8 @@ STATES = ("up", "down", "drain", "maint")
 #: A response or agent reply larger than this is cut: a check never buffers without bound.
 MAX_REPLY_BYTES = 64 * 1024
 MAX_SECONDS = 86400.0
+#: HAProxy caps a server's effective weight at 256, i.e. 25600 % of weight 1.
+MAX_WEIGHT_PERCENT = 25600
 MAX_COUNT = 2**16
 #: Agent words HAProxy knows (its agent parser, docs/checks.md §3).
 _AGENT_HEALTH = {"up": "up", "down": "down", "stopped": "down", "fail": "down"}
@@ -332,7 +334,7 @@ def parse_agent_reply(line: bytes | str) -> AgentReply:
             admin = low
         elif low[0].isdigit() and "%" in low:
             m = re.fullmatch(r"(\d+)%", low)
-            if m:
+            if m and int(m.group(1)) <= MAX_WEIGHT_PERCENT:
                 weight = float(m.group(1))
             else:
                 unknown.append(snippet(word, 32))
