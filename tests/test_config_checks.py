@@ -200,3 +200,12 @@ def test_checked_servers_with_different_rise_fall_are_refused():
     text = "backend be\n    server a 127.0.0.1:1 check rise 3\n    server b 127.0.0.1:2 check\n"
     with pytest.raises(ValueError, match="rise/fall differ"):
         fastroute.load_haproxy(text, "be")
+
+
+def test_unsupported_warnings_mask_card_numbers():
+    pan = "4111111111111111"
+    with pytest.warns(UnsupportedDirectiveWarning) as record:
+        fastroute.load_nginx("upstream be { server a:1 %s; }" % pan, "be")
+        fastroute.load_haproxy("backend be\n    server a 1.1.1.1:1 %s\n" % pan, "be")
+    texts = [str(w.message) for w in record]
+    assert len(texts) == 2 and all(pan not in t and "411111******1111" in t for t in texts), texts
