@@ -115,6 +115,8 @@ def test_library_errors_never_hold_a_card_number(caplog):
         lambda: fastroute.IPHash(["a", "b"]).route([pan]),
         lambda: fastroute.load_nginx("upstream u { hash $k; server %s weight=x; }" % pan, "u"),
         lambda: fastroute.load_nginx("upstream u { hash $k; bogus %s; }" % pan, "u"),
+        lambda: fastroute.load_nginx("upstream u { server a:1 %s; }" % pan, "u", strict=True),
+        lambda: fastroute.load_haproxy("backend b\n  server a 1.1.1.1:80 %s\n" % pan, "b", strict=True),
         lambda: fastroute.load_nginx("upstream %s { server a; }" % pan, "u"),
         lambda: fastroute.load_haproxy("backend b\n  balance %s\n  server a 1.1.1.1:80\n" % pan, "b"),
         lambda: fastroute.load_haproxy("backend b\n  server a 1.1.1.1:80 weight %s\n" % pan, "b"),
