@@ -33,6 +33,7 @@ import os
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
+from typing import ClassVar
 
 import numpy as np
 
@@ -91,6 +92,9 @@ class _Face:
     """Python-side conveniences shared by every balancer."""
 
     __slots__ = ()
+    #: True when the balancer's algorithm counts in integer weights (nginx `weight=`, HAProxy `weight`);
+    #: membership followers read it to pass whole numbers.
+    integer_weights: ClassVar[bool] = False
 
     @contextmanager
     def lease(self):
@@ -129,10 +133,10 @@ def _elapsed(clock, start) -> float | None:
 
 
 def _build(cls, base, nodes, weights, *, backups, health, panic_threshold, clock, on_state_change,
-           integer_weights=False, default_health=None, seed=0, **extra):
+           default_health=None, seed=0, **extra):
     """Validates the shared arguments and creates the compiled balancer."""
     names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
-                                                clock, on_state_change, integer_weights=integer_weights,
+                                                clock, on_state_change, integer_weights=cls.integer_weights,
                                                 default_health=default_health)
     self = base.__new__(cls, tuple(names), w, flags, policy, panic, clock, on_state_change, _seed(seed), **extra)
     self._clock_fn = clock or time.monotonic
@@ -158,12 +162,13 @@ class SmoothWeightedRoundRobin(_Face, _cext.SmoothWeightedRoundRobin):
     """
 
     __slots__ = ("_clock_fn",)
+    integer_weights = True
 
     def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
         return _build(cls, _cext.SmoothWeightedRoundRobin, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      integer_weights=True, default_health=_health.NginxHealth())
+                      default_health=_health.NginxHealth())
 
     @property
     def weights(self):
@@ -197,12 +202,13 @@ class LeastConnections(_Face, _cext.LeastConnections):
     weighted round robin. In-flight counts come from acquire()/release()."""
 
     __slots__ = ("_clock_fn",)
+    integer_weights = True
 
     def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
         return _build(cls, _cext.LeastConnections, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      integer_weights=True, default_health=_health.NginxHealth())
+                      default_health=_health.NginxHealth())
 
 
 class LeastRequest(_Face, _cext.LeastRequest):
@@ -244,6 +250,7 @@ class HAProxyRoundRobin(_Face, _cext.HAProxyRoundRobin):
     exact request sequence for a static server set."""
 
     __slots__ = ("_clock_fn",)
+    integer_weights = True
 
     def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
@@ -251,5 +258,4 @@ class HAProxyRoundRobin(_Face, _cext.HAProxyRoundRobin):
         if raw is not None:
             int_weights(raw, len(names), maximum=256)
         return _build(cls, _cext.HAProxyRoundRobin, names, raw, backups=backups, health=health,
-                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      integer_weights=True)
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change)
