@@ -60,7 +60,7 @@ class HAProxyBackend:
     balance_arg: str | None = None
     uri_whole: bool = False
     hash_type: str = "map-based"
-    hash_function: str = "sdbm"
+    hash: str = "sdbm"  # hash-type function (sdbm, HAProxy's default)
     avalanche: bool = False
     servers: list[HAProxyServer] = field(default_factory=list)
 
@@ -147,7 +147,7 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
         funcs = [a for a in rest if a != "avalanche"]
         if len(funcs) > 1 or (funcs and funcs[0] not in _HASH_FUNCTIONS):
             raise ValueError(f"{where}: hash function must be one of {_HASH_FUNCTIONS}, got {funcs}")
-        be.hash_function = funcs[0] if funcs else "sdbm"
+        be.hash = funcs[0] if funcs else "sdbm"
         if be.hash_type == "consistent" and not funcs:
             be.avalanche = True  # `hash-type consistent` alone means sdbm + avalanche (§7.1)
     elif head == "server" and not in_defaults:
@@ -243,7 +243,7 @@ class HAProxyHash:
         self.servers = usable
         self.nodes = tuple(s.name for s in usable)
         weights = [s.weight for s in usable]
-        common = dict(hash=be.hash_function, avalanche=be.avalanche)
+        common = dict(hash=be.hash, avalanche=be.avalanche)
         if be.hash_type == "map-based":
             self._table = HAProxyMapHash(self.nodes, weights, **common)
         else:
