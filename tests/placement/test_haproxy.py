@@ -1,10 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""HAProxy's hash balancing as placement classes (HAProxyConsistentHash, HAProxyMapHash): their own arguments, per-node options
-under with/without_node, pickling. Their routing is pinned by the published and
-live vectors (tests/test_placement_vectors.py) and the live nginx/HAProxy
-tests, through fastroute.config."""
-import pickle
-
+"""HAProxy hash balancing as placements (HAProxyConsistentHash, HAProxyMapHash): options,
+server ids kept aligned by with/without_node, the map table; routing is pinned by
+tests/test_placement_vectors.py and tests/test_live_haproxy.py."""
 import numpy as np
 import pytest
 
@@ -52,14 +49,3 @@ def test_haproxy_map_slot_count_is_the_weight_sum_table():
     table = HAProxyMapHash(NODES, [1, 2, 3, 4])
     order = table.route_hashed(np.arange(table.slot_count, dtype=np.uint64)).tolist()
     assert sorted(order) == [0] + [1] * 2 + [2] * 3 + [3] * 4
-
-
-@pytest.mark.parametrize("table", [
-    HAProxyMapHash(NODES, [1, 2, 3, 4], "wt6", avalanche=True),
-    HAProxyConsistentHash(NODES, [1, 2, 3, 4], "crc32", hash_key="addr-port", addresses=[1, 2, 3, 4],
-                          ports=[80, 80, 81, 81]),
-], ids=lambda t: type(t).__name__)
-def test_pickles_rebuild_the_same_table(table):
-    copy = pickle.loads(pickle.dumps(table))
-    assert copy == table and copy.fingerprint() == table.fingerprint()
-    assert copy.route(KEYS).tolist() == table.route(KEYS).tolist()

@@ -1,10 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""nginx's keyed upstreams as placement classes (NginxConsistentHash, NginxPlainHash): their own arguments, per-node options
-under with/without_node, pickling. Their routing is pinned by the published and
-live vectors (tests/test_placement_vectors.py) and the live nginx/HAProxy
-tests, through fastroute.config."""
-import pickle
-
+"""nginx's keyed upstreams as placements (NginxConsistentHash, NginxPlainHash): argument
+checks and the plain hash's attempts; routing itself is pinned by the live-nginx vectors
+(tests/test_placement_vectors.py, tests/test_live_nginx.py). Pickling: tests/placement/test_pickles.py."""
 import pytest
 
 from fastroute.placement import NginxConsistentHash, NginxPlainHash
@@ -38,11 +35,3 @@ def test_nginx_weights_are_integers_at_least_one(cls):
         cls(NODES, [1, 0, 1, 1])
     with pytest.raises(TypeError, match=r"weights\[0\]"):
         cls(NODES, [1.5, 1, 1, 1])
-
-
-@pytest.mark.parametrize("table", [NginxConsistentHash(NODES, [1, 2, 3, 4]), NginxPlainHash(NODES, [2, 1, 1, 1])],
-                         ids=lambda t: type(t).__name__)
-def test_pickles_rebuild_the_same_table(table):
-    copy = pickle.loads(pickle.dumps(table))
-    assert copy == table and copy.fingerprint() == table.fingerprint()
-    assert copy.route(KEYS).tolist() == table.route(KEYS).tolist()
