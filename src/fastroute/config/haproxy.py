@@ -286,31 +286,12 @@ class HAProxyHash:
     def route(self, keys) -> np.ndarray:
         if self._source or self.backend.balance in ("uri", "hdr") or len(self.nodes) == 1:
             return np.array([self.get_index(k) for k in keys], dtype=np.int32)
-        from .._keys import key_batch_arg
+        from .._keys import first_empty_key
 
-        arg, _ = key_batch_arg(keys)
-        empty = _first_empty_key(arg)
+        empty = first_empty_key(keys)
         if empty is not None:
             raise ValueError(f"keys[{empty}]: empty key; HAProxy falls back to round robin for an empty key")
         return self._table.route(keys)
-
-
-def _first_empty_key(arg: tuple) -> int | None:
-    """Position of the first empty key in a normalised batch (one rule for every input type)."""
-    kind = arg[0]
-    if kind == "objects":
-        return next((i for i, k in enumerate(arg[1]) if isinstance(k, (str, bytes)) and not k), None)
-    if kind in ("varlen32", "varlen64"):
-        lengths = np.diff(arg[2])
-    elif kind in ("fixed_bytes", "ucs4"):
-        width = arg[2]
-        if width == 0:
-            return 0  # a zero-width dtype holds only empty keys
-        lengths = arg[1].reshape(-1, width)[:, 0].astype(np.int64)  # NUL-padded: empty iff the first unit is NUL
-    else:
-        return None  # integer keys are never empty
-    hits = np.flatnonzero(lengths == 0)
-    return int(hits[0]) if hits.size else None
 
 
 def _source_value(address) -> int:
