@@ -27,7 +27,7 @@ class JumpHash(_Placement):
             if np.any(w != w[0]):
                 raise ValueError("weights: jump consistent hash cannot weight nodes; use HashRing, Maglev or Rendezvous")
         hash = _hash_name(hash)
-        return cls._create(names, np.ones(len(names)), {"hash": hash}, {"hash_name": hash})
+        return cls._create(names, np.ones(len(names)), {"hash": hash}, {"hash": hash})
 
     def _with(self, nodes, weights):
         return JumpHash(nodes, hash=self._options["hash"])

@@ -34,7 +34,7 @@ class NginxConsistentHash(_Placement):
 
     def __new__(cls, nodes, weights=None):
         names, raw = nodes_and_weights(nodes, weights)
-        return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash_name": "crc32"})
+        return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash": "crc32"})
 
 
 @public
@@ -49,7 +49,7 @@ class NginxPlainHash(_Placement):
 
     def __new__(cls, nodes, weights=None):
         names, raw = nodes_and_weights(nodes, weights)
-        return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash_name": "crc32"})
+        return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash": "crc32"})
 
     def attempts(self, key) -> list[int]:
         """Server indices of nginx's 21 hash attempts for `key`, in order (repeats kept)."""
