@@ -17,6 +17,11 @@ from fastroute.balancers.swrr cimport SwrrState
 cdef enum:
     EVENT_SLACK = 64                 # event capacity = 2 * nodes + EVENT_SLACK
 
+cdef enum Outcome:
+    OUTCOME_NONE = -1                # the request ended without saying anything (cancelled)
+    OUTCOME_FAILED = 0
+    OUTCOME_OK = 1
+
 
 cdef class Balancer:
     cdef readonly tuple nodes
@@ -90,6 +95,7 @@ cdef class Balancer:
     cdef Py_ssize_t _index(self, node) except -1
     cdef double _latency(self, latency_s) except? -2.0
     cdef bint _ok(self, ok) except -1
+    cdef int _finish(self, Py_ssize_t i, int outcome, double latency) except -1
     cdef void observe(self, Py_ssize_t i, double latency_s, double now) noexcept nogil
     cdef void push_event(self, int kind, Py_ssize_t node) noexcept nogil
     cdef Py_ssize_t pick_index_c(self) noexcept nogil
@@ -152,3 +158,14 @@ cdef class HAProxyRoundRobin(Balancer):
 
     cdef void _insert(self, Py_ssize_t i, unsigned char tree, int64_t key) noexcept nogil
     cdef Py_ssize_t _first(self, unsigned char tree) noexcept nogil
+
+
+cdef class Lease:
+    cdef Balancer balancer
+    cdef Py_ssize_t idx
+    cdef double start
+    cdef int phase
+
+    cdef object _enter(self)
+    cdef int _end(self, int outcome, double latency_s) except -1
+    cdef int _exit(self, exc_type) except -1

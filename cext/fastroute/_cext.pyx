@@ -56,6 +56,8 @@ cdef double PEAK_EWMA_PENALTY = 140737488355327.0
 #: Largest pick_many(n): 2**28 int32 picks are 1 GiB.
 MAX_PICK_MANY = 1 << 28
 
+cdef double NAN_LATENCY = float("nan")
+
 EVENT_NAMES = {1: "ejected", 2: "restored", 3: "panic_entered", 4: "panic_left"}
 
 
@@ -609,6 +611,28 @@ cdef class Balancer:
                 raise ValueError(f"node: abandon of {_quoted(node)} without a matching acquire")
             self.inflight[i] -= 1
 
+    cdef int _finish(self, Py_ssize_t i, int outcome, double latency) except -1:
+        """End of a leased request on index i: OUTCOME_OK / OUTCOME_FAILED feed
+        health (and latency, when not NaN); OUTCOME_NONE only frees the slot."""
+        cdef double now = 0.0
+        if outcome != OUTCOME_NONE and (self.policy != POLICY_NONE or self.needs_time or latency == latency):
+            now = self._now()
+        with self.lock:
+            if self.inflight[i] <= 0:
+                raise ValueError(f"node: release of {_quoted(self.nodes[i])} without a matching acquire")
+            self.inflight[i] -= 1
+            if outcome != OUTCOME_NONE:
+                self.record(i, outcome == OUTCOME_OK, now)
+                if latency == latency:
+                    self.observe(i, latency, now)
+        if self.event_count:
+            self._flush_events()
+        return 0
+
+    def lease(self):
+        """A Lease for one request: `with b.lease() as node:` / `async with b.lease() as node:`."""
+        return Lease(self)
+
     cdef bint _ok(self, ok) except -1:
         if ok is True or ok is False or isinstance(ok, np.bool_):
             return bool(ok)
@@ -701,6 +725,101 @@ cdef class Balancer:
     @property
     def backups(self):
         return tuple(self.nodes[i] for i in range(self.n) if self.is_backup[i])
+
+
+# Exceptions that end a request without saying anything about the node: the
+# caller went away (asyncio cancellation, a timeout around the request, Ctrl-C,
+# a closed generator). nginx likewise does not count a client abort (499) as an
+# upstream failure (docs/request_path.md §3).
+import asyncio as _asyncio
+_NOT_AN_OUTCOME = (_asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+
+cdef enum:
+    LEASE_NEW = 0
+    LEASE_HELD = 1
+    LEASE_DONE = 2
+
+
+@cython.final
+cdef class Lease:
+    """One request on one node: `with b.lease() as node:` or `async with`.
+    A normal exit reports success with the measured latency, an exception a
+    failure, a cancellation (CancelledError, KeyboardInterrupt, GeneratorExit)
+    or `cancel()` no outcome at all. Single use."""
+
+    def __cinit__(self, Balancer balancer):
+        self.balancer = balancer
+        self.idx = -1
+        self.phase = LEASE_NEW
+
+    @property
+    def node(self):
+        """The leased node's name (None before the lease is entered)."""
+        return self.balancer.nodes[self.idx] if self.idx >= 0 else None
+
+    cdef object _enter(self):
+        if self.phase != LEASE_NEW:
+            raise RuntimeError("lease: already used; call lease() once per request")
+        cdef Balancer b = self.balancer
+        self.idx = b._pick_or_raise(True)
+        self.phase = LEASE_HELD
+        try:
+            self.start = b._now()
+        except BaseException:
+            self.phase = LEASE_DONE
+            b._finish(self.idx, OUTCOME_NONE, NAN_LATENCY)  # never leak the in-flight count
+            raise
+        return b.nodes[self.idx]
+
+    cdef int _end(self, int outcome, double latency_s) except -1:
+        cdef Balancer b = self.balancer
+        cdef double now
+        if self.phase != LEASE_HELD:
+            return 0
+        self.phase = LEASE_DONE
+        if outcome != OUTCOME_NONE and latency_s != latency_s:
+            try:
+                now = b._now()
+            except BaseException:
+                b._finish(self.idx, OUTCOME_NONE, NAN_LATENCY)  # the request ended either way
+                raise
+            latency_s = now - self.start if now > self.start else 0.0
+        b._finish(self.idx, outcome, latency_s)
+        return 0
+
+    cdef int _exit(self, exc_type) except -1:
+        if exc_type is None:
+            return self._end(OUTCOME_OK, NAN_LATENCY)
+        if issubclass(exc_type, _NOT_AN_OUTCOME):
+            return self._end(OUTCOME_NONE, NAN_LATENCY)
+        return self._end(OUTCOME_FAILED, NAN_LATENCY)
+
+    def __enter__(self):
+        return self._enter()
+
+    def __exit__(self, exc_type, exc, tb):
+        self._exit(exc_type)
+        return False
+
+    async def __aenter__(self):
+        return self._enter()
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self._exit(exc_type)
+        return False
+
+    def cancel(self):
+        """Ends the request without an outcome (only the in-flight count drops); idempotent."""
+        self._end(OUTCOME_NONE, NAN_LATENCY)
+
+    def fail(self):
+        """Ends the request now as a failure; the block's exit then does nothing."""
+        self._end(OUTCOME_FAILED, NAN_LATENCY)
+
+    def succeed(self, latency_s=None):
+        """Ends the request now as a success (latency measured unless given)."""
+        cdef double latency = self.balancer._latency(latency_s)
+        self._end(OUTCOME_OK, latency)
 
 
 cdef class RoundRobin(Balancer):

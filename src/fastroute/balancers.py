@@ -5,7 +5,8 @@ Each public class subclasses its compiled class, so `pick()`, `acquire()` and
 `release()` run at C speed; only construction goes through Python.
 
 Common API: `pick()`, `pick_index()`, `pick_many(n)`, `acquire()` /
-`release(node, ok=True, latency_s=None)`, `with sel.lease() as node:`,
+`release(node, ok=True, latency_s=None)`, `with sel.lease() as node:` /
+`async with sel.lease() as node:` (a cancellation is not a failure),
 `report(node, ok, latency_s)`, `report_check(node, ok)` (HAProxy checks),
 `abandon(node)` (end an acquired request with no outcome),
 `set_state(node, "up" | "down" | "draining")`, `state(node)`, `eligible()`,
@@ -27,12 +28,10 @@ outside the mutex.
 """
 from __future__ import annotations
 
-import math
 import numbers
 import os
 import time
 from collections.abc import Iterable
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -92,40 +91,12 @@ class _Face:
 
     __slots__ = ()
 
-    @contextmanager
-    def lease(self):
-        """`with sel.lease() as node:` acquires a node and releases it at the end:
-        ok=False if the block raised; latency measured with the balancer's clock."""
-        node = self.acquire()
-        clock = self._clock_fn
-        try:
-            start = clock()
-        except BaseException:
-            self.abandon(node)  # never leak the in-flight count
-            raise
-        try:
-            yield node
-        except BaseException:
-            self.release(node, ok=False, latency_s=_elapsed(clock, start))
-            raise
-        self.release(node, ok=True, latency_s=_elapsed(clock, start))
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nodes={self.nodes!r}, weights={self.weights!r})"
 
     def __reduce__(self):
         raise TypeError(f"{type(self).__name__} holds live request state and cannot be pickled; "
                         "build one per process from its configuration")
-
-
-def _elapsed(clock, start) -> float | None:
-    """Seconds since `start`, or None when the clock cannot say (release()
-    then reads the clock itself and raises a clear error after freeing the node)."""
-    try:
-        elapsed = float(clock()) - float(start)
-    except Exception:
-        return None
-    return max(elapsed, 0.0) if math.isfinite(elapsed) else None
 
 
 def _build(cls, base, nodes, weights, *, backups, health, panic_threshold, clock, on_state_change,
