@@ -232,16 +232,21 @@ cdef class HealthView:
     # ------------------------------------------------------------ eligibility
     cdef double ramp(self, Py_ssize_t i, double now) noexcept nogil:
         """Slow-start weight factor of node i at `now` (docs/request_path.md §4)."""
-        cdef double t = now - self.up_since[i], f
-        if self.slow_start_kind == SLOW_START_NONE or t >= self.slow_start_window or t < 0:
+        cdef double t = now - self.up_since[i], f, elapsed
+        if self.slow_start_kind == SLOW_START_NONE or t < 0:
             return 1.0
         if self.slow_start_kind == SLOW_START_ENVOY:
+            if t >= self.slow_start_window:
+                return 1.0
             # Envoy: max(min_weight_percent, (t / window) ^ (1 / aggression)).
             f = pow(t / self.slow_start_window, 1.0 / self.slow_start_aggression)
             return f if f > self.slow_start_min else self.slow_start_min
-        # HAProxy server_recalc_eweight: w = (BE_WEIGHT_SCALE * elapsed + slowstart) / slowstart
-        # in integer steps of 1/16, so a starting server gets at least 1/16.
-        return floor(16.0 * t / self.slow_start_window + 1.0) / 16.0
+        # HAProxy server_recalc_eweight, in whole seconds: w = (16 * elapsed + slowstart)
+        # / slowstart (integer division), weight × w / 16: at least 1/16 from the start.
+        elapsed = floor(now) - floor(self.up_since[i])
+        if elapsed >= self.slow_start_window:
+            return 1.0
+        return floor((16.0 * elapsed + self.slow_start_window) / self.slow_start_window) / 16.0
 
     cdef void refresh(self, double now) noexcept nogil:
         cdef Py_ssize_t i, healthy_primary = 0, healthy_backup = 0, ramping = 0
@@ -715,9 +720,14 @@ cdef class Balancer:
             wi = <int64_t>floor(w + 0.5)
             if wi == 0 and w > 0.0:
                 wi = 1
-            self.swrr.weight[i] = wi
+            # The effective weight moves with the weight, keeping any nginx failure
+            # penalty still to recover: a weight raise takes effect at once.
+            self.swrr.effective_weight[i] += wi - self.swrr.weight[i]
+            if self.swrr.effective_weight[i] < 0:
+                self.swrr.effective_weight[i] = 0
             if self.swrr.effective_weight[i] > wi:
                 self.swrr.effective_weight[i] = wi
+            self.swrr.weight[i] = wi
         self.on_weights()
 
     cdef void on_weights(self) noexcept nogil:

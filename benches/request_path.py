@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Request path (docs/request_path.md §7): pick + report through a shared
+HealthView against a standalone balancer's pick + report, and lease() against
+acquire() + release(), as ratios within one run.
+
+Run: .venv/bin/python benches/request_path.py [N]
+(With an older fastroute that has no HealthView, only the baselines print.)
+"""
+import sys
+import time
+
+import fastroute as fr
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+NODES = [f"10.0.0.{i}:8443" for i in range(8)]
+
+
+def best(fn, repeats=5):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def pick_report(sel):
+    pick, report = sel.pick, sel.report
+
+    def run():
+        for _ in range(N):
+            report(pick(), True, 0.001)
+    return run
+
+
+def two_balancers_standalone(a, b):
+    # Without a shared view a service reports every outcome to each balancer.
+    def run():
+        for _ in range(N // 2):
+            node = a.pick()
+            a.report(node, True, 0.001)
+            b.report(node, True, 0.001)
+            node = b.pick()
+            a.report(node, True, 0.001)
+            b.report(node, True, 0.001)
+    return run
+
+
+def two_balancers_shared(a, b, view):
+    def run():
+        for _ in range(N // 2):
+            view.report(a.pick(), True, 0.001)
+            view.report(b.pick(), True, 0.001)
+    return run
+
+
+def acquire_release(sel):
+    acquire, release = sel.acquire, sel.release
+
+    def run():
+        for _ in range(N):
+            release(acquire(), True)
+    return run
+
+
+def lease(sel):
+    def run():
+        for _ in range(N):
+            with sel.lease():
+                pass
+    return run
+
+
+def row(label, t, base=None):
+    ratio = f"{t / base:5.2f}x" if base else "  1.00x (baseline)"
+    print(f"{label:58s} {t / N * 1e9:8.0f} ns/op  {ratio}")
+
+
+def main():
+    print(f"fastroute {fr.__version__}, N={N:,}, {len(NODES)} nodes")
+    for name, make in (("LeastRequest", lambda **k: fr.LeastRequest(NODES, seed=1, **k)),
+                       ("SmoothWeightedRoundRobin", lambda **k: fr.SmoothWeightedRoundRobin(NODES, **k))):
+        for health in ("envoy", "none"):
+            if health == "none" and not hasattr(fr, "HealthView"):
+                continue
+            base = best(pick_report(make(health=health)))
+            row(f"{name} standalone pick+report [{health}]", base)
+            if hasattr(fr, "HealthView"):
+                view = fr.HealthView(NODES, health=health)
+                kwargs = {"upstream": view}
+                t = best(pick_report(make(**kwargs) if name == "LeastRequest"
+                                     else fr.SmoothWeightedRoundRobin(upstream=view)))
+                row(f"{name} over a HealthView pick+report [{health}]", t, base)
+    a, b = fr.LeastRequest(NODES, seed=1, health="envoy"), fr.PeakEWMA(NODES, seed=2, health="envoy")
+    base = best(two_balancers_standalone(a, b))
+    row("2 standalone balancers, each outcome reported to both", base)
+    if hasattr(fr, "HealthView"):
+        view = fr.HealthView(NODES)
+        t = best(two_balancers_shared(fr.LeastRequest(upstream=view, seed=1), fr.PeakEWMA(upstream=view, seed=2),
+                                      view))
+        row("2 balancers over one HealthView, one report per outcome", t, base)
+    for health in ("nginx", "envoy"):
+        sel = fr.LeastConnections(NODES, health=health)
+        base = best(acquire_release(sel))
+        row(f"LeastConnections acquire+release [{health}]", base)
+        row(f"LeastConnections with lease() [{health}]", best(lease(sel)), base)
+
+
+if __name__ == "__main__":
+    main()
