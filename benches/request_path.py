@@ -15,13 +15,24 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
 NODES = [f"10.0.0.{i}:8443" for i in range(8)]
 
 
-def best(fn, repeats=5):
+def best(fn, repeats=7):
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def pair(base_fn, fn, repeats=9):
+    """Best of `repeats` for each, interleaved so machine load hits both alike."""
+    base, other = [], []
+    for _ in range(repeats):
+        for fn_, out in ((base_fn, base), (fn, other)):
+            t = time.perf_counter()
+            fn_()
+            out.append(time.perf_counter() - t)
+    return min(base), min(other)
 
 
 def pick_report(sel):
@@ -78,32 +89,31 @@ def row(label, t, base=None):
 
 def main():
     print(f"fastroute {fr.__version__}, N={N:,}, {len(NODES)} nodes")
-    for name, make in (("LeastRequest", lambda **k: fr.LeastRequest(NODES, seed=1, **k)),
-                       ("SmoothWeightedRoundRobin", lambda **k: fr.SmoothWeightedRoundRobin(NODES, **k))):
+    for name, make in (("LeastRequest", lambda **k: fr.LeastRequest(None if "upstream" in k else NODES, seed=1, **k)),
+                       ("SmoothWeightedRoundRobin",
+                        lambda **k: fr.SmoothWeightedRoundRobin(None if "upstream" in k else NODES, **k))):
         for health in ("envoy", "none"):
             if health == "none" and not hasattr(fr, "HealthView"):
                 continue
-            base = best(pick_report(make(health=health)))
+            if not hasattr(fr, "HealthView"):
+                row(f"{name} standalone pick+report [{health}]", best(pick_report(make(health=health))))
+                continue
+            view = fr.HealthView(NODES, health=health)
+            base, t = pair(pick_report(make(health=health)), pick_report(make(upstream=view)))
             row(f"{name} standalone pick+report [{health}]", base)
-            if hasattr(fr, "HealthView"):
-                view = fr.HealthView(NODES, health=health)
-                kwargs = {"upstream": view}
-                t = best(pick_report(make(**kwargs) if name == "LeastRequest"
-                                     else fr.SmoothWeightedRoundRobin(upstream=view)))
-                row(f"{name} over a HealthView pick+report [{health}]", t, base)
+            row(f"{name} over a HealthView pick+report [{health}]", t, base)
     a, b = fr.LeastRequest(NODES, seed=1, health="envoy"), fr.PeakEWMA(NODES, seed=2, health="envoy")
-    base = best(two_balancers_standalone(a, b))
-    row("2 standalone balancers, each outcome reported to both", base)
     if hasattr(fr, "HealthView"):
         view = fr.HealthView(NODES)
-        t = best(two_balancers_shared(fr.LeastRequest(upstream=view, seed=1), fr.PeakEWMA(upstream=view, seed=2),
-                                      view))
+        base, t = pair(two_balancers_standalone(a, b), two_balancers_shared(
+            fr.LeastRequest(upstream=view, seed=1), fr.PeakEWMA(upstream=view, seed=2), view))
+        row("2 standalone balancers, each outcome reported to both", base)
         row("2 balancers over one HealthView, one report per outcome", t, base)
     for health in ("nginx", "envoy"):
         sel = fr.LeastConnections(NODES, health=health)
-        base = best(acquire_release(sel))
+        base, t = pair(acquire_release(sel), lease(sel))
         row(f"LeastConnections acquire+release [{health}]", base)
-        row(f"LeastConnections with lease() [{health}]", best(lease(sel)), base)
+        row(f"LeastConnections with lease() [{health}]", t, base)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ cdef class Balancer:
     cdef Py_ssize_t _pick_or_raise(self, bint acquire) except -1
     cdef Py_ssize_t _index(self, node) except -1
     cdef double _latency(self, latency_s) except? -2.0
-    cdef int _finish(self, Py_ssize_t i, int outcome, double latency) except -1
+    cdef int _finish(self, Py_ssize_t i, int outcome, double latency, double now) except -1
     cdef Py_ssize_t pick_index_c(self) noexcept nogil
     cdef Py_ssize_t acquire_c(self) noexcept nogil
     cdef int release_c(self, Py_ssize_t i, bint ok, double latency_s) noexcept nogil

@@ -926,13 +926,10 @@ cdef class Balancer:
         result is unknown, e.g. the clock failed): only the in-flight count drops."""
         self.view.abandon(node)
 
-    cdef int _finish(self, Py_ssize_t i, int outcome, double latency) except -1:
-        """End of a leased request on index i: OUTCOME_OK / OUTCOME_FAILED feed
-        health (and latency, when not NaN); OUTCOME_NONE only frees the slot."""
-        cdef double now = 0.0
+    cdef int _finish(self, Py_ssize_t i, int outcome, double latency, double now) except -1:
+        """End of a leased request on index i at `now`: OUTCOME_OK / OUTCOME_FAILED
+        feed health (and latency, when not NaN); OUTCOME_NONE only frees the slot."""
         cdef HealthView v = self.view
-        if outcome != OUTCOME_NONE and (v.outcome_needs_clock() or self.needs_time or latency == latency):
-            now = v._now()
         with v.lock:
             v.end_request(i, outcome, latency, now)
         if v.h.events.count:
@@ -941,7 +938,9 @@ cdef class Balancer:
 
     def lease(self):
         """A Lease for one request: `with b.lease() as node:` / `async with b.lease() as node:`."""
-        return Lease(self)
+        cdef Lease lease = Lease.__new__(Lease)
+        lease.balancer = self
+        return lease
 
     cdef double _latency(self, latency_s) except? -2.0:
         return self.view._latency(latency_s)
@@ -1004,8 +1003,7 @@ cdef class Lease:
     failure, a cancellation (CancelledError, KeyboardInterrupt, GeneratorExit)
     or `cancel()` no outcome at all. Single use."""
 
-    def __cinit__(self, Balancer balancer):
-        self.balancer = balancer
+    def __cinit__(self):
         self.idx = -1
         self.phase = LEASE_NEW
 
@@ -1024,24 +1022,25 @@ cdef class Lease:
             self.start = b._now()
         except BaseException:
             self.phase = LEASE_DONE
-            b._finish(self.idx, OUTCOME_NONE, NAN_LATENCY)  # never leak the in-flight count
+            b._finish(self.idx, OUTCOME_NONE, NAN_LATENCY, 0.0)  # never leak the in-flight count
             raise
         return b.nodes[self.idx]
 
     cdef int _end(self, int outcome, double latency_s) except -1:
         cdef Balancer b = self.balancer
-        cdef double now
+        cdef double now = 0.0
         if self.phase != LEASE_HELD:
             return 0
         self.phase = LEASE_DONE
-        if outcome != OUTCOME_NONE and latency_s != latency_s:
+        if outcome != OUTCOME_NONE:
             try:
-                now = b._now()
+                now = b._now()  # one reading: the latency and the health timers
             except BaseException:
-                b._finish(self.idx, OUTCOME_NONE, NAN_LATENCY)  # the request ended either way
+                b._finish(self.idx, OUTCOME_NONE, NAN_LATENCY, 0.0)  # the request ended either way
                 raise
-            latency_s = now - self.start if now > self.start else 0.0
-        b._finish(self.idx, outcome, latency_s)
+            if latency_s != latency_s:
+                latency_s = now - self.start if now > self.start else 0.0
+        b._finish(self.idx, outcome, latency_s, now)
         return 0
 
     cdef int _exit(self, exc_type) except -1:
