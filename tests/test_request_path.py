@@ -226,3 +226,41 @@ def test_view_carries_a_budget_and_a_breaker():
     assert isinstance(view.breaker, fr.CircuitBreaker) and view.breaker.max_retries == 3
     with pytest.raises(TypeError, match="breaker"):
         fr.HealthView(["a"], breaker=5)
+
+
+def test_placement_lookups_during_flapping_never_raise():
+    import threading
+
+    view = fr.HealthView(NODES, health="none")
+    hp = view.placement(fr.HashRing(NODES))
+    placement = hp.placement
+    stop = threading.Event()
+    errors = []
+
+    def flap():
+        while not stop.is_set():
+            view.set_state("node3", "down")
+            view.set_state("node3", "up")
+
+    def look():
+        try:
+            for _ in range(300):
+                got = [hp.get_node(k) for k in KEYS[:50]]
+                # node3 is the only node that ever goes away: every other key stays put.
+                for k, node in zip(KEYS[:50], got):
+                    primary = placement.get_node(k)
+                    assert node == primary or (primary == "node3" and node == placement.replicas(k, 2)[1])
+                hp.route(KEYS)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    flapper = threading.Thread(target=flap)
+    lookers = [threading.Thread(target=look) for _ in range(2)]
+    flapper.start()
+    for t in lookers:
+        t.start()
+    for t in lookers:
+        t.join()
+    stop.set()
+    flapper.join()
+    assert errors == []

@@ -12,6 +12,8 @@ Node names are `balancer.nodes[idx]`.
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
+from fastroute.balancers.fwrr cimport FwrrState
+from fastroute.balancers.least_request cimport EdfState
 from fastroute.balancers.swrr cimport SwrrState
 from fastroute.health.policy cimport Health
 
@@ -163,31 +165,16 @@ cdef class LeastConnections(Balancer):
 
 cdef class LeastRequest(Balancer):
     cdef Py_ssize_t choice_count
-    cdef double active_request_bias
     cdef bint weighted
-    cdef double *deadline
-    cdef uint64_t *order
-    cdef uint64_t next_order
-    cdef double edf_time
+    cdef EdfState edf
 
 
 cdef class PeakEWMA(Balancer):
-    cdef double load(self, Py_ssize_t i, double now) noexcept nogil
+    pass
 
 
 cdef class HAProxyRoundRobin(Balancer):
-    cdef int64_t *eweight
-    cdef int64_t *npos
-    cdef int64_t *rweight
-    cdef int64_t *key
-    cdef uint64_t *seq
-    cdef unsigned char *tree
-    cdef int64_t curr_pos, curr_weight, next_weight
-    cdef unsigned char init_tree, next_tree
-    cdef uint64_t next_seq
-
-    cdef void _insert(self, Py_ssize_t i, unsigned char tree, int64_t key) noexcept nogil
-    cdef Py_ssize_t _first(self, unsigned char tree) noexcept nogil
+    cdef FwrrState fwrr
 
 
 cdef class Lease:

@@ -30,6 +30,9 @@ from libc.string cimport memset
 import numpy as np
 
 from fastroute.balancers.alias cimport alias_build, alias_pick
+from fastroute.balancers.fwrr cimport fwrr_init, fwrr_pick
+from fastroute.balancers.least_request cimport least_request_edf, least_request_p2c
+from fastroute.balancers.peak_ewma cimport peak_ewma_observe, peak_ewma_p2c
 from fastroute.balancers.rng cimport rng_below, rng_next
 from fastroute.balancers.swrr cimport least_conn_pick, swrr_pick, swrr_pick_all
 from fastroute.health.core cimport (
@@ -52,9 +55,6 @@ cdef extern from "<time.h>" nogil:
     int CLOCK_MONOTONIC
 
 __version__ = FASTROUTE_VERSION.decode()
-
-# Finagle's PeakEwma penalty for a node with pending requests and no RTT yet (§16.1).
-cdef double PEAK_EWMA_PENALTY = 140737488355327.0
 
 #: Largest pick_many(n): 2**28 int32 picks are 1 GiB.
 MAX_PICK_MANY = 1 << 28
@@ -316,18 +316,7 @@ cdef class HealthView:
             self.dirty = True
 
     cdef void observe(self, Py_ssize_t i, double rtt, double now) noexcept nogil:
-        # Finagle's peak EWMA (§16.1): jump to a new peak, otherwise decay with
-        # time constant decay_s.
-        cdef double td = now - self.stamp[i]
-        cdef double w
-        if td < 0:
-            td = 0
-        w = exp(-td / self.decay_s)
-        if rtt > self.cost[i]:
-            self.cost[i] = rtt
-        else:
-            self.cost[i] = self.cost[i] * w + rtt * (1.0 - w)
-        self.stamp[i] = now
+        peak_ewma_observe(self.cost, self.stamp, i, rtt, now, self.decay_s)
 
     cdef void check(self, Py_ssize_t i, bint ok) noexcept nogil:
         if check_result(&self.h.checks, &self.h.nodes, &self.h.events, i, ok):
@@ -987,8 +976,17 @@ cdef class Balancer:
 # caller went away (asyncio cancellation, a timeout around the request, Ctrl-C,
 # a closed generator). nginx likewise does not count a client abort (499) as an
 # upstream failure (docs/request_path.md §3).
-import asyncio as _asyncio
-_NOT_AN_OUTCOME = (_asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+# asyncio is looked up, not imported: a program that never imported it cannot
+# raise its CancelledError, and `import fastroute` stays light for the CLI.
+import sys as _sys
+
+
+def _is_cancellation(exc_type):
+    """Whether an exception type ends a request without an outcome."""
+    if issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)):
+        return True
+    aio = _sys.modules.get("asyncio")
+    return aio is not None and issubclass(exc_type, aio.CancelledError)
 
 cdef enum:
     LEASE_NEW = 0
@@ -1046,7 +1044,7 @@ cdef class Lease:
     cdef int _exit(self, exc_type) except -1:
         if exc_type is None:
             return self._end(OUTCOME_OK, NAN_LATENCY)
-        if issubclass(exc_type, _NOT_AN_OUTCOME):
+        if _is_cancellation(exc_type):
             return self._end(OUTCOME_NONE, NAN_LATENCY)
         return self._end(OUTCOME_FAILED, NAN_LATENCY)
 
@@ -1162,23 +1160,24 @@ cdef class LeastRequest(Balancer):
     def __cinit__(self, *args, Py_ssize_t choice_count=2, double active_request_bias=1.0, **kwargs):
         cdef Py_ssize_t i
         self.choice_count = choice_count
-        self.active_request_bias = active_request_bias
+        self.edf.active_request_bias = active_request_bias
         self.weighted = False
         for i in range(1, self.n):
             if self.weight_f[i] != self.weight_f[0]:
                 self.weighted = True
-        self.deadline = <double *>PyMem_Malloc(8 * self.n)
-        self.order = <uint64_t *>PyMem_Malloc(8 * self.n)
-        if self.deadline == NULL or self.order == NULL:
+        self.edf.deadline = <double *>PyMem_Malloc(8 * self.n)
+        self.edf.order = <uint64_t *>PyMem_Malloc(8 * self.n)
+        if self.edf.deadline == NULL or self.edf.order == NULL:
             raise MemoryError()
         for i in range(self.n):
-            self.deadline[i] = 1.0 / self.weight_scaled[i] if self.weight_scaled[i] > 0 else INFINITY
-            self.order[i] = <uint64_t>i
-        self.next_order = <uint64_t>self.n
+            self.edf.deadline[i] = 1.0 / self.weight_scaled[i] if self.weight_scaled[i] > 0 else INFINITY
+            self.edf.order[i] = <uint64_t>i
+        self.edf.next_order = <uint64_t>self.n
+        self.edf.edf_time = 0.0
 
     def __dealloc__(self):
-        PyMem_Free(self.deadline)
-        PyMem_Free(self.order)
+        PyMem_Free(self.edf.deadline)
+        PyMem_Free(self.edf.order)
 
     cdef void on_weights(self) noexcept nogil:
         # Slow start or agent percentages can make equal weights unequal (and back).
@@ -1189,35 +1188,11 @@ cdef class LeastRequest(Balancer):
                 self.weighted = True
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
-        cdef Py_ssize_t k, best, c
-        cdef double w
         if not self.weighted:
-            best = self.candidates[rng_below(&self.rng, <uint64_t>self.candidate_count)]
-            for k in range(1, self.choice_count):
-                c = self.candidates[rng_below(&self.rng, <uint64_t>self.candidate_count)]
-                if self.inflight[c] < self.inflight[best]:
-                    best = c
-            return best
-        best = -1
-        for k in range(self.candidate_count):
-            c = self.candidates[k]
-            if self.deadline[c] < self.edf_time:
-                # c sat out (down, draining, ejected) while time moved on: it rejoins
-                # at the current time, as Envoy's EDF scheduler adds a host, not with
-                # a backlog of past deadlines that would send it a burst.
-                w = self.weight_scaled[c] / pow(<double>(self.inflight[c] + 1), self.active_request_bias)
-                self.deadline[c] = self.edf_time + (1.0 / w if w > 0 else INFINITY)
-                self.order[c] = self.next_order
-                self.next_order += 1
-            if best == -1 or self.deadline[c] < self.deadline[best] or (
-                    self.deadline[c] == self.deadline[best] and self.order[c] < self.order[best]):
-                best = c
-        self.edf_time = self.deadline[best]
-        w = self.weight_scaled[best] / pow(<double>(self.inflight[best] + 1), self.active_request_bias)
-        self.deadline[best] = self.edf_time + (1.0 / w if w > 0 else INFINITY)
-        self.order[best] = self.next_order
-        self.next_order += 1
-        return best
+            return least_request_p2c(&self.rng, self.candidates, self.candidate_count, self.inflight,
+                                     self.choice_count)
+        return least_request_edf(&self.edf, self.candidates, self.candidate_count, self.weight_scaled,
+                                 self.inflight)
 
 
 cdef class PeakEWMA(Balancer):
@@ -1229,144 +1204,43 @@ cdef class PeakEWMA(Balancer):
     def __cinit__(self, *args, **kwargs):
         self.needs_time = True
 
-    cdef double load(self, Py_ssize_t i, double now) noexcept nogil:
-        self.view.observe(i, 0.0, now)
-        if self.view.cost[i] == 0.0 and self.inflight[i] != 0:
-            return PEAK_EWMA_PENALTY + self.inflight[i]
-        return self.view.cost[i] * (self.inflight[i] + 1)
-
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
-        cdef Py_ssize_t m = self.candidate_count, a, b
-        if m == 1:
-            return self.candidates[0]
-        a = <Py_ssize_t>rng_below(&self.rng, <uint64_t>m)
-        b = <Py_ssize_t>rng_below(&self.rng, <uint64_t>(m - 1))
-        if b >= a:
-            b += 1
-        a = self.candidates[a]
-        b = self.candidates[b]
-        return b if self.load(b, now) < self.load(a, now) else a
+        return peak_ewma_p2c(&self.rng, self.candidates, self.candidate_count, self.view.cost, self.view.stamp,
+                             self.inflight, now, self.view.decay_s)
 
     def latency_estimate(self, node):
         """Current EWMA latency estimate of `node` in seconds (as of its last update)."""
         return self.view.latency_estimate(node)
 
 
-# HAProxy fwrr constants (include/haproxy/backend-t.h, server-t.h).
-cdef enum:
-    FWRR_WEIGHT_SCALE = 16          # BE_WEIGHT_SCALE
-    FWRR_EWGHT_MAX = 256 * 16       # SRV_EWGHT_MAX
-    FWRR_UWGHT_RANGE = 256          # SRV_UWGHT_RANGE
-    TREE_NONE = 0
-    TREE_CURR = 1
-    TREE_T0 = 2
-    TREE_T1 = 3
-
-
 cdef class HAProxyRoundRobin(Balancer):
-    """HAProxy `balance roundrobin` (src/lb_fwrr.c): weights × 16, servers
-    ordered in an "init" tree by weight, then scheduled by next position in the
-    "current" tree; trees swap when a round ends. Equal keys keep insertion
-    order (eb32 duplicates). Reproduces HAProxy's request sequence for a
-    static server set; a change of eligibility restarts the schedule."""
+    """HAProxy `balance roundrobin` (fastroute.balancers.fwrr): reproduces
+    HAProxy's request sequence for a static server set; a change of
+    eligibility or weights restarts the schedule."""
 
     def __cinit__(self, *args, **kwargs):
         cdef Py_ssize_t n = self.n
-        self.eweight = <int64_t *>PyMem_Malloc(8 * n)
-        self.npos = <int64_t *>PyMem_Malloc(8 * n)
-        self.rweight = <int64_t *>PyMem_Malloc(8 * n)
-        self.key = <int64_t *>PyMem_Malloc(8 * n)
-        self.seq = <uint64_t *>PyMem_Malloc(8 * n)
-        self.tree = <unsigned char *>PyMem_Malloc(n)
-        if not (self.eweight and self.npos and self.rweight and self.key and self.seq and self.tree):
+        self.fwrr.n = n
+        self.fwrr.eweight = <int64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.npos = <int64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.rweight = <int64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.key = <int64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.seq = <uint64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.tree = <unsigned char *>PyMem_Malloc(n)
+        if not (self.fwrr.eweight and self.fwrr.npos and self.fwrr.rweight and self.fwrr.key and self.fwrr.seq
+                and self.fwrr.tree):
             raise MemoryError()
 
     def __dealloc__(self):
-        PyMem_Free(self.eweight)
-        PyMem_Free(self.npos)
-        PyMem_Free(self.rweight)
-        PyMem_Free(self.key)
-        PyMem_Free(self.seq)
-        PyMem_Free(self.tree)
-
-    cdef void _insert(self, Py_ssize_t i, unsigned char tree, int64_t key) noexcept nogil:
-        self.tree[i] = tree
-        self.key[i] = key
-        self.seq[i] = self.next_seq
-        self.next_seq += 1
-
-    cdef Py_ssize_t _first(self, unsigned char tree) noexcept nogil:
-        cdef Py_ssize_t i, best = -1
-        for i in range(self.n):
-            if self.tree[i] == tree and (best == -1 or self.key[i] < self.key[best]
-                                         or (self.key[i] == self.key[best] and self.seq[i] < self.seq[best])):
-                best = i
-        return best
+        PyMem_Free(self.fwrr.eweight)
+        PyMem_Free(self.fwrr.npos)
+        PyMem_Free(self.fwrr.rweight)
+        PyMem_Free(self.fwrr.key)
+        PyMem_Free(self.fwrr.seq)
+        PyMem_Free(self.fwrr.tree)
 
     cdef void on_refresh(self) noexcept nogil:
-        # fwrr_init_server_groups over the eligible servers, in declaration order.
-        cdef Py_ssize_t i
-        cdef int64_t total = 0
-        self.next_seq = 0
-        for i in range(self.n):
-            # Configured weights are integers (exact); agent percentages and slow start
-            # round to HAProxy's 1/16 steps, at least 1 while the server serves.
-            self.eweight[i] = <int64_t>floor(self.weight_f[i] * FWRR_WEIGHT_SCALE + 0.5)
-            if self.eweight[i] == 0 and self.weight_f[i] > 0.0:
-                self.eweight[i] = 1
-            self.npos[i] = 0
-            self.rweight[i] = 0
-            self.tree[i] = TREE_NONE
-            if self.eligible_mask[i]:
-                total += self.eweight[i]
-        self.next_weight = total
-        self.curr_pos = total
-        self.curr_weight = total
-        self.init_tree = TREE_T0
-        self.next_tree = TREE_T1
-        for i in range(self.n):
-            if self.eligible_mask[i] and self.eweight[i] > 0:
-                self._insert(i, self.init_tree, FWRR_EWGHT_MAX - self.eweight[i])
+        fwrr_init(&self.fwrr, self.weight_f, self.eligible_mask)
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
-        cdef Py_ssize_t s = -1, i2
-        cdef bint switched = False
-        cdef unsigned char swap
-        if self.curr_weight == 0:
-            self.curr_pos = self.curr_weight = self.next_weight
-        while True:
-            s = self._first(TREE_CURR)
-            if not (s >= 0 and self.eweight[s] and self.npos[s] <= self.curr_pos):
-                i2 = self._first(self.init_tree)
-                if i2 >= 0 and self.eweight[i2]:
-                    self.npos[i2] = 0
-                    self.rweight[i2] = 0
-                    s = i2
-            if s >= 0:
-                break
-            if switched:
-                return -1
-            switched = True
-            swap = self.init_tree
-            self.init_tree = self.next_tree
-            self.next_tree = swap
-            self.curr_weight = self.next_weight
-            self.curr_pos = self.curr_weight
-        # fwrr_update_position
-        if self.npos[s] == 0:
-            self.npos[s] = self.curr_pos
-        self.npos[s] += self.next_weight // self.eweight[s]
-        self.rweight[s] += self.next_weight % self.eweight[s]
-        if self.rweight[s] >= self.eweight[s]:
-            self.rweight[s] -= self.eweight[s]
-            self.npos[s] += 1
-        self.tree[s] = TREE_NONE
-        self.curr_pos += 1
-        # fwrr_queue_srv
-        if self.npos[s] >= 2 * self.curr_weight or self.npos[s] >= self.curr_weight + self.next_weight:
-            self.npos[s] -= self.curr_weight
-            self._insert(s, self.next_tree, FWRR_EWGHT_MAX - self.eweight[s])
-        else:
-            self._insert(s, TREE_CURR, FWRR_UWGHT_RANGE * self.npos[s]
-                         + (FWRR_EWGHT_MAX + self.rweight[s] - self.eweight[s]) // FWRR_WEIGHT_SCALE)
-        return s
+        return fwrr_pick(&self.fwrr)

@@ -16,8 +16,8 @@ import numpy as np
 from ._native import _cext
 
 NoHealthyNode = _cext.NoHealthyNode
-# The same rule as compiled leases: these end a request without an outcome.
-_NOT_AN_OUTCOME = _cext._NOT_AN_OUTCOME
+# The same rule as compiled leases: cancellations end a request without an outcome.
+_is_cancellation = _cext._is_cancellation
 
 
 class HealthAware:
@@ -147,7 +147,7 @@ class KeyLease:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             self._end(True)
-        elif issubclass(exc_type, _NOT_AN_OUTCOME):
+        elif _is_cancellation(exc_type):
             self._end(None)
         else:
             self._end(False)
