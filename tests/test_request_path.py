@@ -264,3 +264,37 @@ def test_placement_lookups_during_flapping_never_raise():
     stop.set()
     flapper.join()
     assert errors == []
+
+
+def test_slow_start_after_a_passive_ejection_ends():
+    # Envoy consecutive_failures=1, base ejection 30 s: ejected at t=100, back at t=130;
+    # window 10 s, aggression 1: factor 0.1 (the floor) at 130, 0.5 at 135, 1 at 140.
+    clock = Clock()
+    view = fr.HealthView(["a", "b", "c"], clock=clock, slow_start=fr.SlowStart(window_s=10.0),
+                         health={"kind": "envoy", "consecutive_failures": 1})
+    view.report("a", ok=False)
+    assert view.state("a") == "ejected"
+    clock.t = 130.0
+    assert view.state("a") == "up" and view.status("a")["slow_start_factor"] == 0.1
+    clock.t = 135.0
+    assert view.status("a")["slow_start_factor"] == 0.5
+    clock.t = 140.0
+    assert view.status("a")["slow_start_factor"] == 1.0
+
+
+def test_lease_explicit_success_with_latency():
+    clock = Clock()
+    view = fr.HealthView(["a", "b"], clock=clock)
+    sel = fr.RoundRobin(upstream=view)
+    lease = sel.lease()
+    with lease as node:
+        lease.succeed(latency_s=0.125)
+        clock.t += 5.0  # after the explicit outcome nothing more is measured
+    assert view.latency_estimate(node) == 0.125
+    lease = sel.lease()
+    with pytest.raises(ValueError, match="latency_s"):
+        with lease as other:
+            lease.succeed(latency_s=-1.0)  # refused before anything is recorded
+    # The refused value left the block as an ordinary exception: released as a failure.
+    assert view.in_flight() == {"a": 0, "b": 0}
+    assert view.latency_estimate(other) == 0.0
