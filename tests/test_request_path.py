@@ -91,7 +91,7 @@ KEYS = [f"card-token-{i}" for i in range(400)]
 
 
 @pytest.mark.parametrize("make", [lambda: fr.HashRing(NODES), lambda: fr.Maglev(NODES, table_size=251),
-                                  lambda: fr.Rendezvous(NODES)])
+                                  lambda: fr.Rendezvous(NODES), lambda: fr.JumpHash(NODES)])
 def test_keys_fail_over_in_replica_order_and_come_back(make):
     placement = make()
     view = fr.HealthView(NODES, health="none")
@@ -298,3 +298,16 @@ def test_lease_explicit_success_with_latency():
     # The refused value left the block as an ordinary exception: released as a failure.
     assert view.in_flight() == {"a": 0, "b": 0}
     assert view.latency_estimate(other) == 0.0
+
+
+def test_route_arrow_keys_with_nulls_keeps_null_index():
+    import pyarrow as pa  # a test dependency (pyproject [test])
+    view = fr.HealthView(NODES, health="none")
+    ring = fr.HashRing(NODES)
+    hp = view.placement(ring)
+    keys = KEYS[:40]
+    view.set_state("node0", "down")
+    arrow = pa.array(keys[:20] + [None] + keys[20:])
+    got = hp.route(arrow, null_index=0)
+    expected = [ring.nodes.index(next(n for n in ring.replicas(k, 5) if n != "node0")) for k in keys]
+    assert got.tolist() == expected[:20] + [0] + expected[20:]

@@ -69,10 +69,15 @@ class HealthAware:
     def route(self, keys, **kwargs) -> np.ndarray:
         """`placement.route(keys)` with the same failover rule: keys whose
         primary is unavailable take the first available node of
-        `placement.route_replicas` (vectorised). One view reading for the batch."""
+        `placement.route_replicas` (vectorised). One view reading for the batch.
+        Arrow nulls routed with `null_index=` keep that index."""
         available = self.view._eligible_mask()
         out = self.placement.route(keys, **kwargs)
         moved = np.flatnonzero(~available[self._to_view[out]])
+        if moved.size and kwargs.get("null_index") is not None and hasattr(keys, "is_null"):
+            # Arrow nulls keep the caller's null_index: there is no key to fail over.
+            nulls = np.asarray(keys.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+            moved = moved[~nulls[moved]]
         if moved.size == 0:
             return out
         subset = _take(keys, moved)
