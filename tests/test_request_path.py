@@ -311,3 +311,22 @@ def test_route_arrow_keys_with_nulls_keeps_null_index():
     got = hp.route(arrow, null_index=0)
     expected = [ring.nodes.index(next(n for n in ring.replicas(k, 5) if n != "node0")) for k in keys]
     assert got.tolist() == expected[:20] + [0] + expected[20:]
+
+
+def test_failover_is_the_same_in_every_process():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = ("import fastroute as fr, json; nodes=[f'node{i}' for i in range(5)]; "
+              "v=fr.HealthView(nodes, health='none'); hp=v.placement(fr.HashRing(nodes)); "
+              "v.set_state('node1', 'down'); v.set_state('node3', 'drain');"
+              "print(json.dumps([hp.get_node(f'card-token-{i}') for i in range(300)]))")
+    runs = []
+    for seed in ("0", "1", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        runs.append(json.loads(done.stdout))
+    assert runs[0] == runs[1] == runs[2]
+    assert "node1" not in runs[0] and "node3" not in runs[0] and len(set(runs[0])) == 3
