@@ -995,6 +995,7 @@ cdef enum:
 
 
 @cython.final
+@cython.freelist(32)  # one per request: reuse the memory of finished leases
 cdef class Lease:
     """One request on one node: `with b.lease() as node:` or `async with`.
     A normal exit reports success with the measured latency, an exception a
