@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # cython: language_level=3
-"""Declarations of fastroute's request-time balancers for `cimport`.
+"""Declarations of fastroute's request-time balancers and health view for `cimport`.
 
 A Cython proxy can hold a balancer created in Python and call, without the
 GIL and without Python objects:
@@ -12,86 +12,128 @@ Node names are `balancer.nodes[idx]`.
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
+from fastroute.balancers.fwrr cimport FwrrState
+from fastroute.balancers.least_request cimport EdfState
 from fastroute.balancers.swrr cimport SwrrState
+from fastroute.health.policy cimport Health
 
 cdef enum:
     EVENT_SLACK = 64                 # event capacity = 2 * nodes + EVENT_SLACK
+
+cdef enum Outcome:
+    OUTCOME_NONE = -1                # the request ended without saying anything (cancelled)
+    OUTCOME_FAILED = 0
+    OUTCOME_OK = 1
+
+
+cdef enum SlowStartKind:
+    SLOW_START_NONE = 0
+    SLOW_START_ENVOY = 1             # slow_start_window, aggression, min_weight_percent
+    SLOW_START_HAPROXY = 2           # slowstart
+
+
+cdef class HealthView:
+    cdef readonly tuple nodes
+    cdef Py_ssize_t n
+    cdef dict index_of
+    cdef void *memory
+    cdef Health h                    # node set, events, checks, the passive policy (selected once)
+    cdef unsigned char *is_backup
+    cdef Py_ssize_t n_primary
+    cdef unsigned char *admin        # AdminState
+    cdef unsigned char *agent_down   # HAProxy agent said down / fail / stopped
+    cdef double *weight_percent      # HAProxy agent N% (100 by default)
+    cdef int64_t *inflight
+    cdef double *cost                # latency peak EWMA (seconds) and its time stamp
+    cdef double *stamp
+    cdef double decay_s
+    cdef bint track_latency
+    # slow start
+    cdef int slow_start_kind
+    cdef double slow_start_window, slow_start_aggression, slow_start_min
+    cdef double *up_since
+    cdef double *slow_start_factor
+    cdef unsigned char *was_available
+    # eligibility, rebuilt when state changes or a timer expires
+    cdef double panic_threshold
+    cdef bint panic
+    cdef unsigned char *eligible_mask
+    cdef int32_t *candidates
+    cdef Py_ssize_t candidate_count
+    cdef bint all_eligible
+    cdef double next_expiry
+    cdef bint dirty
+    cdef uint64_t generation         # +1 per refresh: balancers re-read the view when it moves
+    cdef uint64_t weight_generation  # +1 per weight-factor change
+    # time, notifications
+    cdef object clock
+    cdef bint python_clock
+    cdef object on_state_change
+    cdef Py_ssize_t total_dropped_py
+    cdef bint private                # made by a standalone balancer
+    cdef cython.pymutex lock
+    cdef object __weakref__
+
+    cdef double now_c(self) noexcept nogil
+    cdef double _now(self) except? -1.0
+    cdef bint pick_needs_clock(self) noexcept nogil
+    cdef bint outcome_needs_clock(self) noexcept nogil
+    cdef double ramp(self, Py_ssize_t i, double now) noexcept nogil
+    cdef void refresh(self, double now) noexcept nogil
+    cdef void record(self, Py_ssize_t i, bint ok, double now) noexcept nogil
+    cdef void observe(self, Py_ssize_t i, double rtt, double now) noexcept nogil
+    cdef void check(self, Py_ssize_t i, bint ok) noexcept nogil
+    cdef bint failed(self, Py_ssize_t i, double now) noexcept nogil
+    cdef int end_request(self, Py_ssize_t i, int outcome, double latency, double now) except -1
+    cdef Py_ssize_t _index(self, node) except -1
+    cdef bint _ok(self, ok) except -1
+    cdef double _latency(self, latency_s) except? -2.0
+    cdef int _refresh_now(self) except -1
+    cdef str _state_locked(self, Py_ssize_t i, double now)
 
 
 cdef class Balancer:
     cdef readonly tuple nodes
     cdef Py_ssize_t n
     cdef dict index_of
+    cdef HealthView view
     cdef void *memory
-    # configuration
+    # weights: configured, effective (× agent percent × slow start), scaled
     cdef SwrrState swrr              # weight / effective / current (nginx family)
+    cdef double *base_weight
     cdef double *weight_f
-    cdef double *weight_scaled       # weight_f × one power of two, max in [1, 2): exact, sums cannot overflow
-    cdef unsigned char *is_backup
-    cdef unsigned char *admin        # 0 up, 1 down, 2 draining
-    cdef Py_ssize_t n_primary
-    # in-flight requests
+    cdef double *weight_scaled       # weight_f × one power of two (max configured in [1, 2)): exact
+    cdef int weight_exponent
+    cdef int64_t *penalties_seen     # nginx failure penalties already applied to effective weights
+    cdef int64_t penalty_total_seen
+    cdef uint64_t seen_generation
+    cdef uint64_t seen_weight_generation
+    # the view's arrays (same memory) and its last refresh as this balancer took it up
     cdef int64_t *inflight
-    # health policy (one implementation for every balancer)
-    cdef int policy                  # 0 none, 1 nginx, 2 envoy, 3 haproxy
-    cdef int64_t max_fails
-    cdef double fail_timeout
-    cdef int64_t consecutive_failures
-    cdef double interval, base_ejection_time, max_ejection_time, max_ejection_percent
-    cdef int64_t rise, fall, error_limit
-    cdef int on_error_mark_down
-    cdef int64_t *fails              # nginx fails / consecutive failures / consecutive errors
-    cdef double *checked
-    cdef double *accessed
-    cdef unsigned char *ejected      # envoy ejection or HAProxy check DOWN
-    cdef double *eject_until
-    cdef int64_t *ejections
-    cdef double *restored_at
-    cdef int64_t *check_ok_run
-    cdef int64_t *check_fail_run
-    cdef double panic_threshold
-    cdef bint panic
-    # eligibility cache, rebuilt when state changes or a timer expires
     cdef unsigned char *eligible_mask
     cdef int32_t *candidates
     cdef Py_ssize_t candidate_count
-    cdef bint all_eligible            # every node eligible: kernels may skip the mask
-    cdef double next_expiry
-    cdef bint dirty
+    cdef bint all_eligible           # every node eligible: kernels may skip the mask
     cdef bint needs_time
-    cdef Py_ssize_t nginx_failing     # nodes with nginx fails > 0: their check windows need the time
-    # randomness, time, notifications
     cdef uint64_t rng
-    cdef object clock
-    cdef bint python_clock
-    cdef object on_state_change
-    cdef int *event_kind             # pending events; room for every event one call can make
-    cdef Py_ssize_t *event_node
-    cdef Py_ssize_t event_capacity
-    cdef Py_ssize_t event_count
-    cdef Py_ssize_t events_dropped   # since the last flush
-    cdef Py_ssize_t total_dropped_py  # reported by earlier flushes
-    cdef cython.pymutex lock
 
-    cdef double now_c(self) noexcept nogil
-    cdef void refresh(self, double now) noexcept nogil
-    cdef void end_ejection(self, Py_ssize_t i, double now) noexcept nogil
-    cdef void end_expired_ejections(self, double now) noexcept nogil
+    cdef double scaled(self, double w) noexcept nogil
+    cdef void sync(self) noexcept nogil
+    cdef void apply_penalties(self) noexcept nogil
+    cdef void apply_weights(self) noexcept nogil
+    cdef void on_weights(self) noexcept nogil
     cdef void on_refresh(self) noexcept nogil
     cdef Py_ssize_t choose(self, double now) noexcept nogil
     cdef void choose_many(self, int32_t *out, Py_ssize_t n, double now) noexcept nogil
     cdef Py_ssize_t pick_locked(self, double now) noexcept nogil
-    cdef void record(self, Py_ssize_t i, bint ok, double now) noexcept nogil
-    cdef void health_check(self, Py_ssize_t i, bint ok) noexcept nogil
-    cdef bint _failed(self, Py_ssize_t i, double now) noexcept nogil
+    cdef void observe(self, Py_ssize_t i, double latency_s, double now) noexcept nogil
+    cdef bint pick_needs_clock(self) noexcept nogil
     cdef double _now_for_pick(self) except? -1.0
     cdef double _now(self) except? -1.0
     cdef Py_ssize_t _pick_or_raise(self, bint acquire) except -1
     cdef Py_ssize_t _index(self, node) except -1
     cdef double _latency(self, latency_s) except? -2.0
-    cdef bint _ok(self, ok) except -1
-    cdef void observe(self, Py_ssize_t i, double latency_s, double now) noexcept nogil
-    cdef void push_event(self, int kind, Py_ssize_t node) noexcept nogil
+    cdef int _finish(self, Py_ssize_t i, int outcome, double latency, double now) except -1
     cdef Py_ssize_t pick_index_c(self) noexcept nogil
     cdef Py_ssize_t acquire_c(self) noexcept nogil
     cdef int release_c(self, Py_ssize_t i, bint ok, double latency_s) noexcept nogil
@@ -123,32 +165,24 @@ cdef class LeastConnections(Balancer):
 
 cdef class LeastRequest(Balancer):
     cdef Py_ssize_t choice_count
-    cdef double active_request_bias
     cdef bint weighted
-    cdef double *deadline
-    cdef uint64_t *order
-    cdef uint64_t next_order
-    cdef double edf_time
+    cdef EdfState edf
 
 
 cdef class PeakEWMA(Balancer):
-    cdef double decay_s
-    cdef double *cost
-    cdef double *stamp
-
-    cdef double load(self, Py_ssize_t i, double now) noexcept nogil
+    pass
 
 
 cdef class HAProxyRoundRobin(Balancer):
-    cdef int64_t *eweight
-    cdef int64_t *npos
-    cdef int64_t *rweight
-    cdef int64_t *key
-    cdef uint64_t *seq
-    cdef unsigned char *tree
-    cdef int64_t curr_pos, curr_weight, next_weight
-    cdef unsigned char init_tree, next_tree
-    cdef uint64_t next_seq
+    cdef FwrrState fwrr
 
-    cdef void _insert(self, Py_ssize_t i, unsigned char tree, int64_t key) noexcept nogil
-    cdef Py_ssize_t _first(self, unsigned char tree) noexcept nogil
+
+cdef class Lease:
+    cdef Balancer balancer
+    cdef Py_ssize_t idx
+    cdef double start
+    cdef int phase
+
+    cdef object _enter(self)
+    cdef int _end(self, int outcome, double latency_s) except -1
+    cdef int _exit(self, exc_type) except -1

@@ -1,31 +1,46 @@
 # SPDX-License-Identifier: Apache-2.0
 # cython: language_level=3
-"""fastroute._cext: request-time balancers (stateful, per request).
+"""fastroute._cext: request-time balancers (stateful, per request) and the
+health and load view they share (docs/request_path.md §1).
 
-Arguments arrive validated by the Python face (`fastroute.balancers`); this
-module trusts their shape and type. Every state change and every pick holds
-the balancer's mutex (`cython.pymutex`), so picks, acquires, releases and
-reports from many threads never interleave, on free-threaded CPython too.
+Arguments arrive validated by the Python faces (`fastroute.balancers`,
+`fastroute.upstream`); this module trusts their shape and type. All state of
+one upstream — per node admin state, in-flight count, latency EWMA, passive
+and active health, slow start — lives in one `HealthView`; every balancer is
+built over a view (a standalone balancer makes a private one). Every state
+change and every pick holds the view's mutex (`cython.pymutex`), so picks,
+acquires, releases and reports from many threads and many balancers never
+interleave, on free-threaded CPython too.
 
 Eligibility (one rule set for every balancer):
-  1. admin "down" and "draining" nodes never take new requests;
-  2. a node is healthy unless its passive/active health policy failed it;
+  1. admin "down", "maintenance" and "draining" nodes, nodes the agent reports
+     down and nodes at weight 0 % never take new requests;
+  2. a node is healthy unless its passive policy or its active checks failed it;
   3. healthy primaries serve if they are at least `panic_threshold` of the
      primaries; if there are none, healthy backups serve; otherwise, with
-     panic_threshold > 0, every primary that is neither down nor draining
-     serves (panic: rule 1 still holds); otherwise the pick raises NoHealthyNode.
+     panic_threshold > 0, every primary that rule 1 allows serves (panic);
+     otherwise the pick raises NoHealthyNode.
 """
 cimport cython
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.math cimport INFINITY, exp, floor, frexp, isfinite, isnan, ldexp, pow
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport UINT64_MAX, int32_t, int64_t, uint64_t
 from libc.string cimport memset
 
 import numpy as np
 
 from fastroute.balancers.alias cimport alias_build, alias_pick
+from fastroute.balancers.fwrr cimport fwrr_init, fwrr_pick
+from fastroute.balancers.least_request cimport least_request_edf, least_request_p2c
+from fastroute.balancers.peak_ewma cimport peak_ewma_observe, peak_ewma_p2c
 from fastroute.balancers.rng cimport rng_below, rng_next
 from fastroute.balancers.swrr cimport least_conn_pick, swrr_pick, swrr_pick_all
+from fastroute.health.core cimport (
+    ADMIN_DOWN, ADMIN_DRAINING, ADMIN_MAINT, ADMIN_UP, EVENT_PANIC_ENTERED, EVENT_PANIC_LEFT, POLICY_HAPROXY,
+    POLICY_NONE, check_result, push_event,
+)
+from fastroute.health.nginx cimport nginx_picked
+from fastroute.health.policy cimport health_select
 
 cdef extern from *:
     # Defined by setup.py from src/fastroute/_version.py.
@@ -41,22 +56,21 @@ cdef extern from "<time.h>" nogil:
 
 __version__ = FASTROUTE_VERSION.decode()
 
-# Policies and admin states (mirrored by fastroute.health).
-cdef enum:
-    POLICY_NONE = 0
-    POLICY_NGINX = 1
-    POLICY_ENVOY = 2
-    POLICY_HAPROXY = 3
-    ADMIN_UP = 0
-    ADMIN_DOWN = 1
-    ADMIN_DRAINING = 2
-# Finagle's PeakEwma penalty for a node with pending requests and no RTT yet (§16.1).
-cdef double PEAK_EWMA_PENALTY = 140737488355327.0
-
 #: Largest pick_many(n): 2**28 int32 picks are 1 GiB.
 MAX_PICK_MANY = 1 << 28
 
+cdef double NAN_LATENCY = float("nan")
+
 EVENT_NAMES = {1: "ejected", 2: "restored", 3: "panic_entered", 4: "panic_left"}
+_ADMIN_WORDS = {"up": ADMIN_UP, "ready": ADMIN_UP, "down": ADMIN_DOWN, "draining": ADMIN_DRAINING,
+                "drain": ADMIN_DRAINING, "maint": ADMIN_MAINT, "maintenance": ADMIN_MAINT}
+# HAProxy agent-check words (doc/configuration.txt, agent-check): ready/drain/maint set
+# the admin state, up/down/fail/stopped the agent's operational state.
+_AGENT_ADMIN = {"ready": ADMIN_UP, "drain": ADMIN_DRAINING, "maint": ADMIN_MAINT}
+_AGENT_OPERATIONAL = {"up": 0, "down": 1, "fail": 1, "stopped": 1}
+_ADMIN_NAMES = {ADMIN_UP: "up", ADMIN_DOWN: "down", ADMIN_DRAINING: "draining", ADMIN_MAINT: "maintenance"}
+#: set_weight_percent bound: HAProxy caps an effective weight at 256 = 25600 % of weight 1.
+MAX_WEIGHT_PERCENT = 25600.0
 
 
 class NoHealthyNode(RuntimeError):
@@ -70,104 +84,113 @@ cdef inline double monotonic() noexcept nogil:
     return <double>ts.tv_sec + <double>ts.tv_nsec * 1e-9
 
 
-
 def _quoted(value):
     """repr for an error message, card-number runs masked (fastroute.redact; error paths only)."""
     from fastroute.redact import quoted
     return quoted(value)
 
 
-cdef class Balancer:
-    """Shared state: nodes, weights, in-flight counts, health. Not used directly."""
+cdef class HealthView:
+    """The health and load state of one upstream, shared by any number of
+    balancers and placements (docs/request_path.md §1). One report updates it
+    once; every balancer over it sees the change on its next pick."""
 
-    def __cinit__(self, tuple nodes, const double[::1] weights, const unsigned char[::1] backups,
-                  dict policy, double panic_threshold=0.0, clock=None, on_state_change=None,
-                  uint64_t seed=0, *args, **kwargs):
+    def __cinit__(self, tuple nodes, const unsigned char[::1] backups, dict policy, double panic_threshold=0.0,
+                  clock=None, on_state_change=None, dict options=None, *args, **kwargs):
         cdef Py_ssize_t n = len(nodes), i
-        if n == 0 or weights.shape[0] != n or backups.shape[0] != n:
-            raise ValueError("nodes, weights and backups must be non-empty and of equal length")
+        if n == 0 or backups.shape[0] != n:
+            raise ValueError("nodes and backups must be non-empty and of equal length")
+        if options is None:
+            options = {}
         self.nodes = nodes
         self.n = n
         self.index_of = {name: i for i, name in enumerate(nodes)}
-        # One block: 14 arrays of 8 bytes, 1 of 4 bytes, 4 of 1 byte per node.
-        cdef size_t size = n * (14 * 8 + 4 + 4) + 64
+        # One block: 17 arrays of 8 bytes, 1 of 4 bytes, 7 of 1 byte per node.
+        cdef size_t size = n * (17 * 8 + 4 + 7) + 64
         self.memory = PyMem_Malloc(size)
         if self.memory == NULL:
             raise MemoryError()
         memset(self.memory, 0, size)
         cdef char *p = <char *>self.memory
-        self.swrr.count = n
-        self.swrr.weight = <int64_t *>p; p += 8 * n
-        self.swrr.effective_weight = <int64_t *>p; p += 8 * n
-        self.swrr.current_weight = <int64_t *>p; p += 8 * n
-        self.weight_f = <double *>p; p += 8 * n
-        self.weight_scaled = <double *>p; p += 8 * n
         self.inflight = <int64_t *>p; p += 8 * n
-        self.fails = <int64_t *>p; p += 8 * n
-        self.checked = <double *>p; p += 8 * n
-        self.accessed = <double *>p; p += 8 * n
-        self.eject_until = <double *>p; p += 8 * n
-        self.ejections = <int64_t *>p; p += 8 * n
-        self.restored_at = <double *>p; p += 8 * n
-        self.check_ok_run = <int64_t *>p; p += 8 * n
-        self.check_fail_run = <int64_t *>p; p += 8 * n
+        self.cost = <double *>p; p += 8 * n
+        self.stamp = <double *>p; p += 8 * n
+        self.weight_percent = <double *>p; p += 8 * n
+        self.up_since = <double *>p; p += 8 * n
+        self.slow_start_factor = <double *>p; p += 8 * n
+        self.h.nginx.fails = <int64_t *>p; p += 8 * n
+        self.h.nginx.checked = <double *>p; p += 8 * n
+        self.h.nginx.accessed = <double *>p; p += 8 * n
+        self.h.nginx.weight_penalties = <int64_t *>p; p += 8 * n
+        self.h.envoy.consecutive = <int64_t *>p; p += 8 * n
+        self.h.envoy.eject_until = <double *>p; p += 8 * n
+        self.h.envoy.ejections = <int64_t *>p; p += 8 * n
+        self.h.envoy.restored_at = <double *>p; p += 8 * n
+        self.h.haproxy.error_run = <int64_t *>p; p += 8 * n
+        self.h.checks.ok_run = <int64_t *>p; p += 8 * n
+        self.h.checks.fail_run = <int64_t *>p; p += 8 * n
         self.candidates = <int32_t *>p; p += 4 * n
         self.is_backup = <unsigned char *>p; p += n
         self.admin = <unsigned char *>p; p += n
+        self.agent_down = <unsigned char *>p; p += n
         self.eligible_mask = <unsigned char *>p; p += n
-        self.ejected = <unsigned char *>p; p += n
+        self.was_available = <unsigned char *>p; p += n
+        self.h.envoy.ejected = <unsigned char *>p; p += n
+        self.h.checks.down = <unsigned char *>p; p += n
         # Events: a refresh makes at most n + 1, a report one; every Python call
         # flushes, so this never fills from Python (C-level callers: see events_dropped).
-        self.event_capacity = 2 * n + EVENT_SLACK
-        self.event_kind = <int *>PyMem_Malloc(sizeof(int) * self.event_capacity)
-        self.event_node = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * self.event_capacity)
-        if self.event_kind == NULL or self.event_node == NULL:
+        self.h.events.capacity = 2 * n + EVENT_SLACK
+        self.h.events.kind = <int *>PyMem_Malloc(sizeof(int) * self.h.events.capacity)
+        self.h.events.node = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * self.h.events.capacity)
+        if self.h.events.kind == NULL or self.h.events.node == NULL:
             raise MemoryError()
         self.n_primary = 0
-        cdef double max_w = 0.0
-        cdef int exponent = 0
         for i in range(n):
-            if weights[i] > max_w:
-                max_w = weights[i]
-        if max_w > 0.0:
-            frexp(max_w, &exponent)  # max_w = m * 2**exponent, m in [0.5, 1)
-        for i in range(n):
-            # ldexp is exact unless the result leaves the normal range; a positive weight stays positive.
-            self.weight_scaled[i] = ldexp(weights[i], 1 - exponent)
-            if weights[i] > 0.0 and self.weight_scaled[i] == 0.0:
-                self.weight_scaled[i] = 5e-324
-        for i in range(n):
-            self.weight_f[i] = weights[i]
-            self.swrr.weight[i] = <int64_t>weights[i]
-            self.swrr.effective_weight[i] = <int64_t>weights[i]
             self.is_backup[i] = backups[i]
+            self.weight_percent[i] = 100.0
+            self.slow_start_factor[i] = 1.0
+            self.was_available[i] = 1  # slow start is not applied at process start (HAProxy)
             if not backups[i]:
                 self.n_primary += 1
-        self.policy = policy.get("kind", POLICY_NONE)
-        self.max_fails = policy.get("max_fails", 1)
-        self.fail_timeout = policy.get("fail_timeout", 10.0)
-        self.consecutive_failures = policy.get("consecutive_failures", 5)
-        self.interval = policy.get("interval", 10.0)
-        self.base_ejection_time = policy.get("base_ejection_time", 30.0)
-        self.max_ejection_time = policy.get("max_ejection_time", 300.0)
-        self.max_ejection_percent = policy.get("max_ejection_percent", 10.0)
-        self.rise = policy.get("rise", 2)
-        self.fall = policy.get("fall", 3)
-        self.error_limit = policy.get("error_limit", 10)
-        self.on_error_mark_down = policy.get("on_error", "fail-check") == "mark-down"
+        self.h.nodes.n = n
+        self.h.nodes.n_primary = self.n_primary
+        self.h.nodes.is_backup = self.is_backup
+        health_select(&self.h, policy.get("kind", POLICY_NONE))
+        self.h.nginx.max_fails = policy.get("max_fails", 1)
+        self.h.nginx.fail_timeout = policy.get("fail_timeout", 10.0)
+        self.h.envoy.consecutive_failures = policy.get("consecutive_failures", 5)
+        self.h.envoy.interval = policy.get("interval", 10.0)
+        self.h.envoy.base_ejection_time = policy.get("base_ejection_time", 30.0)
+        self.h.envoy.max_ejection_time = policy.get("max_ejection_time", 300.0)
+        self.h.envoy.max_ejection_percent = policy.get("max_ejection_percent", 10.0)
+        self.h.haproxy.error_limit = policy.get("error_limit", 10)
+        self.h.haproxy.on_error_mark_down = policy.get("on_error", "fail-check") == "mark-down"
+        self.h.checks.rise = options.get("rise") or policy.get("rise", 2)
+        self.h.checks.fall = options.get("fall") or policy.get("fall", 3)
+        if options.get("initially_down"):
+            for i in range(n):
+                self.h.checks.down[i] = 1
+        self.private = options.get("private", False)
+        self.track_latency = options.get("track_latency", True)
+        self.decay_s = options.get("latency_decay_s", 10.0)
+        slow = options.get("slow_start") or {}
+        self.slow_start_kind = slow.get("kind", SLOW_START_NONE)
+        self.slow_start_window = slow.get("window_s", 0.0)
+        self.slow_start_aggression = slow.get("aggression", 1.0)
+        self.slow_start_min = slow.get("min_weight_percent", 10.0) / 100.0
         self.panic_threshold = panic_threshold
         self.clock = clock
         self.python_clock = clock is not None
         self.on_state_change = on_state_change
-        self.rng = seed
         self.next_expiry = INFINITY
         self.dirty = True
-        self.needs_time = False
+        self.generation = 0
+        self.weight_generation = 0
 
     def __dealloc__(self):
         PyMem_Free(self.memory)
-        PyMem_Free(self.event_kind)
-        PyMem_Free(self.event_node)
+        PyMem_Free(self.h.events.kind)
+        PyMem_Free(self.h.events.node)
 
     # ------------------------------------------------------------------ time
     cdef double now_c(self) noexcept nogil:
@@ -182,254 +205,6 @@ cdef class Balancer:
             if not isfinite(t):
                 t = monotonic()  # C callers cannot take an exception; Python calls raise (_now)
         return t
-
-    # ------------------------------------------------------------ eligibility
-    cdef void push_event(self, int kind, Py_ssize_t node) noexcept nogil:
-        if self.event_count < self.event_capacity:
-            self.event_kind[self.event_count] = kind
-            self.event_node[self.event_count] = node
-            self.event_count += 1
-        else:
-            self.events_dropped += 1
-
-    cdef void refresh(self, double now) noexcept nogil:
-        cdef Py_ssize_t i, healthy_primary = 0, healthy_backup = 0
-        cdef double expiry = INFINITY, until
-        cdef bint healthy, was_panic = self.panic
-        for i in range(self.n):
-            healthy = True
-            if self.policy == POLICY_NGINX:
-                # nginx: failed while fails >= max_fails and now - checked <= fail_timeout;
-                # a single-server group is never marked down. A backup makes two
-                # servers: ngx_http_upstream_init_round_robin clears peers->single.
-                if self.max_fails and self.fails[i] >= self.max_fails and self.n > 1:
-                    until = self.checked[i] + self.fail_timeout
-                    if now - self.checked[i] <= self.fail_timeout:
-                        healthy = False
-                        if until < expiry:
-                            expiry = until
-            elif self.policy == POLICY_ENVOY:
-                if self.ejected[i]:
-                    if now >= self.eject_until[i]:
-                        self.end_ejection(i, now)
-                    else:
-                        healthy = False
-                        if self.eject_until[i] < expiry:
-                            expiry = self.eject_until[i]
-            elif self.policy == POLICY_HAPROXY:
-                healthy = not self.ejected[i]
-            self.eligible_mask[i] = healthy and self.admin[i] == ADMIN_UP
-            if self.eligible_mask[i]:
-                if self.is_backup[i]:
-                    healthy_backup += 1
-                else:
-                    healthy_primary += 1
-        self.panic = False
-        if healthy_primary > 0 and healthy_primary >= self.panic_threshold * self.n_primary:
-            for i in range(self.n):
-                if self.is_backup[i]:
-                    self.eligible_mask[i] = 0
-        elif healthy_backup > 0 and healthy_primary == 0:
-            for i in range(self.n):
-                if not self.is_backup[i]:
-                    self.eligible_mask[i] = 0
-        elif self.panic_threshold > 0.0:
-            self.panic = True
-            for i in range(self.n):
-                # rule 1 holds in panic too: draining nodes take no new requests
-                self.eligible_mask[i] = (not self.is_backup[i]) and self.admin[i] == ADMIN_UP
-        else:
-            for i in range(self.n):
-                if self.is_backup[i]:
-                    self.eligible_mask[i] = 0
-        if self.panic != was_panic:
-            self.push_event(3 if self.panic else 4, -1)
-        self.candidate_count = 0
-        for i in range(self.n):
-            if self.eligible_mask[i]:
-                self.candidates[self.candidate_count] = <int32_t>i
-                self.candidate_count += 1
-        self.all_eligible = self.candidate_count == self.n
-        self.next_expiry = expiry
-        self.dirty = False
-        self.on_refresh()
-
-    cdef void end_ejection(self, Py_ssize_t i, double now) noexcept nogil:
-        self.ejected[i] = 0
-        self.restored_at[i] = now
-        # Envoy checkHostForUneject resets the consecutive-failure counter, so
-        # failures counted while ejected cannot re-eject after a few new ones.
-        self.fails[i] = 0
-        self.push_event(2, i)
-
-    cdef void end_expired_ejections(self, double now) noexcept nogil:
-        # Envoy ends an ejection when its time is up, whether or not anything
-        # was picked since: an outcome after that counts for a restored host.
-        cdef Py_ssize_t i
-        if not (self.dirty or now >= self.next_expiry):
-            return
-        for i in range(self.n):
-            if self.ejected[i] and now >= self.eject_until[i]:
-                self.end_ejection(i, now)
-                self.dirty = True
-
-    cdef void on_refresh(self) noexcept nogil:
-        pass
-
-    cdef Py_ssize_t choose(self, double now) noexcept nogil:
-        return -1
-
-    cdef void choose_many(self, int32_t *out, Py_ssize_t n, double now) noexcept nogil:
-        cdef Py_ssize_t k
-        for k in range(n):
-            out[k] = <int32_t>self.choose(now)
-
-    cdef Py_ssize_t pick_locked(self, double now) noexcept nogil:
-        cdef Py_ssize_t idx
-        if self.dirty or now >= self.next_expiry:
-            self.refresh(now)
-        if self.candidate_count == 0:
-            return -1
-        idx = self.choose(now)
-        if idx >= 0 and self.policy == POLICY_NGINX and self.fails[idx] > 0 \
-                and now - self.checked[idx] > self.fail_timeout:
-            # nginx: a pick after the timeout starts a new check window. Only a
-            # node with fails > 0 ever reads `checked`, so others skip the clock.
-            self.checked[idx] = now
-            if self.max_fails and self.fails[idx] >= self.max_fails:
-                self.dirty = True  # failed again until this request succeeds or the window ends
-        return idx
-
-    # -------------------------------------------------------------- outcomes
-    cdef void record(self, Py_ssize_t i, bint ok, double now) noexcept nogil:
-        cdef Py_ssize_t k, ejected_count
-        cdef double decay
-        if self.policy == POLICY_NGINX:
-            if not ok:
-                if self.fails[i] == 0:
-                    self.nginx_failing += 1
-                self.fails[i] += 1
-                self.accessed[i] = now
-                self.checked[i] = now
-                if self.max_fails:
-                    # nginx lowers the effective weight by weight/max_fails per failure.
-                    self.swrr.effective_weight[i] -= self.swrr.weight[i] // self.max_fails
-                    if self.fails[i] == self.max_fails and self.n > 1:
-                        self.push_event(1, i)
-                if self.swrr.effective_weight[i] < 0:
-                    self.swrr.effective_weight[i] = 0
-                self.dirty = True
-            elif self.accessed[i] < self.checked[i]:
-                if self.max_fails and self.fails[i] >= self.max_fails:
-                    self.push_event(2, i)
-                if self.fails[i] > 0:
-                    self.nginx_failing -= 1
-                self.fails[i] = 0
-                self.dirty = True
-        elif self.policy == POLICY_ENVOY:
-            self.end_expired_ejections(now)
-            if ok:
-                self.fails[i] = 0
-                return
-            self.fails[i] += 1
-            if self.fails[i] < self.consecutive_failures or self.ejected[i] or self.n_primary <= 1:
-                return
-            ejected_count = 0
-            for k in range(self.n):
-                ejected_count += self.ejected[k]
-            # max_ejection_percent caps ejections, but one host is always ejectable.
-            if ejected_count > 0 and (ejected_count + 1) * 100.0 > self.max_ejection_percent * self.n:
-                # Envoy onConsecutiveErrorWorker resets the counter once the detector
-                # has acted, ejection refused or not: a later ejection needs a new run.
-                self.fails[i] = 0
-                return
-            if self.ejections[i] > 0 and self.interval > 0:
-                # The ejection multiplier decays by one per interval spent healthy.
-                decay = floor((now - self.restored_at[i]) / self.interval)
-                self.ejections[i] = max(0, self.ejections[i] - <int64_t>decay)
-            # Envoy ejectHost: the multiplier grows only while base × multiplier <
-            # max + base, so it stays within one step of the cap and decays from there.
-            if self.base_ejection_time * self.ejections[i] < self.max_ejection_time + self.base_ejection_time:
-                self.ejections[i] += 1
-            self.eject_until[i] = now + min(self.base_ejection_time * self.ejections[i],
-                                            max(self.base_ejection_time, self.max_ejection_time))
-            self.ejected[i] = 1
-            self.fails[i] = 0
-            self.dirty = True
-            self.push_event(1, i)
-        elif self.policy == POLICY_HAPROXY:
-            if ok:
-                self.fails[i] = 0
-                return
-            self.fails[i] += 1
-            if self.fails[i] >= self.error_limit:
-                self.fails[i] = 0
-                if self.on_error_mark_down:
-                    self.check_ok_run[i] = 0
-                    self.check_fail_run[i] = self.fall
-                    if not self.ejected[i] and self.n_primary > 1:
-                        self.ejected[i] = 1
-                        self.dirty = True
-                        self.push_event(1, i)
-                else:
-                    self.health_check(i, False)
-
-    cdef void health_check(self, Py_ssize_t i, bint ok) noexcept nogil:
-        # HAProxy: `fall` consecutive failed checks take a server DOWN, `rise`
-        # consecutive good ones bring it back UP.
-        if ok:
-            self.check_ok_run[i] += 1
-            self.check_fail_run[i] = 0
-            if self.ejected[i] and self.check_ok_run[i] >= self.rise:
-                self.ejected[i] = 0
-                self.dirty = True
-                self.push_event(2, i)
-        else:
-            self.check_fail_run[i] += 1
-            self.check_ok_run[i] = 0
-            if not self.ejected[i] and self.check_fail_run[i] >= self.fall and self.n_primary > 1:
-                self.ejected[i] = 1
-                self.dirty = True
-                self.push_event(1, i)
-
-    cdef void observe(self, Py_ssize_t i, double latency_s, double now) noexcept nogil:
-        pass
-
-    # ------------------------------------------------------------- C-level API
-    cdef Py_ssize_t pick_index_c(self) noexcept nogil:
-        cdef double now = self.now_c() if (self.needs_time or self.dirty or self.next_expiry < INFINITY or self.nginx_failing) else 0.0
-        cdef Py_ssize_t idx
-        with self.lock:
-            idx = self.pick_locked(now)
-        return idx
-
-    cdef Py_ssize_t acquire_c(self) noexcept nogil:
-        cdef double now = self.now_c() if (self.needs_time or self.dirty or self.next_expiry < INFINITY or self.nginx_failing) else 0.0
-        cdef Py_ssize_t idx
-        with self.lock:
-            idx = self.pick_locked(now)
-            if idx >= 0:
-                self.inflight[idx] += 1
-        return idx
-
-    cdef int release_c(self, Py_ssize_t i, bint ok, double latency_s) noexcept nogil:
-        if i < 0 or i >= self.n or (latency_s == latency_s and latency_s < 0):
-            return -1
-        cdef double now = self.now_c() if (self.policy != POLICY_NONE or self.needs_time) else 0.0
-        with self.lock:
-            if self.inflight[i] <= 0:
-                return -1
-            self.inflight[i] -= 1
-            self.record(i, ok, now)
-            if latency_s == latency_s:
-                self.observe(i, latency_s, now)
-        return 0
-
-    # ------------------------------------------------------------ Python API
-    cdef double _now_for_pick(self) except? -1.0:
-        if self.needs_time or self.dirty or self.next_expiry < INFINITY or self.nginx_failing:
-            return self._now()
-        return 0.0
 
     cdef double _now(self) except? -1.0:
         """The clock's reading, checked: health timers need finite seconds (a
@@ -448,6 +223,120 @@ cdef class Balancer:
             raise ValueError(f"clock: must return a finite number of seconds, got {t}")
         return t
 
+    cdef bint pick_needs_clock(self) noexcept nogil:
+        return self.dirty or self.next_expiry < INFINITY or self.h.nginx.failing != 0
+
+    cdef bint outcome_needs_clock(self) noexcept nogil:
+        return self.h.kind != POLICY_NONE or self.track_latency
+
+    # ------------------------------------------------------------ eligibility
+    cdef double ramp(self, Py_ssize_t i, double now) noexcept nogil:
+        """Slow-start weight factor of node i at `now` (docs/request_path.md §4)."""
+        cdef double t = now - self.up_since[i], f, elapsed
+        if self.slow_start_kind == SLOW_START_NONE or t < 0:
+            return 1.0
+        if self.slow_start_kind == SLOW_START_ENVOY:
+            if t >= self.slow_start_window:
+                return 1.0
+            # Envoy: max(min_weight_percent, (t / window) ^ (1 / aggression)).
+            f = pow(t / self.slow_start_window, 1.0 / self.slow_start_aggression)
+            return f if f > self.slow_start_min else self.slow_start_min
+        # HAProxy server_recalc_eweight, in whole seconds: w = (16 * elapsed + slowstart)
+        # / slowstart (integer division), weight × w / 16: at least 1/16 from the start.
+        elapsed = floor(now) - floor(self.up_since[i])
+        if elapsed >= self.slow_start_window:
+            return 1.0
+        return floor((16.0 * elapsed + self.slow_start_window) / self.slow_start_window) / 16.0
+
+    cdef void refresh(self, double now) noexcept nogil:
+        cdef Py_ssize_t i, healthy_primary = 0, healthy_backup = 0, ramping = 0
+        cdef double expiry = INFINITY, factor
+        cdef bint healthy, available, was_panic = self.panic
+        for i in range(self.n):
+            healthy = self.h.healthy(&self.h, i, now, &expiry) and not self.h.checks.down[i]
+            available = healthy and self.admin[i] == ADMIN_UP and not self.agent_down[i]
+            if self.slow_start_kind != SLOW_START_NONE:
+                if available and not self.was_available[i]:
+                    self.up_since[i] = now
+                factor = self.ramp(i, now) if available else 1.0
+                if factor != self.slow_start_factor[i]:
+                    self.slow_start_factor[i] = factor
+                    self.weight_generation += 1
+                if factor < 1.0:
+                    ramping += 1
+            self.was_available[i] = available
+            self.eligible_mask[i] = available and self.weight_percent[i] > 0.0
+            if self.eligible_mask[i]:
+                if self.is_backup[i]:
+                    healthy_backup += 1
+                else:
+                    healthy_primary += 1
+        if ramping:
+            # Weights are recomputed in steps of window / 20 (HAProxy's warmup task
+            # runs every max(1 s, slowstart / 20)).
+            factor = now + self.slow_start_window / 20.0
+            if factor < expiry:
+                expiry = factor
+        self.panic = False
+        if healthy_primary > 0 and healthy_primary >= self.panic_threshold * self.n_primary:
+            for i in range(self.n):
+                if self.is_backup[i]:
+                    self.eligible_mask[i] = 0
+        elif healthy_backup > 0 and healthy_primary == 0:
+            for i in range(self.n):
+                if not self.is_backup[i]:
+                    self.eligible_mask[i] = 0
+        elif self.panic_threshold > 0.0:
+            self.panic = True
+            for i in range(self.n):
+                # rule 1 holds in panic too: draining nodes take no new requests
+                self.eligible_mask[i] = ((not self.is_backup[i]) and self.admin[i] == ADMIN_UP
+                                         and not self.agent_down[i] and self.weight_percent[i] > 0.0)
+        else:
+            for i in range(self.n):
+                if self.is_backup[i]:
+                    self.eligible_mask[i] = 0
+        if self.panic != was_panic:
+            push_event(&self.h.events, EVENT_PANIC_ENTERED if self.panic else EVENT_PANIC_LEFT, -1)
+        self.candidate_count = 0
+        for i in range(self.n):
+            if self.eligible_mask[i]:
+                self.candidates[self.candidate_count] = <int32_t>i
+                self.candidate_count += 1
+        self.all_eligible = self.candidate_count == self.n
+        self.next_expiry = expiry
+        self.dirty = False
+        self.generation += 1
+
+    # -------------------------------------------------------------- outcomes
+    cdef void record(self, Py_ssize_t i, bint ok, double now) noexcept nogil:
+        if (self.dirty or now >= self.next_expiry) and self.h.end_expired(&self.h, now):
+            self.dirty = True
+        if self.h.record(&self.h, i, ok, now):
+            self.dirty = True
+
+    cdef void observe(self, Py_ssize_t i, double rtt, double now) noexcept nogil:
+        peak_ewma_observe(self.cost, self.stamp, i, rtt, now, self.decay_s)
+
+    cdef void check(self, Py_ssize_t i, bint ok) noexcept nogil:
+        if check_result(&self.h.checks, &self.h.nodes, &self.h.events, i, ok):
+            self.dirty = True
+
+    cdef bint failed(self, Py_ssize_t i, double now) noexcept nogil:
+        return self.h.failed(&self.h, i, now) or self.h.checks.down[i]
+
+    cdef int end_request(self, Py_ssize_t i, int outcome, double latency, double now) except -1:
+        """Under the lock: frees i's in-flight slot; OUTCOME_OK / OUTCOME_FAILED feed health."""
+        if self.inflight[i] <= 0:
+            raise ValueError(f"node: release of {_quoted(self.nodes[i])} without a matching acquire")
+        self.inflight[i] -= 1
+        if outcome != OUTCOME_NONE:
+            self.record(i, outcome == OUTCOME_OK, now)
+            if latency == latency and self.track_latency:
+                self.observe(i, latency, now)
+        return 0
+
+    # ------------------------------------------------------------ Python API
     cdef Py_ssize_t _index(self, node) except -1:
         try:
             return self.index_of[node]
@@ -458,38 +347,477 @@ cdef class Balancer:
     def events_dropped(self):
         """State-change events lost because the buffer was full (only C-level
         callers that never return to Python can fill it); 0 otherwise."""
-        return self.total_dropped_py + self.events_dropped
+        return self.total_dropped_py + self.h.events.dropped
 
     def _flush_events(self):
         cdef Py_ssize_t k, count
-        if self.event_count == 0 and self.events_dropped == 0:
+        if self.h.events.count == 0 and self.h.events.dropped == 0:
             return
         with self.lock:
-            count = self.event_count
-            kinds = [self.event_kind[k] for k in range(count)]
-            nodes = [self.event_node[k] for k in range(count)]
-            self.event_count = 0
-            dropped = self.events_dropped
-            self.events_dropped = 0
+            count = self.h.events.count
+            kinds = [self.h.events.kind[k] for k in range(count)]
+            nodes = [self.h.events.node[k] for k in range(count)]
+            self.h.events.count = 0
+            dropped = self.h.events.dropped
+            self.h.events.dropped = 0
         if dropped:
             import warnings
             warnings.warn(f"on_state_change: {dropped} state-change events were dropped (C-level callers made "
-                          f"more than {self.event_capacity} without a Python call in between)", RuntimeWarning,
+                          f"more than {self.h.events.capacity} without a Python call in between)", RuntimeWarning,
                           stacklevel=3)
             self.total_dropped_py += dropped
         if self.on_state_change is not None:
             for kind, node in zip(kinds, nodes):
                 self.on_state_change(EVENT_NAMES[kind], self.nodes[node] if node >= 0 else None)
 
+    cdef bint _ok(self, ok) except -1:
+        if ok is True or ok is False or isinstance(ok, np.bool_):
+            return bool(ok)
+        raise TypeError(f"ok: expected True or False, got {type(ok).__name__}")
+
+    cdef double _latency(self, latency_s) except? -2.0:
+        if latency_s is None:
+            return NAN_LATENCY
+        if isinstance(latency_s, (bool, np.bool_)) or not isinstance(latency_s, (int, float, np.integer, np.floating)):
+            raise TypeError(f"latency_s: expected None or a number of seconds, got {type(latency_s).__name__}")
+        cdef double v
+        try:
+            v = float(latency_s)
+        except OverflowError:
+            v = INFINITY
+        if not (v >= 0.0) or v == INFINITY:
+            raise ValueError(f"latency_s: must be a finite number >= 0, got {_quoted(latency_s)}")
+        return v
+
+    def report(self, node, ok=True, latency_s=None):
+        """Records an outcome for `node` without in-flight accounting."""
+        cdef Py_ssize_t i = self._index(node)
+        cdef bint success = self._ok(ok)
+        cdef double latency = self._latency(latency_s)
+        cdef double now = self._now()
+        with self.lock:
+            self.record(i, success, now)
+            if latency == latency and self.track_latency:
+                self.observe(i, latency, now)
+        if self.h.events.count:
+            self._flush_events()
+
+    def report_check(self, node, ok):
+        """Result of an active health check (HAProxy rise/fall semantics)."""
+        cdef Py_ssize_t i = self._index(node)
+        cdef bint success = self._ok(ok)
+        with self.lock:
+            self.check(i, success)
+        if self.h.events.count:
+            self._flush_events()
+
+    def set_state(self, node, state, *, source="admin"):
+        """Administrative state: "up"/"ready", "down", "draining"/"drain",
+        "maint"/"maintenance"; with source="agent", HAProxy agent-check words
+        (ready, drain, maint, up, down, fail, stopped; docs/request_path.md §1)."""
+        cdef Py_ssize_t i = self._index(node)
+        if source == "admin":
+            if not isinstance(state, str) or state not in _ADMIN_WORDS:
+                raise ValueError(f"state: expected one of {sorted(_ADMIN_WORDS)}, got {_quoted(state)}")
+            with self.lock:
+                self.admin[i] = _ADMIN_WORDS[state]
+                self.dirty = True
+        elif source == "agent":
+            if not isinstance(state, str) or (state not in _AGENT_ADMIN and state not in _AGENT_OPERATIONAL):
+                raise ValueError(f"state: expected an agent word among "
+                                 f"{sorted(list(_AGENT_ADMIN) + list(_AGENT_OPERATIONAL))}, got {_quoted(state)}")
+            with self.lock:
+                if state in _AGENT_ADMIN:
+                    self.admin[i] = _AGENT_ADMIN[state]
+                else:
+                    self.agent_down[i] = _AGENT_OPERATIONAL[state]
+                self.dirty = True
+        else:
+            raise ValueError(f"source: expected 'admin' or 'agent', got {_quoted(source)}")
+
+    def set_weight_percent(self, node, pct):
+        """HAProxy agent `N%`: weighted balancers use weight × pct / 100; 0 takes no new requests."""
+        cdef Py_ssize_t i = self._index(node)
+        if isinstance(pct, (bool, np.bool_)) or not isinstance(pct, (int, float, np.integer, np.floating)):
+            raise TypeError(f"pct: expected a number, got {type(pct).__name__}")
+        cdef double v
+        try:
+            v = float(pct)
+        except OverflowError:
+            v = INFINITY
+        if not (0.0 <= v <= MAX_WEIGHT_PERCENT):
+            raise ValueError(f"pct: must be a finite number in [0, {MAX_WEIGHT_PERCENT:g}], got {_quoted(pct)}")
+        with self.lock:
+            if self.weight_percent[i] != v:
+                self.weight_percent[i] = v
+                self.weight_generation += 1
+                self.dirty = True
+
+    def acquire(self, node):
+        """Counts one request in flight on `node` (chosen elsewhere, e.g. by a placement)."""
+        cdef Py_ssize_t i = self._index(node)
+        with self.lock:
+            self.inflight[i] += 1
+
+    def release(self, node, ok=True, latency_s=None):
+        """Ends a request acquired on `node`; its outcome feeds health, its latency the EWMA."""
+        cdef Py_ssize_t i = self._index(node)
+        cdef bint success = self._ok(ok)
+        cdef double latency = self._latency(latency_s)
+        cdef double now
+        try:
+            now = self._now()
+        except BaseException:
+            self.abandon(node)  # the request has ended either way
+            raise
+        with self.lock:
+            self.end_request(i, OUTCOME_OK if success else OUTCOME_FAILED, latency, now)
+        if self.h.events.count:
+            self._flush_events()
+
+    def abandon(self, node):
+        """Ends a request acquired on `node` without an outcome (cancelled, or
+        its result unknown): only the in-flight count drops."""
+        cdef Py_ssize_t i = self._index(node)
+        with self.lock:
+            if self.inflight[i] <= 0:
+                raise ValueError(f"node: abandon of {_quoted(node)} without a matching acquire")
+            self.inflight[i] -= 1
+
+    cdef int _refresh_now(self) except -1:
+        cdef double now = self._now()
+        with self.lock:
+            self.refresh(now)
+        if self.h.events.count:
+            self._flush_events()
+        return 0
+
+    cdef str _state_locked(self, Py_ssize_t i, double now):
+        if self.admin[i] == ADMIN_DOWN or self.agent_down[i]:
+            return "down"
+        if self.admin[i] == ADMIN_MAINT:
+            return "maintenance"
+        if self.admin[i] == ADMIN_DRAINING or self.weight_percent[i] == 0.0:
+            return "draining"
+        if self.failed(i, now):
+            return "ejected"
+        if self.is_backup[i]:
+            return "backup"
+        return "up"
+
+    def state(self, node):
+        """"down", "maintenance", "draining", "ejected" (failed by health), "backup" or "up"."""
+        cdef Py_ssize_t i = self._index(node)
+        cdef double now = self._now()
+        with self.lock:
+            self.refresh(now)
+            result = self._state_locked(i, now)
+        if self.h.events.count:
+            self._flush_events()
+        return result
+
+    def available(self, node):
+        """Whether `node` would be considered for the next request."""
+        cdef Py_ssize_t i = self._index(node)
+        self._refresh_now()
+        return bool(self.eligible_mask[i])
+
+    def eligible(self):
+        """Nodes that would be considered for the next request, in node order."""
+        cdef double now = self._now()
+        with self.lock:
+            self.refresh(now)
+            result = tuple(self.nodes[i] for i in range(self.n) if self.eligible_mask[i])
+        if self.h.events.count:
+            self._flush_events()
+        return result
+
+    def _eligible_mask(self):
+        """numpy bool array over nodes: would take the next request (refreshed now)."""
+        cdef double now = self._now()
+        out = np.zeros(self.n, dtype=np.bool_)
+        cdef unsigned char[::1] view = out.view(np.uint8)
+        cdef Py_ssize_t i
+        with self.lock:
+            self.refresh(now)
+            for i in range(self.n):
+                view[i] = self.eligible_mask[i]
+        if self.h.events.count:
+            self._flush_events()
+        return out
+
+    def status(self, node):
+        """Everything the view knows about `node`, as a dict (docs/request_path.md §1)."""
+        cdef Py_ssize_t i = self._index(node)
+        cdef double now = self._now()
+        with self.lock:
+            self.refresh(now)
+            result = {
+                "state": self._state_locked(i, now),
+                "admin": _ADMIN_NAMES[self.admin[i]],
+                "check": "down" if self.h.checks.down[i] else "up",
+                "check_ok_run": self.h.checks.ok_run[i],
+                "check_fail_run": self.h.checks.fail_run[i],
+                "agent": "down" if self.agent_down[i] else "up",
+                "passive_failed": bool(self.h.failed(&self.h, i, now)),
+                "in_flight": self.inflight[i],
+                "latency_s": self.cost[i],
+                "weight_percent": self.weight_percent[i],
+                "slow_start_factor": self.slow_start_factor[i],
+            }
+        if self.h.events.count:
+            self._flush_events()
+        return result
+
+    def in_flight(self, node=None):
+        """Requests in flight on `node` (or a dict over all nodes)."""
+        if node is None:
+            with self.lock:
+                return {self.nodes[i]: self.inflight[i] for i in range(self.n)}
+        cdef Py_ssize_t i = self._index(node)
+        return self.inflight[i]
+
+    def latency_estimate(self, node):
+        """Peak-EWMA latency estimate of `node` in seconds (as of its last update)."""
+        cdef Py_ssize_t i = self._index(node)
+        return self.cost[i]
+
+    @property
+    def in_panic(self):
+        """True while routing over all primaries because too few are healthy."""
+        return self.panic
+
+    @property
+    def backups(self):
+        return tuple(self.nodes[i] for i in range(self.n) if self.is_backup[i])
+
+    @property
+    def latency_decay_s(self):
+        return self.decay_s
+
+
+cdef class Balancer:
+    """A policy for choosing nodes over a HealthView. Not used directly."""
+
+    def __cinit__(self, tuple nodes, const double[::1] weights, const unsigned char[::1] backups,
+                  dict policy, double panic_threshold=0.0, clock=None, on_state_change=None,
+                  uint64_t seed=0, *args, HealthView upstream=None, bint tracks_latency=False,
+                  double latency_decay_s=10.0, **kwargs):
+        cdef Py_ssize_t n = len(nodes), i
+        if n == 0 or weights.shape[0] != n:
+            raise ValueError("nodes and weights must be non-empty and of equal length")
+        if upstream is None:
+            upstream = HealthView(nodes, backups, policy, panic_threshold, clock, on_state_change,
+                                  {"private": True, "track_latency": tracks_latency,
+                                   "latency_decay_s": latency_decay_s})
+        elif upstream.nodes != nodes:
+            raise ValueError("nodes: must be the upstream's nodes, in its order")
+        self.view = upstream
+        self.nodes = nodes
+        self.n = n
+        self.index_of = upstream.index_of
+        self.inflight = upstream.inflight
+        self.eligible_mask = upstream.eligible_mask
+        self.candidates = upstream.candidates
+        # One block: 7 arrays of 8 bytes per node.
+        self.memory = PyMem_Malloc(n * 7 * 8 + 64)
+        if self.memory == NULL:
+            raise MemoryError()
+        memset(self.memory, 0, n * 7 * 8 + 64)
+        cdef char *p = <char *>self.memory
+        self.swrr.count = n
+        self.swrr.weight = <int64_t *>p; p += 8 * n
+        self.swrr.effective_weight = <int64_t *>p; p += 8 * n
+        self.swrr.current_weight = <int64_t *>p; p += 8 * n
+        self.base_weight = <double *>p; p += 8 * n
+        self.weight_f = <double *>p; p += 8 * n
+        self.weight_scaled = <double *>p; p += 8 * n
+        self.penalties_seen = <int64_t *>p; p += 8 * n
+        cdef double max_w = 0.0
+        cdef int exponent = 0
+        for i in range(n):
+            if weights[i] > max_w:
+                max_w = weights[i]
+        if max_w > 0.0:
+            frexp(max_w, &exponent)  # max_w = m * 2**exponent, m in [0.5, 1)
+        self.weight_exponent = exponent
+        for i in range(n):
+            self.base_weight[i] = weights[i]
+            self.weight_f[i] = weights[i]
+            self.swrr.weight[i] = <int64_t>weights[i]
+            self.swrr.effective_weight[i] = <int64_t>weights[i]
+            self.weight_scaled[i] = self.scaled(weights[i])
+        self.rng = seed
+        self.seen_generation = UINT64_MAX
+        self.seen_weight_generation = 0
+        self.needs_time = False
+        with upstream.lock:
+            # Attached to a view that already had failures: start from its penalties.
+            for i in range(n):
+                self.penalties_seen[i] = upstream.h.nginx.weight_penalties[i]
+            self.penalty_total_seen = upstream.h.nginx.penalty_total
+
+    def __dealloc__(self):
+        PyMem_Free(self.memory)
+
+    cdef double scaled(self, double w) noexcept nogil:
+        # ldexp is exact unless the result leaves the normal range; a positive weight stays positive.
+        cdef double s = ldexp(w, 1 - self.weight_exponent)
+        if w > 0.0 and s == 0.0:
+            s = 5e-324
+        return s
+
+    # ------------------------------------------------------------ the view
+    cdef void sync(self) noexcept nogil:
+        """Takes up the view's latest refresh: candidates, nginx weight penalties,
+        weight percentages and slow-start factors; then the balancer's own rebuild."""
+        self.candidate_count = self.view.candidate_count
+        self.all_eligible = self.view.all_eligible
+        self.apply_penalties()
+        if self.view.weight_generation != self.seen_weight_generation:
+            self.apply_weights()
+            self.seen_weight_generation = self.view.weight_generation
+        self.seen_generation = self.view.generation
+        self.on_refresh()
+
+    cdef void apply_penalties(self) noexcept nogil:
+        # nginx lowers the effective weight by weight/max_fails per failure;
+        # the view counts the failures, each balancer applies them to its weights.
+        cdef Py_ssize_t i
+        cdef int64_t d
+        if self.view.h.nginx.penalty_total == self.penalty_total_seen:
+            return
+        for i in range(self.n):
+            d = self.view.h.nginx.weight_penalties[i] - self.penalties_seen[i]
+            if d:
+                self.swrr.effective_weight[i] -= d * (self.swrr.weight[i] // self.view.h.nginx.max_fails)
+                if self.swrr.effective_weight[i] < 0:
+                    self.swrr.effective_weight[i] = 0
+                self.penalties_seen[i] = self.view.h.nginx.weight_penalties[i]
+        self.penalty_total_seen = self.view.h.nginx.penalty_total
+
+    cdef void apply_weights(self) noexcept nogil:
+        # weight = configured × agent percent × slow-start factor (docs/request_path.md §4).
+        cdef Py_ssize_t i
+        cdef double w
+        cdef int64_t wi
+        for i in range(self.n):
+            w = self.base_weight[i] * (self.view.weight_percent[i] / 100.0) * self.view.slow_start_factor[i]
+            self.weight_f[i] = w
+            self.weight_scaled[i] = self.scaled(w)
+            # Integer (nginx) weights: nearest integer, at least 1 while the node serves.
+            wi = <int64_t>floor(w + 0.5)
+            if wi == 0 and w > 0.0:
+                wi = 1
+            # The effective weight moves with the weight, keeping any nginx failure
+            # penalty still to recover: a weight raise takes effect at once.
+            self.swrr.effective_weight[i] += wi - self.swrr.weight[i]
+            if self.swrr.effective_weight[i] < 0:
+                self.swrr.effective_weight[i] = 0
+            if self.swrr.effective_weight[i] > wi:
+                self.swrr.effective_weight[i] = wi
+            self.swrr.weight[i] = wi
+        self.on_weights()
+
+    cdef void on_weights(self) noexcept nogil:
+        pass
+
+    cdef void on_refresh(self) noexcept nogil:
+        pass
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        return -1
+
+    cdef void choose_many(self, int32_t *out, Py_ssize_t n, double now) noexcept nogil:
+        cdef Py_ssize_t k
+        for k in range(n):
+            out[k] = <int32_t>self.choose(now)
+
+    cdef Py_ssize_t pick_locked(self, double now) noexcept nogil:
+        cdef Py_ssize_t idx
+        if self.view.dirty or now >= self.view.next_expiry:
+            self.view.refresh(now)
+        if self.seen_generation != self.view.generation:
+            self.sync()
+        if self.candidate_count == 0:
+            return -1
+        idx = self.choose(now)
+        if idx >= 0 and self.view.h.nginx.failing and nginx_picked(&self.view.h.nginx, idx, now):
+            self.view.dirty = True  # failed again until this request succeeds or the window ends
+        return idx
+
+    cdef void observe(self, Py_ssize_t i, double latency_s, double now) noexcept nogil:
+        if self.view.track_latency:
+            self.view.observe(i, latency_s, now)
+
+    cdef bint pick_needs_clock(self) noexcept nogil:
+        return self.needs_time or self.view.pick_needs_clock()
+
+    # ------------------------------------------------------------- C-level API
+    cdef Py_ssize_t pick_index_c(self) noexcept nogil:
+        cdef double now = self.view.now_c() if self.pick_needs_clock() else 0.0
+        cdef Py_ssize_t idx
+        with self.view.lock:
+            idx = self.pick_locked(now)
+        return idx
+
+    cdef Py_ssize_t acquire_c(self) noexcept nogil:
+        cdef double now = self.view.now_c() if self.pick_needs_clock() else 0.0
+        cdef Py_ssize_t idx
+        with self.view.lock:
+            idx = self.pick_locked(now)
+            if idx >= 0:
+                self.inflight[idx] += 1
+        return idx
+
+    cdef int release_c(self, Py_ssize_t i, bint ok, double latency_s) noexcept nogil:
+        if i < 0 or i >= self.n or (latency_s == latency_s and latency_s < 0):
+            return -1
+        cdef double now = self.view.now_c() if (self.view.outcome_needs_clock() or self.needs_time) else 0.0
+        with self.view.lock:
+            if self.inflight[i] <= 0:
+                return -1
+            self.inflight[i] -= 1
+            self.view.record(i, ok, now)
+            if latency_s == latency_s:
+                self.observe(i, latency_s, now)
+        return 0
+
+    # ------------------------------------------------------------ Python API
+    cdef double _now_for_pick(self) except? -1.0:
+        if self.pick_needs_clock():
+            return self.view._now()
+        return 0.0
+
+    cdef double _now(self) except? -1.0:
+        return self.view._now()
+
+    cdef Py_ssize_t _index(self, node) except -1:
+        return self.view._index(node)
+
+    @property
+    def upstream(self):
+        """The HealthView this balancer reads (a private one for a standalone balancer)."""
+        return self.view
+
+    @property
+    def events_dropped(self):
+        """State-change events lost because the buffer was full (only C-level
+        callers that never return to Python can fill it); 0 otherwise."""
+        return self.view.events_dropped
+
+    def _flush_events(self):
+        self.view._flush_events()
+
     cdef Py_ssize_t _pick_or_raise(self, bint acquire) except -1:
         cdef double now = self._now_for_pick()
         cdef Py_ssize_t idx
-        with self.lock:
+        with self.view.lock:
             idx = self.pick_locked(now)
             if acquire and idx >= 0:
                 self.inflight[idx] += 1
-        if self.event_count:
-            self._flush_events()
+        if self.view.h.events.count:
+            self.view._flush_events()
         if idx < 0:
             raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
         return idx
@@ -504,10 +832,10 @@ cdef class Balancer:
         # with an exception check costs ~20 ns here).
         cdef double now = self._now_for_pick()
         cdef Py_ssize_t idx
-        with self.lock:
+        with self.view.lock:
             idx = self.pick_locked(now)
-        if self.event_count:
-            self._flush_events()
+        if self.view.h.events.count:
+            self.view._flush_events()
         if idx < 0:
             raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
         return self.nodes[idx]
@@ -526,14 +854,14 @@ cdef class Balancer:
         cdef int32_t[::1] view = out
         cdef double now = self._now_for_pick()
         cdef Py_ssize_t k, idx = 0
+        cdef HealthView v = self.view
         if n:
             with nogil:
-                with self.lock:
+                with v.lock:
                     idx = self.pick_locked(now)
                     if idx >= 0:
                         view[0] = <int32_t>idx
-                    if idx >= 0 and not (self.dirty or self.needs_time or self.nginx_failing
-                                         or self.next_expiry < INFINITY):
+                    if idx >= 0 and not (self.needs_time or v.pick_needs_clock()):
                         # Nothing can change eligibility within the batch: run the kernel alone.
                         self.choose_many(&view[0] + 1, n - 1, now)
                     else:
@@ -543,8 +871,8 @@ cdef class Balancer:
                             idx = self.pick_locked(now)
                             if idx >= 0:
                                 view[k] = <int32_t>idx
-        if self.event_count:
-            self._flush_events()
+        if v.h.events.count:
+            v._flush_events()
         if idx < 0:
             raise NoHealthyNode(f"no healthy node among {len(self.nodes)}")
         return out
@@ -557,8 +885,8 @@ cdef class Balancer:
         """Ends a request acquired on `node`: its outcome feeds health, its
         latency (seconds) feeds latency-aware balancers."""
         cdef Py_ssize_t i = self._index(node)
-        cdef bint success = self._ok(ok)
-        cdef double latency = self._latency(latency_s)
+        cdef bint success = self.view._ok(ok)
+        cdef double latency = self.view._latency(latency_s)
         cdef double now
         try:
             now = self._now()
@@ -566,141 +894,187 @@ cdef class Balancer:
             # The request has ended either way: free its in-flight slot, then report the clock.
             self.abandon(node)
             raise
-        with self.lock:
-            if self.inflight[i] <= 0:
-                raise ValueError(f"node: release of {_quoted(node)} without a matching acquire")
-            self.inflight[i] -= 1
-            self.record(i, success, now)
-            if latency == latency:
-                self.observe(i, latency, now)
-        if self.event_count:
-            self._flush_events()
+        with self.view.lock:
+            self.view.end_request(i, OUTCOME_OK if success else OUTCOME_FAILED, latency, now)
+        if self.view.h.events.count:
+            self.view._flush_events()
 
     def report(self, node, ok=True, latency_s=None):
         """Records an outcome for `node` without in-flight accounting."""
-        cdef Py_ssize_t i = self._index(node)
-        cdef bint success = self._ok(ok)
-        cdef double latency = self._latency(latency_s)
-        cdef double now = self._now()
-        with self.lock:
-            self.record(i, success, now)
-            if latency == latency:
-                self.observe(i, latency, now)
-        if self.event_count:
-            self._flush_events()
+        self.view.report(node, ok, latency_s)
 
     def report_check(self, node, ok):
         """Result of an active health check (HAProxy rise/fall semantics)."""
-        if self.policy != POLICY_HAPROXY:
-            raise ValueError("report_check: active checks need a HAProxy-style health policy (rise/fall)")
-        cdef Py_ssize_t i = self._index(node)
-        cdef bint success = self._ok(ok)
-        with self.lock:
-            self.health_check(i, success)
-        if self.event_count:
-            self._flush_events()
+        if self.view.private and self.view.h.kind != POLICY_HAPROXY:
+            raise ValueError("report_check: active checks need a HAProxy-style health policy (rise/fall) "
+                             "or a balancer over a fastroute.HealthView")
+        self.view.report_check(node, ok)
 
     def abandon(self, node):
         """Ends a request acquired on `node` without reporting an outcome (its
         result is unknown, e.g. the clock failed): only the in-flight count drops."""
-        cdef Py_ssize_t i = self._index(node)
-        with self.lock:
-            if self.inflight[i] <= 0:
-                raise ValueError(f"node: abandon of {_quoted(node)} without a matching acquire")
-            self.inflight[i] -= 1
+        self.view.abandon(node)
 
-    cdef bint _ok(self, ok) except -1:
-        if ok is True or ok is False or isinstance(ok, np.bool_):
-            return bool(ok)
-        raise TypeError(f"ok: expected True or False, got {type(ok).__name__}")
+    cdef int _finish(self, Py_ssize_t i, int outcome, double latency, double now) except -1:
+        """End of a leased request on index i at `now`: OUTCOME_OK / OUTCOME_FAILED
+        feed health (and latency, when not NaN); OUTCOME_NONE only frees the slot."""
+        cdef HealthView v = self.view
+        with v.lock:
+            v.end_request(i, outcome, latency, now)
+        if v.h.events.count:
+            v._flush_events()
+        return 0
+
+    def lease(self):
+        """A Lease for one request: `with b.lease() as node:` / `async with b.lease() as node:`."""
+        cdef Lease lease = Lease.__new__(Lease)
+        lease.balancer = self
+        return lease
 
     cdef double _latency(self, latency_s) except? -2.0:
-        if latency_s is None:
-            return float("nan")
-        if isinstance(latency_s, (bool, np.bool_)) or not isinstance(latency_s, (int, float, np.integer, np.floating)):
-            raise TypeError(f"latency_s: expected None or a number of seconds, got {type(latency_s).__name__}")
-        cdef double v
-        try:
-            v = float(latency_s)
-        except OverflowError:
-            v = INFINITY
-        if not (v >= 0.0) or v == INFINITY:
-            raise ValueError(f"latency_s: must be a finite number >= 0, got {_quoted(latency_s)}")
-        return v
+        return self.view._latency(latency_s)
 
     def set_state(self, node, state):
         """Administrative state from outside (membership, operators): "up",
-        "down" (never serves) or "draining" (no new requests)."""
-        cdef Py_ssize_t i = self._index(node)
-        states = {"up": ADMIN_UP, "down": ADMIN_DOWN, "draining": ADMIN_DRAINING}
-        if not isinstance(state, str) or state not in states:
-            raise ValueError(f"state: expected one of {sorted(states)}, got {_quoted(state)}")
-        with self.lock:
-            self.admin[i] = states[state]
-            self.dirty = True
+        "down" (never serves), "draining" (no new requests), "maintenance"."""
+        self.view.set_state(node, state)
 
     def state(self, node):
         """"down", "draining", "ejected" (failed by health), "backup" or "up"."""
-        cdef Py_ssize_t i = self._index(node)
-        cdef double now = self._now()
-        with self.lock:
-            self.refresh(now)
-            if self.admin[i] == ADMIN_DOWN:
-                result = "down"
-            elif self.admin[i] == ADMIN_DRAINING:
-                result = "draining"
-            elif self._failed(i, now):
-                result = "ejected"
-            elif self.is_backup[i]:
-                result = "backup"
-            else:
-                result = "up"
-        if self.event_count:
-            self._flush_events()
-        return result
-
-    cdef bint _failed(self, Py_ssize_t i, double now) noexcept nogil:
-        if self.policy == POLICY_NGINX:
-            return (self.max_fails and self.fails[i] >= self.max_fails and self.n > 1
-                    and now - self.checked[i] <= self.fail_timeout)
-        return self.ejected[i]
+        return self.view.state(node)
 
     def eligible(self):
         """Nodes that would be considered for the next request, in node order."""
-        cdef double now = self._now()
-        with self.lock:
-            self.refresh(now)
-            result = tuple(self.nodes[i] for i in range(self.n) if self.eligible_mask[i])
-        if self.event_count:
-            self._flush_events()
-        return result
+        return self.view.eligible()
 
     @property
     def in_panic(self):
         """True while routing over all primaries because too few are healthy."""
-        return self.panic
+        return self.view.panic
 
     def active(self, node=None):
         """Requests in flight on `node` (or a dict over all nodes)."""
-        if node is None:
-            with self.lock:
-                return {self.nodes[i]: self.inflight[i] for i in range(self.n)}
-        cdef Py_ssize_t i = self._index(node)
-        return self.inflight[i]
+        return self.view.in_flight(node)
 
     @property
     def weights(self):
-        return tuple(self.weight_f[i] for i in range(self.n))
+        return tuple(self.base_weight[i] for i in range(self.n))
 
     @property
     def effective_weights(self):
         """nginx effective weights (lowered by failures, recovering by 1 per pick)."""
-        with self.lock:
+        with self.view.lock:
+            self.apply_penalties()
             return tuple(self.swrr.effective_weight[i] for i in range(self.n))
 
     @property
     def backups(self):
-        return tuple(self.nodes[i] for i in range(self.n) if self.is_backup[i])
+        return self.view.backups
+
+
+# Exceptions that end a request without saying anything about the node: the
+# caller went away (asyncio cancellation, a timeout around the request, Ctrl-C,
+# a closed generator). nginx likewise does not count a client abort (499) as an
+# upstream failure (docs/request_path.md §3).
+# asyncio is looked up, not imported: a program that never imported it cannot
+# raise its CancelledError, and `import fastroute` stays light for the CLI.
+import sys as _sys
+
+
+def _is_cancellation(exc_type):
+    """Whether an exception type ends a request without an outcome."""
+    if issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)):
+        return True
+    aio = _sys.modules.get("asyncio")
+    return aio is not None and issubclass(exc_type, aio.CancelledError)
+
+cdef enum:
+    LEASE_NEW = 0
+    LEASE_HELD = 1
+    LEASE_DONE = 2
+
+
+@cython.final
+@cython.freelist(32)  # one per request: reuse the memory of finished leases
+cdef class Lease:
+    """One request on one node: `with b.lease() as node:` or `async with`.
+    A normal exit reports success with the measured latency, an exception a
+    failure, a cancellation (CancelledError, KeyboardInterrupt, GeneratorExit)
+    or `cancel()` no outcome at all. Single use."""
+
+    def __cinit__(self):
+        self.idx = -1
+        self.phase = LEASE_NEW
+
+    @property
+    def node(self):
+        """The leased node's name (None before the lease is entered)."""
+        return self.balancer.nodes[self.idx] if self.idx >= 0 else None
+
+    cdef object _enter(self):
+        if self.phase != LEASE_NEW:
+            raise RuntimeError("lease: already used; call lease() once per request")
+        cdef Balancer b = self.balancer
+        self.idx = b._pick_or_raise(True)
+        self.phase = LEASE_HELD
+        try:
+            self.start = b._now()
+        except BaseException:
+            self.phase = LEASE_DONE
+            b._finish(self.idx, OUTCOME_NONE, NAN_LATENCY, 0.0)  # never leak the in-flight count
+            raise
+        return b.nodes[self.idx]
+
+    cdef int _end(self, int outcome, double latency_s) except -1:
+        cdef Balancer b = self.balancer
+        cdef double now = 0.0
+        if self.phase != LEASE_HELD:
+            return 0
+        self.phase = LEASE_DONE
+        if outcome != OUTCOME_NONE:
+            try:
+                now = b._now()  # one reading: the latency and the health timers
+            except BaseException:
+                b._finish(self.idx, OUTCOME_NONE, NAN_LATENCY, 0.0)  # the request ended either way
+                raise
+            if latency_s != latency_s:
+                latency_s = now - self.start if now > self.start else 0.0
+        b._finish(self.idx, outcome, latency_s, now)
+        return 0
+
+    cdef int _exit(self, exc_type) except -1:
+        if exc_type is None:
+            return self._end(OUTCOME_OK, NAN_LATENCY)
+        if _is_cancellation(exc_type):
+            return self._end(OUTCOME_NONE, NAN_LATENCY)
+        return self._end(OUTCOME_FAILED, NAN_LATENCY)
+
+    def __enter__(self):
+        return self._enter()
+
+    def __exit__(self, exc_type, exc, tb):
+        self._exit(exc_type)
+        return False
+
+    async def __aenter__(self):
+        return self._enter()
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self._exit(exc_type)
+        return False
+
+    def cancel(self):
+        """Ends the request without an outcome (only the in-flight count drops); idempotent."""
+        self._end(OUTCOME_NONE, NAN_LATENCY)
+
+    def fail(self):
+        """Ends the request now as a failure; the block's exit then does nothing."""
+        self._end(OUTCOME_FAILED, NAN_LATENCY)
+
+    def succeed(self, latency_s=None):
+        """Ends the request now as a success (latency measured unless given)."""
+        cdef double latency = self.balancer._latency(latency_s)
+        self._end(OUTCOME_OK, latency)
 
 
 cdef class RoundRobin(Balancer):
@@ -787,222 +1161,87 @@ cdef class LeastRequest(Balancer):
     def __cinit__(self, *args, Py_ssize_t choice_count=2, double active_request_bias=1.0, **kwargs):
         cdef Py_ssize_t i
         self.choice_count = choice_count
-        self.active_request_bias = active_request_bias
+        self.edf.active_request_bias = active_request_bias
         self.weighted = False
         for i in range(1, self.n):
             if self.weight_f[i] != self.weight_f[0]:
                 self.weighted = True
-        self.deadline = <double *>PyMem_Malloc(8 * self.n)
-        self.order = <uint64_t *>PyMem_Malloc(8 * self.n)
-        if self.deadline == NULL or self.order == NULL:
+        self.edf.deadline = <double *>PyMem_Malloc(8 * self.n)
+        self.edf.order = <uint64_t *>PyMem_Malloc(8 * self.n)
+        if self.edf.deadline == NULL or self.edf.order == NULL:
             raise MemoryError()
         for i in range(self.n):
-            self.deadline[i] = 1.0 / self.weight_scaled[i] if self.weight_scaled[i] > 0 else INFINITY
-            self.order[i] = <uint64_t>i
-        self.next_order = <uint64_t>self.n
+            self.edf.deadline[i] = 1.0 / self.weight_scaled[i] if self.weight_scaled[i] > 0 else INFINITY
+            self.edf.order[i] = <uint64_t>i
+        self.edf.next_order = <uint64_t>self.n
+        self.edf.edf_time = 0.0
 
     def __dealloc__(self):
-        PyMem_Free(self.deadline)
-        PyMem_Free(self.order)
+        PyMem_Free(self.edf.deadline)
+        PyMem_Free(self.edf.order)
+
+    cdef void on_weights(self) noexcept nogil:
+        # Slow start or agent percentages can make equal weights unequal (and back).
+        cdef Py_ssize_t i
+        self.weighted = False
+        for i in range(1, self.n):
+            if self.weight_f[i] != self.weight_f[0]:
+                self.weighted = True
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
-        cdef Py_ssize_t k, best, c
-        cdef double w
         if not self.weighted:
-            best = self.candidates[rng_below(&self.rng, <uint64_t>self.candidate_count)]
-            for k in range(1, self.choice_count):
-                c = self.candidates[rng_below(&self.rng, <uint64_t>self.candidate_count)]
-                if self.inflight[c] < self.inflight[best]:
-                    best = c
-            return best
-        best = -1
-        for k in range(self.candidate_count):
-            c = self.candidates[k]
-            if self.deadline[c] < self.edf_time:
-                # c sat out (down, draining, ejected) while time moved on: it rejoins
-                # at the current time, as Envoy's EDF scheduler adds a host, not with
-                # a backlog of past deadlines that would send it a burst.
-                w = self.weight_scaled[c] / pow(<double>(self.inflight[c] + 1), self.active_request_bias)
-                self.deadline[c] = self.edf_time + (1.0 / w if w > 0 else INFINITY)
-                self.order[c] = self.next_order
-                self.next_order += 1
-            if best == -1 or self.deadline[c] < self.deadline[best] or (
-                    self.deadline[c] == self.deadline[best] and self.order[c] < self.order[best]):
-                best = c
-        self.edf_time = self.deadline[best]
-        w = self.weight_scaled[best] / pow(<double>(self.inflight[best] + 1), self.active_request_bias)
-        self.deadline[best] = self.edf_time + (1.0 / w if w > 0 else INFINITY)
-        self.order[best] = self.next_order
-        self.next_order += 1
-        return best
+            return least_request_p2c(&self.rng, self.candidates, self.candidate_count, self.inflight,
+                                     self.choice_count)
+        return least_request_edf(&self.edf, self.candidates, self.candidate_count, self.weight_scaled,
+                                 self.inflight)
 
 
 cdef class PeakEWMA(Balancer):
     """Latency-aware power of two choices with Finagle's peak-sensitive EWMA
     (§16.1): cost jumps to a new peak RTT and otherwise decays with time
-    constant `decay_s`; load = cost × (in-flight + 1)."""
+    constant `decay_s`; load = cost × (in-flight + 1). The cost per node is the
+    view's latency estimate, shared by every balancer over the view."""
 
-    def __cinit__(self, *args, double decay_s=10.0, **kwargs):
-        self.decay_s = decay_s
+    def __cinit__(self, *args, **kwargs):
         self.needs_time = True
-        self.cost = <double *>PyMem_Malloc(8 * self.n)
-        self.stamp = <double *>PyMem_Malloc(8 * self.n)
-        if self.cost == NULL or self.stamp == NULL:
-            raise MemoryError()
-        memset(self.cost, 0, 8 * self.n)
-        memset(self.stamp, 0, 8 * self.n)
-
-    def __dealloc__(self):
-        PyMem_Free(self.cost)
-        PyMem_Free(self.stamp)
-
-    cdef void observe(self, Py_ssize_t i, double rtt, double now) noexcept nogil:
-        cdef double td = now - self.stamp[i]
-        cdef double w
-        if td < 0:
-            td = 0
-        w = exp(-td / self.decay_s)
-        if rtt > self.cost[i]:
-            self.cost[i] = rtt
-        else:
-            self.cost[i] = self.cost[i] * w + rtt * (1.0 - w)
-        self.stamp[i] = now
-
-    cdef double load(self, Py_ssize_t i, double now) noexcept nogil:
-        self.observe(i, 0.0, now)
-        if self.cost[i] == 0.0 and self.inflight[i] != 0:
-            return PEAK_EWMA_PENALTY + self.inflight[i]
-        return self.cost[i] * (self.inflight[i] + 1)
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
-        cdef Py_ssize_t m = self.candidate_count, a, b
-        if m == 1:
-            return self.candidates[0]
-        a = <Py_ssize_t>rng_below(&self.rng, <uint64_t>m)
-        b = <Py_ssize_t>rng_below(&self.rng, <uint64_t>(m - 1))
-        if b >= a:
-            b += 1
-        a = self.candidates[a]
-        b = self.candidates[b]
-        return b if self.load(b, now) < self.load(a, now) else a
+        return peak_ewma_p2c(&self.rng, self.candidates, self.candidate_count, self.view.cost, self.view.stamp,
+                             self.inflight, now, self.view.decay_s)
 
     def latency_estimate(self, node):
         """Current EWMA latency estimate of `node` in seconds (as of its last update)."""
-        cdef Py_ssize_t i = self._index(node)
-        return self.cost[i]
-
-
-# HAProxy fwrr constants (include/haproxy/backend-t.h, server-t.h).
-cdef enum:
-    FWRR_WEIGHT_SCALE = 16          # BE_WEIGHT_SCALE
-    FWRR_EWGHT_MAX = 256 * 16       # SRV_EWGHT_MAX
-    FWRR_UWGHT_RANGE = 256          # SRV_UWGHT_RANGE
-    TREE_NONE = 0
-    TREE_CURR = 1
-    TREE_T0 = 2
-    TREE_T1 = 3
+        return self.view.latency_estimate(node)
 
 
 cdef class HAProxyRoundRobin(Balancer):
-    """HAProxy `balance roundrobin` (src/lb_fwrr.c): weights × 16, servers
-    ordered in an "init" tree by weight, then scheduled by next position in the
-    "current" tree; trees swap when a round ends. Equal keys keep insertion
-    order (eb32 duplicates). Reproduces HAProxy's request sequence for a
-    static server set; a change of eligibility restarts the schedule."""
+    """HAProxy `balance roundrobin` (fastroute.balancers.fwrr): reproduces
+    HAProxy's request sequence for a static server set; a change of
+    eligibility or weights restarts the schedule."""
 
     def __cinit__(self, *args, **kwargs):
         cdef Py_ssize_t n = self.n
-        self.eweight = <int64_t *>PyMem_Malloc(8 * n)
-        self.npos = <int64_t *>PyMem_Malloc(8 * n)
-        self.rweight = <int64_t *>PyMem_Malloc(8 * n)
-        self.key = <int64_t *>PyMem_Malloc(8 * n)
-        self.seq = <uint64_t *>PyMem_Malloc(8 * n)
-        self.tree = <unsigned char *>PyMem_Malloc(n)
-        if not (self.eweight and self.npos and self.rweight and self.key and self.seq and self.tree):
+        self.fwrr.n = n
+        self.fwrr.eweight = <int64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.npos = <int64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.rweight = <int64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.key = <int64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.seq = <uint64_t *>PyMem_Malloc(8 * n)
+        self.fwrr.tree = <unsigned char *>PyMem_Malloc(n)
+        if not (self.fwrr.eweight and self.fwrr.npos and self.fwrr.rweight and self.fwrr.key and self.fwrr.seq
+                and self.fwrr.tree):
             raise MemoryError()
 
     def __dealloc__(self):
-        PyMem_Free(self.eweight)
-        PyMem_Free(self.npos)
-        PyMem_Free(self.rweight)
-        PyMem_Free(self.key)
-        PyMem_Free(self.seq)
-        PyMem_Free(self.tree)
-
-    cdef void _insert(self, Py_ssize_t i, unsigned char tree, int64_t key) noexcept nogil:
-        self.tree[i] = tree
-        self.key[i] = key
-        self.seq[i] = self.next_seq
-        self.next_seq += 1
-
-    cdef Py_ssize_t _first(self, unsigned char tree) noexcept nogil:
-        cdef Py_ssize_t i, best = -1
-        for i in range(self.n):
-            if self.tree[i] == tree and (best == -1 or self.key[i] < self.key[best]
-                                         or (self.key[i] == self.key[best] and self.seq[i] < self.seq[best])):
-                best = i
-        return best
+        PyMem_Free(self.fwrr.eweight)
+        PyMem_Free(self.fwrr.npos)
+        PyMem_Free(self.fwrr.rweight)
+        PyMem_Free(self.fwrr.key)
+        PyMem_Free(self.fwrr.seq)
+        PyMem_Free(self.fwrr.tree)
 
     cdef void on_refresh(self) noexcept nogil:
-        # fwrr_init_server_groups over the eligible servers, in declaration order.
-        cdef Py_ssize_t i
-        cdef int64_t total = 0
-        self.next_seq = 0
-        for i in range(self.n):
-            self.eweight[i] = <int64_t>self.weight_f[i] * FWRR_WEIGHT_SCALE
-            self.npos[i] = 0
-            self.rweight[i] = 0
-            self.tree[i] = TREE_NONE
-            if self.eligible_mask[i]:
-                total += self.eweight[i]
-        self.next_weight = total
-        self.curr_pos = total
-        self.curr_weight = total
-        self.init_tree = TREE_T0
-        self.next_tree = TREE_T1
-        for i in range(self.n):
-            if self.eligible_mask[i] and self.eweight[i] > 0:
-                self._insert(i, self.init_tree, FWRR_EWGHT_MAX - self.eweight[i])
+        fwrr_init(&self.fwrr, self.weight_f, self.eligible_mask)
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
-        cdef Py_ssize_t s = -1, i2
-        cdef bint switched = False
-        cdef unsigned char swap
-        if self.curr_weight == 0:
-            self.curr_pos = self.curr_weight = self.next_weight
-        while True:
-            s = self._first(TREE_CURR)
-            if not (s >= 0 and self.eweight[s] and self.npos[s] <= self.curr_pos):
-                i2 = self._first(self.init_tree)
-                if i2 >= 0 and self.eweight[i2]:
-                    self.npos[i2] = 0
-                    self.rweight[i2] = 0
-                    s = i2
-            if s >= 0:
-                break
-            if switched:
-                return -1
-            switched = True
-            swap = self.init_tree
-            self.init_tree = self.next_tree
-            self.next_tree = swap
-            self.curr_weight = self.next_weight
-            self.curr_pos = self.curr_weight
-        # fwrr_update_position
-        if self.npos[s] == 0:
-            self.npos[s] = self.curr_pos
-        self.npos[s] += self.next_weight // self.eweight[s]
-        self.rweight[s] += self.next_weight % self.eweight[s]
-        if self.rweight[s] >= self.eweight[s]:
-            self.rweight[s] -= self.eweight[s]
-            self.npos[s] += 1
-        self.tree[s] = TREE_NONE
-        self.curr_pos += 1
-        # fwrr_queue_srv
-        if self.npos[s] >= 2 * self.curr_weight or self.npos[s] >= self.curr_weight + self.next_weight:
-            self.npos[s] -= self.curr_weight
-            self._insert(s, self.next_tree, FWRR_EWGHT_MAX - self.eweight[s])
-        else:
-            self._insert(s, TREE_CURR, FWRR_UWGHT_RANGE * self.npos[s]
-                         + (FWRR_EWGHT_MAX + self.rweight[s] - self.eweight[s]) // FWRR_WEIGHT_SCALE)
-        return s
+        return fwrr_pick(&self.fwrr)

@@ -17,7 +17,10 @@ from .balancers import (
     SmoothWeightedRoundRobin,
     WeightedRandom,
 )
-from .health import EnvoyOutlier, HAProxyHealth, NginxHealth, health_policy
+from .health import EnvoyOutlier, HAProxyHealth, HAProxySlowStart, NginxHealth, SlowStart, health_policy
+from .health_placement import HealthAware
+from .overload import CircuitBreaker, RetryBudget
+from .upstream import HealthView, Upstream
 from .hashing import HASH_NAMES, hash_key, hash_keys
 from .placement import MAX_THREADS, HashRing, IPHash, JumpHash, Maglev, Rendezvous
 from .router import Router
@@ -38,6 +41,13 @@ __all__ = [
     "RUST_BUILD_PROFILE",
     "SmoothWeightedRoundRobin",
     "EnvoyOutlier",
+    "CircuitBreaker",
+    "HAProxySlowStart",
+    "HealthAware",
+    "HealthView",
+    "RetryBudget",
+    "SlowStart",
+    "Upstream",
     "HAProxyHealth",
     "LeastConnections",
     "LeastRequest",

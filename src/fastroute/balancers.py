@@ -5,7 +5,8 @@ Each public class subclasses its compiled class, so `pick()`, `acquire()` and
 `release()` run at C speed; only construction goes through Python.
 
 Common API: `pick()`, `pick_index()`, `pick_many(n)`, `acquire()` /
-`release(node, ok=True, latency_s=None)`, `with sel.lease() as node:`,
+`release(node, ok=True, latency_s=None)`, `with sel.lease() as node:` /
+`async with sel.lease() as node:` (a cancellation is not a failure),
 `report(node, ok, latency_s)`, `report_check(node, ok)` (HAProxy checks),
 `abandon(node)` (end an acquired request with no outcome),
 `set_state(node, "up" | "down" | "draining")`, `state(node)`, `eligible()`,
@@ -27,11 +28,9 @@ outside the mutex.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Iterable
-from contextlib import contextmanager
 from typing import ClassVar
 
 import numpy as np
@@ -91,24 +90,6 @@ class _Face:
     #: membership followers read it to pass whole numbers.
     integer_weights: ClassVar[bool] = False
 
-    @contextmanager
-    def lease(self):
-        """`with sel.lease() as node:` acquires a node and releases it at the end:
-        ok=False if the block raised; latency measured with the balancer's clock."""
-        node = self.acquire()
-        clock = self._clock_fn
-        try:
-            start = clock()
-        except BaseException:
-            self.abandon(node)  # never leak the in-flight count
-            raise
-        try:
-            yield node
-        except BaseException:
-            self.release(node, ok=False, latency_s=_elapsed(clock, start))
-            raise
-        self.release(node, ok=True, latency_s=_elapsed(clock, start))
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nodes={self.nodes!r}, weights={self.weights!r})"
 
@@ -117,19 +98,18 @@ class _Face:
                         "build one per process from its configuration")
 
 
-def _elapsed(clock, start) -> float | None:
-    """Seconds since `start`, or None when the clock cannot say (release()
-    then reads the clock itself and raises a clear error after freeing the node)."""
-    try:
-        elapsed = float(clock()) - float(start)
-    except Exception:
-        return None
-    return max(elapsed, 0.0) if math.isfinite(elapsed) else None
+_VIEW_ARGUMENTS = ("backups", "health", "panic_threshold", "clock", "on_state_change")
 
 
 def _build(cls, base, nodes, weights, *, backups, health, panic_threshold, clock, on_state_change,
-           default_health=None, seed=0, **extra):
+           default_health=None, seed=0, upstream=None, **extra):
     """Validates the shared arguments and creates the compiled balancer."""
+    if upstream is not None:
+        return _build_over(cls, base, nodes, weights, upstream, integer_weights=cls.integer_weights, seed=seed,
+                           view_arguments=dict(backups=backups, health=health, panic_threshold=panic_threshold,
+                                               clock=clock, on_state_change=on_state_change), **extra)
+    if nodes is None:
+        raise TypeError(f"nodes: {cls.__name__} needs nodes (or upstream=, a fastroute.HealthView)")
     names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
                                                 clock, on_state_change, integer_weights=cls.integer_weights,
                                                 default_health=default_health)
@@ -138,14 +118,44 @@ def _build(cls, base, nodes, weights, *, backups, health, panic_threshold, clock
     return self
 
 
+def _build_over(cls, base, nodes, weights, upstream, *, integer_weights, seed, view_arguments, **extra):
+    """A balancer over a shared HealthView (docs/request_path.md §1): the view
+    owns nodes, backups, health, panic threshold, clock and notifications."""
+    if not isinstance(upstream, _cext.HealthView):
+        raise TypeError(f"upstream: expected a fastroute.HealthView, got {type(upstream).__name__}")
+    for name in _VIEW_ARGUMENTS:
+        value = view_arguments[name]
+        if value is None or (name == "backups" and isinstance(value, (tuple, list)) and not value) \
+                or (name == "panic_threshold" and value == 0.0 and not isinstance(value, bool)):
+            continue
+        raise TypeError(f"{name}: belongs to the upstream; set it on the HealthView, not on a balancer over it")
+    if nodes is None:
+        nodes = upstream.nodes
+    names, raw = nodes_and_weights(nodes, weights)
+    if tuple(names) != upstream.nodes:
+        raise ValueError("nodes: must be the upstream's nodes, in its order (or leave nodes out)")
+    if integer_weights:
+        w = int_weights(raw, len(names)).astype(np.float64)
+    else:
+        w = float_weights(raw, len(names))
+    backup_set = set(upstream.backups)
+    flags = np.array([n in backup_set for n in names], dtype=np.uint8)
+    self = base.__new__(cls, tuple(names), w, flags, {"kind": 0}, 0.0, None, None, _seed(seed),
+                        upstream=upstream, **extra)
+    self._clock_fn = upstream._clock_fn
+    return self
+
+
 class RoundRobin(_Face, _cext.RoundRobin):
     """Round robin over the eligible nodes, in node order."""
 
     __slots__ = ("_clock_fn",)
 
-    def __new__(cls, nodes, *, backups=(), health=None, panic_threshold=0.0, clock=None, on_state_change=None):
+    def __new__(cls, nodes=None, *, backups=(), health=None, panic_threshold=0.0, clock=None, on_state_change=None,
+                upstream=None):
         return _build(cls, _cext.RoundRobin, nodes, None, backups=backups, health=health,
-                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change)
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
+                      upstream=upstream)
 
 
 class SmoothWeightedRoundRobin(_Face, _cext.SmoothWeightedRoundRobin):
@@ -159,11 +169,11 @@ class SmoothWeightedRoundRobin(_Face, _cext.SmoothWeightedRoundRobin):
     __slots__ = ("_clock_fn",)
     integer_weights = True
 
-    def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
-                on_state_change=None):
+    def __new__(cls, nodes=None, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None, upstream=None):
         return _build(cls, _cext.SmoothWeightedRoundRobin, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      default_health=_health.NginxHealth())
+                      default_health=_health.NginxHealth(), upstream=upstream)
 
     @property
     def weights(self):
@@ -175,10 +185,11 @@ class Random(_Face, _cext.Random):
 
     __slots__ = ("_clock_fn",)
 
-    def __new__(cls, nodes, *, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
-                on_state_change=None):
+    def __new__(cls, nodes=None, *, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None, upstream=None):
         return _build(cls, _cext.Random, nodes, None, backups=backups, health=health,
-                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed)
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
+                      upstream=upstream)
 
 
 class WeightedRandom(_Face, _cext.WeightedRandom):
@@ -186,10 +197,11 @@ class WeightedRandom(_Face, _cext.WeightedRandom):
 
     __slots__ = ("_clock_fn",)
 
-    def __new__(cls, nodes, weights=None, *, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
-                on_state_change=None):
+    def __new__(cls, nodes=None, weights=None, *, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None, upstream=None):
         return _build(cls, _cext.WeightedRandom, nodes, weights, backups=backups, health=health,
-                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed)
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
+                      upstream=upstream)
 
 
 class LeastConnections(_Face, _cext.LeastConnections):
@@ -199,11 +211,11 @@ class LeastConnections(_Face, _cext.LeastConnections):
     __slots__ = ("_clock_fn",)
     integer_weights = True
 
-    def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
-                on_state_change=None):
+    def __new__(cls, nodes=None, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None, upstream=None):
         return _build(cls, _cext.LeastConnections, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      default_health=_health.NginxHealth())
+                      default_health=_health.NginxHealth(), upstream=upstream)
 
 
 class LeastRequest(_Face, _cext.LeastRequest):
@@ -213,13 +225,14 @@ class LeastRequest(_Face, _cext.LeastRequest):
 
     __slots__ = ("_clock_fn",)
 
-    def __new__(cls, nodes, weights=None, *, choice_count=2, active_request_bias=1.0, seed=None, backups=(),
-                health=None, panic_threshold=0.0, clock=None, on_state_change=None):
+    def __new__(cls, nodes=None, weights=None, *, choice_count=2, active_request_bias=1.0, seed=None, backups=(),
+                health=None, panic_threshold=0.0, clock=None, on_state_change=None, upstream=None):
         choice_count = check_int(choice_count, "choice_count", 1, MAX_CHOICE_COUNT, wrong_type=ValueError)
         active_request_bias = check_finite(active_request_bias, "active_request_bias", minimum=0)
         return _build(cls, _cext.LeastRequest, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
-                      choice_count=int(choice_count), active_request_bias=float(active_request_bias))
+                      choice_count=int(choice_count), active_request_bias=float(active_request_bias),
+                      upstream=upstream)
 
 
 class PeakEWMA(_Face, _cext.PeakEWMA):
@@ -228,12 +241,17 @@ class PeakEWMA(_Face, _cext.PeakEWMA):
 
     __slots__ = ("_clock_fn",)
 
-    def __new__(cls, nodes, *, decay_s=10.0, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
-                on_state_change=None):
+    def __new__(cls, nodes=None, *, decay_s=None, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None, upstream=None):
+        if decay_s is None:
+            decay_s = upstream.latency_decay_s if isinstance(upstream, _cext.HealthView) else 10.0
         decay_s = check_finite(decay_s, "decay_s", above=0)
+        if isinstance(upstream, _cext.HealthView) and float(decay_s) != upstream.latency_decay_s:
+            raise ValueError(f"decay_s: the upstream's latency estimate decays with latency_decay_s="
+                             f"{upstream.latency_decay_s:g}; got {quoted(decay_s)}")
         return _build(cls, _cext.PeakEWMA, nodes, None, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
-                      decay_s=float(decay_s))
+                      upstream=upstream, tracks_latency=True, latency_decay_s=float(decay_s))
 
 
 class HAProxyRoundRobin(_Face, _cext.HAProxyRoundRobin):
@@ -243,10 +261,13 @@ class HAProxyRoundRobin(_Face, _cext.HAProxyRoundRobin):
     __slots__ = ("_clock_fn",)
     integer_weights = True
 
-    def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
-                on_state_change=None):
+    def __new__(cls, nodes=None, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
+                on_state_change=None, upstream=None):
+        if nodes is None and isinstance(upstream, _cext.HealthView):
+            nodes = upstream.nodes
         names, raw = nodes_and_weights(nodes, weights)
         if raw is not None:
             int_weights(raw, len(names), maximum=256)
         return _build(cls, _cext.HAProxyRoundRobin, names, raw, backups=backups, health=health,
-                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change)
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
+                      upstream=upstream)

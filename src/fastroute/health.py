@@ -2,7 +2,8 @@
 """Health policies shared by every balancer: passive outlier detection from
 reported outcomes, with the knobs (and defaults, docs/cluster.md §6) of nginx,
 Envoy and HAProxy. Pass one as `health=` to a balancer, or a name:
-"nginx", "envoy", "haproxy" (defaults) — or `health_policy("nginx", max_fails=3)`.
+"nginx", "envoy", "haproxy" (defaults), "none" — or `health_policy("nginx", max_fails=3)`.
+Slow start (docs/request_path.md §4): `SlowStart` (Envoy) and `HAProxySlowStart`.
 """
 from __future__ import annotations
 
@@ -121,6 +122,8 @@ def resolve(health: object, default: HealthPolicy | None = None) -> HealthPolicy
     """Accepts None, a policy, a kind name, or a dict {"kind": ..., knobs...}."""
     if health is None:
         return default
+    if health == "none":
+        return None  # explicit: passive outcomes never fail a node
     if isinstance(health, str):
         return health_policy(health)
     if isinstance(health, dict):
@@ -133,6 +136,56 @@ def resolve(health: object, default: HealthPolicy | None = None) -> HealthPolicy
         _validate(health)
         return health
     raise TypeError(f"health: expected None, a policy, a name or a dict, got {type(health).__name__}")
+
+
+@dataclass(frozen=True)
+class SlowStart:
+    """Envoy slow start (common.proto SlowStartConfig): a node that becomes
+    available again serves with weight × max(min_weight_percent / 100,
+    (t / window_s) ** (1 / aggression)) for its first window_s seconds."""
+
+    window_s: float
+    aggression: float = 1.0
+    min_weight_percent: float = 10.0
+    kind = "envoy"
+
+
+@dataclass(frozen=True)
+class HAProxySlowStart:
+    """HAProxy `slowstart <time>`: weight ramps linearly from 1/16 to 100 % in
+    steps of 1/16 over slowstart_s after the server comes back (not at start)."""
+
+    slowstart_s: float
+    kind = "haproxy"
+
+
+def native_slow_start(slow_start: object) -> dict | None:
+    """Validated slow-start settings as the dict fastroute._cext reads (None: off)."""
+    if slow_start is None:
+        return None
+    if isinstance(slow_start, SlowStart):
+        window, aggression, minimum = slow_start.window_s, slow_start.aggression, slow_start.min_weight_percent
+        for name, value in (("window_s", window), ("aggression", aggression),
+                            ("min_weight_percent", minimum)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ValueError(f"slow_start.{name}: expected a finite number, got {quoted(value)}")
+        if not 0 < window <= MAX_SECONDS:
+            raise ValueError(f"slow_start.window_s: must be in (0, {MAX_SECONDS:g}] seconds, got {quoted(window)}")
+        if not aggression > 0:
+            raise ValueError(f"slow_start.aggression: must be > 0, got {quoted(aggression)}")
+        if not 0 <= minimum <= 100:
+            raise ValueError(f"slow_start.min_weight_percent: must be in [0, 100], got {quoted(minimum)}")
+        return {"kind": 1, "window_s": float(window), "aggression": float(aggression),
+                "min_weight_percent": float(minimum)}
+    if isinstance(slow_start, HAProxySlowStart):
+        window = slow_start.slowstart_s
+        if isinstance(window, bool) or not isinstance(window, numbers.Real) or not math.isfinite(window) \
+                or not 0 < window <= MAX_SECONDS:
+            raise ValueError(f"slow_start.slowstart_s: must be a number of seconds in (0, {MAX_SECONDS:g}], "
+                             f"got {quoted(window)}")
+        return {"kind": 2, "window_s": float(window)}
+    raise TypeError(f"slow_start: expected None, fastroute.SlowStart or fastroute.HAProxySlowStart, "
+                    f"got {type(slow_start).__name__}")
 
 
 def native_policy(policy: HealthPolicy | None) -> dict:
