@@ -17,7 +17,7 @@ use fastroute_engine::placement::ketama::{Flavor, KetamaConfig};
 use fastroute_engine::placement::maglev::MaglevConfig;
 use fastroute_engine::placement::ring::{LookupRule, RingConfig, RingMode};
 use fastroute_engine::placement::{BuildError, Config, Kind, Table};
-use crate::hash::algorithm;
+use crate::hash::{algorithm, placement_key};
 use crate::keys::{int_key, key_error, KeyStore};
 use crate::placement_kinds::{NginxHashOps, RingOps};
 
@@ -127,7 +127,7 @@ impl PlacementTable {
                         min_ring_size=1024, max_ring_size=8388608, lookup="at_or_after", table_size=65537,
                         flavor="libketama", vnodes=None, replicas=4, text_keys=false, avalanche=false,
                         hash_key="id", puids=None, addrs=None, ports=None,
-                        normalized_weights=false))]
+                        normalized_weights=false, secret=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         kind: &str,
@@ -150,8 +150,10 @@ impl PlacementTable {
         addrs: Option<Vec<u32>>,
         ports: Option<Vec<u32>>,
         normalized_weights: bool,
+        secret: Option<&[u8]>,
     ) -> PyResult<Self> {
         let hash = algorithm(hash_name)?;
+        let secret = secret.map(placement_key).transpose()?;
         let kind = match kind {
             "ring" => Kind::Ring(RingConfig {
                 mode: choice("mode", mode, RingMode::NAMES, RingMode::from_name)?,
@@ -182,7 +184,7 @@ impl PlacementTable {
             "haproxy_map" => Kind::HaproxyMap(MapConfig { avalanche }),
             other => return Err(PyValueError::new_err(format!("kind: unknown placement {other:?}"))),
         };
-        let config = Config { names, weights, hash, text_keys, kind };
+        let config = Config { names, weights, hash, text_keys, kind, secret };
         let table = Table::build(&config).map_err(arg_error)?;
         let names = Python::attach(|py| config.names.iter().map(|n| PyString::new(py, n).unbind()).collect());
         Ok(PlacementTable { table, names })
@@ -277,6 +279,12 @@ impl PlacementTable {
             Some(_) => Ok(NginxHashOps { table: slf.clone().unbind() }),
             None => Err(PyTypeError::new_err("only nginx plain hash tables have attempts")),
         }
+    }
+
+    /// Whether key hashes are keyed by a secret (docs/algorithms.md §22).
+    #[getter]
+    fn keyed(&self) -> bool {
+        self.table.keyed()
     }
 
     /// Stable identifier of the table contents (same config → same string).
