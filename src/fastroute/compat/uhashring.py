@@ -24,12 +24,12 @@ from hashlib import md5
 
 import numpy as np
 
-from .._native import _rust
+from ..placement import MAX_RING_POINTS, Ketama
 from ..redact import quoted
 
 # vnodes beyond the ring's 2**26-point cap can never build; weights are 32-bit.
 _MAX_CONF = {"vnodes": "2**26", "weight": "2**31 - 1"}
-_MAX_VALUE = {"vnodes": _rust.MAX_RING_POINTS, "weight": 2**31 - 1}
+_MAX_VALUE = {"vnodes": MAX_RING_POINTS, "weight": 2**31 - 1}
 _CONF_KEYS = ("hostname", "instance", "nodename", "port", "vnodes", "weight")
 
 
@@ -105,20 +105,19 @@ class HashRing:
 
     def _rebuild(self) -> None:
         names = list(self._nodes)
-        weights = [float(c["weight"]) for c in self._nodes.values()]
+        weights = [c["weight"] for c in self._nodes.values()]
         vnodes = [c["vnodes"] for c in self._nodes.values()]
         self._names = names
         if not names or not any(weights) or not self._point_count(weights, vnodes):
             self._table = None
             self.get_node = _no_node
             return
-        self._table = _rust.PlacementTable(
-            "ketama", names, weights, hash_name="ketama" if self._ketama else "md5",
-            flavor="uhashring_ketama" if self._ketama else "uhashring_meta", vnodes=vnodes, replicas=self._replicas,
-            text_keys=True)
+        self._table = Ketama(names, weights, flavor="uhashring_ketama" if self._ketama else "uhashring_meta",
+                             hash="ketama" if self._ketama else "md5", vnodes=vnodes, replicas=self._replicas,
+                             text_keys=True)
         # The compiled lookup itself, with no Python frame in between (keys hash as str(key)).
         self.get_node = self._table.get_node
-        points, owners = self._table._ring().points()
+        points, owners = self._table.ring_points()
         self._points = points
         self._owners = owners
 
@@ -184,12 +183,12 @@ class HashRing:
     def get_node_pos(self, key):
         if self._table is None:
             return None
-        return self._table._ring().position(key)
+        return self._table.position(key)
 
     def get_server(self, key):
         if self._table is None:
             return None
-        pos = self._table._ring().position(key)
+        pos = self._table.position(key)
         return (int(self._points[pos]), self._names[self._owners[pos]])
 
     def get_key(self, key):
@@ -214,9 +213,8 @@ class HashRing:
         if self._table is None:
             raise ValueError("route: the ring is empty")
         if isinstance(keys, np.ndarray) and keys.dtype.kind == "U":
-            return self._table._route(("ucs4", np.ascontiguousarray(keys).view(np.uint32).reshape(-1),
-                                       keys.dtype.itemsize // 4))
-        return self._table._route(("objects", [k if type(k) is str else str(k) for k in keys]))
+            return self._table.route(keys)
+        return self._table.route([k if type(k) is str else str(k) for k in keys])
 
     def range(self, key, size=None, unique=True):
         if self._table is None:
@@ -224,7 +222,7 @@ class HashRing:
         seen = set() if unique else []
         if unique:
             size = size or len(self._nodes)
-        pos = self._table._ring().position(key)
+        pos = self._table.position(key)
         owners = self._owners.tolist()
         for i in list(range(pos, len(owners))) + list(range(0, pos)):
             name = self._names[owners[i]]

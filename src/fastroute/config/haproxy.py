@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .. import balancers
-from .._native import _rust
+from ..placement import HAProxyConsistentHash, HAProxyMapHash
+from ..placement.haproxy import HAPROXY_HASH_FUNCTIONS as _HASH_FUNCTIONS
 from ..redact import quoted
 
-_HASH_FUNCTIONS = ("sdbm", "djb2", "wt6", "crc32")
 _MAX_ID = 2**31 - 1
 # Server keywords that cannot change which server a key maps to offline.
 _HARMLESS_SERVER = {"check", "inter", "fastinter", "downinter", "rise", "fall", "port", "maxconn", "maxqueue",
@@ -242,10 +242,10 @@ class HAProxyHash:
             raise ValueError(f"backend {be.name}: no usable server")
         self.servers = usable
         self.nodes = tuple(s.name for s in usable)
-        weights = [float(s.weight) for s in usable]
-        common = dict(hash_name=be.hash_function, avalanche=be.avalanche)
+        weights = [s.weight for s in usable]
+        common = dict(hash=be.hash_function, avalanche=be.avalanche)
         if be.hash_type == "map-based":
-            self._table = _rust.PlacementTable("haproxy_map", list(self.nodes), weights, **common)
+            self._table = HAProxyMapHash(self.nodes, weights, **common)
         else:
             keys = {s.hash_key for s in usable}
             if len(keys) > 1:
@@ -253,11 +253,10 @@ class HAProxyHash:
             key = keys.pop()
             addrs, ports = zip(*[_ipv4_le(s) for s in usable]) if key != "id" else ([0] * len(usable),
                                                                                              [0] * len(usable))
-            if key == "id" and legacy_id_key:
-                key = "id_legacy"
-            self._table = _rust.PlacementTable("haproxy_chash", list(self.nodes), weights, hash_key=key,
-                                               puids=[s.puid for s in usable], addrs=list(addrs),
-                                               ports=list(ports), **common)
+            self._table = HAProxyConsistentHash(self.nodes, weights, hash_key=key,
+                                                legacy_id_key=key == "id" and legacy_id_key,
+                                                server_ids=[s.puid for s in usable], addresses=list(addrs),
+                                                ports=list(ports), **common)
         self._source = be.balance == "source"
 
     def _key(self, key):
@@ -293,7 +292,7 @@ class HAProxyHash:
         empty = _first_empty_key(arg)
         if empty is not None:
             raise ValueError(f"keys[{empty}]: empty key; HAProxy falls back to round robin for an empty key")
-        return self._table._route(arg, None)
+        return self._table.route(keys)
 
 
 def _first_empty_key(arg: tuple) -> int | None:
@@ -334,9 +333,8 @@ class StaticRoundRobin:
         if not usable:
             raise ValueError(f"backend {be.name}: no usable server")
         self.nodes = tuple(s.name for s in usable)
-        table = _rust.PlacementTable("haproxy_map", list(self.nodes), [float(s.weight) for s in usable])
-        length = table._table_stats()[0]
-        self._order = table._route_hashed(np.arange(length, dtype=np.uint64), None).tolist()
+        table = HAProxyMapHash(self.nodes, [s.weight for s in usable])
+        self._order = table.route_hashed(np.arange(table.slot_count, dtype=np.uint64)).tolist()
         self._next = 0
 
     def pick_index(self) -> int:

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import balancers
-from .._native import _rust
 from ..health import NginxHealth
-from ..placement import IPHash
+from ..placement import IPHash, NginxConsistentHash, NginxPlainHash
 from ..redact import quoted
 
 _HARMLESS = {"keepalive", "keepalive_requests", "keepalive_time", "keepalive_timeout", "zone", "sticky_cookie_insert"}
@@ -213,10 +212,8 @@ class NginxHash:
         self._usable = int((~self._down).sum())
         if not self._usable:
             raise ValueError(f"upstream {upstream.name}: every server is down")
-        kind = "nginx_chash" if consistent else "nginx_hash"
         try:
-            self._table = _rust.PlacementTable(kind, list(self.nodes), [float(w) for w in self.weights],
-                                               hash_name="crc32")
+            self._table = (NginxConsistentHash if consistent else NginxPlainHash)(self.nodes, self.weights)
         except ValueError as exc:
             heaviest = max(upstream.servers, key=lambda s: s.weight)
             raise ValueError(f"nginx config line {heaviest.line}: server {quoted(heaviest.name)} weight={heaviest.weight}: "
@@ -233,22 +230,19 @@ class NginxHash:
         return self.nodes[self.get_index(key)]
 
     def route(self, keys) -> np.ndarray:
-        from .._keys import key_batch_arg
-
-        arg, _ = key_batch_arg(keys)
         if not self._down.any():
-            return self._table._route(arg, None)
+            return self._table.route(keys)
         if self.consistent:
-            reps = self._table._route_replicas(arg, len(self.nodes), None)
+            reps = self._table.route_replicas(keys, len(self.nodes))
             usable = ~self._down[reps]
             return reps[np.arange(len(reps)), usable.argmax(axis=1)].astype(np.int32)
         # Same batch (any key collection) as the other paths; attempts computed in Rust.
-        return self._table._nginx_hash().route_usable(arg, (~self._down).tolist(), None)
+        return self._table.route_usable(keys, (~self._down).tolist())
 
     def _plain_with_down(self, key) -> int:
         # docs/algorithms.md §6.3: nginx's 21 hash attempts (computed in Rust); then round robin,
         # whose first pick is the first usable server.
-        for i in self._table._nginx_hash().attempts(key):
+        for i in self._table.attempts(key):
             if not self._down[i]:
                 return i
         return int(np.flatnonzero(~self._down)[0])

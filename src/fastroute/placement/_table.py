@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The shared base of every placement class: the one Python module (with
+`_native`, `hashing`, `tokens`, `bulk/reader`) that imports `fastroute._rust`.
+
+Every class shares one contract: `.nodes`, `.weights`, `get_node(key)`,
+`get_index(key)`, `route(keys)`, `route_hashed(hashes)`,
+`get_index_hashed(h)`, `replicas(key, n)`, `route_replicas(keys, n)`,
+`with_node / without_node / with_weight` (new objects: tables are
+immutable), pickling and copying by configuration, `fingerprint()`.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._keys import key_batch_arg
+from .._native import _rust
+from ..hashing import HASH_ALGORITHMS
+from ..redact import quoted
+
+#: Largest `threads=` any batch call accepts. Explicit counts share one
+#: thread pool (grown on demand, never one pool per count).
+MAX_THREADS: int = _rust.MAX_THREADS
+#: Engine limits (checked there, with the argument named): ring points, Maglev table size.
+MAX_RING_POINTS: int = _rust.MAX_RING_POINTS
+MAX_MAGLEV_TABLE_SIZE: int = _rust.MAX_MAGLEV_TABLE_SIZE
+#: Sizes cross into the engine as unsigned 64-bit integers.
+_U64_MAX = 2**64 - 1
+
+#: Pickles name this module path (and `_rebuild` there), whichever file defines a class.
+PUBLIC_MODULE = "fastroute.placement"
+
+
+def _rebuild(cls, nodes, weights, options):
+    return cls(nodes, weights, **options)
+
+
+_rebuild.__module__ = PUBLIC_MODULE
+
+
+def _threads(threads: object) -> int | None:
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads: expected None or an int in [1, {MAX_THREADS}], got {quoted(threads)}")
+    return int(threads)
+
+
+def _hash_name(hash: object, choices: tuple[str, ...] = HASH_ALGORITHMS) -> str:
+    if hash not in choices:
+        raise ValueError(f"hash: expected one of {choices}, got {quoted(hash)}")
+    return hash
+
+
+def _positive_int(value: object, name: str, minimum: int = 1, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name}: must be {bound}, got {value}")
+    return value
+
+
+def _per_node_ints(values: object, count: int, name: str, maximum: int) -> list[int]:
+    """One int in [0, maximum] per node, in node order (a list or tuple)."""
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name}: expected a list with one int per node, got {type(values).__name__}")
+    if len(values) != count:
+        raise ValueError(f"{name}: expected {count} values (one per node), got {len(values)}")
+    return [_positive_int(v, f"{name}[{i}]", 0, maximum) for i, v in enumerate(values)]
+
+
+class _Placement(_rust.PlacementTable):
+    """Shared Python face; lookups (get_node, get_index, replicas, …) are inherited from Rust."""
+
+    __slots__ = ("_nodes", "_weights", "_options")
+    _kind: ClassVar[str]
+    #: Options holding one value per node (kept aligned by name in with_node / without_node).
+    _per_node: ClassVar[tuple[str, ...]] = ()
+    _nodes: tuple[str, ...]
+    _weights: tuple[float, ...]
+    _options: dict[str, Any]
+
+    @classmethod
+    def _create(cls, names, weights: np.ndarray, options: dict, native: dict):
+        self = _rust.PlacementTable.__new__(cls, cls._kind, list(names), [float(w) for w in weights], **native)
+        self._nodes = tuple(names)
+        self._weights = tuple(weights.tolist())
+        self._options = options
+        return self
+
+    # -- configuration ------------------------------------------------------------------
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self._nodes
+
+    @property
+    def weights(self) -> tuple:
+        return self._weights
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __repr__(self) -> str:
+        opts = "".join(f", {k}={v!r}" for k, v in self._options.items())
+        return f"{type(self).__name__}(nodes={self._nodes!r}, weights={self._weights!r}{opts})"
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self._nodes, self._weights, dict(self._options)))
+
+    def __copy__(self):
+        return self  # immutable
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.fingerprint() == other.fingerprint() and self._nodes == other._nodes
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.fingerprint()))
+
+    def _with(self, nodes, weights):
+        options = dict(self._options)
+        if self._per_node:
+            at = {name: i for i, name in enumerate(self._nodes)}
+            for name in nodes:
+                if name not in at:
+                    raise ValueError(f"name: {type(self).__name__} needs {'/'.join(self._per_node)} for each node; "
+                                     f"build a new {type(self).__name__} to add {quoted(name)}")
+            for option in self._per_node:
+                if options.get(option) is not None:
+                    options[option] = [options[option][at[name]] for name in nodes]
+        return _rebuild(type(self), tuple(nodes), tuple(weights), options)
+
+    def with_node(self, name: str, weight: float = 1) -> "_Placement":
+        """A new placement with `name` appended (weight `weight`)."""
+        if name in self._nodes:
+            raise ValueError(f"name: node {quoted(name)} is already present")
+        return self._with(self._nodes + (name,), self._weights + (weight,))
+
+    def without_node(self, name: str) -> "_Placement":
+        """A new placement without `name`."""
+        if name not in self._nodes:
+            raise KeyError(f"name: unknown node {quoted(name)}")
+        keep = [i for i, n in enumerate(self._nodes) if n != name]
+        if not keep:
+            raise ValueError("name: cannot remove the last node")
+        return self._with([self._nodes[i] for i in keep], [self._weights[i] for i in keep])
+
+    def with_weight(self, name: str, weight: float) -> "_Placement":
+        """A new placement where `name` has weight `weight`."""
+        if name not in self._nodes:
+            raise KeyError(f"name: unknown node {quoted(name)}")
+        weights = [weight if n == name else w for n, w in zip(self._nodes, self._weights)]
+        return self._with(self._nodes, weights)
+
+    # -- batch lookups ------------------------------------------------------------------
+    def route(self, keys, *, null_index: int | None = None, threads: int | None = None) -> np.ndarray:
+        """Index into `.nodes` for every key, as numpy int32. GIL released; large
+        batches split across `threads` (default: all cores; at most 256, the
+        MAX_THREADS cap) with identical results.
+
+        keys: list/tuple of str|bytes|int, numpy integer/S/U/object array, or a
+        pyarrow string/binary/integer array (zero-copy). Arrow nulls raise unless
+        `null_index` names the index to give them.
+        """
+        if null_index is not None:
+            null_index = _positive_int(null_index, "null_index", 0, len(self._nodes) - 1)
+        arg, nulls = key_batch_arg(keys, allow_nulls=null_index is not None)
+        out = self._route(arg, _threads(threads))
+        if nulls is not None:
+            out[nulls] = null_index
+        return out
+
+    def route_hashed(self, hashes, *, threads: int | None = None) -> np.ndarray:
+        """Like `route` for keys already hashed to 64 bits (uint64 array)."""
+        arr = np.asarray(hashes)
+        if arr.ndim != 1:
+            raise ValueError(f"hashes: expected a 1-D array, got {arr.ndim}-D")
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"hashes: expected an unsigned 64-bit integer array, got dtype {arr.dtype}")
+        wide = arr.astype(np.int64 if arr.dtype.kind == "i" else np.uint64, copy=False)
+        return self._route_hashed(np.ascontiguousarray(wide).view(np.uint64), _threads(threads))
+
+    def route_replicas(self, keys, n: int, *, threads: int | None = None) -> np.ndarray:
+        """int32 array (len(keys), n): each key's primary then n-1 distinct nodes."""
+        n = _positive_int(n, "n", 1, len(self._nodes))
+        arg, _ = key_batch_arg(keys)
+        return self._route_replicas(arg, n, _threads(threads))
+
+    def get_index_hashed(self, h: int) -> int:
+        if isinstance(h, bool) or not isinstance(h, numbers.Integral) or not 0 <= h < 2**64:
+            raise ValueError(f"h: expected an int in [0, 2**64), got {quoted(h)}")
+        return super().get_index_hashed(int(h))
+
+    def replicas(self, key, n: int) -> tuple[str, ...]:
+        """Names of the primary and n-1 further distinct nodes for `key` (failover order)."""
+        n = _positive_int(n, "n", 1, len(self._nodes))
+        return super().replicas(key, n)
+
+
+class _RingPoints:
+    """Point access for ring-shaped tables (a mixin over `_Placement`)."""
+
+    __slots__ = ()
+
+    def ring_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """(points, owners): uint64 point hashes in ring order and the owning node index of each."""
+        return self._ring().points()
+
+    def position(self, key) -> int:
+        """Index into `ring_points()` of the point `key` is looked up at."""
+        return self._ring().position(key)
+
+
+def public(cls):
+    """Class decorator: pickles and reprs name `fastroute.placement.<Class>`, whatever file defines it."""
+    cls.__module__ = PUBLIC_MODULE
+    return cls

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`JumpHash`: jump consistent hash (rust/engine/src/placement/jump.rs)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import float_weights, node_names
+from ..redact import quoted
+from ._table import _hash_name, _Placement, public
+
+
+@public
+class JumpHash(_Placement):
+    """Jump consistent hash (Lamping & Veach 2014) over `nodes`. Unweighted;
+    only appending or removing the last node keeps other keys in place.
+    Replicas of key hash h: jump(h), then jump(mix64(h + k)) for k = 1 … 4n
+    skipping repeats (mix64 = SplitMix64's output function), then the buckets
+    after the primary in cyclic order."""
+
+    __slots__ = ()
+    _kind = "jump"
+
+    def __new__(cls, nodes, weights=None, hash: str = "xxh3"):
+        names = node_names(nodes)
+        if weights is not None:
+            w = float_weights(weights, len(names))
+            if np.any(w != w[0]):
+                raise ValueError("weights: jump consistent hash cannot weight nodes; use HashRing, Maglev or Rendezvous")
+        hash = _hash_name(hash)
+        return cls._create(names, np.ones(len(names)), {"hash": hash}, {"hash_name": hash})
+
+    def _with(self, nodes, weights):
+        return JumpHash(nodes, hash=self._options["hash"])
+
+    @staticmethod
+    def _unit_weight(weight: object) -> None:
+        # Jump hash has no weights: only the weight every node has (1) can be honoured.
+        w = float_weights([weight], 1, name="weight")[0]
+        if w != 1.0:
+            raise ValueError(f"weight: jump consistent hash cannot weight nodes (every node has weight 1), "
+                             f"got {quoted(weight)}; use HashRing, Maglev or Rendezvous")
+
+    def with_node(self, name: str, weight: float = 1) -> "JumpHash":
+        """A new table with `name` appended; `weight` must be 1 (jump hash is unweighted)."""
+        self._unit_weight(weight)
+        return super().with_node(name, weight)
+
+    def with_weight(self, name: str, weight: float) -> "JumpHash":
+        """Only weight 1 is valid (jump hash is unweighted): returns an equal table."""
+        if name not in self._nodes:
+            raise KeyError(f"name: unknown node {quoted(name)}")
+        self._unit_weight(weight)
+        return self

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`Ketama`: ketama continuums (rust/engine/src/placement/ketama.rs,
+docs/algorithms.md §9): libketama and both uhashring rings."""
+from __future__ import annotations
+
+from .._validate import float_weights, int_weights, nodes_and_weights
+from ..redact import quoted
+from ._table import MAX_RING_POINTS, _hash_name, _per_node_ints, _Placement, _positive_int, _RingPoints, public
+
+KETAMA_FLAVORS = ("libketama", "uhashring_ketama", "uhashring_meta")
+#: Key hash each flavour uses unless `hash=` says otherwise ("ketama": MD5's
+#: first 4 bytes little-endian; "md5": its first 8 bytes big-endian).
+_DEFAULT_HASH = {"libketama": "ketama", "uhashring_ketama": "ketama", "uhashring_meta": "md5"}
+_KETAMA_HASHES = ("ketama", "md5")
+
+
+@public
+class Ketama(_RingPoints, _Placement):
+    """A ketama continuum. flavor="libketama": node i gets
+    floor(float32(w_i/Σw) × 40 × N) MD5 digests of "<name>-<k>", 4 points each,
+    lookup first point >= the key hash (docs/algorithms.md §9.1).
+    "uhashring_ketama" / "uhashring_meta": uhashring's rings with per-node
+    `vnodes` and integer weights, lookup first point > the key hash
+    (docs/algorithms.md §9.2). `text_keys=True` hashes `str(key)` for
+    non-str keys, as uhashring does."""
+
+    __slots__ = ()
+    _kind = "ketama"
+    _per_node = ("vnodes",)
+
+    def __new__(cls, nodes, weights=None, *, flavor: str = "libketama", hash: str | None = None, vnodes=None,
+                replicas: int = 4, text_keys: bool = False):
+        if flavor not in KETAMA_FLAVORS:
+            raise ValueError(f"flavor: expected one of {KETAMA_FLAVORS}, got {quoted(flavor)}")
+        names, raw = nodes_and_weights(nodes, weights)
+        # uhashring's point counts are integer arithmetic over the weights.
+        w = float_weights(raw, len(names)) if flavor == "libketama" else int_weights(raw, len(names))
+        hash = _hash_name(_DEFAULT_HASH[flavor] if hash is None else hash, _KETAMA_HASHES)
+        vnode_list = None if vnodes is None else _per_node_ints(vnodes, len(names), "vnodes", MAX_RING_POINTS)
+        replicas = _positive_int(replicas, "replicas", 1, 4)
+        if not isinstance(text_keys, bool):
+            raise TypeError(f"text_keys: expected a bool, got {type(text_keys).__name__}")
+        options = {"flavor": flavor, "hash": hash, "vnodes": vnode_list, "replicas": replicas,
+                   "text_keys": text_keys}
+        native = {"flavor": flavor, "hash_name": hash, "vnodes": vnode_list, "replicas": replicas,
+                  "text_keys": text_keys}
+        return cls._create(names, w, options, native)
