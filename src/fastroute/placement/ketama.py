@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from .._validate import float_weights, int_weights, nodes_and_weights
 from ..redact import quoted
-from ._table import MAX_RING_POINTS, _hash_name, _per_node_ints, _Placement, _positive_int, _RingPoints, public
+from ._table import (MAX_RING_POINTS, _hash_name, _per_node_ints, _Placement, _positive_int, _refuse_secret,
+                     _RingPoints, public)
 
 KETAMA_FLAVORS = ("libketama", "uhashring_ketama", "uhashring_meta")
 #: Key hash each flavour uses unless `hash=` says otherwise ("ketama": MD5's
@@ -29,7 +30,8 @@ class Ketama(_RingPoints, _Placement):
     _per_node = ("vnodes",)
 
     def __new__(cls, nodes, weights=None, *, flavor: str = "libketama", hash: str | None = None, vnodes=None,
-                replicas: int = 4, text_keys: bool = False):
+                replicas: int = 4, text_keys: bool = False, secret: None = None):
+        _refuse_secret(cls, secret, "libketama / uhashring")
         if flavor not in KETAMA_FLAVORS:
             raise ValueError(f"flavor: expected one of {KETAMA_FLAVORS}, got {quoted(flavor)}")
         names, raw = nodes_and_weights(nodes, weights)
