@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start on 127.0.0.1 (nginx,
-# HAProxy, ZooKeeper and a JRE) from Debian's packages when they are missing.
+# HAProxy, ZooKeeper and a JRE; openssl for test certificates) from Debian's packages when they are missing.
 set -euo pipefail
 missing=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 command -v java >/dev/null || missing+=(default-jre-headless)
+# ZooKeeper's TLS port (Netty) needs netty-codec, which Debian's zookeeper.jar manifest
+# omits; the TLS tests make their CA and certificates with openssl.
+[ -f /usr/share/java/netty-codec.jar ] || missing+=(libnetty-java)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

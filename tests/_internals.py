@@ -31,3 +31,8 @@ def placement_hash_name(placement) -> str:
 def membership_change_lock(change):
     """The coordinator lock a ZooKeeper membership change holds (for fault injection)."""
     return change._lock
+
+
+def zookeeper_socket(coordinator):
+    """The socket of a ZooKeeperCoordinator's live kazoo connection (kazoo internals)."""
+    return coordinator.client._connection._socket

@@ -63,7 +63,8 @@ __all__ = [
 _LAZY = dict.fromkeys(
     ["FencingChecker", "FencingToken", "FileMembership", "LiveBalancer", "Member", "MembershipError",
      "NoPrimaryError", "ShardLayout", "ShardReplica", "ShardRouter", "Snapshot", "StaleTokenError",
-     "StaticMembership", "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router"], ".membership")
+     "StaticMembership", "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router",
+     "CoordinatorPermissionError", "ZooKeeperACL", "ZooKeeperAuth", "ZooKeeperTLS"], ".membership")
 _LAZY.update(load_haproxy=".config", load_nginx=".config")
 __all__ += list(_LAZY)
 

@@ -8,6 +8,14 @@ leave  removes a member, as an operator, under the cluster's membership lock
        (fenced: the change is rejected if the lock is lost meanwhile).
 set    changes a member's weight/state/address/metadata, also under the lock.
 status prints members, shard primaries and lock holders (--json for machines).
+secure sets the configured ACL on the namespace's existing znodes (ACLs are not
+       inherited: znodes made before ACLs were configured stay open otherwise).
+
+Access control and TLS (docs/cluster.md §9): --zk-auth-env NAME / --zk-auth-file PATH
+name where the `USER:PASSWORD` digest credential is (never the credential itself);
+--zk-acl-file PATH is a TOML file with `writers`/`readers` digest ids; --zk-tls-ca etc.
+connect to the secureClientPort. --zk-config PATH holds all of these in a [zookeeper]
+table; flags override it.
 """
 from __future__ import annotations
 
@@ -21,6 +29,10 @@ from .redact import quoted
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
+class _UsageError(ValueError):
+    """A missing or conflicting option (exit status 2, as argparse gives)."""
+
+
 def _metadata(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -31,11 +43,62 @@ def _metadata(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _settings(args) -> dict:
+    """Coordinator keyword arguments from --zk-config, then the flags."""
+    import tomllib
+
+    from .membership.zk_security import ZooKeeperACL, ZooKeeperAuth, ZooKeeperTLS, zookeeper_settings
+
+    settings: dict = {}
+    if args.zk_config:
+        try:
+            with open(args.zk_config, "rb") as f:
+                doc = tomllib.load(f)
+        except OSError as exc:
+            raise ValueError(f"--zk-config: cannot read {args.zk_config!r}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"--zk-config: {args.zk_config!r} is not valid TOML: {exc}") from None
+        table = doc["zookeeper"] if "zookeeper" in doc else doc
+        settings = zookeeper_settings(table, source=f"--zk-config {args.zk_config!r}")
+    if args.zk:
+        settings["hosts"] = args.zk
+    if "hosts" not in settings:
+        raise _UsageError("--zk: give the ZooKeeper connect string (or hosts = ... in --zk-config)")
+    if args.cluster is not None:
+        settings["cluster"] = args.cluster
+    settings.setdefault("cluster", "default")
+    settings["session_timeout"] = args.session_timeout if args.session_timeout is not None else \
+        settings.get("session_timeout", 10.0)
+    settings["connect_timeout"] = args.connect_timeout if args.connect_timeout is not None else \
+        settings.get("connect_timeout", 10.0)
+    if args.zk_auth_env:
+        settings["auth"] = ZooKeeperAuth.from_env(args.zk_auth_env)
+    elif args.zk_auth_file:
+        settings["auth"] = ZooKeeperAuth.from_file(args.zk_auth_file)
+    if args.zk_acl_file:
+        try:
+            with open(args.zk_acl_file, "rb") as f:
+                doc = tomllib.load(f)
+        except OSError as exc:
+            raise ValueError(f"--zk-acl-file: cannot read {args.zk_acl_file!r}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"--zk-acl-file: {args.zk_acl_file!r} is not valid TOML: {exc}") from None
+        settings["acl"] = ZooKeeperACL.from_dict(doc, source=f"--zk-acl-file {args.zk_acl_file!r}")
+    if args.zk_tls or args.zk_tls_ca or args.zk_tls_cert or args.zk_tls_key:
+        base = settings.get("tls")
+        settings["tls"] = ZooKeeperTLS(args.zk_tls_ca or (base.ca if base else None),
+                                       cert=args.zk_tls_cert or (base.cert if base else None),
+                                       key=args.zk_tls_key or (base.key if base else None),
+                                       check_hostname=base.check_hostname if base else True)
+    return settings
+
+
 def _coordinator(args):
     from .membership.zookeeper import ZooKeeperCoordinator
 
-    return ZooKeeperCoordinator(args.zk, args.cluster, session_timeout=args.session_timeout,
-                                connect_timeout=args.connect_timeout)
+    settings = _settings(args)
+    args.zk, args.cluster = settings["hosts"], settings["cluster"]
+    return ZooKeeperCoordinator(settings.pop("hosts"), settings.pop("cluster"), **settings)
 
 
 def _status(args) -> int:
@@ -47,8 +110,11 @@ def _status(args) -> int:
         leaders, locks = {}, {}
         for kind, store in (("elections", leaders), ("locks", locks)):
             path = f"{coord.base}/{kind}"
-            for group in sorted(client.get_children(path)) if client.exists(path) else []:
-                contenders = coord.contenders(f"{path}/{group}")
+            with coord._permission("read", path):
+                groups = sorted(client.get_children(path)) if client.exists(path) else []
+            for group in groups:
+                with coord._permission("read", f"{path}/{group}"):
+                    contenders = coord.contenders(f"{path}/{group}")
                 if contenders:
                     _, _, who, token = contenders[0]
                     store[group] = {"holder": who, "token": token, "waiting": len(contenders) - 1}
@@ -114,6 +180,16 @@ def _set(args) -> int:
     return EXIT_OK
 
 
+def _secure(args) -> int:
+    with _coordinator(args) as coord:
+        if coord.acl is None:
+            raise ValueError("secure: give the writer identity (--zk-auth-env/--zk-auth-file) and the ACL "
+                             "(--zk-acl-file or [zookeeper.acl] in --zk-config)")
+        changed = coord.secure_tree()
+        print(f"set ACL {coord.acl!r} on {len(changed)} znodes under {coord.base!r} (and {coord.root!r})")
+    return EXIT_OK
+
+
 def _run(func):
     def run(args) -> int:
         import logging
@@ -125,6 +201,9 @@ def _run(func):
 
         try:
             return func(args)
+        except _UsageError as exc:
+            print(f"fastroute cluster: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except KeyError as exc:
             print(f"fastroute cluster: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         except (MembershipError, TimeoutError, ValueError, TypeError, ImportError) as exc:
@@ -139,10 +218,21 @@ def add_cluster_parser(sub) -> None:
     actions = cluster.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
 
     def common(p):
-        p.add_argument("--zk", required=True, metavar="HOST:PORT", help="ZooKeeper connect string")
-        p.add_argument("--cluster", default="default", help="cluster name (namespace), default 'default'")
-        p.add_argument("--session-timeout", type=float, default=10.0, help="seconds (default 10)")
-        p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds (default 10)")
+        p.add_argument("--zk", metavar="HOST:PORT", help="ZooKeeper connect string (or hosts in --zk-config)")
+        p.add_argument("--cluster", help="cluster name (namespace), default 'default'")
+        p.add_argument("--session-timeout", type=float, help="seconds (default 10)")
+        p.add_argument("--connect-timeout", type=float, help="seconds (default 10)")
+        p.add_argument("--zk-config", metavar="PATH", help="TOML file with a [zookeeper] table (docs/cluster.md §9)")
+        auth = p.add_mutually_exclusive_group()
+        auth.add_argument("--zk-auth-env", metavar="NAME",
+                          help="environment variable holding the digest credential USER:PASSWORD")
+        auth.add_argument("--zk-auth-file", metavar="PATH", help="file holding USER:PASSWORD (mode 600)")
+        p.add_argument("--zk-acl-file", metavar="PATH",
+                       help="TOML: writers = [digest ids], readers = [digest ids]: the ACL of created znodes")
+        p.add_argument("--zk-tls", action="store_true", help="TLS to the secureClientPort (system trust store)")
+        p.add_argument("--zk-tls-ca", metavar="PATH", help="PEM CA bundle the server certificate must verify against")
+        p.add_argument("--zk-tls-cert", metavar="PATH", help="PEM client certificate (server ssl.clientAuth=need)")
+        p.add_argument("--zk-tls-key", metavar="PATH", help="PEM key of --zk-tls-cert")
 
     status = actions.add_parser("status", help="print members, shard primaries and lock holders")
     common(status)
@@ -174,3 +264,7 @@ def add_cluster_parser(sub) -> None:
     setter.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="replaces the metadata")
     setter.add_argument("--lock-timeout", type=float, default=30.0)
     setter.set_defaults(func=_run(_set))
+
+    secure = actions.add_parser("secure", help="set the configured ACL on the namespace's existing znodes")
+    common(secure)
+    secure.set_defaults(func=_run(_secure))

@@ -51,6 +51,25 @@ class NoPrimaryError(MembershipError):
     """A shard has no live elected primary right now; retry after the election."""
 
 
+class CoordinatorPermissionError(MembershipError, PermissionError):
+    """The coordinator refused an operation on a path (its access control list).
+
+    `operation` and `path` name what was refused; the message names the identity
+    (user name only) and never the credential (docs/cluster.md §9)."""
+
+    def __init__(self, message: str, *, operation: str = "", path: str = ""):
+        super().__init__(message)
+        self.operation, self.path = operation, path
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CoordinatorTLSError(CoordinatorUnavailable):
+    """The coordinator's TLS handshake failed (certificate does not verify, wrong host
+    name, not a TLS port); the message names the setting to check."""
+
+
 def _frozen_metadata(metadata: object, where: str) -> Mapping[str, Any]:
     if metadata is None:
         return MappingProxyType({})

@@ -22,12 +22,14 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..redact import quoted
-from .base import (Coordinator, CoordinatorUnavailable, FencingToken, Member, Membership, MembershipError, Snapshot,
-                   StaleTokenError)
+from .base import (Coordinator, CoordinatorPermissionError, CoordinatorTLSError, CoordinatorUnavailable, FencingToken,
+                   Member, Membership, MembershipError, Snapshot, StaleTokenError)
+from .zk_security import KAZOO_LOG, REDACTOR, ZooKeeperACL, ZooKeeperAuth, ZooKeeperTLS
 
 log = logging.getLogger("fastroute.membership.zookeeper")
 
@@ -54,15 +56,89 @@ def _default_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _host_ports(hosts: str) -> list[tuple[str, int]]:
+    """(host, port) pairs of a kazoo connect string "h1:p1,[::1]:p2/chroot"."""
+    out = []
+    for item in hosts.split("/", 1)[0].split(","):
+        item = item.strip()
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest.lstrip(":") or "2181"
+        else:
+            host, _, port = item.rpartition(":") if ":" in item else (item, "", "2181")
+        try:
+            out.append((host, int(port)))
+        except ValueError:
+            raise ValueError(f"hosts: bad port in {quoted(item)}") from None
+    return out
+
+
+POST_HANDSHAKE_ALERT_S = 0.2  # loopback/LAN round trips are well below this
+
+
+def _tls_preflight(hosts: str, tls: ZooKeeperTLS, timeout: float) -> None:
+    """One TLS handshake with every reachable server, before kazoo connects.
+
+    kazoo treats a failed handshake as an unhandled error that ends its connection
+    thread (kazoo protocol/connection.py `_connect_attempt`): the start only times out,
+    and a later reconnect to a misconfigured server of the ensemble would never come
+    back. This names the cause and the setting instead. An unreachable server is left
+    to kazoo's normal retry and timeout."""
+    import ssl
+
+    context = tls.ssl_context()
+    for host, port in _host_ports(hosts):
+        try:
+            raw = socket.create_connection((host, port), timeout=timeout)
+        except OSError:
+            continue
+        try:
+            raw.settimeout(timeout)
+            with context.wrap_socket(raw, server_hostname=host) as conn:
+                if conn.version() == "TLSv1.3":
+                    # TLS 1.3 ends the client's handshake before the server has checked our
+                    # certificate (RFC 8446 §4.4): its refusal arrives as an alert just after
+                    conn.settimeout(POST_HANDSHAKE_ALERT_S)
+                    try:
+                        if conn.recv(1) == b"":
+                            raise ConnectionError("closed by the server right after the handshake")
+                    except TimeoutError:
+                        pass  # silence: ZooKeeper waits for the client to speak first
+        except ssl.SSLCertVerificationError as exc:
+            where = f"zookeeper {host}:{port}"
+            if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+                raise CoordinatorTLSError(
+                    f"tls_check_hostname: the certificate of {where} does not name {host!r} "
+                    f"({exc.verify_message}); connect by a name in its subjectAltName") from None
+            raise CoordinatorTLSError(
+                f"tls_ca: the certificate of {where} does not verify against "
+                f"{repr(tls.ca) if tls.ca else 'the system trust store'} ({exc.verify_message})") from None
+        except (ssl.SSLError, ConnectionError, socket.timeout) as exc:
+            raise CoordinatorTLSError(
+                f"tls: TLS handshake with zookeeper {host}:{port} failed ({type(exc).__name__}: {exc}); is it the "
+                "server's secureClientPort, and does the server require a client certificate (tls_cert, tls_key)?"
+            ) from None
+        finally:
+            raw.close()
+
+
 class ZooKeeperCoordinator(Coordinator):
     """One ZooKeeper session for a process: registrations, locks, elections.
 
     hosts: "host:port[,host:port...]"; cluster: namespace under `root`.
     session_timeout: seconds (the server clamps it to its min/max session timeout).
+    auth: a ZooKeeperAuth (digest identity) to authenticate as.
+    acl: a ZooKeeperACL for every znode this coordinator creates; with `auth` and no
+    `acl`, created znodes are for `auth` alone (ZooKeeperACL([auth])). Without either,
+    znodes get ZooKeeper's `world:anyone` ACL (anyone may change them).
+    tls: a ZooKeeperTLS: connect to the servers' secureClientPort, certificate verified.
+    A refused operation raises CoordinatorPermissionError (a PermissionError) naming
+    the operation and the path (docs/cluster.md §9).
     """
 
     def __init__(self, hosts: str, cluster: str = "default", *, session_timeout: float = 10.0,
-                 connect_timeout: float | None = None, root: str = "/fastroute"):
+                 connect_timeout: float | None = None, root: str = "/fastroute", auth: ZooKeeperAuth | None = None,
+                 acl: ZooKeeperACL | None = None, tls: ZooKeeperTLS | None = None):
         kazoo = _kazoo()
         if not isinstance(hosts, str) or not hosts:
             raise ValueError(f"hosts: expected 'host:port[,host:port]', got {quoted(hosts)}")
@@ -71,13 +147,35 @@ class ZooKeeperCoordinator(Coordinator):
             raise ValueError(f"session_timeout: expected seconds > 0, got {quoted(session_timeout)}")
         if not isinstance(root, str) or not root.startswith("/") or root.endswith("/"):
             raise ValueError(f"root: expected an absolute znode path without trailing '/', got {quoted(root)}")
+        if auth is not None and not isinstance(auth, ZooKeeperAuth):
+            raise TypeError(f"auth: expected a ZooKeeperAuth (from_env / from_file), got {type(auth).__name__}")
+        if acl is not None and not isinstance(acl, ZooKeeperACL):
+            raise TypeError(f"acl: expected a ZooKeeperACL, got {type(acl).__name__}")
+        if tls is not None and not isinstance(tls, ZooKeeperTLS):
+            raise TypeError(f"tls: expected a ZooKeeperTLS, got {type(tls).__name__}")
+        if acl is not None and auth is None:
+            raise ValueError("acl: needs auth= too (the identity this coordinator acts as); "
+                             "an unauthenticated client cannot be one of the ACL's writers")
+        if auth is not None and acl is None:
+            acl = ZooKeeperACL([auth])
         self.hosts, self.cluster, self.session_timeout = hosts, cluster, float(session_timeout)
+        self.root = root
         self.base = f"{root}/{cluster}"
         self.members_path = f"{self.base}/members"
+        self.auth, self.acl, self.tls = auth, acl, tls
         self._exc = kazoo.exceptions
+        connect_timeout = connect_timeout if connect_timeout is not None else max(5.0, self.session_timeout)
+        if tls is not None:
+            _tls_preflight(hosts, tls, connect_timeout)
+        # kazoo logs requests at DEBUG, the Auth packet and ACL digests included: its
+        # logger for us ("kazoo.client.fastroute") masks what we register here.
+        REDACTOR.add(self, (auth._secrets() if auth else ()) + (acl._secrets() if acl else ()))
         # Reconnect forever with a short cap, so a restarted server is found within ~1 s.
         retry = kazoo.retry.KazooRetry(max_tries=-1, delay=0.05, backoff=1.5, max_delay=min(1.0, self.session_timeout))
-        self._client = kazoo.client.KazooClient(hosts=hosts, timeout=self.session_timeout, connection_retry=retry)
+        self._client = kazoo.client.KazooClient(
+            hosts=hosts, timeout=self.session_timeout, connection_retry=retry, logger=KAZOO_LOG,
+            auth_data=auth._kazoo_auth_data() if auth else None, default_acl=acl.kazoo_acl() if acl else None,
+            **(tls.kazoo_options() if tls else {}))
         self._state = LOST
         self._session_id: int | None = None
         self._cond = threading.Condition()
@@ -89,18 +187,95 @@ class ZooKeeperCoordinator(Coordinator):
         self._worker.start()
         self._client.add_listener(self._kazoo_state)
         try:
-            self._client.start(timeout=connect_timeout if connect_timeout is not None else max(5.0, self.session_timeout))
+            self._client.start(timeout=connect_timeout)
         except Exception as exc:
-            self._closed = True
-            self._events.put(None)
-            try:
-                self._client.stop()
-                self._client.close()
-            except Exception:  # pragma: no cover
-                pass
+            self._abandon()
             raise CoordinatorUnavailable(f"zookeeper {hosts}: cannot connect ({exc})") from None
         self._kazoo_state(self._client.state)
-        self._client.ensure_path(self.members_path)
+        try:
+            with self._permission("create", self.members_path):
+                self._client.ensure_path(self.members_path)
+            open_paths = self.open_znodes() if self.acl is not None else []
+        except BaseException:
+            self.close()
+            raise
+        if open_paths:
+            log.warning("zookeeper %s: znodes %s can be changed by anyone (world:anyone; made before ACLs were "
+                        "configured, ACLs are not inherited): run secure_tree() or `fastroute cluster secure`",
+                        hosts, open_paths)
+
+    def _abandon(self) -> None:
+        self._closed = True
+        self._events.put(None)
+        try:
+            self._client.stop()
+            self._client.close()
+        except Exception:  # pragma: no cover
+            pass
+        REDACTOR.discard(self)
+
+    # -- access control ------------------------------------------------------------------------------
+    def _who(self) -> str:
+        if self.auth is None:
+            return "an unauthenticated client (give auth=ZooKeeperAuth..., CLI --zk-auth-env/--zk-auth-file)"
+        return (f"digest user {self.auth.user!r} (credential from {self.auth.source}; ZooKeeper's digest login "
+                "accepts any password, so a wrong password also ends here)")
+
+    def denied(self, operation: str, path: str) -> CoordinatorPermissionError:
+        """The error for a refused `operation` on `path` (never shows the credential)."""
+        return CoordinatorPermissionError(f"zookeeper {operation} {path}: permission denied by the znode's ACL "
+                                          f"for {self._who()}", operation=operation, path=path)
+
+    @contextmanager
+    def _permission(self, operation: str, path: str) -> Iterator[None]:
+        try:
+            yield
+        except self._exc.NoAuthError:
+            raise self.denied(operation, path) from None
+
+    def secure_tree(self) -> list[str]:
+        """Sets this coordinator's ACL on `root`, the cluster namespace and every znode
+        under it. ZooKeeper ACLs are not inherited: znodes made before an ACL was
+        configured keep `world:anyone` until changed (docs/cluster.md §9). Returns the
+        paths changed."""
+        if self.acl is None:
+            raise ValueError("acl: secure_tree() needs a coordinator with auth= (and acl=)")
+        acl = self.acl.kazoo_acl()
+        changed = []
+
+        def walk(path: str) -> None:
+            with self._permission("set ACL", path):
+                try:
+                    self._client.set_acls(path, acl)
+                except self._exc.NoNodeError:
+                    return
+                changed.append(path)
+                try:
+                    children = self._client.get_children(path)
+                except self._exc.NoNodeError:
+                    return
+            for child in sorted(children):
+                walk(f"{path}/{child}")
+
+        with self._permission("set ACL", self.root):
+            self._client.set_acls(self.root, acl)
+        changed.append(self.root)
+        walk(self.base)
+        return changed
+
+    def open_znodes(self) -> list[str]:
+        """Persistent znodes on the way to and in the cluster namespace that anyone
+        (`world:anyone`) may change: left over from before ACLs were configured."""
+        out = []
+        paths = [self.root, self.base, self.members_path, f"{self.base}/locks", f"{self.base}/elections"]
+        for path in paths:
+            try:
+                acls, _ = self._client.get_acls(path)
+            except (self._exc.NoNodeError, self._exc.NoAuthError):
+                continue
+            if any(a.id.scheme == "world" and a.perms & ~1 for a in acls):  # anything beyond READ
+                out.append(path)
+        return out
 
     # -- session state ----------------------------------------------------------------------
     def _kazoo_state(self, state) -> None:
@@ -209,7 +384,11 @@ class ZooKeeperCoordinator(Coordinator):
         return f"{self.base}/elections/{_check_name(group, 'group')}"
 
     def campaign(self, group: str, candidate: str, on_change: Callable[[FencingToken | None], None]) -> "Campaign":
-        return Campaign(self, group, _check_name(candidate, "candidate"), on_change)
+        """Runs for leadership of `group`; returns once our contender znode exists (or
+        raises CoordinatorPermissionError if the ACL forbids campaigning)."""
+        campaign = Campaign(self, group, _check_name(candidate, "candidate"), on_change)
+        campaign._wait_entered(max(5.0, self.session_timeout))
+        return campaign
 
     def watch_leader(self, group: str, callback: Callable[[str | None, int | None], None]) -> "LeaderWatch":
         return LeaderWatch(self, group, callback)
@@ -251,6 +430,7 @@ class ZooKeeperCoordinator(Coordinator):
             self._events.put(None)
             if self._worker is not threading.current_thread():
                 self._worker.join(timeout=5)
+            REDACTOR.discard(self)
 
     def __enter__(self):
         return self
@@ -259,7 +439,9 @@ class ZooKeeperCoordinator(Coordinator):
         self.close()
 
     def __repr__(self) -> str:
-        return f"ZooKeeperCoordinator({self.hosts!r}, {self.cluster!r}, state={self._state})"
+        extra = f", auth={self.auth.user!r}" if self.auth else ""
+        extra += ", tls" if self.tls else ""
+        return f"ZooKeeperCoordinator({self.hosts!r}, {self.cluster!r}{extra}, state={self._state})"
 
 
 class Registration:
@@ -292,7 +474,8 @@ class Registration:
         deadline = time.monotonic() + wait
         while True:
             try:
-                client.create(self._path, self._data(), ephemeral=True, makepath=True)
+                with self._coord._permission("register", self._path):
+                    client.create(self._path, self._data(), ephemeral=True, makepath=True)
                 self._version = 0
                 break
             except exc.NodeExistsError:
@@ -301,7 +484,8 @@ class Registration:
                 except exc.NoNodeError:
                     continue
                 if stat.ephemeralOwner == self._coord.session_id:
-                    self._version = client.set(self._path, self._data()).version
+                    with self._coord._permission("register", self._path):
+                        self._version = client.set(self._path, self._data()).version
                     break
                 if time.monotonic() >= deadline:
                     raise MembershipError(f"name: member {quoted(self._member.name)} is registered by another session "
@@ -390,7 +574,8 @@ class Registration:
             member = replace(self._member, **fields)
             if member.name != self._member.name:
                 raise ValueError("name: a registration cannot be renamed")
-            stat = self._coord.client.set(self._path, json.dumps(member.to_dict(), sort_keys=True).encode())
+            with self._coord._permission("update", self._path):
+                stat = self._coord.client.set(self._path, json.dumps(member.to_dict(), sort_keys=True).encode())
             self._member, self._version = member, stat.version
             return member
 
@@ -424,8 +609,9 @@ class DistributedLock:
     def acquire(self) -> FencingToken:
         exc = self._coord._exc
         try:
-            if not self._lock.acquire(blocking=True, timeout=self._timeout):
-                raise TimeoutError(f"lock {quoted(self.name)}: not acquired within {self._timeout} s")
+            with self._coord._permission("lock", self._lock.path):
+                if not self._lock.acquire(blocking=True, timeout=self._timeout):
+                    raise TimeoutError(f"lock {quoted(self.name)}: not acquired within {self._timeout} s")
         except exc.LockTimeout:
             raise TimeoutError(f"lock {quoted(self.name)}: not acquired within {self._timeout} s") from None
         self._node_path = f"{self._lock.path}/{self._lock.node}"
@@ -493,6 +679,8 @@ class MembershipChange:
         build(tx)
         results = tx.commit()
         failed = [r for r in results if isinstance(r, Exception)]
+        if any(isinstance(r, self._coord._exc.NoAuthError) for r in failed):
+            raise self._coord.denied(what, self._coord.member_path(name))
         if failed:
             lock_result = results[0]
             if isinstance(lock_result, Exception) and not isinstance(lock_result, self._coord._exc.RolledBackError):
@@ -506,9 +694,12 @@ class MembershipChange:
     def members(self) -> dict[str, tuple[Member, int]]:
         client, exc = self._coord.client, self._coord._exc
         out = {}
-        for child in client.get_children(self._coord.members_path):
+        with self._coord._permission("read", self._coord.members_path):
+            children = client.get_children(self._coord.members_path)
+        for child in children:
             try:
-                data, stat = client.get(f"{self._coord.members_path}/{child}")
+                with self._coord._permission("read", f"{self._coord.members_path}/{child}"):
+                    data, stat = client.get(f"{self._coord.members_path}/{child}")
             except exc.NoNodeError:
                 continue
             out[child] = (Member.from_dict(json.loads(data)), stat.version)
@@ -553,9 +744,25 @@ class Campaign:
         self._lock = None
         self.token: FencingToken | None = None
         self._wake = threading.Event()
+        self.error: CoordinatorPermissionError | None = None
+        self._entered = threading.Event()  # contender znode created, or `error` set
         self._unlisten = coord.add_state_listener(lambda state, new: self._wake.set())
         self._thread = threading.Thread(target=self._run, name=f"fastroute-campaign:{group}", daemon=True)
         self._thread.start()
+
+    def _wait_entered(self, timeout: float) -> None:
+        # Only while connected: during an outage the campaign starts on reconnect, and a
+        # refusal then is logged and kept in `error` (callers such as ShardReplica
+        # rebuild inside a membership callback and must not stall).
+        deadline = time.monotonic() + timeout
+        while not self._entered.is_set() and time.monotonic() < deadline and self._coord.connected:
+            lock = self._lock
+            if lock is not None and lock.node is not None:  # kazoo Lock sets `node` once it created it
+                break
+            self._entered.wait(0.01)
+        if self.error is not None:
+            self.close()
+            raise self.error
 
     def _set(self, token: FencingToken | None) -> None:
         if token == self.token and (token is None) == (self.token is None):
@@ -578,6 +785,12 @@ class Campaign:
                 got = lock.acquire(blocking=True)
             except exc.CancelledError:
                 got = False
+            except exc.NoAuthError:  # the ACL forbids us: retrying cannot help
+                self.error = coord.denied("campaign", self._path)
+                log.warning("campaign %s: %s", self.group, self.error)
+                self._entered.set()
+                self._release(lock)
+                return
             except Exception as err:  # connection loss mid-acquire: start over on the next session
                 log.info("campaign %s: %s", self.group, err)
                 got = False
@@ -658,7 +871,9 @@ class LeaderWatch:
         self._callback = callback
         self._last: tuple | None = None
         self._closed = False
-        coord.client.ensure_path(self._path)
+        if not coord.client.exists(self._path):  # readers may watch a group nobody campaigns in yet
+            with coord._permission("create", self._path):
+                coord.client.ensure_path(self._path)
         self._unlisten = coord.add_state_listener(lambda state, new: state == CONNECTED and self._refresh())
         self._refresh()
 
@@ -681,6 +896,9 @@ class LeaderWatch:
                     continue
                 leader = (data.decode("utf-8", "replace"), stat.czxid)
                 break
+        except exc.NoAuthError:
+            log.warning("leader watch: %s", self._coord.denied("read", self._path))
+            return
         except Exception as err:  # disconnected: keep the last answer, refresh on reconnect
             log.info("leader watch %s: %s", self._path, err)
             return
@@ -707,9 +925,13 @@ class ZooKeeperMembership(Membership):
 
     def __init__(self, coordinator: ZooKeeperCoordinator | str, cluster: str = "default", *,
                  session_timeout: float = 10.0, refresh_interval: float = 5.0, algorithm: str | None = None,
-                 params: dict[str, Any] | None = None):
+                 params: dict[str, Any] | None = None, auth: ZooKeeperAuth | None = None,
+                 acl: ZooKeeperACL | None = None, tls: ZooKeeperTLS | None = None):
         owns = isinstance(coordinator, str)
-        coord = ZooKeeperCoordinator(coordinator, cluster, session_timeout=session_timeout) if owns else coordinator
+        if not owns and (auth is not None or acl is not None or tls is not None):
+            raise ValueError("auth, acl, tls: give them to the ZooKeeperCoordinator passed as `coordinator`")
+        coord = ZooKeeperCoordinator(coordinator, cluster, session_timeout=session_timeout, auth=auth, acl=acl,
+                                     tls=tls) if owns else coordinator
         if not isinstance(coord, ZooKeeperCoordinator):
             raise TypeError(f"coordinator: expected a ZooKeeperCoordinator or 'host:port', got {type(coord).__name__}")
         if isinstance(refresh_interval, bool) or not isinstance(refresh_interval, (int, float)) or not refresh_interval > 0:
@@ -724,6 +946,8 @@ class ZooKeeperMembership(Membership):
         if not self._refresh():
             if owns:
                 coord.close()
+            if isinstance(self._last_error, CoordinatorPermissionError):
+                raise self._last_error
             raise CoordinatorUnavailable(f"{self._source}: first read failed: {self._last_error}")
         self._unlisten = coord.add_state_listener(self._on_state)
         if not coord.connected:
@@ -793,7 +1017,10 @@ class ZooKeeperMembership(Membership):
                     self._dirty.set()
                     return True
             except Exception as err:  # connection trouble: keep the last snapshot
-                self._report_error(CoordinatorUnavailable(f"{self._source}: {type(err).__name__}: {err}"))
+                if isinstance(err, self._coord._exc.NoAuthError):
+                    self._report_error(self._coord.denied("read", path))
+                else:
+                    self._report_error(CoordinatorUnavailable(f"{self._source}: {type(err).__name__}: {err}"))
                 if self._snapshot is not None:
                     self._set_stale(True)
                 return False
