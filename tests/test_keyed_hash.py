@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastroute
 from tests.reference.keys import key_bytes
@@ -143,3 +145,11 @@ def test_a_secret_does_not_combine_with_another_algorithm_or_seed():
     for kwargs in ({"algorithm": "xxh64"}, {"seed": 3}):
         with pytest.raises(ValueError, match="^secret: .*SipHash-1-3"):
             fastroute.hash_keys(["a"], secret=SECRET, **kwargs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=st.binary(min_size=16, max_size=200), keys=st.lists(st.binary(max_size=70), min_size=1, max_size=20))
+def test_keyed_hash_equals_the_reference_for_any_secret_and_bytes(secret, keys):
+    assert fastroute.hash_keys(keys, secret=secret).tolist() == [keyed_hash(secret, k) for k in keys]
+    assert fastroute.hash_keys(pa.array(keys, pa.binary()), secret=secret).tolist() == \
+        [keyed_hash(secret, k) for k in keys]
