@@ -36,3 +36,16 @@ def membership_change_lock(change):
 def zookeeper_socket(coordinator):
     """The socket of a ZooKeeperCoordinator's live kazoo connection (kazoo internals)."""
     return coordinator.client._connection._socket
+
+
+def httpx_rewrites(origin_url: str, url: str) -> tuple[str, str]:
+    """(fast, public) rewrites of `url` to the node at `origin_url` by fastroute.httpx:
+    the NamedTuple fast path and httpx's own copy_with must agree."""
+    import httpx
+
+    from fastroute import httpx as fr_httpx
+    from fastroute._client import parse_origins
+
+    origin = parse_origins(["n"], {"n": origin_url})["n"]
+    fast = fr_httpx._Rewriter(origin)(httpx.URL(url))
+    return str(fast), str(fr_httpx._rewrite_public(httpx.URL(url), origin))

@@ -97,7 +97,14 @@ def test_interrupted_run_and_its_json_never_print_a_card_number(tmp_path):
     proc = subprocess.Popen([FASTROUTE, "route", str(src), "--cluster", str(tmp_path / "c.toml"), "--key",
                              "card_number", "-o", str(tmp_path / "o.csv"), "--json", "--batch-rows", "500"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    # Signal only once the run has begun writing (its temporary output exists): a
+    # SIGTERM during interpreter start-up, before the CLI holds signals, would just
+    # kill the process, which says nothing about what an interrupted run prints.
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(p.name not in ("c.toml", "in.csv") for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     # 0: finished first; 143: interrupted; -15: the signal came after main() returned
@@ -115,6 +122,8 @@ def test_library_errors_never_hold_a_card_number(caplog):
         lambda: fastroute.IPHash(["a", "b"]).route([pan]),
         lambda: fastroute.load_nginx("upstream u { hash $k; server %s weight=x; }" % pan, "u"),
         lambda: fastroute.load_nginx("upstream u { hash $k; bogus %s; }" % pan, "u"),
+        lambda: fastroute.load_nginx("upstream u { server a:1 %s; }" % pan, "u", strict=True),
+        lambda: fastroute.load_haproxy("backend b\n  server a 1.1.1.1:80 %s\n" % pan, "b", strict=True),
         lambda: fastroute.load_nginx("upstream %s { server a; }" % pan, "u"),
         lambda: fastroute.load_haproxy("backend b\n  balance %s\n  server a 1.1.1.1:80\n" % pan, "b"),
         lambda: fastroute.load_haproxy("backend b\n  server a 1.1.1.1:80 weight %s\n" % pan, "b"),

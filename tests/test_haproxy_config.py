@@ -58,8 +58,6 @@ def test_balance_uri_published_vector():
         ("backend be\n    balance leastconnz\n    server a 1.1.1.1:1\n", "line 2: unsupported balance algorithm"),
         ("backend be\n    hash-type consistent md5\n    server a 1.1.1.1:1\n", "line 2: hash function"),
         ("backend be\n    server a 1.1.1.1:1 weight x\n", "line 2: weight must be an integer"),
-        ("backend be\n    server a 1.1.1.1:1 track other/a\n", "line 2: unsupported server keyword 'track'"),
-        ("backend be\n    use-server a if TRUE\n    server a 1.1.1.1:1\n", "line 2: unsupported directive"),
         ("backend other\n    server a 1.1.1.1:1\n", "no backend or listen section 'be'"),
         ("backend be\n    balance source\n", "no server lines"),
         ("backend be\n    balance uri\n    server a host:1 hash-key guid\n", "hash-key 'guid'"),

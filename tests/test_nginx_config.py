@@ -53,8 +53,6 @@ def test_parsed_parameters():
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ("upstream up { server a:1 slow_start=30s; }", "line 1: unsupported server parameter 'slow_start=30s'"),
-        ("upstream up {\n server a:1;\n sticky cookie x;\n}", "line 3: unsupported directive 'sticky'"),
         ("upstream up { hash $k consistent; server a:1 backup; server b:1; }", "cannot be used with"),
         ("upstream up { server a:1 weight=0; }", "bad value in 'weight=0'"),
         ("upstream up { server a:1 }", "missing ';'"),

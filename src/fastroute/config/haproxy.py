@@ -12,6 +12,15 @@ Keyless: `static-rr` and `roundrobin` (fwrr) reproduce HAProxy's request
 sequence; `leastconn`, `first` and `random` return the closest fastroute
 balancer (their exact HAProxy sequences depend on live state: a warning says so).
 
+Health-check settings (`check`, `inter`, `fastinter`, `downinter`, `rise`,
+`fall`, `port`, `agent-check`, `agent-port`, `agent-inter`, `agent-send`,
+`timeout check`, `option httpchk`, `http-check send|expect`), `slowstart`,
+`maxconn`, `backup`, `disabled` and `default-server` lines are parsed onto
+HAProxyServer; `haproxy_checks(text, backend, sink=...)` builds the
+fastroute.checks.HealthChecker they describe (docs/checks.md §6). `listen`
+sections (with `bind`) load like backends. Unsupported directives and server
+keywords: a warning naming the line, an error with `strict=True`.
+
 `version` (e.g. "2.6.12" or the first line of `haproxy -v`) selects the
 consistent-hash id key: HAProxy 3.0–3.2 builds without the 2025-10 fix hash
 the server id twice (§7.2 step 4); `legacy_id_key=` overrides the guess.
@@ -30,15 +39,23 @@ from .. import balancers
 from ..placement import HAProxyConsistentHash, HAProxyMapHash
 from ..placement.haproxy import HAPROXY_HASH_FUNCTIONS as _HASH_FUNCTIONS
 from ..redact import quoted
+from ._rules import check_strict
+from ._rules import unsupported as _unsupported
 
 _MAX_ID = 2**31 - 1
-# Server keywords that cannot change which server a key maps to offline.
-_HARMLESS_SERVER = {"check", "inter", "fastinter", "downinter", "rise", "fall", "port", "maxconn", "maxqueue",
-                    "ssl", "verify", "sni", "cookie", "send-proxy", "send-proxy-v2", "check-ssl", "observe",
-                    "error-limit", "on-error", "resolvers", "init-addr", "alpn", "proto", "slowstart"}
-_HARMLESS_BACKEND = {"mode", "timeout", "option", "http-reuse", "retries", "default-server", "log",
-                     "http-request", "http-response", "http-check", "fullconn", "stick-table", "stick",
-                     "hash-balance-factor"}
+# Server keywords that cannot change which server a key maps to offline (value-taking, flags).
+_HARMLESS_SERVER_VALUE = {"maxqueue", "verify", "sni", "cookie", "observe", "error-limit", "on-error", "resolvers",
+                          "init-addr", "alpn", "proto", "check-sni", "ca-file", "crt", "agent-addr", "addr",
+                          "minconn", "init-state"}
+_HARMLESS_SERVER_FLAG = {"ssl", "send-proxy", "send-proxy-v2", "check-ssl", "check-send-proxy", "enabled"}
+_HARMLESS_BACKEND = {"mode", "timeout", "option", "http-reuse", "retries", "log", "http-request", "http-response",
+                     "fullconn", "stick-table", "stick", "hash-balance-factor", "maxconn"}
+# Check and load keywords mapped onto HAProxyServer (value-taking): keyword -> attribute.
+_TIME_KEYWORDS = {"inter": "inter", "fastinter": "fastinter", "downinter": "downinter", "agent-inter": "agent_inter",
+                  "slowstart": "slowstart"}
+_INT_KEYWORDS = {"rise": ("rise", 1, 2**16), "fall": ("fall", 1, 2**16), "port": ("check_port", 1, 65535),
+                 "agent-port": ("agent_port", 1, 65535), "maxconn": ("maxconn", 0, 2**31 - 1)}
+_TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 @dataclass
@@ -51,6 +68,19 @@ class HAProxyServer:
     puid: int = 0
     hash_key: str = "id"
     line: int = 0
+    check: bool = False
+    inter: float | None = None  # seconds; None = HAProxy's default (2 s)
+    fastinter: float | None = None
+    downinter: float | None = None
+    rise: int | None = None
+    fall: int | None = None
+    check_port: int | None = None
+    agent_check: bool = False
+    agent_port: int | None = None
+    agent_inter: float | None = None
+    agent_send: str | None = None
+    slowstart: float | None = None  # seconds
+    maxconn: int | None = None
 
 
 @dataclass
@@ -63,6 +93,15 @@ class HAProxyBackend:
     hash_function: str = "sdbm"
     avalanche: bool = False
     servers: list[HAProxyServer] = field(default_factory=list)
+    kind: str = "backend"  # or "listen"
+    binds: list[str] = field(default_factory=list)
+    #: `option httpchk`: (method, uri, Host header or None); None = TCP connect checks
+    httpchk: tuple[str, str, str | None] | None = None
+    #: `http-check expect`: ("status", code) | ("string", text) | ("rstring", regex) | None
+    http_expect: tuple[str, object] | None = None
+    check_timeout: float | None = None  # `timeout check`, seconds
+    strict: bool = False
+    default_server: dict = field(default_factory=dict)
 
 
 def _sections(text: str):
@@ -83,8 +122,8 @@ def _sections(text: str):
             current[2].append((tokens, lineno))
 
 
-def parse_backend(text: str, backend: str) -> HAProxyBackend:
-    be = HAProxyBackend(backend)
+def parse_backend(text: str, backend: str, *, strict: bool = False) -> HAProxyBackend:
+    be = HAProxyBackend(backend, strict=check_strict(strict))
     defaults: list = []
     found = None
     names = []
@@ -97,6 +136,7 @@ def parse_backend(text: str, backend: str) -> HAProxyBackend:
                 if found is not None:
                     raise ValueError(f"backend: {quoted(backend)} is defined twice")
                 found = (defaults, lines)
+                be.kind = kind
     if found is None:
         raise ValueError(f"backend: no backend or listen section {quoted(backend)}; found {quoted(names)}")
     for source, lines in (("defaults", found[0]), ("backend", found[1])):
@@ -150,52 +190,54 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
         be.hash_function = funcs[0] if funcs else "sdbm"
         if be.hash_type == "consistent" and not funcs:
             be.avalanche = True  # `hash-type consistent` alone means sdbm + avalanche (§7.1)
-    elif head == "server" and not in_defaults:
+    elif head in ("server", "default-server"):
+        if head == "server" and in_defaults:
+            return  # HAProxy refuses servers in defaults; nothing to route to
+        if head == "default-server":
+            be.default_server.update(_server_keywords(be, args, 0, where))
+            return
         if len(args) < 2:
             raise ValueError(f"{where}: server needs a name and an address")
         srv = HAProxyServer(args[0], args[1], line=lineno)
-        i = 2
-        while i < len(args):
-            kw = args[i]
-            if kw in ("weight", "id", "hash-key"):
-                if i + 1 >= len(args):
-                    raise ValueError(f"{where}: {kw} needs a value")
-                value = args[i + 1]
-                if kw == "hash-key":
-                    if value not in ("id", "addr", "addr-port"):
-                        raise ValueError(f"{where}: hash-key {quoted(value)} is not supported (id, addr, addr-port)")
-                    srv.hash_key = value
-                else:
-                    if not value.isdigit():
-                        raise ValueError(f"{where}: {kw} must be an integer, got {quoted(value)}")
-                    if kw == "weight":
-                        srv.weight = int(value)
-                        if srv.weight > 256:
-                            raise ValueError(f"{where}: weight must be <= 256")
-                    else:
-                        srv.puid = int(value)
-                        if not 1 <= srv.puid <= _MAX_ID:  # HAProxy ids are positive 32-bit ints
-                            raise ValueError(f"{where}: id must be in [1, {_MAX_ID}], got {value}")
-                        clash = next((s for s in be.servers if s.puid == srv.puid), None)
-                        if clash is not None:
-                            raise ValueError(f"{where}: id {srv.puid} is already used by server {quoted(clash.name)} "
-                                             f"(line {clash.line}); HAProxy refuses duplicate ids")
-                i += 2
-            elif kw == "backup":
-                srv.backup = True
-                i += 1
-            elif kw == "disabled":
-                srv.disabled = True
-                i += 1
-            elif kw in _HARMLESS_SERVER:
-                i += 2 if kw in ("inter", "fastinter", "downinter", "rise", "fall", "port", "maxconn", "maxqueue",
-                                 "verify", "sni", "cookie", "observe", "error-limit", "on-error", "resolvers",
-                                 "init-addr", "alpn", "proto", "slowstart") else 1
-            else:
-                raise ValueError(f"{where}: unsupported server keyword {quoted(kw)}")
+        for attr, value in {**be.default_server, **_server_keywords(be, args, 2, where, srv=srv)}.items():
+            setattr(srv, attr, value)
         if any(s.name == srv.name for s in be.servers):
             raise ValueError(f"{where}: server {quoted(srv.name)} declared twice")
         be.servers.append(srv)
+    elif head == "bind" and be.kind == "listen" and not in_defaults:
+        be.binds.extend(args[:1])
+    elif head == "option" and args[:1] == ["httpchk"]:
+        rest = args[1:]
+        method, uri = ("OPTIONS", "/") if not rest else (("OPTIONS", rest[0]) if len(rest) == 1 else rest[:2])
+        be.httpchk = (method, uri, None)
+    elif head == "http-check" and args[:1] == ["expect"]:
+        rest = args[1:]
+        if len(rest) == 2 and rest[0] == "status" and rest[1].isdigit() and 100 <= int(rest[1]) <= 599:
+            be.http_expect = ("status", int(rest[1]))
+        elif len(rest) >= 2 and rest[0] in ("string", "rstring"):
+            be.http_expect = (rest[0], " ".join(rest[1:]))
+        else:
+            _unsupported(where, f"http-check expect form {quoted(' '.join(rest))}", be.strict, stacklevel=5)
+    elif head == "http-check" and args[:1] == ["send"]:
+        method, uri, host = be.httpchk or ("GET", "/", None)
+        i, rest = 0, args[1:]
+        while i < len(rest):
+            if rest[i] == "meth" and i + 1 < len(rest):
+                method = rest[i + 1]
+            elif rest[i] == "uri" and i + 1 < len(rest):
+                uri = rest[i + 1]
+            elif rest[i] == "hdr" and i + 2 < len(rest) and rest[i + 1].lower() == "host":
+                host = rest[i + 2]
+                i += 1
+            else:
+                _unsupported(where, f"http-check send argument {quoted(rest[i])}", be.strict, stacklevel=5)
+                i -= 1
+            i += 2
+        be.httpchk = (method, uri, host)
+    elif head == "timeout" and args[:1] == ["check"]:
+        if len(args) != 2:
+            raise ValueError(f"{where}: timeout check needs one time value")
+        be.check_timeout = _time(args[1], where)
     elif head in _HARMLESS_BACKEND or head.startswith("timeout"):
         if head == "hash-balance-factor":
             warnings.warn(f"{where}: hash-balance-factor depends on live load; offline routing ignores it",
@@ -203,7 +245,88 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
     elif in_defaults:
         pass  # other defaults (timeouts, logging) do not change server choice
     else:
-        raise ValueError(f"{where}: unsupported directive {quoted(head)} in backend {be.name}")
+        _unsupported(where, f"directive {quoted(head)} in {be.kind} {be.name}", be.strict, stacklevel=5)
+
+
+def _time(value: str, where: str) -> float:
+    """HAProxy time: an integer with an optional unit (us, ms, s, m, h, d); milliseconds by default."""
+    m = re.fullmatch(r"(\d+)(us|ms|s|m|h|d)?", value)
+    if not m:
+        raise ValueError(f"{where}: bad time {quoted(value)} (expected e.g. 200, 2s, 500ms)")
+    seconds = int(m.group(1)) * _TIME_UNITS[m.group(2) or "ms"]
+    if seconds > 86400.0:
+        raise ValueError(f"{where}: time {quoted(value)} is over one day")
+    return seconds
+
+
+def _server_keywords(be: HAProxyBackend, args: list[str], i: int, where: str, srv: HAProxyServer | None = None):
+    """Attribute values set by the keywords of a `server` (from args[i]) or `default-server` line."""
+    out: dict = {}
+    while i < len(args):
+        kw = args[i]
+        value = args[i + 1] if i + 1 < len(args) else None
+        takes_value = kw in ("weight", "id", "hash-key", "agent-send") or kw in _TIME_KEYWORDS or \
+            kw in _INT_KEYWORDS or kw in _HARMLESS_SERVER_VALUE
+        if takes_value and value is None:
+            raise ValueError(f"{where}: {kw} needs a value")
+        if kw == "hash-key":
+            if value not in ("id", "addr", "addr-port"):
+                raise ValueError(f"{where}: hash-key {quoted(value)} is not supported (id, addr, addr-port)")
+            out["hash_key"] = value
+        elif kw in ("weight", "id"):
+            if not value.isdigit():
+                raise ValueError(f"{where}: {kw} must be an integer, got {quoted(value)}")
+            if kw == "weight":
+                if int(value) > 256:
+                    raise ValueError(f"{where}: weight must be <= 256")
+                out["weight"] = int(value)
+            else:
+                if srv is None:
+                    _unsupported(where, "default-server keyword 'id'", be.strict, stacklevel=6)
+                    i += 2
+                    continue
+                puid = int(value)
+                if not 1 <= puid <= _MAX_ID:  # HAProxy ids are positive 32-bit ints
+                    raise ValueError(f"{where}: id must be in [1, {_MAX_ID}], got {value}")
+                clash = next((s for s in be.servers if s.puid == puid), None)
+                if clash is not None:
+                    raise ValueError(f"{where}: id {puid} is already used by server {quoted(clash.name)} "
+                                     f"(line {clash.line}); HAProxy refuses duplicate ids")
+                out["puid"] = puid
+        elif kw in _TIME_KEYWORDS:
+            seconds = _time(value, where)
+            if seconds <= 0 and kw != "slowstart":
+                raise ValueError(f"{where}: {kw} must be > 0")
+            out[_TIME_KEYWORDS[kw]] = seconds
+        elif kw in _INT_KEYWORDS:
+            attr, low, high = _INT_KEYWORDS[kw]
+            if not value.isdigit() or not low <= int(value) <= high:
+                raise ValueError(f"{where}: {kw} must be an integer in [{low}, {high}], got {quoted(value)}")
+            out[attr] = int(value)
+        elif kw == "agent-send":
+            out["agent_send"] = value
+        elif kw in ("backup", "disabled", "check", "agent-check"):
+            out[kw.replace("-", "_")] = True
+            i += 1
+            continue
+        elif kw in ("no-check", "no-agent-check", "no-backup", "enabled"):
+            if kw != "enabled":
+                out[kw[3:].replace("-", "_")] = False
+            else:
+                out["disabled"] = False
+            i += 1
+            continue
+        elif kw in _HARMLESS_SERVER_VALUE:
+            pass
+        elif kw in _HARMLESS_SERVER_FLAG:
+            i += 1
+            continue
+        else:
+            _unsupported(where, f"server keyword {quoted(kw)}", be.strict, stacklevel=6)
+            i += 1
+            continue
+        i += 2
+    return out
 
 
 def parse_version(version: str | None) -> tuple[int, int] | None:
@@ -346,11 +469,28 @@ class StaticRoundRobin:
         return self.nodes[self.pick_index()]
 
 
-def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_id_key: bool | None = None):
+def _check_health(be: HAProxyBackend):
+    """HAProxyHealth(rise, fall) when servers have `check` (so report_check() takes the
+    active results, as HAProxy does), else None: the balancer's default policy."""
+    checked = [s for s in be.servers if s.check]
+    if not checked:
+        return None
+    pairs = {(s.rise or 2, s.fall or 3) for s in checked}
+    if len(pairs) > 1:
+        raise ValueError(f"backend {be.name}: servers' rise/fall differ {sorted(pairs)}; fastroute applies one "
+                         "health policy per balancer (haproxy_checks() runs per-server rise/fall)")
+    from ..health import HAProxyHealth
+
+    rise, fall = pairs.pop()
+    return HAProxyHealth(rise=rise, fall=fall)
+
+
+def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_id_key: bool | None = None,
+                 strict: bool = False):
     """The selector that behaves as `backend` (or `listen`) in `text`."""
     if not isinstance(text, str):
         raise TypeError(f"text: expected the config as str, got {type(text).__name__}")
-    be = parse_backend(text, backend)
+    be = parse_backend(text, backend, strict=strict)
     if legacy_id_key is None:
         v = parse_version(version)
         legacy_id_key = v is not None and (3, 0) <= v < (3, 3)
@@ -361,8 +501,9 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
     names = [s.name for s in be.servers]
     weights = [max(s.weight, 0) for s in be.servers]
     backups = [s.name for s in be.servers if s.backup]
+    health = _check_health(be)
     if be.balance == "roundrobin":
-        sel = balancers.HAProxyRoundRobin(names, weights, backups=backups)
+        sel = balancers.HAProxyRoundRobin(names, weights, backups=backups, health=health)
         for s in be.servers:
             if s.disabled:
                 sel.set_state(s.name, "down")
@@ -370,12 +511,64 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
     warnings.warn(f"backend {backend}: balance {be.balance} depends on live state; fastroute returns the closest "
                   "balancer, not HAProxy's exact sequence", stacklevel=2)
     if be.balance == "leastconn":
-        sel = balancers.LeastConnections(names, weights, backups=backups)
+        sel = balancers.LeastConnections(names, weights, backups=backups, health=health)
     elif be.balance == "random":
-        sel = balancers.WeightedRandom(names, [float(w) for w in weights], backups=backups)
+        sel = balancers.WeightedRandom(names, [float(w) for w in weights], backups=backups, health=health)
     else:  # first
-        sel = balancers.SmoothWeightedRoundRobin(names, weights, backups=backups)
+        sel = balancers.SmoothWeightedRoundRobin(names, weights, backups=backups, health=health)
     for s in be.servers:
         if s.disabled:
             sel.set_state(s.name, "down")
     return sel
+
+
+def haproxy_checks(text: str, backend: str, *, sink=None, strict: bool = False, **options):
+    """The fastroute.checks.HealthChecker that runs the checks `backend` declares:
+    one target per server with `check` (and not `disabled`), its per-server
+    inter / fastinter / downinter / rise / fall / port, `timeout check`, an
+    HTTP check from `option httpchk` / `http-check send|expect` (else TCP
+    connect) and the agent from `agent-check` / `agent-port` / `agent-inter` /
+    `agent-send`. `options` go to HealthChecker (clock, seed, on_transition)."""
+    from ..checks import AgentCheck, CheckTarget, CheckTiming, HealthChecker, HttpCheck, TcpCheck
+
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected the config as str, got {type(text).__name__}")
+    be = parse_backend(text, backend, strict=strict)
+    targets = []
+    for s in be.servers:
+        where = f"haproxy config line {s.line}: server {s.name!r}"
+        if s.agent_check and not s.check:
+            _unsupported(where, "agent-check without check (fastroute runs an agent beside a health check)",
+                        be.strict, stacklevel=3)
+        if not s.check or s.disabled:
+            continue
+        host, _, port = s.address.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            if s.check_port is None:
+                raise ValueError(f"{where}: address {quoted(s.address)} has no port; add `port N` for its check")
+            host, port = s.address, str(s.check_port)
+        if s.agent_check and s.agent_port is None:
+            raise ValueError(f"{where}: agent-check needs agent-port (HAProxy refuses it too)")
+        timing = CheckTiming(inter=s.inter or 2.0, fastinter=s.fastinter, downinter=s.downinter,
+                             rise=s.rise or 2, fall=s.fall or 3, timeout=be.check_timeout)
+        targets.append(CheckTarget(s.name, host.strip("[]"), int(port), check_port=s.check_port,
+                                   agent_port=s.agent_port if s.agent_check else None, timing=timing,
+                                   agent_inter=s.agent_inter))
+    if not targets:
+        raise ValueError(f"backend {backend}: no server has `check`")
+    if be.httpchk is None:
+        check = TcpCheck()
+    else:
+        method, uri, host = be.httpchk
+        kind, value = be.http_expect or (None, None)
+        check = HttpCheck(method=method, path=uri, host=host,
+                          expect_status=value if kind == "status" else None,
+                          body=re.compile(value) if kind == "rstring" else value if kind == "string" else None)
+    sends = {s.agent_send for s in be.servers if s.agent_check}
+    if len(sends) > 1:
+        raise ValueError(f"backend {backend}: servers use different agent-send strings; fastroute sends one")
+    agent = None
+    if any(t.agent_port for t in targets):
+        send = sends.pop() if sends else None
+        agent = AgentCheck(send=send.encode().decode("unicode_escape").encode("latin-1") if send else None)
+    return HealthChecker(targets, sink=sink, check=check, agent=agent, **options)

@@ -2,11 +2,15 @@
 """`load_nginx(text, upstream)`: the selector an nginx `upstream` block describes.
 
 Supported inside the block: `server ADDR [weight=N] [max_fails=N]
-[fail_timeout=T] [backup] [down]`, `hash $var [consistent]`, `ip_hash`,
-`least_conn`, `random [two [least_conn]]`, default round robin. Directives
-that cannot change where a request goes (`keepalive*`, `zone`) are accepted
-with a warning; anything else is an error naming the line. Servers keep the
-name exactly as written in the config.
+[fail_timeout=T] [max_conns=N] [slow_start=T] [backup] [down]`, `hash $var
+[consistent]`, `ip_hash`, `least_conn`, `random [two [least_conn]]`, default
+round robin; `include FILE|GLOB;` anywhere (relative to `base_path=`, or to the
+directory of the config when `text` is a path). Directives that cannot change
+where a request goes (`keepalive*`, `zone`) are accepted with a warning;
+other unsupported directives and server parameters: a warning naming the line
+(the item is ignored), an error with `strict=True` (docs/checks.md §6). Servers
+keep the name exactly as written in the config. `max_conns` and `slow_start`
+are parsed onto NginxServer.
 
 Keyed selectors (`hash`, `ip_hash`) answer `get_node(key)` / `route(keys)`:
 the key is the evaluated `$var` (for ip_hash, the client address). Keyless
@@ -15,9 +19,12 @@ sequence for a single worker process.
 """
 from __future__ import annotations
 
+import glob
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +32,7 @@ from .. import balancers
 from ..health import NginxHealth
 from ..placement import IPHash, NginxConsistentHash, NginxPlainHash
 from ..redact import quoted
+from ._rules import check_strict, unsupported
 
 _HARMLESS = {"keepalive", "keepalive_requests", "keepalive_time", "keepalive_timeout", "zone", "sticky_cookie_insert"}
 _TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -38,7 +46,9 @@ class NginxServer:
     fail_timeout: float = 10.0
     backup: bool = False
     down: bool = False
-    line: int = 0
+    line: int | str = 0
+    max_conns: int = 0  # 0 = no limit (nginx's default)
+    slow_start: float = 0.0  # seconds; 0 = off
 
 
 @dataclass
@@ -82,9 +92,43 @@ def _tokens(text: str):
             i = j
 
 
-def _find_upstream(text: str, name: str) -> list[tuple[list[tuple[str, int]], int]]:
+#: nginx allows nested includes; a cycle or a runaway chain stops here.
+MAX_INCLUDE_DEPTH = 16
+
+
+def _expand_includes(toks, base: Path | None, depth: int = 0, label: str = ""):
+    """Tokens with every `include PATH;` replaced by the tokens of the file(s) it names
+    (a glob, as nginx allows, in sorted order). Lines of included files read 'N of FILE'."""
+    out = []
+    i = 0
+    while i < len(toks):
+        tok, line = toks[i]
+        if tok == "include" and i + 2 < len(toks) and toks[i + 2][0] == ";":
+            where = f"nginx config line {line}{label}"
+            if base is None:
+                raise ValueError(f"{where}: include needs base_path= (or pass the config as a path)")
+            if depth >= MAX_INCLUDE_DEPTH:
+                raise ValueError(f"{where}: includes nested deeper than {MAX_INCLUDE_DEPTH} (a cycle?)")
+            pattern = toks[i + 1][0]
+            full = pattern if os.path.isabs(pattern) else str(base / pattern)
+            files = sorted(glob.glob(full)) if glob.has_magic(pattern) else [full]
+            for name in files:
+                try:
+                    included = Path(name).read_text()
+                except OSError as exc:
+                    raise ValueError(f"{where}: cannot read include {quoted(pattern)}: {exc.strerror}") from None
+                sub = [(t, f"{n} of {Path(name).name}") for t, n in _tokens(included)]
+                out.extend(_expand_includes(sub, Path(name).parent, depth + 1, f" of {Path(name).name}"))
+            i += 3
+            continue
+        out.append((tok, line))
+        i += 1
+    return out
+
+
+def _find_upstream(text: str, name: str, base: Path | None = None) -> list[tuple[list[tuple[str, int]], int]]:
     """Directives (token lists) of `upstream NAME { ... }` anywhere in the text."""
-    toks = list(_tokens(text))
+    toks = _expand_includes(list(_tokens(text)), base)
     found = []
     names = []
     i = 0
@@ -140,9 +184,11 @@ def _time(value: str, line: int) -> float:
     return int(m.group(1)) * _TIME_UNITS[m.group(2) or "s"]
 
 
-def parse_upstream(text: str, upstream: str) -> NginxUpstream:
+def parse_upstream(text: str, upstream: str, *, strict: bool = False, base_path=None) -> NginxUpstream:
+    strict = check_strict(strict)
+    base = Path(base_path) if base_path is not None else None
     up = NginxUpstream(upstream)
-    for directive in _find_upstream(text, upstream):
+    for directive in _find_upstream(text, upstream, base):
         (head, line), args = directive[0], [t for t, _ in directive[1:]]
         if head == "server":
             if not args:
@@ -157,12 +203,16 @@ def parse_upstream(text: str, upstream: str) -> NginxUpstream:
                         srv.max_fails = _int(param, value, line, 0, _MAX_FAILS)
                     elif key == "fail_timeout" and value:
                         srv.fail_timeout = _time(value, line)
+                    elif key == "max_conns" and value:
+                        srv.max_conns = _int(param, value, line, 0, _MAX_FAILS)
+                    elif key == "slow_start" and value:
+                        srv.slow_start = _time(value, line)
                     elif param == "backup":
                         srv.backup = True
                     elif param == "down":
                         srv.down = True
                     else:
-                        raise ValueError(f"nginx config line {line}: unsupported server parameter {quoted(param)}")
+                        unsupported(f"nginx config line {line}", f"server parameter {quoted(param)}", strict)
                 except ValueError as exc:
                     if str(exc):
                         raise
@@ -187,12 +237,17 @@ def parse_upstream(text: str, upstream: str) -> NginxUpstream:
             warnings.warn(f"nginx config line {line}: {quoted(head)} ignored (does not change the chosen server)",
                           stacklevel=3)
         else:
-            raise ValueError(f"nginx config line {line}: unsupported directive {quoted(head)} in upstream {upstream}")
+            unsupported(f"nginx config line {line}", f"directive {quoted(head)} in upstream {upstream}", strict)
     if not up.servers:
         raise ValueError(f"upstream {upstream}: no server lines")
     if up.method in ("hash", "hash_consistent", "ip_hash") and any(s.backup for s in up.servers):
         bad = next(s for s in up.servers if s.backup)
         raise ValueError(f"nginx config line {bad.line}: 'backup' cannot be used with {up.method} (nginx rejects it)")
+    if up.method in ("hash", "hash_consistent", "ip_hash", "random", "random_two") and \
+            any(s.slow_start for s in up.servers):
+        bad = next(s for s in up.servers if s.slow_start)
+        raise ValueError(f"nginx config line {bad.line}: 'slow_start' cannot be used with {up.method} "
+                         "(nginx: not with hash, ip_hash or random)")
     return up
 
 
@@ -273,12 +328,22 @@ class NginxIPHash:
         return np.array([self.get_index(a) for a in addresses], dtype=np.int32)
 
 
-def load_nginx(text: str, upstream: str):
+def load_nginx(text, upstream: str, *, strict: bool = False, base_path=None):
     """The selector that behaves as `upstream` in `text` (a whole nginx.conf or
-    just the upstream block)."""
+    just the upstream block, as str) or in the file at `text` (a pathlib.Path
+    or other os.PathLike; includes are then relative to its directory)."""
+    if isinstance(text, os.PathLike):
+        path = Path(text)
+        try:
+            content = path.read_text()
+        except OSError as exc:
+            raise ValueError(f"text: cannot read the config file {quoted(str(path))}: {exc.strerror}") from None
+        if base_path is None:
+            base_path = path.parent
+        text = content
     if not isinstance(text, str):
-        raise TypeError(f"text: expected the config as str, got {type(text).__name__}")
-    up = parse_upstream(text, upstream)
+        raise TypeError(f"text: expected the config as str or a path (os.PathLike), got {type(text).__name__}")
+    up = parse_upstream(text, upstream, strict=strict, base_path=base_path)
     if up.method in ("hash", "hash_consistent"):
         return NginxHash(up, consistent=up.method == "hash_consistent")
     if up.method == "ip_hash":

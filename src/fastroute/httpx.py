@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: Apache-2.0
+"""httpx transports that route each request through a fastroute balancer or
+placement (docs/checks.md §4). Extra: `pip install fastroute[httpx]`.
+
+    lb = fastroute.PeakEWMA(["a", "b", "c"])
+    urls = {"a": "http://10.0.0.1:8080", "b": ..., "c": ...}
+    client = httpx.Client(transport=FastrouteTransport(lb, urls=urls), base_url="http://payments")
+    async_client = httpx.AsyncClient(transport=AsyncFastrouteTransport(lb, urls=urls))
+
+Per request: a node is chosen (`acquire()`, or `get_node(key)` with
+`key=Header(...)`, `Query(...)` or a callable), the URL's scheme, host and
+port become the node's (the Host header stays the one the client set), the
+outcome and latency to the response headers are reported (`release`, or the
+placement's `report` when it has one); a transport error or a 5xx status is a
+failure, a cancellation is not. Idempotent requests with a replayable body
+are retried on another node after a transport error or a 502/503/504, at most
+`max_retries` times and only while `budget.can_retry()` says so. The node
+that answered is in `response.extensions["fastroute_node"]`.
+"""
+from __future__ import annotations
+
+import httpx
+
+from . import balancers as _balancers
+from ._client import Header, Query, Router, _NoMoreNodes, is_cancellation
+
+__all__ = ["AsyncFastrouteTransport", "FastrouteTransport", "Header", "Query"]
+
+_NoHealthyNode = _balancers.NoHealthyNode
+
+
+def _rewrite_public(original: httpx.URL, origin) -> httpx.URL:
+    if origin.path:
+        return original.copy_with(scheme=origin.scheme, host=origin.host, port=origin.port,
+                                  raw_path=origin.path.encode("ascii") + original.raw_path)
+    return original.copy_with(scheme=origin.scheme, host=origin.host, port=origin.port)
+
+
+def _fast_path_available() -> bool:
+    """httpx 0.28 keeps a URL's parts in a NamedTuple (`_uri_reference`): replacing
+    scheme/host/port there skips copy_with's full re-parse (~0.1 ms, most of this
+    transport's cost). Used only when that shape is present and agrees with copy_with."""
+    try:
+        probe = httpx.URL("http://a.example:81/p%20q?x=1")
+        want = _rewrite_public(probe, _Probe)
+        ref = probe._uri_reference
+        if type(ref)._fields != ("scheme", "userinfo", "host", "port", "path", "query", "fragment"):
+            return False
+        fast = object.__new__(httpx.URL)
+        fast._uri_reference = tuple.__new__(type(ref), ("https", ref.userinfo, "b.example", None, ref.path, ref.query,
+                                                        ref.fragment))
+        return fast == want and str(fast) == str(want)
+    except Exception:
+        return False
+
+
+class _Probe:
+    scheme, host, port, path = "https", "b.example", 443, ""
+
+
+_FAST = _fast_path_available()
+_new_url = object.__new__
+_new_ref = tuple.__new__
+
+
+class _Rewriter:
+    """Per node: the parts its URLs get, normalised once by httpx itself."""
+
+    __slots__ = ("origin", "scheme", "host", "port", "prefix")
+
+    def __init__(self, origin):
+        self.origin = origin
+        host = f"[{origin.host}]" if ":" in origin.host else origin.host
+        ref = httpx.URL(f"{origin.scheme}://{host}:{origin.port}{origin.path}")._uri_reference
+        self.scheme, self.host, self.port, self.prefix = ref.scheme, ref.host, ref.port, origin.path and ref.path
+
+    def __call__(self, original: httpx.URL) -> httpx.URL:
+        if not _FAST:
+            return _rewrite_public(original, self.origin)
+        ref = original._uri_reference
+        url = _new_url(httpx.URL)
+        url._uri_reference = _new_ref(type(ref), (self.scheme, ref.userinfo, self.host, self.port,
+                                                  self.prefix + ref.path if self.prefix else ref.path,
+                                                  ref.query, ref.fragment))
+        return url
+
+
+def _replayable(request: httpx.Request) -> bool:
+    return isinstance(request.stream, httpx.ByteStream)
+
+
+class _Common:
+    def __init__(self, target, *, transport, key=None, urls=None, max_retries=2, budget=None,
+                 retry_statuses=(502, 503, 504), is_failure=None, clock=None):
+        self._router = Router(target, key=key, urls=urls, max_retries=max_retries, budget=budget,
+                              retry_statuses=retry_statuses, is_failure=is_failure, clock=clock)
+        self._inner = transport
+        self._rewrite = {node: _Rewriter(origin) for node, origin in self._router.origins.items()}
+
+    @property
+    def router(self) -> Router:
+        return self._router
+
+    def _start(self, request: httpx.Request):
+        router = self._router
+        key = router.request_key(request, request.headers, request.url.params) if router.key is not None else None
+        router.note_request()
+        return key, request.url, _replayable(request)
+
+    def _next(self, key, tried, request, original):
+        """(node, acquired) for the next attempt; None when no untried node is left."""
+        try:
+            node, acquired = self._router.choose(key, tried)
+        except (_NoMoreNodes, _NoHealthyNode):
+            return None
+        if not self._router.withdraw():
+            self._router.cancel(node, acquired)
+            return None
+        tried.append(node)
+        request.url = self._rewrite[node](original)
+        return node, acquired
+
+
+class FastrouteTransport(_Common, httpx.BaseTransport):
+    """Synchronous transport; `transport` (default httpx.HTTPTransport()) does the I/O."""
+
+    def __init__(self, target, *, transport: httpx.BaseTransport | None = None, **options):
+        super().__init__(target, transport=transport if transport is not None else httpx.HTTPTransport(), **options)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        router = self._router
+        key, original, replayable = self._start(request)
+        tried: list[str] = []
+        node, acquired = router.choose(key, tried)  # NoHealthyNode here is the caller's answer
+        tried.append(node)
+        request.url = self._rewrite[node](original)
+        attempt = 0
+        while True:
+            start = router.clock()
+            try:
+                response = self._inner.handle_request(request)
+            except BaseException as exc:
+                if is_cancellation(exc):
+                    router.cancel(node, acquired)
+                    raise
+                router.finish(node, acquired, False, router.clock() - start)
+                if not isinstance(exc, httpx.TransportError) or not router.may_retry(request.method, replayable,
+                                                                                         attempt):
+                    raise
+                following = self._next(key, tried, request, original)
+                if following is None:
+                    raise
+                node, acquired = following
+                attempt += 1
+                continue
+            status = response.status_code
+            router.finish(node, acquired, not router.is_failure(status), router.clock() - start)
+            if status in router.retry_statuses and router.may_retry(request.method, replayable, attempt):
+                following = self._next(key, tried, request, original)
+                if following is not None:
+                    response.close()
+                    node, acquired = following
+                    attempt += 1
+                    continue
+            response.extensions["fastroute_node"] = node
+            return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class AsyncFastrouteTransport(_Common, httpx.AsyncBaseTransport):
+    """asyncio transport; `transport` (default httpx.AsyncHTTPTransport()) does the I/O.
+    A cancelled request (client timeout, task cancelled) releases its node
+    without an outcome."""
+
+    def __init__(self, target, *, transport: httpx.AsyncBaseTransport | None = None, **options):
+        super().__init__(target, transport=transport if transport is not None else httpx.AsyncHTTPTransport(),
+                         **options)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        router = self._router
+        key, original, replayable = self._start(request)
+        tried: list[str] = []
+        node, acquired = router.choose(key, tried)
+        tried.append(node)
+        request.url = self._rewrite[node](original)
+        attempt = 0
+        while True:
+            start = router.clock()
+            try:
+                response = await self._inner.handle_async_request(request)
+            except BaseException as exc:
+                if is_cancellation(exc):
+                    router.cancel(node, acquired)
+                    raise
+                router.finish(node, acquired, False, router.clock() - start)
+                if not isinstance(exc, httpx.TransportError) or not router.may_retry(request.method, replayable,
+                                                                                         attempt):
+                    raise
+                following = self._next(key, tried, request, original)
+                if following is None:
+                    raise
+                node, acquired = following
+                attempt += 1
+                continue
+            status = response.status_code
+            router.finish(node, acquired, not router.is_failure(status), router.clock() - start)
+            if status in router.retry_statuses and router.may_retry(request.method, replayable, attempt):
+                following = self._next(key, tried, request, original)
+                if following is not None:
+                    await response.aclose()
+                    node, acquired = following
+                    attempt += 1
+                    continue
+            response.extensions["fastroute_node"] = node
+            return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
