@@ -18,9 +18,8 @@ import random
 import numpy as np
 
 import fastroute
-from fastroute import _native
-from fastroute._keys import key_batch_arg
 from fastroute.compat import envoy, uhashring
+from fastroute.placement import Ketama
 
 from tests import _internals
 
@@ -96,7 +95,7 @@ def placement(name, cls, *args, keys="keys", **kwargs) -> dict:
 
 
 CASES: list[dict] = []
-for algo in fastroute.HASH_ALGORITHMS:
+for algo in fastroute.HASH_NAMES:
     CASES.append(placement(f"ring-fixed-{algo}", "HashRing", NODES, ODD_WEIGHTS, hash=algo))
 CASES += [
     placement("ring-fixed-ppw37.5-after", "HashRing", NODES, ODD_WEIGHTS, points_per_weight=37.5, lookup="after"),
@@ -207,11 +206,10 @@ def case_outputs(case: dict, inputs: dict) -> dict:
         return {"route": _ints(sel.route(keys)), "get_node": [sel.get_node(k) for k in keys[:40]],
                 "fingerprint": sel._table.fingerprint()}
     if kind == "ketama":
-        table = _native._rust.PlacementTable("ketama", list(NODES), [float(w) for w in case["weights"]],
-                                             hash_name=case["hash_name"], flavor=case["flavor"],
-                                             vnodes=list(case["vnodes"]), text_keys=True)
+        table = Ketama(list(NODES), [float(w) for w in case["weights"]], hash=case["hash_name"],
+                       flavor=case["flavor"], vnodes=list(case["vnodes"]), text_keys=True)
         points, owners = _internals.ring_points(table)
-        return {"route": _ints(table._route(key_batch_arg(keys)[0], None)),
+        return {"route": _ints(table.route(keys)),
                 "get_node": [table.get_node(k) for k in keys[:40]],
                 "fingerprint": table.fingerprint(), "points": _ints(points), "owners": _ints(owners)}
     if kind == "uhashring":

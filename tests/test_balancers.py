@@ -332,3 +332,28 @@ def test_balancers_refuse_pickling():
 
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(fr.RoundRobin(["a"]))
+
+
+INTEGER_WEIGHTED = {"SmoothWeightedRoundRobin", "LeastConnections", "HAProxyRoundRobin"}
+
+
+BALANCER_CLASSES = [c for _, c in sorted(vars(fr.balancers).items())
+                    if isinstance(c, type) and c.__module__ == "fastroute.balancers" and hasattr(c, "pick")]
+
+
+@pytest.mark.parametrize("cls", BALANCER_CLASSES, ids=lambda c: c.__name__)
+def test_each_balancer_declares_whether_it_needs_integer_weights(cls):
+    assert len(BALANCER_CLASSES) >= 8  # the collection itself must not come up empty
+    assert cls.integer_weights is (cls.__name__ in INTEGER_WEIGHTED)
+
+
+@pytest.mark.parametrize("kind", ["SmoothWeightedRoundRobin", "LeastConnections", "HAProxyRoundRobin"])
+def test_membership_follower_refuses_fractional_weights_for_integer_balancers(kind):
+    # Regression: follow.py matched class names and missed HAProxyRoundRobin (its own int check
+    # then raised a TypeError instead of this rule).
+    from fastroute.membership.follow import build_balancer
+
+    cls = getattr(fr, kind)
+    with pytest.raises(ValueError, match=f"weights: {kind} needs integer weights"):
+        build_balancer(cls, ["a", "b"], [1.5, 1.0])
+    assert build_balancer(cls, ["a", "b"], [2.0, 1.0]).weights == (2, 1)

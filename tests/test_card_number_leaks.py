@@ -136,7 +136,7 @@ def test_library_errors_never_hold_a_card_number(caplog):
         lambda: fastroute.load_haproxy("backend %s\n  server a 1.1.1.1:80\n" % pan, "b"),
         lambda: fastroute.LeastConnections(["a"]).release(pan, True),
         lambda: fastroute.RoundRobin(["a"]).set_state("a", pan),
-        lambda: fastroute.hash_keys([pan], algorithm=pan),
+        lambda: fastroute.hash_keys([pan], hash=pan),
         lambda: fastroute.StaticMembership([pan, pan]),
     ]
     messages = []

@@ -75,3 +75,13 @@ def test_params_reach_the_placement_and_typos_are_errors():
     bad = parse_cluster("algorithm='ring'\n[params]\npoints_per_wieght=10\n[[nodes]]\nname='a'")
     with pytest.raises(ValueError, match="params: .*points_per_wieght"):
         bad.build_placement()
+
+
+def test_the_registry_lists_every_placement_class_statically():
+    import fastroute.placement
+    from fastroute.cluster import PLACEMENTS
+
+    classes = {n for n in fastroute.placement.__all__ if not n.startswith("MAX")}
+    built = {kind: type(factory(["a", "b"], [1.0, 1.0], {})).__name__ for kind, factory in PLACEMENTS.items()}
+    assert set(built.values()) == classes, (sorted(classes - set(built.values())), built)
+    assert built["nginx_chash"] == "NginxConsistentHash"

@@ -400,10 +400,10 @@ def test_18_masked_arrays_honour_the_mask():
 
 def test_18_crc32_has_no_seed():
     with pytest.raises(ValueError, match="seed"):
-        fr.hash_keys(["a"], algorithm="crc32", seed=5)
+        fr.hash_keys(["a"], hash="crc32", seed=5)
     with pytest.raises(ValueError, match="seed"):
-        fr.hash_key("a", algorithm="crc32", seed=5)
-    assert fr.hash_keys(["a"], algorithm="crc32", seed=0).tolist() == [fr.hash_key("a", "crc32")]
+        fr.hash_key("a", hash="crc32", seed=5)
+    assert fr.hash_keys(["a"], hash="crc32", seed=0).tolist() == [fr.hash_key("a", "crc32")]
 
 
 def test_18_haproxy_duplicate_server_ids():

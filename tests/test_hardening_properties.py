@@ -141,7 +141,7 @@ def placement_calls(junk):
         "h": lambda: ring.get_index_hashed(junk),
         "weight": lambda: ring.with_weight("a", junk),
         "seed": lambda: fr.hash_keys(["k"], seed=junk),
-        "algorithm": lambda: fr.hash_keys(["k"], algorithm=junk),
+        "hash": lambda: fr.hash_keys(["k"], hash=junk),
     }
 
 

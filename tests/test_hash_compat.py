@@ -40,7 +40,7 @@ def mixed_keys():
 @pytest.mark.parametrize("seed", [0, 1, 2**64 - 1])
 def test_list_of_mixed_keys_matches_xxhash(mixed_keys, algorithm, seed):
     expected = np.array([ORACLE[algorithm](key_bytes(k), seed) for k in mixed_keys], dtype=np.uint64)
-    got = fastroute.hash_keys(mixed_keys, algorithm=algorithm, seed=seed)
+    got = fastroute.hash_keys(mixed_keys, hash=algorithm, seed=seed)
     assert got.dtype == np.uint64
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(fastroute.hash_keys(tuple(mixed_keys), algorithm, seed), expected)
@@ -123,9 +123,9 @@ def test_bad_keys_raise_clear_errors(keys, error, fragment):
     assert fragment in str(info.value)
 
 
-def test_bad_algorithm_and_seed():
-    with pytest.raises(ValueError, match="algorithm"):
-        fastroute.hash_keys([b"a"], algorithm="md5")
+def test_bad_hash_and_seed():
+    with pytest.raises(ValueError, match="hash: expected one of"):
+        fastroute.hash_keys([b"a"], hash="md5")
     with pytest.raises(ValueError, match="seed"):
         fastroute.hash_keys([b"a"], seed=-1)
     with pytest.raises(TypeError, match="seed"):
@@ -142,3 +142,15 @@ def test_gil_is_released_while_hashing():
     assert releases_gil(lambda: fastroute.hash_keys(keys))
     # The check can fail: a call that keeps the GIL (pure Python work) never lets the helper run.
     assert not releases_gil(lambda: sum(range(200_000)), attempts=3)
+
+
+def test_old_names_still_work_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="algorithm= is deprecated; use hash="):
+        old = fastroute.hash_keys([b"a", b"b"], algorithm="xxh64")
+    assert old.tolist() == fastroute.hash_keys([b"a", b"b"], hash="xxh64").tolist()
+    with pytest.warns(DeprecationWarning, match="algorithm= is deprecated"):
+        assert fastroute.hash_key(b"a", algorithm="crc32") == fastroute.hash_key(b"a", "crc32")
+    with pytest.raises(TypeError, match="hash: give the hash as hash= only"):
+        fastroute.hash_keys([b"a"], hash="xxh64", algorithm="xxh64")
+    with pytest.warns(DeprecationWarning, match="HASH_ALGORITHMS is deprecated; use HASH_NAMES"):
+        assert fastroute.HASH_ALGORITHMS == fastroute.HASH_NAMES == ("xxh3", "xxh64", "murmur2", "crc32")

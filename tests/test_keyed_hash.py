@@ -142,7 +142,7 @@ def test_bad_secrets_are_clear_errors_naming_secret(secret, error, rule):
 
 
 def test_a_secret_does_not_combine_with_another_algorithm_or_seed():
-    for kwargs in ({"algorithm": "xxh64"}, {"seed": 3}):
+    for kwargs in ({"hash": "xxh64"}, {"seed": 3}):
         with pytest.raises(ValueError, match="^secret: .*SipHash-1-3"):
             fastroute.hash_keys(["a"], secret=SECRET, **kwargs)
 

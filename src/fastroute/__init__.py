@@ -18,7 +18,7 @@ from .balancers import (
     WeightedRandom,
 )
 from .health import EnvoyOutlier, HAProxyHealth, NginxHealth, health_policy
-from .hashing import HASH_ALGORITHMS, hash_key, hash_keys
+from .hashing import HASH_NAMES, hash_key, hash_keys
 from .placement import MAX_THREADS, HashRing, IPHash, JumpHash, Maglev, Rendezvous
 from .router import Router
 from .tokens import PanTokenError, load_secret, pan_token, pan_tokens
@@ -26,7 +26,7 @@ from .redact import quoted
 
 __all__ = [
     "PanTokenError", "load_secret", "pan_token", "pan_tokens",
-    "HASH_ALGORITHMS",
+    "HASH_NAMES",
     "HAProxyRoundRobin",
     "HashRing",
     "IPHash",
@@ -70,6 +70,10 @@ __all__ += list(_LAZY)
 
 
 def __getattr__(name: str):
+    if name == "HASH_ALGORITHMS":  # deprecated old name of HASH_NAMES (hashing.__getattr__ warns)
+        from . import hashing
+
+        return hashing.HASH_ALGORITHMS
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fastroute' has no attribute {quoted(name)}")

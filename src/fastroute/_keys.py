@@ -108,3 +108,23 @@ def _arrow_arg(arr: object, name: str, allow_nulls: bool) -> tuple[tuple, np.nda
         data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
         return ("varlen64" if large else "varlen32", data, offsets), nulls
     raise TypeError(f"{name}: pyarrow arrays of type {t} cannot be keys; use string, binary or integer")
+
+
+def first_empty_key(keys: object) -> int | None:
+    """Position of the first empty str/bytes key in a key collection (one rule for every
+    input type), or None; integer keys are never empty."""
+    arg, _ = key_batch_arg(keys)
+    kind = arg[0]
+    if kind == "objects":
+        return next((i for i, k in enumerate(arg[1]) if isinstance(k, (str, bytes)) and not k), None)
+    if kind in ("varlen32", "varlen64"):
+        lengths = np.diff(arg[2])
+    elif kind in ("fixed_bytes", "ucs4"):
+        width = arg[2]
+        if width == 0:
+            return 0  # a zero-width dtype holds only empty keys
+        lengths = arg[1].reshape(-1, width)[:, 0].astype(np.int64)  # NUL-padded: empty iff the first unit is NUL
+    else:
+        return None  # integer keys are never empty
+    hits = np.flatnonzero(lengths == 0)
+    return int(hits[0]) if hits.size else None

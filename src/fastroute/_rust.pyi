@@ -17,8 +17,8 @@ MAX_THREADS: int
 MAX_RING_POINTS: int
 MAX_MAGLEV_TABLE_SIZE: int
 
-def hash_batch(keys: tuple, algorithm_name: str, seed: int, secret: bytes | None = None) -> npt.NDArray[np.uint64]: ...
-def hash_one(key: str | bytes | int, algorithm_name: str, seed: int, secret: bytes | None = None) -> int: ...
+def hash_batch(keys: tuple, hash: str, seed: int, secret: bytes | None = None) -> npt.NDArray[np.uint64]: ...
+def hash_one(key: str | bytes | int, hash: str, seed: int, secret: bytes | None = None) -> int: ...
 
 @disjoint_base
 class PlacementTable:
@@ -27,23 +27,9 @@ class PlacementTable:
         kind: str,
         names: list[str],
         weights: list[float],
-        hash_name: str = "xxh3",
-        mode: str = "fixed",
-        points_per_weight: float = 160.0,
-        min_ring_size: int = 1024,
-        max_ring_size: int = 8388608,
-        lookup: str = "at_or_after",
-        table_size: int = 65537,
-        flavor: str = "libketama",
-        vnodes: list[int] | None = None,
-        replicas: int = 4,
+        hash: str = "xxh3",
         text_keys: bool = False,
-        avalanche: bool = False,
-        hash_key: str = "id",
-        puids: list[int] | None = None,
-        addrs: list[int] | None = None,
-        ports: list[int] | None = None,
-        normalized_weights: bool = False,
+        options: dict[str, object] | None = None,
         secret: bytes | None = None,
     ) -> PlacementTable: ...
     def get_index(self, key: str | bytes | int) -> int: ...

@@ -23,6 +23,48 @@ def is_finite_real(value: object) -> bool:
         return False
 
 
+def check_bool(value: object, name: str) -> bool:
+    """A real bool (not 0/1, not a string): flags that silently accept truthy junk hide typos."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def check_int(value: object, name: str, minimum: int | None = None, maximum: int | None = None, *,
+              maximum_text: str | None = None, wrong_type: type[Exception] = TypeError) -> int:
+    """An int (not bool, numpy integers too) in [minimum, maximum]; `maximum_text` shows a bound such as 2**64 - 1.
+    `wrong_type=ValueError` keeps the arguments that have always raised ValueError for a non-int doing so."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise wrong_type(f"{name}: expected an int, got {type(value).__name__}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        top = maximum_text or maximum
+        bound = (f"in [{minimum}, {top}]" if minimum is not None and maximum is not None
+                 else f">= {minimum}" if minimum is not None else f"<= {top}")
+        raise ValueError(f"{name}: must be {bound}, got {quoted(value)}")  # repr of an int: digits masked
+    return value
+
+
+def check_finite(value: object, name: str, *, minimum: float | None = None, above: float | None = None,
+                 maximum: float | None = None) -> float:
+    """A finite real number (not bool) >= minimum (or > above) and <= maximum, as a float."""
+    low_ok = (minimum is None or (is_finite_real(value) and value >= minimum)) and \
+             (above is None or (is_finite_real(value) and value > above))
+    if not is_finite_real(value) or not low_ok or (maximum is not None and value > maximum):
+        parts = [f">= {minimum}" if minimum is not None else "", f"> {above}" if above is not None else "",
+                 f"<= {maximum}" if maximum is not None else ""]
+        bound = " and ".join(p for p in parts if p)
+        raise ValueError(f"{name}: must be a finite number{' ' + bound if bound else ''}, got {quoted(value)}")
+    return float(value)
+
+
+def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (a tuple, so the message lists them in a fixed order)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {choices}, got {quoted(value)}")
+    return value
+
+
 def reject_unordered(values: object, name: str) -> None:
     """Sets iterate in an order that depends on PYTHONHASHSEED, so anything
     whose order decides a result must be a sequence (dict views are ordered)."""

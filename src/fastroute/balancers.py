@@ -28,17 +28,17 @@ outside the mutex.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
+from typing import ClassVar
 
 import numpy as np
 
 from . import health as _health
 from ._native import _cext
-from ._validate import float_weights, int_weights, is_finite_real, nodes_and_weights
+from ._validate import check_finite, check_int, float_weights, int_weights, nodes_and_weights
 from .redact import quoted
 
 NoHealthyNode = _cext.NoHealthyNode
@@ -49,9 +49,7 @@ MAX_CHOICE_COUNT = 1024
 def _seed(seed: object) -> int:
     if seed is None:
         return int.from_bytes(os.urandom(8), "little")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed: expected None or an int in [0, 2**64), got {quoted(seed)}")
-    return int(seed)
+    return check_int(seed, "seed", 0, 2**64 - 1, maximum_text="2**64 - 1", wrong_type=ValueError)
 
 
 def _common(cls_name, nodes, weights, backups, health, panic_threshold, clock, on_state_change, *,
@@ -76,9 +74,7 @@ def _common(cls_name, nodes, weights, backups, health, panic_threshold, clock, o
     if backup_set and len(backup_set) == len(names):
         raise ValueError("backups: at least one node must be a primary")
     flags = np.array([n in backup_set for n in names], dtype=np.uint8)
-    if isinstance(panic_threshold, bool) or not isinstance(panic_threshold, numbers.Real) \
-            or not 0 <= panic_threshold <= 1:
-        raise ValueError(f"panic_threshold: expected a number in [0, 1], got {quoted(panic_threshold)}")
+    panic_threshold = check_finite(panic_threshold, "panic_threshold", minimum=0, maximum=1)
     if clock is not None and not callable(clock):
         raise TypeError(f"clock: expected a callable returning seconds, got {type(clock).__name__}")
     if on_state_change is not None and not callable(on_state_change):
@@ -91,6 +87,9 @@ class _Face:
     """Python-side conveniences shared by every balancer."""
 
     __slots__ = ()
+    #: True when the balancer's algorithm counts in integer weights (nginx `weight=`, HAProxy `weight`);
+    #: membership followers read it to pass whole numbers.
+    integer_weights: ClassVar[bool] = False
 
     @contextmanager
     def lease(self):
@@ -129,10 +128,10 @@ def _elapsed(clock, start) -> float | None:
 
 
 def _build(cls, base, nodes, weights, *, backups, health, panic_threshold, clock, on_state_change,
-           integer_weights=False, default_health=None, seed=0, **extra):
+           default_health=None, seed=0, **extra):
     """Validates the shared arguments and creates the compiled balancer."""
     names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
-                                                clock, on_state_change, integer_weights=integer_weights,
+                                                clock, on_state_change, integer_weights=cls.integer_weights,
                                                 default_health=default_health)
     self = base.__new__(cls, tuple(names), w, flags, policy, panic, clock, on_state_change, _seed(seed), **extra)
     self._clock_fn = clock or time.monotonic
@@ -158,12 +157,13 @@ class SmoothWeightedRoundRobin(_Face, _cext.SmoothWeightedRoundRobin):
     """
 
     __slots__ = ("_clock_fn",)
+    integer_weights = True
 
     def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
         return _build(cls, _cext.SmoothWeightedRoundRobin, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      integer_weights=True, default_health=_health.NginxHealth())
+                      default_health=_health.NginxHealth())
 
     @property
     def weights(self):
@@ -197,12 +197,13 @@ class LeastConnections(_Face, _cext.LeastConnections):
     weighted round robin. In-flight counts come from acquire()/release()."""
 
     __slots__ = ("_clock_fn",)
+    integer_weights = True
 
     def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
         return _build(cls, _cext.LeastConnections, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      integer_weights=True, default_health=_health.NginxHealth())
+                      default_health=_health.NginxHealth())
 
 
 class LeastRequest(_Face, _cext.LeastRequest):
@@ -214,11 +215,8 @@ class LeastRequest(_Face, _cext.LeastRequest):
 
     def __new__(cls, nodes, weights=None, *, choice_count=2, active_request_bias=1.0, seed=None, backups=(),
                 health=None, panic_threshold=0.0, clock=None, on_state_change=None):
-        if isinstance(choice_count, bool) or not isinstance(choice_count, numbers.Integral) \
-                or not 1 <= choice_count <= MAX_CHOICE_COUNT:
-            raise ValueError(f"choice_count: expected an int in [1, {MAX_CHOICE_COUNT}], got {quoted(choice_count)}")
-        if not is_finite_real(active_request_bias) or active_request_bias < 0:
-            raise ValueError(f"active_request_bias: expected a finite number >= 0, got {quoted(active_request_bias)}")
+        choice_count = check_int(choice_count, "choice_count", 1, MAX_CHOICE_COUNT, wrong_type=ValueError)
+        active_request_bias = check_finite(active_request_bias, "active_request_bias", minimum=0)
         return _build(cls, _cext.LeastRequest, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
                       choice_count=int(choice_count), active_request_bias=float(active_request_bias))
@@ -232,8 +230,7 @@ class PeakEWMA(_Face, _cext.PeakEWMA):
 
     def __new__(cls, nodes, *, decay_s=10.0, seed=None, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
-        if not is_finite_real(decay_s) or decay_s <= 0:
-            raise ValueError(f"decay_s: expected a finite number > 0, got {quoted(decay_s)}")
+        decay_s = check_finite(decay_s, "decay_s", above=0)
         return _build(cls, _cext.PeakEWMA, nodes, None, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
                       decay_s=float(decay_s))
@@ -244,6 +241,7 @@ class HAProxyRoundRobin(_Face, _cext.HAProxyRoundRobin):
     exact request sequence for a static server set."""
 
     __slots__ = ("_clock_fn",)
+    integer_weights = True
 
     def __new__(cls, nodes, weights=None, *, backups=(), health=None, panic_threshold=0.0, clock=None,
                 on_state_change=None):
@@ -251,5 +249,4 @@ class HAProxyRoundRobin(_Face, _cext.HAProxyRoundRobin):
         if raw is not None:
             int_weights(raw, len(names), maximum=256)
         return _build(cls, _cext.HAProxyRoundRobin, names, raw, backups=backups, health=health,
-                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      integer_weights=True)
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change)

@@ -63,38 +63,15 @@ def _load_cluster_arg(value: str):
 
 def _cluster_from_nginx(path: Path, upstream: str):
     """A keyed nginx upstream (hash ... consistent) as a cluster spec for `route`."""
-    from .cluster import PLACEMENTS, ClusterSpec, NodeSpec
+    from .cluster import ClusterSpec, NodeSpec
     from .config.nginx import parse_upstream
 
     up = parse_upstream(path.read_text(encoding="utf-8"), upstream)
     if up.method != "hash_consistent":
         raise ValueError(f"--cluster: upstream {upstream} uses {up.method}; batch routing needs a keyed, "
                          "per-key deterministic upstream ('hash $var consistent')")
-    PLACEMENTS.setdefault("nginx_chash", _nginx_chash_factory)
+    # Down servers are left out of the ring: nginx skips their points, which is the same lookup.
     return ClusterSpec("nginx_chash", tuple(NodeSpec(s.name, float(s.weight), down=s.down) for s in up.servers))
-
-
-def _nginx_chash_factory(names, weights, params):
-    from .config.nginx import NginxHash, NginxServer, NginxUpstream
-
-    up = NginxUpstream("cli", [NginxServer(n, int(w)) for n, w in zip(names, weights)], "hash_consistent")
-    return _NginxPlacementAdapter(NginxHash(up, consistent=True))
-
-
-class _NginxPlacementAdapter:
-    """The slice of the placement API `route` uses, over an nginx hash ring."""
-
-    def __init__(self, selector):
-        self._s = selector
-        self.nodes = selector.nodes
-
-    def route(self, keys, threads=None):
-        return self._s.route(keys)
-
-    def route_replicas(self, keys, n, threads=None):
-        from ._keys import key_batch_arg
-
-        return self._s._table._route_replicas(key_batch_arg(keys)[0], n, threads)
 
 
 class _Progress:

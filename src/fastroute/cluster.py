@@ -89,12 +89,18 @@ def _placement_factory(class_name: str, weighted: bool = True):
 
 
 #: algorithm name → factory(names, weights, params). `params` are the class's keyword options.
+#: Every placement kind is listed here; nothing registers kinds at run time.
 PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {
     "ring": _placement_factory("HashRing"),
     "maglev": _placement_factory("Maglev"),
     "jump": _placement_factory("JumpHash", weighted=False),
     "rendezvous": _placement_factory("Rendezvous"),
     "ip_hash": _placement_factory("IPHash"),
+    "ketama": _placement_factory("Ketama"),
+    "nginx_chash": _placement_factory("NginxConsistentHash"),
+    "nginx_hash": _placement_factory("NginxPlainHash"),
+    "haproxy_chash": _placement_factory("HAProxyConsistentHash"),
+    "haproxy_map": _placement_factory("HAProxyMapHash"),
 }
 
 

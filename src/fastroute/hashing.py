@@ -2,42 +2,58 @@
 """64-bit key hashing (docs/algorithms.md §1) over canonical key bytes."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._keys import key_batch_arg
 from ._native import _rust
-from .redact import quoted
+from ._validate import check_choice, check_int
 
-#: xxh3 (default), xxh64, murmur2 = libstdc++ MurmurHash2-64 (Envoy's
-#: MURMUR_HASH_2; seed 0 selects Envoy's seed 0xc70f6907), crc32 = zlib's CRC-32
-#: (nginx; unseeded).
-HASH_ALGORITHMS = ("xxh3", "xxh64", "murmur2", "crc32")
+#: The `hash=` choices: xxh3 (default), xxh64, murmur2 = libstdc++
+#: MurmurHash2-64 (Envoy's MURMUR_HASH_2; seed 0 selects Envoy's seed
+#: 0xc70f6907), crc32 = zlib's CRC-32 (nginx; unseeded).
+HASH_NAMES = ("xxh3", "xxh64", "murmur2", "crc32")
 
 
-def _check(algorithm: object, seed: object) -> None:
-    if algorithm not in HASH_ALGORITHMS:
-        raise ValueError(f"algorithm: expected one of {HASH_ALGORITHMS}, got {quoted(algorithm)}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed: must be in [0, 2**64), got {seed}")
-    if algorithm == "crc32" and seed != 0:
+def __getattr__(name: str):
+    if name == "HASH_ALGORITHMS":  # "algorithm" now means only the placement kind
+        warnings.warn("HASH_ALGORITHMS is deprecated; use HASH_NAMES", DeprecationWarning, stacklevel=2)
+        return HASH_NAMES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _hash_arg(hash: object, algorithm: object) -> object:
+    """`algorithm=` is the old name of `hash=` (kept for old callers, with a warning)."""
+    if algorithm is None:
+        return hash
+    if hash != "xxh3":
+        raise TypeError("hash: give the hash as hash= only (algorithm= is its deprecated old name)")
+    warnings.warn("algorithm= is deprecated; use hash=", DeprecationWarning, stacklevel=3)
+    return algorithm
+
+
+def _check(hash: object, seed: object) -> None:
+    check_choice(hash, "hash", HASH_NAMES)
+    check_int(seed, "seed", 0, 2**64 - 1, maximum_text="2**64 - 1")
+    if hash == "crc32" and seed != 0:
         raise ValueError(f"seed: crc32 is unseeded (zlib's CRC-32, as nginx uses it); got seed={seed}, use 0")
 
 
-def _placement_secret(secret: object, algorithm: object, seed: object) -> bytes | None:
+def _placement_secret(secret: object, hash: object, seed: object) -> bytes | None:
     if secret is None:
         return None
     from .tokens import check_secret
 
     secret = check_secret(secret)
-    if algorithm != "xxh3" or seed != 0:
+    if hash != "xxh3" or seed != 0:
         raise ValueError("secret: the keyed hash is SipHash-1-3 under the secret (docs/algorithms.md §22); "
-                         "algorithm= and seed= do not apply to it, leave them at their defaults")
+                         "hash= and seed= do not apply to it, leave them at their defaults")
     return secret
 
 
-def hash_keys(keys: object, algorithm: str = "xxh3", seed: int = 0, *, secret: bytes | None = None) -> np.ndarray:
+def hash_keys(keys: object, hash: str = "xxh3", seed: int = 0, *, algorithm: str | None = None,
+              secret: bytes | None = None) -> np.ndarray:
     """Hashes every key to a uint64, equal to the `xxhash` package on the key's bytes.
 
     keys: list/tuple of str | bytes | int, numpy integer/S/U/object array, or a
@@ -48,13 +64,16 @@ def hash_keys(keys: object, algorithm: str = "xxh3", seed: int = 0, *, secret: b
     placement built with the same `secret=` applies to its keys, so
     `table.route_hashed(hash_keys(keys, secret=s)) == table.route(keys)`.
     """
-    _check(algorithm, seed)
-    secret = _placement_secret(secret, algorithm, seed)
-    return _rust.hash_batch(key_batch_arg(keys)[0], algorithm, seed, secret)
+    hash = _hash_arg(hash, algorithm)
+    _check(hash, seed)
+    secret = _placement_secret(secret, hash, seed)
+    return _rust.hash_batch(key_batch_arg(keys)[0], hash, seed, secret)
 
 
-def hash_key(key: str | bytes | int, algorithm: str = "xxh3", seed: int = 0, *, secret: bytes | None = None) -> int:
+def hash_key(key: str | bytes | int, hash: str = "xxh3", seed: int = 0, *, algorithm: str | None = None,
+             secret: bytes | None = None) -> int:
     """Hash of one key; `hash_key(k) == hash_keys([k])[0]` (with or without `secret`)."""
-    _check(algorithm, seed)
-    secret = _placement_secret(secret, algorithm, seed)
-    return _rust.hash_one(key, algorithm, seed, secret)
+    hash = _hash_arg(hash, algorithm)
+    _check(hash, seed)
+    secret = _placement_secret(secret, hash, seed)
+    return _rust.hash_one(key, hash, seed, secret)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._keys import key_batch_arg
 from ._native import _rust
+from ._validate import check_bool
 from .redact import quoted
 
 MIN_SECRET_BYTES = 16
@@ -84,8 +85,7 @@ def token_status(pans: object, secret: bytes, *, luhn: bool = False, output: str
     """(tokens as uint8 rows, status per value, Arrow null mask) without raising on bad values."""
     secret = check_secret(secret)
     _check_output(output)
-    if not isinstance(luhn, bool):
-        raise TypeError(f"luhn: expected a bool, got {type(luhn).__name__}")
+    check_bool(luhn, "luhn")
     if isinstance(pans, (list, tuple)):  # int card numbers are read as their decimal digits
         pans = [str(p) if isinstance(p, int) and not isinstance(p, bool) else p for p in pans]
     arg, nulls = key_batch_arg(pans, name=name, allow_nulls=True)

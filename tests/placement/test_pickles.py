@@ -15,6 +15,8 @@ import pytest
 
 import fastroute
 from fastroute import placement
+from fastroute.placement import (HAProxyConsistentHash, HAProxyMapHash, Ketama, NginxConsistentHash,
+                                 NginxPlainHash)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "placement_pickles_da5b99a.json"
 TEXT_KEYS = ["4111-order-1", "merchant-77", "", "tx-" + "9" * 30, "10.1.2.3", b"\x00\xff", 2**63]
@@ -74,6 +76,20 @@ def test_public_import_paths():
             assert cls.__module__ == "fastroute.placement", name
     for name in ("HashRing", "Maglev", "JumpHash", "Rendezvous", "IPHash", "MAX_THREADS"):
         assert getattr(fastroute, name) is getattr(placement, name)
+
+
+@pytest.mark.parametrize("table", [
+    NginxConsistentHash(["s1", "s2", "s3"], [1, 2, 3]), NginxPlainHash(["s1", "s2", "s3"], [2, 1, 1]),
+    HAProxyMapHash(["s1", "s2", "s3"], [1, 2, 3], "wt6", avalanche=True),
+    HAProxyConsistentHash(["s1", "s2", "s3"], [1, 2, 3], "crc32", hash_key="addr-port", addresses=[1, 2, 3],
+                          ports=[80, 80, 81]),
+    Ketama(["s1", "s2", "s3"], [1, 2, 3], flavor="uhashring_meta", vnodes=[160, 10, 0], text_keys=True),
+    Ketama(["s1", "s2", "s3"], [1.5, 2, 3]),
+], ids=lambda t: type(t).__name__)
+def test_compatibility_kinds_pickle_by_configuration(table):
+    copy = pickle.loads(pickle.dumps(table))
+    assert copy == table and copy.fingerprint() == table.fingerprint() and repr(copy) == repr(table)
+    assert copy.route(TEXT_KEYS).tolist() == table.route(TEXT_KEYS).tolist()
 
 
 if __name__ == "__main__":

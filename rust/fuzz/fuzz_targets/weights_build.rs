@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let max_ring_size = 1 + u16::from_le_bytes([data[0], data[1]]) as u64 % 4096;
-    let already_normalized = data[2] & 1 == 1;
+    let weights_are_shares = data[2] & 1 == 1;
     let weights: Vec<f64> = data[3..]
         .chunks(8)
         .take(8)
@@ -35,10 +35,10 @@ fuzz_target!(|data: &[u8]| {
     let s = shares(&weights);
     let total: f64 = s.iter().sum();
     assert!(s.iter().all(|x| x.is_finite() && *x >= 0.0) && (total - 1.0).abs() < 1e-9, "{weights:?} -> {s:?}");
-    if let Ok(points) = normalized_points(&refs, &weights, 1, max_ring_size, HashAlgorithm::Xxh3, already_normalized) {
+    if let Ok(points) = normalized_points(&refs, &weights, 1, max_ring_size, HashAlgorithm::Xxh3, weights_are_shares) {
         assert!(points.len() as u64 <= max_ring_size + weights.len() as u64 + 1, "{} points", points.len());
     }
-    let m = Maglev::build_with(&refs, &weights, 101, already_normalized).unwrap();
+    let m = Maglev::build_with(&refs, &weights, 101, weights_are_shares).unwrap();
     assert!(m.table().iter().all(|&o| weights[o as usize] > 0.0));
     let r = Rendezvous::new(&refs, &weights);
     for h in [0u64, 1, u64::MAX, 0x9E37_79B9_7F4A_7C15] {

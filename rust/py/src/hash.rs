@@ -8,10 +8,10 @@ use fastroute_engine::hash::keyed::PlacementKey;
 use fastroute_engine::hash::HashAlgorithm;
 use crate::keys::{key_error, push_key_bytes, KeyStore};
 
-pub fn algorithm(name: &str) -> PyResult<HashAlgorithm> {
+pub fn hash_by_name(name: &str) -> PyResult<HashAlgorithm> {
     HashAlgorithm::from_name(name).ok_or_else(|| {
         PyValueError::new_err(format!(
-            "algorithm: unknown hash {name:?}; expected one of {:?}",
+            "hash: unknown hash {name:?}; expected one of {:?}",
             HashAlgorithm::NAMES
         ))
     })
@@ -25,15 +25,15 @@ pub fn placement_key(secret: &[u8]) -> PyResult<PlacementKey> {
 /// Hashes a normalised key batch (see `py::keys`) with the GIL released.
 /// With `secret`: the keyed placement hash (SipHash-1-3, docs/algorithms.md §22).
 #[pyfunction]
-#[pyo3(signature = (keys, algorithm_name, seed, secret=None))]
+#[pyo3(signature = (keys, hash, seed, secret=None))]
 pub fn hash_batch<'py>(
     py: Python<'py>,
     keys: &Bound<'py, PyTuple>,
-    algorithm_name: &str,
+    hash: &str,
     seed: u64,
     secret: Option<&[u8]>,
 ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-    let algo = algorithm(algorithm_name)?;
+    let algo = hash_by_name(hash)?;
     let key = secret.map(placement_key).transpose()?;
     let store = KeyStore::from_arg(keys)?;
     let batch = store.batch()?;
@@ -48,9 +48,9 @@ pub fn hash_batch<'py>(
 
 /// Hash of one key (str, bytes or int); with `secret`, the keyed placement hash.
 #[pyfunction]
-#[pyo3(signature = (key, algorithm_name, seed, secret=None))]
-pub fn hash_one(key: &Bound<'_, PyAny>, algorithm_name: &str, seed: u64, secret: Option<&[u8]>) -> PyResult<u64> {
-    let algo = algorithm(algorithm_name)?;
+#[pyo3(signature = (key, hash, seed, secret=None))]
+pub fn hash_one(key: &Bound<'_, PyAny>, hash: &str, seed: u64, secret: Option<&[u8]>) -> PyResult<u64> {
+    let algo = hash_by_name(hash)?;
     let placement = secret.map(placement_key).transpose()?;
     let mut buf = Vec::with_capacity(32);
     push_key_bytes(key, &mut buf, &|| "key".to_string())?;

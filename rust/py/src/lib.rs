@@ -4,6 +4,7 @@
 
 mod csv_frame;
 mod hash;
+mod ip_keys;
 mod keys;
 mod placement;
 mod placement_kinds;

@@ -8,16 +8,16 @@
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString, PyTuple};
 
 use fastroute_engine::batch::with_threads;
 use fastroute_engine::placement::haproxy::{ChashConfig, HashKey, MapConfig};
-use fastroute_engine::placement::iphash::{self, ipv4_int_bytes};
 use fastroute_engine::placement::ketama::{Flavor, KetamaConfig};
 use fastroute_engine::placement::maglev::MaglevConfig;
 use fastroute_engine::placement::ring::{LookupRule, RingConfig, RingMode};
 use fastroute_engine::placement::{BuildError, Config, Kind, Table};
-use crate::hash::{algorithm, placement_key};
+use crate::hash::{hash_by_name, placement_key};
+use crate::ip_keys::{ip_bytes, ip_objects};
 use crate::keys::{int_key, key_error, KeyStore};
 use crate::placement_kinds::{NginxHashOps, RingOps};
 
@@ -37,6 +37,67 @@ fn choice<T>(arg: &str, value: &str, names: &[&str], parse: impl Fn(&str) -> Opt
 
 fn bad_address(i: usize) -> PyErr {
     PyValueError::new_err(format!("keys[{i}]: not an IPv4/IPv6 address"))
+}
+
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct RingOptions { mode: String, points_per_weight: f64, min_ring_size: u64, max_ring_size: u64, lookup: String,
+                     weights_are_shares: bool }
+
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct MaglevOptions { table_size: u64, weights_are_shares: bool }
+
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct KetamaOptions { flavor: String, vnodes: Option<Vec<u64>>, replicas: usize }
+
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct ChashOptions { hash_key: String, puids: Option<Vec<u32>>, addrs: Option<Vec<u32>>, ports: Option<Vec<u32>>,
+                      avalanche: bool }
+
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct MapOptions { avalanche: bool }
+
+/// The engine `Kind` for `kind`, its settings read from `options`.
+fn kind_config(kind: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Kind> {
+    let options = || options.ok_or_else(|| PyTypeError::new_err(format!("options: required for {kind:?}")));
+    Ok(match kind {
+        "ring" => {
+            let o: RingOptions = options()?.extract()?;
+            Kind::Ring(RingConfig {
+                mode: choice("mode", &o.mode, RingMode::NAMES, RingMode::from_name)?,
+                points_per_weight: o.points_per_weight,
+                min_ring_size: o.min_ring_size,
+                max_ring_size: o.max_ring_size,
+                lookup: choice("lookup", &o.lookup, LookupRule::NAMES, LookupRule::from_name)?,
+                weights_are_shares: o.weights_are_shares,
+            })
+        }
+        "maglev" => {
+            let o: MaglevOptions = options()?.extract()?;
+            Kind::Maglev(MaglevConfig { table_size: o.table_size, weights_are_shares: o.weights_are_shares })
+        }
+        "ketama" => {
+            let o: KetamaOptions = options()?.extract()?;
+            let flavor = choice("flavor", &o.flavor, Flavor::NAMES, Flavor::from_name)?;
+            Kind::Ketama(KetamaConfig { flavor, vnodes: o.vnodes, replicas: o.replicas })
+        }
+        "haproxy_chash" => {
+            let o: ChashOptions = options()?.extract()?;
+            let hash_key = choice("hash_key", &o.hash_key, HashKey::NAMES, HashKey::from_name)?;
+            Kind::HaproxyChash(ChashConfig { hash_key, puids: o.puids, addrs: o.addrs, ports: o.ports, avalanche: o.avalanche })
+        }
+        "haproxy_map" => Kind::HaproxyMap(MapConfig { avalanche: options()?.extract::<MapOptions>()?.avalanche }),
+        "jump" => Kind::Jump,
+        "rendezvous" => Kind::Rendezvous,
+        "ip_hash" => Kind::IpHash,
+        "nginx_chash" => Kind::NginxChash,
+        "nginx_hash" => Kind::NginxHash,
+        other => return Err(PyValueError::new_err(format!("kind: unknown placement {other:?}"))),
+    })
 }
 
 impl PlacementTable {
@@ -59,131 +120,28 @@ impl PlacementTable {
         }
     }
 
-    /// For IP hashing: the address bytes nginx hashes.
-    /// `what` names the key in errors; the key itself is never printed (it may be a card number).
-    fn ip_bytes(key: &Bound<'_, PyAny>, out: &mut [u8; 16], what: &str) -> PyResult<usize> {
-        if key.is_instance_of::<PyInt>() && !key.is_instance_of::<PyBool>() {
-            let range = || PyValueError::new_err(format!("{what}: int addresses must be in [0, 2**32)"));
-            let bytes = ipv4_int_bytes(key.extract().map_err(|_| range())?).ok_or_else(range)?;
-            out[..3].copy_from_slice(&bytes);
-            return Ok(3);
-        }
-        let raw: Vec<u8> = if let Ok(s) = key.cast::<PyString>() {
-            s.to_str()
-                .map_err(|_| PyValueError::new_err(format!("{what}: str key is not valid UTF-8 (lone surrogate)")))?
-                .as_bytes()
-                .to_vec()
-        } else if let Ok(b) = key.cast::<PyBytes>() {
-            b.as_bytes().to_vec()
-        } else {
-            return Err(PyTypeError::new_err(format!(
-                "{what}: IP hash keys must be an address (str or bytes text) or an IPv4 int, got {}",
-                key.get_type().name()?
-            )));
-        };
-        iphash::parse_address(&raw, out).ok_or_else(|| {
-            PyValueError::new_err(format!("{what}: not an IPv4/IPv6 address ({} bytes of text)", raw.len()))
-        })
-    }
-
     fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<u32> {
         if let Some(ip) = self.table.as_ip_hash() {
             let mut buf = [0u8; 16];
-            let n = Self::ip_bytes(key, &mut buf, "key")?;
+            let n = ip_bytes(key, &mut buf, "key")?;
             return Ok(ip.lookup(&buf[..n]));
         }
         Ok(self.table.lookup(self.key_hash(key)?))
-    }
-
-    /// IP tables given Python objects: each key parsed as `get_index` does
-    /// (an int is an IPv4 address, not 8 hashed bytes). n = 1: indices;
-    /// otherwise n replicas per key, row-major. None for other tables/inputs.
-    fn ip_objects(&self, keys: &Bound<'_, PyTuple>, n: usize) -> PyResult<Option<Vec<i32>>> {
-        let Some(ip) = self.table.as_ip_hash() else { return Ok(None) };
-        if keys.get_item(0)?.extract::<String>()? != "objects" {
-            return Ok(None);
-        }
-        let seq = keys.get_item(1)?;
-        let len = seq.len()?;
-        let mut out = Vec::with_capacity(len * n);
-        let (mut buf, mut reps) = ([0u8; 16], Vec::with_capacity(n));
-        for i in 0..len {
-            let used = Self::ip_bytes(&seq.get_item(i)?, &mut buf, &format!("keys[{i}]"))?;
-            if n == 1 {
-                out.push(ip.lookup(&buf[..used]) as i32);
-            } else {
-                ip.replicas(&buf[..used], n, &mut reps);
-                out.extend(reps.iter().map(|&r| r as i32));
-            }
-        }
-        Ok(Some(out))
     }
 }
 
 #[pymethods]
 impl PlacementTable {
+    /// `options`: the kind's own settings as the Python class passes them, every key present
+    /// (see the `*Options` structs); the engine checks values and limits.
     #[new]
-    #[pyo3(signature = (kind, names, weights, hash_name="xxh3", mode="fixed", points_per_weight=160.0,
-                        min_ring_size=1024, max_ring_size=8388608, lookup="at_or_after", table_size=65537,
-                        flavor="libketama", vnodes=None, replicas=4, text_keys=false, avalanche=false,
-                        hash_key="id", puids=None, addrs=None, ports=None,
-                        normalized_weights=false, secret=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        kind: &str,
-        names: Vec<String>,
-        weights: Vec<f64>,
-        hash_name: &str,
-        mode: &str,
-        points_per_weight: f64,
-        min_ring_size: u64,
-        max_ring_size: u64,
-        lookup: &str,
-        table_size: u64,
-        flavor: &str,
-        vnodes: Option<Vec<u64>>,
-        replicas: usize,
-        text_keys: bool,
-        avalanche: bool,
-        hash_key: &str,
-        puids: Option<Vec<u32>>,
-        addrs: Option<Vec<u32>>,
-        ports: Option<Vec<u32>>,
-        normalized_weights: bool,
-        secret: Option<&[u8]>,
-    ) -> PyResult<Self> {
-        let hash = algorithm(hash_name)?;
+    /// `secret`: keyed placement (docs/algorithms.md §22).
+    #[pyo3(signature = (kind, names, weights, hash="xxh3", text_keys=false, options=None, secret=None))]
+    fn new(kind: &str, names: Vec<String>, weights: Vec<f64>, hash: &str, text_keys: bool,
+           options: Option<&Bound<'_, PyDict>>, secret: Option<&[u8]>) -> PyResult<Self> {
+        let hash = hash_by_name(hash)?;
+        let kind = kind_config(kind, options)?;
         let secret = secret.map(placement_key).transpose()?;
-        let kind = match kind {
-            "ring" => Kind::Ring(RingConfig {
-                mode: choice("mode", mode, RingMode::NAMES, RingMode::from_name)?,
-                points_per_weight,
-                min_ring_size,
-                max_ring_size,
-                lookup: choice("lookup", lookup, LookupRule::NAMES, LookupRule::from_name)?,
-                weights_are_shares: normalized_weights,
-            }),
-            "ketama" => Kind::Ketama(KetamaConfig {
-                flavor: choice("flavor", flavor, Flavor::NAMES, Flavor::from_name)?,
-                vnodes,
-                replicas,
-            }),
-            "maglev" => Kind::Maglev(MaglevConfig { table_size, weights_are_shares: normalized_weights }),
-            "jump" => Kind::Jump,
-            "rendezvous" => Kind::Rendezvous,
-            "ip_hash" => Kind::IpHash,
-            "nginx_chash" => Kind::NginxChash,
-            "nginx_hash" => Kind::NginxHash,
-            "haproxy_chash" => Kind::HaproxyChash(ChashConfig {
-                hash_key: choice("hash_key", hash_key, HashKey::NAMES, HashKey::from_name)?,
-                puids,
-                addrs,
-                ports,
-                avalanche,
-            }),
-            "haproxy_map" => Kind::HaproxyMap(MapConfig { avalanche }),
-            other => return Err(PyValueError::new_err(format!("kind: unknown placement {other:?}"))),
-        };
         let config = Config { names, weights, hash, text_keys, kind, secret };
         let table = Table::build(&config).map_err(arg_error)?;
         let names = Python::attach(|py| config.names.iter().map(|n| PyString::new(py, n).unbind()).collect());
@@ -222,7 +180,7 @@ impl PlacementTable {
         let mut out = Vec::with_capacity(n);
         if let Some(ip) = self.table.as_ip_hash() {
             let mut buf = [0u8; 16];
-            let len = Self::ip_bytes(key, &mut buf, "key")?;
+            let len = ip_bytes(key, &mut buf, "key")?;
             ip.replicas(&buf[..len], n, &mut out);
         } else {
             self.table.replicas(self.key_hash(key)?, n, &mut out);
@@ -232,7 +190,7 @@ impl PlacementTable {
 
     #[pyo3(signature = (keys, threads=None))]
     fn _route<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyTuple>, threads: Option<usize>) -> PyResult<Bound<'py, PyArray1<i32>>> {
-        if let Some(out) = self.ip_objects(keys, 1)? {
+        if let Some(out) = self.table.as_ip_hash().map(|ip| ip_objects(ip, keys, 1)).transpose()?.flatten() {
             return Ok(out.into_pyarray(py));
         }
         let store = KeyStore::from_arg(keys)?;
@@ -252,7 +210,7 @@ impl PlacementTable {
     #[pyo3(signature = (keys, n, threads=None))]
     fn _route_replicas<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyTuple>, n: usize, threads: Option<usize>) -> PyResult<Bound<'py, PyArray2<i32>>> {
         self.table.check_replica_count(n).map_err(arg_error)?;
-        if let Some(flat) = self.ip_objects(keys, n)? {
+        if let Some(flat) = self.table.as_ip_hash().map(|ip| ip_objects(ip, keys, n)).transpose()?.flatten() {
             let m = flat.len() / n;
             return flat.into_pyarray(py).reshape([m, n]);
         }

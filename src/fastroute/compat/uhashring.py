@@ -24,6 +24,7 @@ from hashlib import md5
 
 import numpy as np
 
+from .._validate import check_int
 from ..placement import MAX_RING_POINTS, Ketama
 from ..redact import quoted
 
@@ -56,8 +57,7 @@ class HashRing:
         self._replicas = kwargs.get("replicas", 4)
         if not self._ketama and "replicas" in kwargs:
             raise TypeError("replicas: only used with hash_fn='ketama'")
-        if not isinstance(self._replicas, int) or not 1 <= self._replicas <= 4:
-            raise ValueError(f"replicas: expected an int in 1..4, got {quoted(self._replicas)}")
+        self._replicas = check_int(self._replicas, "replicas", 1, 4, wrong_type=ValueError)
         weight_fn = kwargs.get("weight_fn")
         if weight_fn is not None and not callable(weight_fn):
             raise TypeError("weight_fn should be a callable function")

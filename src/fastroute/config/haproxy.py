@@ -90,7 +90,7 @@ class HAProxyBackend:
     balance_arg: str | None = None
     uri_whole: bool = False
     hash_type: str = "map-based"
-    hash_function: str = "sdbm"
+    hash: str = "sdbm"  # hash-type function (sdbm, HAProxy's default)
     avalanche: bool = False
     servers: list[HAProxyServer] = field(default_factory=list)
     kind: str = "backend"  # or "listen"
@@ -187,7 +187,7 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
         funcs = [a for a in rest if a != "avalanche"]
         if len(funcs) > 1 or (funcs and funcs[0] not in _HASH_FUNCTIONS):
             raise ValueError(f"{where}: hash function must be one of {_HASH_FUNCTIONS}, got {funcs}")
-        be.hash_function = funcs[0] if funcs else "sdbm"
+        be.hash = funcs[0] if funcs else "sdbm"
         if be.hash_type == "consistent" and not funcs:
             be.avalanche = True  # `hash-type consistent` alone means sdbm + avalanche (§7.1)
     elif head in ("server", "default-server"):
@@ -366,7 +366,7 @@ class HAProxyHash:
         self.servers = usable
         self.nodes = tuple(s.name for s in usable)
         weights = [s.weight for s in usable]
-        common = dict(hash=be.hash_function, avalanche=be.avalanche)
+        common = dict(hash=be.hash, avalanche=be.avalanche)
         if be.hash_type == "map-based":
             self._table = HAProxyMapHash(self.nodes, weights, **common)
         else:
@@ -409,31 +409,12 @@ class HAProxyHash:
     def route(self, keys) -> np.ndarray:
         if self._source or self.backend.balance in ("uri", "hdr") or len(self.nodes) == 1:
             return np.array([self.get_index(k) for k in keys], dtype=np.int32)
-        from .._keys import key_batch_arg
+        from .._keys import first_empty_key
 
-        arg, _ = key_batch_arg(keys)
-        empty = _first_empty_key(arg)
+        empty = first_empty_key(keys)
         if empty is not None:
             raise ValueError(f"keys[{empty}]: empty key; HAProxy falls back to round robin for an empty key")
         return self._table.route(keys)
-
-
-def _first_empty_key(arg: tuple) -> int | None:
-    """Position of the first empty key in a normalised batch (one rule for every input type)."""
-    kind = arg[0]
-    if kind == "objects":
-        return next((i for i, k in enumerate(arg[1]) if isinstance(k, (str, bytes)) and not k), None)
-    if kind in ("varlen32", "varlen64"):
-        lengths = np.diff(arg[2])
-    elif kind in ("fixed_bytes", "ucs4"):
-        width = arg[2]
-        if width == 0:
-            return 0  # a zero-width dtype holds only empty keys
-        lengths = arg[1].reshape(-1, width)[:, 0].astype(np.int64)  # NUL-padded: empty iff the first unit is NUL
-    else:
-        return None  # integer keys are never empty
-    hits = np.flatnonzero(lengths == 0)
-    return int(hits[0]) if hits.size else None
 
 
 def _source_value(address) -> int:

@@ -116,10 +116,9 @@ def build_balancer(kind, names, weights, backups=(), **options):
     if backups:
         kwargs["backups"] = tuple(backups)
     if "weights" in params:
-        integer = any(c.__name__ in ("SmoothWeightedRoundRobin", "LeastConnections") for c in kind.__mro__)
-        if integer:
+        if getattr(kind, "integer_weights", False):
             if not all(float(w).is_integer() for w in weights):
-                raise ValueError(f"weights: {kind.__name__} needs integer weights (nginx weight=), got "
+                raise ValueError(f"weights: {kind.__name__} needs integer weights, got "
                                  f"{list(weights)}; use WeightedRandom or LeastRequest for fractional ones")
             weights = [int(w) for w in weights]
         return kind(list(names), list(weights), **kwargs)

@@ -10,14 +10,14 @@ immutable), pickling and copying by configuration, `fingerprint()`.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .._keys import key_batch_arg
 from .._native import _rust
-from ..hashing import HASH_ALGORITHMS
+from .._validate import check_choice, check_int
+from ..hashing import HASH_NAMES
 from ..redact import quoted
 from ..tokens import check_secret
 
@@ -42,27 +42,15 @@ _rebuild.__module__ = PUBLIC_MODULE
 
 
 def _threads(threads: object) -> int | None:
-    if threads is None:
-        return None
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= MAX_THREADS:
-        raise ValueError(f"threads: expected None or an int in [1, {MAX_THREADS}], got {quoted(threads)}")
-    return int(threads)
+    return None if threads is None else check_int(threads, "threads", 1, MAX_THREADS, wrong_type=ValueError)
 
 
-def _hash_name(hash: object, choices: tuple[str, ...] = HASH_ALGORITHMS) -> str:
-    if hash not in choices:
-        raise ValueError(f"hash: expected one of {choices}, got {quoted(hash)}")
-    return hash
+def _hash_name(hash: object, choices: tuple[str, ...] = HASH_NAMES) -> str:
+    return check_choice(hash, "hash", choices)
 
 
 def _positive_int(value: object, name: str, minimum: int = 1, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
-        raise ValueError(f"{name}: must be {bound}, got {value}")
-    return value
+    return check_int(value, name, minimum, maximum)
 
 
 def _secret_arg(secret: object) -> bytes | None:
@@ -102,8 +90,13 @@ class _Placement(_rust.PlacementTable):
 
     @classmethod
     def _create(cls, names, weights: np.ndarray, options: dict, native: dict, secret: bytes | None = None):
-        self = _rust.PlacementTable.__new__(cls, cls._kind, list(names), [float(w) for w in weights], **native,
-                                            secret=secret)
+        """`options` are the public keyword arguments (repr, pickling); `native` the
+        engine's: `hash`, `text_keys` and the kind's own settings; `secret` the keyed
+        placement secret (docs/algorithms.md §22), kept out of both."""
+        settings = dict(native)
+        hash, text_keys = settings.pop("hash", "xxh3"), settings.pop("text_keys", False)
+        self = _rust.PlacementTable.__new__(cls, cls._kind, list(names), [float(w) for w in weights], hash, text_keys,
+                                            settings or None, secret)
         self._nodes = tuple(names)
         self._weights = tuple(weights.tolist())
         self._options = options
@@ -223,9 +216,8 @@ class _Placement(_rust.PlacementTable):
         return self._route_replicas(arg, n, _threads(threads))
 
     def get_index_hashed(self, h: int) -> int:
-        if isinstance(h, bool) or not isinstance(h, numbers.Integral) or not 0 <= h < 2**64:
-            raise ValueError(f"h: expected an int in [0, 2**64), got {quoted(h)}")
-        return super().get_index_hashed(int(h))
+        return super().get_index_hashed(check_int(h, "h", 0, _U64_MAX, maximum_text="2**64 - 1",
+                                                  wrong_type=ValueError))
 
     def replicas(self, key, n: int) -> tuple[str, ...]:
         """Names of the primary and n-1 further distinct nodes for `key` (failover order)."""

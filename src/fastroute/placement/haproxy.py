@@ -6,10 +6,8 @@ Keys are what HAProxy hashes (see fastroute.config.haproxy); weights are
 HAProxy `weight` integers in [0, 256]."""
 from __future__ import annotations
 
-import numpy as np
 
-from .._validate import int_weights, nodes_and_weights
-from ..redact import quoted
+from .._validate import check_bool, check_choice, check_int, int_weights, nodes_and_weights
 from ._table import _hash_name, _per_node_ints, _Placement, _refuse_secret, public
 
 #: HAProxy's `hash-type ... <function>` choices; sdbm is its default.
@@ -22,8 +20,7 @@ _MAX_SERVER_ID = 2**31 - 1
 
 def _haproxy_options(raw, count: int, hash: object, avalanche: object):
     w = int_weights(raw, count, maximum=HAPROXY_MAX_WEIGHT)
-    if not isinstance(avalanche, bool):
-        raise TypeError(f"avalanche: expected a bool, got {type(avalanche).__name__}")
+    check_bool(avalanche, "avalanche")
     return w, _hash_name(hash, HAPROXY_HASH_FUNCTIONS)
 
 
@@ -42,7 +39,7 @@ class HAProxyMapHash(_Placement):
         names, raw = nodes_and_weights(nodes, weights)
         w, hash = _haproxy_options(raw, len(names), hash, avalanche)
         return cls._create(names, w, {"hash": hash, "avalanche": avalanche},
-                           {"hash_name": hash, "avalanche": avalanche})
+                           {"hash": hash, "avalanche": avalanche})
 
     @property
     def slot_count(self) -> int:
@@ -69,10 +66,8 @@ class HAProxyConsistentHash(_Placement):
         _refuse_secret(cls, secret, "HAProxy's consistent hashing")
         names, raw = nodes_and_weights(nodes, weights)
         w, hash = _haproxy_options(raw, len(names), hash, avalanche)
-        if hash_key not in HAPROXY_HASH_KEYS:
-            raise ValueError(f"hash_key: expected one of {HAPROXY_HASH_KEYS}, got {quoted(hash_key)}")
-        if not isinstance(legacy_id_key, bool):
-            raise TypeError(f"legacy_id_key: expected a bool, got {type(legacy_id_key).__name__}")
+        check_choice(hash_key, "hash_key", HAPROXY_HASH_KEYS)
+        legacy_id_key = check_bool(legacy_id_key, "legacy_id_key")
         if legacy_id_key and hash_key != "id":
             raise ValueError("legacy_id_key: only with hash_key='id'")
         n = len(names)
@@ -83,7 +78,7 @@ class HAProxyConsistentHash(_Placement):
             raise ValueError(f"addresses: hash_key={hash_key!r} needs one IPv4 address per server")
         options = {"hash": hash, "avalanche": avalanche, "hash_key": hash_key, "legacy_id_key": legacy_id_key,
                    "server_ids": ids, "addresses": addrs, "ports": port_list}
-        native = {"hash_name": hash, "avalanche": avalanche,
+        native = {"hash": hash, "avalanche": avalanche,
                   "hash_key": "id_legacy" if legacy_id_key else hash_key,
                   "puids": ids, "addrs": addrs, "ports": port_list}
         return cls._create(names, w, options, native)
@@ -91,6 +86,4 @@ class HAProxyConsistentHash(_Placement):
     def get_index_unfinished(self, value: int) -> int:
         """Index for a 32-bit value HAProxy hashes no further before `avalanche`
         (`balance source`: the address words XORed, docs/algorithms.md §7.1)."""
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 2**64:
-            raise ValueError(f"value: expected an int in [0, 2**64), got {quoted(value)}")
-        return super().get_index_unfinished(int(value))
+        return super().get_index_unfinished(check_int(value, "value", 0, 2**64 - 1, maximum_text="2**64 - 1"))

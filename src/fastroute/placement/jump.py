@@ -37,7 +37,7 @@ class JumpHash(_Placement):
             if np.any(w != w[0]):
                 raise ValueError("weights: jump consistent hash cannot weight nodes; use HashRing, Maglev or Rendezvous")
         hash = _hash_name(hash)
-        return cls._create(names, np.ones(len(names)), {"hash": hash}, {"hash_name": hash}, secret)
+        return cls._create(names, np.ones(len(names)), {"hash": hash}, {"hash": hash}, secret)
 
     def _with(self, nodes, weights):
         return JumpHash(nodes, hash=self._options["hash"], secret=self._secret)

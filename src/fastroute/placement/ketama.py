@@ -3,8 +3,7 @@
 docs/algorithms.md §9): libketama and both uhashring rings."""
 from __future__ import annotations
 
-from .._validate import float_weights, int_weights, nodes_and_weights
-from ..redact import quoted
+from .._validate import check_bool, check_choice, float_weights, int_weights, nodes_and_weights
 from ._table import (MAX_RING_POINTS, _hash_name, _per_node_ints, _Placement, _positive_int, _refuse_secret,
                      _RingPoints, public)
 
@@ -32,18 +31,16 @@ class Ketama(_RingPoints, _Placement):
     def __new__(cls, nodes, weights=None, *, flavor: str = "libketama", hash: str | None = None, vnodes=None,
                 replicas: int = 4, text_keys: bool = False, secret: None = None):
         _refuse_secret(cls, secret, "libketama / uhashring")
-        if flavor not in KETAMA_FLAVORS:
-            raise ValueError(f"flavor: expected one of {KETAMA_FLAVORS}, got {quoted(flavor)}")
+        check_choice(flavor, "flavor", KETAMA_FLAVORS)
         names, raw = nodes_and_weights(nodes, weights)
         # uhashring's point counts are integer arithmetic over the weights.
         w = float_weights(raw, len(names)) if flavor == "libketama" else int_weights(raw, len(names))
         hash = _hash_name(_DEFAULT_HASH[flavor] if hash is None else hash, _KETAMA_HASHES)
         vnode_list = None if vnodes is None else _per_node_ints(vnodes, len(names), "vnodes", MAX_RING_POINTS)
         replicas = _positive_int(replicas, "replicas", 1, 4)
-        if not isinstance(text_keys, bool):
-            raise TypeError(f"text_keys: expected a bool, got {type(text_keys).__name__}")
+        text_keys = check_bool(text_keys, "text_keys")
         options = {"flavor": flavor, "hash": hash, "vnodes": vnode_list, "replicas": replicas,
                    "text_keys": text_keys}
-        native = {"flavor": flavor, "hash_name": hash, "vnodes": vnode_list, "replicas": replicas,
+        native = {"flavor": flavor, "hash": hash, "vnodes": vnode_list, "replicas": replicas,
                   "text_keys": text_keys}
         return cls._create(names, w, options, native)

@@ -36,8 +36,8 @@ class Maglev(_Placement):
         hash = _hash_name(hash)
         return cls._create(names, w, {"table_size": table_size, "hash": hash,
                                       "weights_are_shares": bool(weights_are_shares)},
-                           {"hash_name": hash, "table_size": table_size,
-                            "normalized_weights": bool(weights_are_shares)}, secret)
+                           {"hash": hash, "table_size": table_size,
+                            "weights_are_shares": bool(weights_are_shares)}, secret)
 
     @property
     def table_size(self) -> int:

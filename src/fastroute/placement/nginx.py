@@ -35,7 +35,7 @@ class NginxConsistentHash(_Placement):
     def __new__(cls, nodes, weights=None, *, secret: None = None):
         _refuse_secret(cls, secret, "nginx's key hashing")
         names, raw = nodes_and_weights(nodes, weights)
-        return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash_name": "crc32"})
+        return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash": "crc32"})
 
 
 @public
@@ -51,7 +51,7 @@ class NginxPlainHash(_Placement):
     def __new__(cls, nodes, weights=None, *, secret: None = None):
         _refuse_secret(cls, secret, "nginx's key hashing")
         names, raw = nodes_and_weights(nodes, weights)
-        return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash_name": "crc32"})
+        return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash": "crc32"})
 
     def attempts(self, key) -> list[int]:
         """Server indices of nginx's 21 hash attempts for `key`, in order (repeats kept)."""

@@ -33,4 +33,4 @@ class Rendezvous(_Placement):
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
         hash = _hash_name(hash)
-        return cls._create(names, w, {"hash": hash}, {"hash_name": hash}, secret)
+        return cls._create(names, w, {"hash": hash}, {"hash": hash}, secret)

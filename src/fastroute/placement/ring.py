@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._keys import key_batch_arg
-from .._validate import float_weights, is_finite_real, nodes_and_weights
+from .._validate import check_choice, check_finite, float_weights, is_finite_real, nodes_and_weights
 from ..redact import quoted
 from ._table import _U64_MAX, _hash_name, _Placement, _positive_int, _secret_arg, public
 
@@ -44,12 +44,9 @@ class HashRing(_Placement):
         secret = _secret_arg(secret)
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
-        if not is_finite_real(points_per_weight) or points_per_weight <= 0:
-            raise ValueError(f"points_per_weight: must be a finite number > 0, got {quoted(points_per_weight)}")
-        if mode not in _RING_MODES:
-            raise ValueError(f"mode: expected one of {_RING_MODES}, got {quoted(mode)}")
-        if lookup not in _LOOKUP_RULES:
-            raise ValueError(f"lookup: expected one of {_LOOKUP_RULES}, got {quoted(lookup)}")
+        check_finite(points_per_weight, "points_per_weight", above=0)
+        check_choice(mode, "mode", _RING_MODES)
+        check_choice(lookup, "lookup", _LOOKUP_RULES)
         # The engine checks the limits: max_ring_size <= MAX_RING_POINTS, min <= max, total points.
         min_ring_size = _positive_int(min_ring_size, "min_ring_size", 1, _U64_MAX)
         max_ring_size = _positive_int(max_ring_size, "max_ring_size", 1, _U64_MAX)
@@ -59,9 +56,9 @@ class HashRing(_Placement):
         options = {"points_per_weight": points_per_weight, "hash": hash, "mode": mode,
                    "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup,
                    "weights_are_shares": bool(weights_are_shares)}
-        native = {"hash_name": hash, "mode": mode, "points_per_weight": float(points_per_weight),
+        native = {"hash": hash, "mode": mode, "points_per_weight": float(points_per_weight),
                   "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup,
-                  "normalized_weights": bool(weights_are_shares)}
+                  "weights_are_shares": bool(weights_are_shares)}
         return cls._create(names, w, options, native, secret)
 
     @property

@@ -74,9 +74,9 @@ impl Maglev {
         Self::build_with(names, weights, size, false)
     }
 
-    /// `already_normalized`: `weights` are the shares Envoy computes with
+    /// `weights_are_shares`: `weights` are the shares Envoy computes with
     /// locality weighting (§2.2), used as they are.
-    pub fn build_with(names: &[&[u8]], weights: &[f64], size: u64, already_normalized: bool) -> Result<Maglev, MaglevError> {
+    pub fn build_with(names: &[&[u8]], weights: &[f64], size: u64, weights_are_shares: bool) -> Result<Maglev, MaglevError> {
         if size > MAX_TABLE_SIZE {
             return Err(MaglevError::TooLarge(size));
         }
@@ -94,7 +94,7 @@ impl Maglev {
         let mut order: Vec<usize> = (0..names.len()).filter(|&i| weights[i] > 0.0).collect();
         order.sort_by(|&a, &b| names[a].cmp(names[b]));
         let normalized: Vec<f64> =
-            order.iter().map(|&i| if already_normalized { weights[i] } else { weights[i] / sum }).collect();
+            order.iter().map(|&i| if weights_are_shares { weights[i] } else { weights[i] / sum }).collect();
         let max_w = normalized.iter().cloned().fold(0.0f64, f64::max);
         struct Fill {
             offset: u64,

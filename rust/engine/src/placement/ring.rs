@@ -380,7 +380,7 @@ pub fn normalized_points(
     min_ring_size: u64,
     max_ring_size: u64,
     algo: HashAlgorithm,
-    already_normalized: bool,
+    weights_are_shares: bool,
 ) -> Result<Vec<(u64, u32)>, RingError> {
     if min_ring_size == 0 || min_ring_size > max_ring_size {
         return Err(RingError::RingSizeBounds);
@@ -391,7 +391,7 @@ pub fn normalized_points(
     // Envoy's locality weighting hands in shares computed by the caller (§2.2).
     // Shares via a power-of-two rescale: exact for ordinary weights, no overflow for huge ones.
     let normalized: Vec<f64> =
-        if already_normalized { weights.to_vec() } else { crate::placement::weights::shares(weights) };
+        if weights_are_shares { weights.to_vec() } else { crate::placement::weights::shares(weights) };
     // Envoy initialises min at 1.0 and only counts hosts that are on the ring.
     let mut min_w = 1.0f64;
     for &w in &normalized {

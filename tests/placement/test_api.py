@@ -69,7 +69,7 @@ def test_mixed_list_and_route_hashed(placement, rng):
     keys = random_keys(rng, 2000)
     expected = [placement.get_index(k) for k in keys]
     assert placement.route(keys).tolist() == expected
-    hashes = fastroute.hash_keys(keys, algorithm=placement_hash_name(placement))
+    hashes = fastroute.hash_keys(keys, hash=placement_hash_name(placement))
     assert placement.route_hashed(hashes).tolist() == expected
     assert [placement.get_index_hashed(int(h)) for h in hashes[:200]] == expected[:200]
 
