@@ -71,3 +71,19 @@ def test_partition_refuses_null_and_empty_keys_like_route(bad):
     frame = pd.DataFrame({"a": ["x", bad, "y"]})
     with pytest.raises(ValueError, match="null or empty values"):
         _route_partition(frame, placement, placement.fingerprint(), ["a"], "node", list(placement.nodes))
+
+
+def test_keyed_placement_travels_to_workers_with_its_secret(client):
+    """docs/algorithms.md §22.4: the pickled table carries the secret, and the
+    workers' fingerprint check (which includes the secret's digest) passes."""
+    import dataclasses
+
+    from fastroute import dask as frdask
+
+    keyed = dataclasses.replace(CLUSTER, secret=b"dask-workers-share-this-secret")
+    pdf = pd.DataFrame({"card": [f"card-{i}" for i in range(5000)]})
+    got = frdask.route(dd.from_pandas(pdf, npartitions=4), keyed, key="card", client=client).compute()
+    placement = keyed.build_placement()
+    assert placement.keyed and "-keyed-" in placement.fingerprint()
+    assert got["node"].astype(str).tolist() == [placement.get_node(c) for c in pdf["card"]]
+    assert got["node"].astype(str).tolist() != [CLUSTER.build_placement().get_node(c) for c in pdf["card"]]

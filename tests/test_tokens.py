@@ -117,3 +117,20 @@ def test_load_secret_from_env_and_file(tmp_path, monkeypatch):
 
 def test_public_names():
     assert {"pan_token", "pan_tokens", "load_secret", "PanTokenError"} <= set(fastroute.__all__)
+
+
+def test_status_rows_land_on_their_index_in_large_parallel_batches():
+    # Above the engine's parallel threshold: each worker writes its token rows and
+    # status bytes in one pass (rust/engine/src/tokens.rs tokens_batch).
+    from fastroute.tokens import STATUS_LENGTH, STATUS_NOT_DIGITS, token_status
+
+    pans = card_numbers(100_000, seed=5)
+    bad = {17: ("12ab", STATUS_NOT_DIGITS), 40_000: ("123", STATUS_LENGTH), 99_999: ("x", STATUS_NOT_DIGITS)}
+    for i, (value, _) in bad.items():
+        pans[i] = value
+    for threads in (1, 2):
+        rows, status, _ = token_status(np.array(pans), SECRET, threads=threads)
+        assert {int(i): int(status[i]) for i in np.flatnonzero(status)} == {i: s for i, (_, s) in bad.items()}
+        assert not rows[sorted(bad)].any()
+        for i in (0, 16, 18, 39_999, 40_001, 65_535, 65_536, 99_998):
+            assert rows[i].tobytes().decode() == reference(pans[i]), (threads, i)

@@ -124,6 +124,27 @@ def _one_line(text: str) -> str:
     return mask_card_numbers(" ".join(str(text).split()))
 
 
+def _with_placement_secret(spec, args: argparse.Namespace):
+    """The cluster with the keyed placement secret of --secret-env/--secret-file
+    (docs/algorithms.md §22); the secret is loaded by reference, never from argv."""
+    if args.secret_env is None and args.secret_file is None:
+        return spec
+    import dataclasses
+
+    from .tokens import load_secret
+
+    if args.secret_env is not None and args.secret_file is not None:
+        raise UsageError("--secret-env and --secret-file: give one")
+    what = "--secret-env" if args.secret_env is not None else "--secret-file"
+    if spec.secret is not None:
+        raise UsageError(f"{what}: the cluster file already names a secret (secret_env/secret_file); give it once")
+    try:
+        secret = load_secret(env=args.secret_env, file=args.secret_file, what=what)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    return dataclasses.replace(spec, secret=secret)
+
+
 def _cmd_route(args: argparse.Namespace) -> int:
     from .bulk import make_plan, new_summary, run_plan, summary_table
 
@@ -148,6 +169,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
                                            what="--token-secret-env" if args.token_secret_env else "--token-secret-file")
             except (TypeError, ValueError) as exc:
                 raise UsageError(str(exc)) from None
+        spec = _with_placement_secret(spec, args)
         plan = make_plan(
             args.input, spec, [k.strip() for k in args.key.split(",")], args.output,
             split_dir=args.split, split_format=args.split_format, rejects=args.rejects, report=args.report,
@@ -155,7 +177,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
             max_bad_rows=args.max_bad_rows, input_format=args.input_format, batch_rows=args.batch_rows,
             max_row_bytes=args.max_row_bytes, threads=args.threads, schema=args.schema, mkdir=args.mkdir,
             tokenize=args.tokenize or (), token_secret=token_secret, luhn=args.luhn,
-            protected=[cluster_path] + ([args.token_secret_file] if args.token_secret_file else []),
+            protected=[cluster_path] + [f for f in (args.token_secret_file, args.secret_file) if f],
         )
         summary = new_summary(plan)
         progress = _Progress(sys.stderr.isatty() and not args.json and args.output != "-")
@@ -242,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "is not a card number (12-19 digits, spaces/dashes allowed) is a bad row")
     route.add_argument("--token-secret-env", metavar="NAME", help="environment variable holding the token secret")
     route.add_argument("--token-secret-file", metavar="PATH", help="file holding the token secret (mode 600)")
+    route.add_argument("--secret-env", metavar="NAME",
+                       help="environment variable holding the keyed placement secret (>= 16 bytes)")
+    route.add_argument("--secret-file", metavar="PATH", help="file holding the keyed placement secret (mode 600)")
     route.add_argument("--luhn", action="store_true", help="with --tokenize: a card number failing the Luhn "
                                                            "check is a bad row")
     route.add_argument("--input-format", choices=["csv", "parquet"], help="override detection by extension")

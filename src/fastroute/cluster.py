@@ -3,6 +3,9 @@
 `FileMembership` and the demo.
 
     algorithm = "ring"            # placement name, see PLACEMENTS
+    secret_env = "ROUTE_SECRET"   # optional keyed placement (docs/algorithms.md §22):
+                                  # the secret by reference, an environment variable
+                                  # or secret_file = "PATH" (relative to this file), never inline
     [params]                      # optional, passed to the placement class
     points_per_weight = 160
 
@@ -28,7 +31,7 @@ from typing import Any
 from .redact import quoted
 
 _NODE_KEYS = {"name", "weight", "address", "backup", "down", "metadata"}
-_TOP_KEYS = {"algorithm", "params", "nodes"}
+_TOP_KEYS = {"algorithm", "params", "nodes", "secret_env", "secret_file"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class ClusterSpec:
     algorithm: str
     nodes: tuple[NodeSpec, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: Keyed placement secret, loaded from `secret_env` / `secret_file`; never printed.
+    secret: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def serving(self) -> tuple[NodeSpec, ...]:
@@ -60,7 +65,10 @@ class ClusterSpec:
         serving = self.serving
         if not serving:
             raise ValueError("nodes: no node is serving (all are down or backup)")
-        return factory([n.name for n in serving], [n.weight for n in serving], dict(self.params))
+        params = dict(self.params)
+        if self.secret is not None:
+            params["secret"] = self.secret
+        return factory([n.name for n in serving], [n.weight for n in serving], params)
 
 
 def _placement_factory(class_name: str, weighted: bool = True):
@@ -109,8 +117,31 @@ def load_cluster(path: str | Path) -> ClusterSpec:
     return parse_cluster(path.read_text(encoding="utf-8"), source=str(path))
 
 
+def _load_placement_secret(doc: Mapping[str, Any], source: str) -> bytes | None:
+    """The keyed placement secret a cluster names by reference (docs/algorithms.md §22)."""
+    from .tokens import load_secret
+
+    if "secret" in doc or "secret" in (doc.get("params") or {}):
+        raise ValueError(f"{source}: secret: a secret is never written into the cluster file; "
+                         f"name it with secret_env = \"VARIABLE\" or secret_file = \"PATH\"")
+    env, file = doc.get("secret_env"), doc.get("secret_file")
+    if env is None and file is None:
+        return None
+    if env is not None and file is not None:
+        raise ValueError(f"{source}: secret_env, secret_file: give one of them, not both")
+    setting = "secret_env" if env is not None else "secret_file"
+    value = env if env is not None else file
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{source}: {setting}: must be a non-empty string")
+    if file is not None and source != "<cluster>" and not Path(file).is_absolute():
+        file = str(Path(source).parent / file)  # relative to the cluster file, not the working directory
+    return load_secret(env=env, file=file, what=f"{source}: {setting}")
+
+
 def cluster_from_dict(doc: Mapping[str, Any], *, source: str = "<cluster>") -> ClusterSpec:
     unknown = set(doc) - _TOP_KEYS
+    if "secret" in unknown:
+        unknown.discard("secret")  # reported by _load_placement_secret with the rule
     if unknown:
         raise ValueError(f"{source}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
     algorithm = doc.get("algorithm")
@@ -153,4 +184,5 @@ def cluster_from_dict(doc: Mapping[str, Any], *, source: str = "<cluster>") -> C
         if not isinstance(metadata, Mapping):
             raise ValueError(f"{where}: 'metadata' must be a table")
         nodes.append(NodeSpec(name, float(weight), address, flags["backup"], flags["down"], dict(metadata)))
-    return ClusterSpec(algorithm, tuple(nodes), dict(params))
+    secret = _load_placement_secret(doc, source)
+    return ClusterSpec(algorithm, tuple(nodes), dict(params), secret)

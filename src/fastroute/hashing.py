@@ -40,19 +40,40 @@ def _check(hash: object, seed: object) -> None:
         raise ValueError(f"seed: crc32 is unseeded (zlib's CRC-32, as nginx uses it); got seed={seed}, use 0")
 
 
-def hash_keys(keys: object, hash: str = "xxh3", seed: int = 0, *, algorithm: str | None = None) -> np.ndarray:
+def _placement_secret(secret: object, hash: object, seed: object) -> bytes | None:
+    if secret is None:
+        return None
+    from .tokens import check_secret
+
+    secret = check_secret(secret)
+    if hash != "xxh3" or seed != 0:
+        raise ValueError("secret: the keyed hash is SipHash-1-3 under the secret (docs/algorithms.md §22); "
+                         "hash= and seed= do not apply to it, leave them at their defaults")
+    return secret
+
+
+def hash_keys(keys: object, hash: str = "xxh3", seed: int = 0, *, algorithm: str | None = None,
+              secret: bytes | None = None) -> np.ndarray:
     """Hashes every key to a uint64, equal to the `xxhash` package on the key's bytes.
 
     keys: list/tuple of str | bytes | int, numpy integer/S/U/object array, or a
     pyarrow string/binary/integer array. The GIL is released while hashing.
+
+    secret: bytes (at least 16): the keyed placement hash instead, SipHash-1-3
+    under a key derived from the secret (docs/algorithms.md §22), exactly what a
+    placement built with the same `secret=` applies to its keys, so
+    `table.route_hashed(hash_keys(keys, secret=s)) == table.route(keys)`.
     """
     hash = _hash_arg(hash, algorithm)
     _check(hash, seed)
-    return _rust.hash_batch(key_batch_arg(keys)[0], hash, seed)
+    secret = _placement_secret(secret, hash, seed)
+    return _rust.hash_batch(key_batch_arg(keys)[0], hash, seed, secret)
 
 
-def hash_key(key: str | bytes | int, hash: str = "xxh3", seed: int = 0, *, algorithm: str | None = None) -> int:
-    """Hash of one key; `hash_key(k) == hash_keys([k])[0]`."""
+def hash_key(key: str | bytes | int, hash: str = "xxh3", seed: int = 0, *, algorithm: str | None = None,
+             secret: bytes | None = None) -> int:
+    """Hash of one key; `hash_key(k) == hash_keys([k])[0]` (with or without `secret`)."""
     hash = _hash_arg(hash, algorithm)
     _check(hash, seed)
-    return _rust.hash_one(key, hash, seed)
+    secret = _placement_secret(secret, hash, seed)
+    return _rust.hash_one(key, hash, seed, secret)

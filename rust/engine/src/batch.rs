@@ -95,6 +95,36 @@ where
     out
 }
 
+/// Fills two row-major byte outputs of `m` rows together (row widths `wa`, `wb`
+/// ≥ 1): `f(state, i, row_a_i, row_b_i)`; split-independent. Lets a kernel
+/// write its result and a status per item in one pass.
+pub fn par_rows_bytes<S, I, F>(m: usize, wa: usize, wb: usize, init: I, f: F) -> (Vec<u8>, Vec<u8>)
+where
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [u8], &mut [u8]) + Sync + Send,
+{
+    assert!(wa > 0 && wb > 0, "row widths must be >= 1");
+    let (mut a, mut b) = (vec![0u8; m * wa], vec![0u8; m * wb]);
+    if serial(m, PARALLEL_THRESHOLD / 4) {
+        let mut state = init();
+        for (i, (ra, rb)) in a.chunks_mut(wa).zip(b.chunks_mut(wb)).enumerate() {
+            f(&mut state, i, ra, rb);
+        }
+    } else {
+        // Whole blocks of rows per task, so each task touches contiguous memory.
+        let rows = min_piece(m, MIN_CHUNK / 4);
+        a.par_chunks_mut(rows * wa)
+            .zip(b.par_chunks_mut(rows * wb))
+            .enumerate()
+            .for_each_init(&init, |state, (block, (ba, bb))| {
+                for (r, (ra, rb)) in ba.chunks_mut(wa).zip(bb.chunks_mut(wb)).enumerate() {
+                    f(state, block * rows + r, ra, rb);
+                }
+            });
+    }
+    (a, b)
+}
+
 /// Runs `f` with at most `threads` workers busy (None: rayon's global pool,
 /// one worker per core). There is one shared pool for explicit counts, grown
 /// on demand up to MAX_THREADS and never one pool per distinct count: a batch

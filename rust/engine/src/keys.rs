@@ -115,6 +115,16 @@ impl<'a> KeyBatch<'a> {
         }
     }
 
+    /// Key `i` hashed by `hash` over its canonical bytes (integers: 8 bytes
+    /// little-endian). Callers must have run `validate` first.
+    #[inline]
+    pub fn hash_at_with<H: Fn(&[u8]) -> u64>(&self, i: usize, hash: &H, scratch: &mut Vec<u8>) -> u64 {
+        match *self {
+            KeyBatch::U64(v) => hash(&v[i].to_le_bytes()),
+            _ => hash(self.bytes_at(i, scratch)),
+        }
+    }
+
     /// Canonical bytes of key `i` (integers: 8 bytes little-endian).
     #[inline]
     pub fn bytes_at<'s>(&'s self, i: usize, scratch: &'s mut Vec<u8>) -> &'s [u8] {
@@ -143,8 +153,16 @@ impl<'a> KeyBatch<'a> {
     /// Hashes every key, in parallel for large batches. Same output for any
     /// thread count.
     pub fn hash_all(&self, algo: HashAlgorithm, seed: u64) -> Result<Vec<u64>, KeyError> {
+        self.hash_all_with(move |b: &[u8]| algo.hash(b, seed))
+    }
+
+    /// `hash_all` with any hash of a key's canonical bytes (the keyed placement hash).
+    pub fn hash_all_with<H>(&self, hash: H) -> Result<Vec<u64>, KeyError>
+    where
+        H: Fn(&[u8]) -> u64 + Sync + Send,
+    {
         self.validate()?;
-        Ok(self.map_hashes(algo, seed, |h| h))
+        Ok(self.map_hashes_with(hash, |h| h))
     }
 
     /// `f(hash of key i)` for every key; the layout is matched once per batch
@@ -154,18 +172,29 @@ impl<'a> KeyBatch<'a> {
         T: Send + Copy + Default,
         F: Fn(u64) -> T + Sync + Send,
     {
+        self.map_hashes_with(move |b: &[u8]| algo.hash(b, seed), f)
+    }
+
+    /// `map_hashes` with any hash of a key's canonical bytes (integers: 8 bytes
+    /// little-endian, exactly what `HashAlgorithm::hash_u64` hashes).
+    pub fn map_hashes_with<T, H, F>(&self, hash: H, f: F) -> Vec<T>
+    where
+        T: Send + Copy + Default,
+        H: Fn(&[u8]) -> u64 + Sync + Send,
+        F: Fn(u64) -> T + Sync + Send,
+    {
         match *self {
-            KeyBatch::U64(v) => par_map(v.len(), || (), |_, i| f(algo.hash_u64(v[i], seed))),
+            KeyBatch::U64(v) => par_map(v.len(), || (), |_, i| f(hash(&v[i].to_le_bytes()))),
             KeyBatch::Varlen { data, offsets: Offsets::I32(o) } => par_map(o.len().saturating_sub(1), || (), |_, i| {
-                f(algo.hash(&data[o[i] as usize..o[i + 1] as usize], seed))
+                f(hash(&data[o[i] as usize..o[i + 1] as usize]))
             }),
             KeyBatch::Varlen { data, offsets: Offsets::I64(o) } => par_map(o.len().saturating_sub(1), || (), |_, i| {
-                f(algo.hash(&data[o[i] as usize..o[i + 1] as usize], seed))
+                f(hash(&data[o[i] as usize..o[i + 1] as usize]))
             }),
             _ => {
                 let n = self.validate().unwrap_or(0);
                 let batch = *self;
-                par_map(n, Vec::new, |scratch, i| f(batch.hash_at(i, algo, seed, scratch)))
+                par_map(n, Vec::new, |scratch, i| f(batch.hash_at_with(i, &hash, scratch)))
             }
         }
     }

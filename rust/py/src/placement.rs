@@ -16,7 +16,7 @@ use fastroute_engine::placement::ketama::{Flavor, KetamaConfig};
 use fastroute_engine::placement::maglev::MaglevConfig;
 use fastroute_engine::placement::ring::{LookupRule, RingConfig, RingMode};
 use fastroute_engine::placement::{BuildError, Config, Kind, Table};
-use crate::hash::hash_by_name;
+use crate::hash::{hash_by_name, placement_key};
 use crate::ip_keys::{ip_bytes, ip_objects};
 use crate::keys::{int_key, key_error, KeyStore};
 use crate::placement_kinds::{NginxHashOps, RingOps};
@@ -135,12 +135,14 @@ impl PlacementTable {
     /// `options`: the kind's own settings as the Python class passes them, every key present
     /// (see the `*Options` structs); the engine checks values and limits.
     #[new]
-    #[pyo3(signature = (kind, names, weights, hash="xxh3", text_keys=false, options=None))]
+    /// `secret`: keyed placement (docs/algorithms.md §22).
+    #[pyo3(signature = (kind, names, weights, hash="xxh3", text_keys=false, options=None, secret=None))]
     fn new(kind: &str, names: Vec<String>, weights: Vec<f64>, hash: &str, text_keys: bool,
-           options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+           options: Option<&Bound<'_, PyDict>>, secret: Option<&[u8]>) -> PyResult<Self> {
         let hash = hash_by_name(hash)?;
         let kind = kind_config(kind, options)?;
-        let config = Config { names, weights, hash, text_keys, kind };
+        let secret = secret.map(placement_key).transpose()?;
+        let config = Config { names, weights, hash, text_keys, kind, secret };
         let table = Table::build(&config).map_err(arg_error)?;
         let names = Python::attach(|py| config.names.iter().map(|n| PyString::new(py, n).unbind()).collect());
         Ok(PlacementTable { table, names })
@@ -235,6 +237,12 @@ impl PlacementTable {
             Some(_) => Ok(NginxHashOps { table: slf.clone().unbind() }),
             None => Err(PyTypeError::new_err("only nginx plain hash tables have attempts")),
         }
+    }
+
+    /// Whether key hashes are keyed by a secret (docs/algorithms.md §22).
+    #[getter]
+    fn keyed(&self) -> bool {
+        self.table.keyed()
     }
 
     /// Stable identifier of the table contents (same config → same string).

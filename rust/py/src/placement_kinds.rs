@@ -48,10 +48,15 @@ impl RingOps {
         }
         let store = KeyStore::from_arg(keys)?;
         let batch = store.batch()?;
-        batch.validate().map_err(key_error)?;
-        let hashes = batch.hash_all(table.hash(), 0).map_err(key_error)?;
-        let out = py.detach(|| bounded::assign_bounded(ring, &hashes, &bounded::capacities(ring, &weights, hashes.len(), c)));
-        Ok(out.into_pyarray(py))
+        let out = py.detach(|| {
+            let hashes = table.hash_batch(batch)?;
+            Ok::<_, fastroute_engine::keys::KeyError>(bounded::assign_bounded(
+                ring,
+                &hashes,
+                &bounded::capacities(ring, &weights, hashes.len(), c),
+            ))
+        });
+        Ok(out.map_err(key_error)?.into_pyarray(py))
     }
 }
 

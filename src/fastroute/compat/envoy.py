@@ -79,12 +79,19 @@ def locality_shares(hosts, weights, localities, locality_weights) -> list[float]
     return shares
 
 
+def _refuse_secret(name: str, secret: object) -> None:
+    if secret is not None:
+        raise ValueError(f"secret: envoy.{name} reproduces Envoy's public key hashing bit for bit and cannot be "
+                         f"keyed; for keyed placement use fastroute.HashRing or fastroute.Maglev with secret=")
+
+
 def RingHash(hosts, weights=None, *, minimum_ring_size: int = DEFAULT_MINIMUM_RING_SIZE,
              maximum_ring_size: int = DEFAULT_MAXIMUM_RING_SIZE, hash_function: str = "XX_HASH",
-             localities=None, locality_weights=None) -> HashRing:
+             localities=None, locality_weights=None, secret: None = None) -> HashRing:
     """Envoy RING_HASH table: weights normalised to shares, the smallest host
     scaled to ≥ minimum_ring_size × share points, at most maximum_ring_size in
     all, point j of a host = hash("<host key>_<j>"), lookup = first point ≥ hash."""
+    _refuse_secret("RingHash", secret)
     if hash_function not in HASH_FUNCTIONS:
         raise ValueError(f"hash_function: expected one of {sorted(HASH_FUNCTIONS)}, got {quoted(hash_function)}")
     common = dict(hash=HASH_FUNCTIONS[hash_function], mode="normalized", min_ring_size=minimum_ring_size,
@@ -96,9 +103,11 @@ def RingHash(hosts, weights=None, *, minimum_ring_size: int = DEFAULT_MINIMUM_RI
     return HashRing(hosts, weights, **common)
 
 
-def Maglev(hosts, weights=None, *, table_size: int = 65537, localities=None, locality_weights=None) -> _Maglev:
+def Maglev(hosts, weights=None, *, table_size: int = 65537, localities=None, locality_weights=None,
+           secret: None = None) -> _Maglev:
     """Envoy MAGLEV table: hosts sorted by key, offset/skip from XXH64 seeds 0/1,
     weighted turn-taking fill; lookup = table[hash mod table_size]."""
+    _refuse_secret("Maglev", secret)
     weights = _envoy_weights(hosts, weights)
     if localities is not None:
         return _Maglev(hosts, locality_shares(hosts, weights, localities, locality_weights), table_size=table_size,

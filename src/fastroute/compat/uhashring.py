@@ -42,6 +42,9 @@ class HashRing:
     """See the module docstring; behaves as uhashring.HashRing."""
 
     def __init__(self, nodes=[], **kwargs):  # noqa: B006 - uhashring's signature
+        if kwargs.get("secret") is not None:
+            raise ValueError("secret: the uhashring drop-in reproduces uhashring's public MD5 ring bit for bit and "
+                             "cannot be keyed; for keyed placement use fastroute.HashRing with secret=")
         unknown = sorted(set(kwargs) - {"hash_fn", "vnodes", "weight_fn", "replicas"})
         if unknown:
             raise TypeError(f"HashRing: unknown option(s) {unknown}")

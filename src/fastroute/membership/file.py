@@ -137,6 +137,10 @@ class FileMembership(Membership):
         try:
             text = data.decode("utf-8")
             spec = parse_cluster(text, source=str(self._path))
+            if spec.secret is not None:
+                # Snapshots are compared and fingerprinted in the clear; never silently drop the key.
+                raise ValueError(f"{self._path}: secret_env/secret_file: membership snapshots do not carry the "
+                                 f"placement secret; pass secret= to follow_router / the router instead")
             if spec.serving:  # unknown algorithm or bad params are a bad edit too
                 spec.build_placement()
         except UnicodeDecodeError as exc:

@@ -19,6 +19,7 @@ from .._native import _rust
 from .._validate import check_choice, check_int
 from ..hashing import HASH_NAMES
 from ..redact import quoted
+from ..tokens import check_secret
 
 #: Largest `threads=` any batch call accepts. Explicit counts share one
 #: thread pool (grown on demand, never one pool per count).
@@ -52,6 +53,19 @@ def _positive_int(value: object, name: str, minimum: int = 1, maximum: int | Non
     return check_int(value, name, minimum, maximum)
 
 
+def _secret_arg(secret: object) -> bytes | None:
+    """A keyed placement secret (docs/algorithms.md §22): None, or bytes-like of at
+    least 16 bytes (a str is a TypeError: encode it, or load it with load_secret)."""
+    return None if secret is None else check_secret(secret)
+
+
+def _refuse_secret(cls: type, secret: object, reproduces: str) -> None:
+    """Compatibility kinds reproduce a public algorithm bit for bit and take no secret."""
+    if secret is not None:
+        raise ValueError(f"secret: {cls.__name__} reproduces {reproduces} bit for bit and cannot be keyed; "
+                         f"for keyed placement use HashRing, Maglev, JumpHash or Rendezvous with secret=")
+
+
 def _per_node_ints(values: object, count: int, name: str, maximum: int) -> list[int]:
     """One int in [0, maximum] per node, in node order (a list or tuple)."""
     if not isinstance(values, (list, tuple)):
@@ -64,26 +78,37 @@ def _per_node_ints(values: object, count: int, name: str, maximum: int) -> list[
 class _Placement(_rust.PlacementTable):
     """Shared Python face; lookups (get_node, get_index, replicas, …) are inherited from Rust."""
 
-    __slots__ = ("_nodes", "_weights", "_options")
+    __slots__ = ("_nodes", "_weights", "_options", "_secret")
     _kind: ClassVar[str]
     #: Options holding one value per node (kept aligned by name in with_node / without_node).
     _per_node: ClassVar[tuple[str, ...]] = ()
     _nodes: tuple[str, ...]
     _weights: tuple[float, ...]
     _options: dict[str, Any]
+    #: Keyed placement secret (docs/algorithms.md §22); kept out of `_options` so no repr shows it.
+    _secret: bytes | None
 
     @classmethod
-    def _create(cls, names, weights: np.ndarray, options: dict, native: dict):
+    def _create(cls, names, weights: np.ndarray, options: dict, native: dict, secret: bytes | None = None):
         """`options` are the public keyword arguments (repr, pickling); `native` the
-        engine's: `hash`, `text_keys` and the kind's own settings."""
+        engine's: `hash`, `text_keys` and the kind's own settings; `secret` the keyed
+        placement secret (docs/algorithms.md §22), kept out of both."""
         settings = dict(native)
         hash, text_keys = settings.pop("hash", "xxh3"), settings.pop("text_keys", False)
         self = _rust.PlacementTable.__new__(cls, cls._kind, list(names), [float(w) for w in weights], hash, text_keys,
-                                            settings or None)
+                                            settings or None, secret)
         self._nodes = tuple(names)
         self._weights = tuple(weights.tolist())
         self._options = options
+        self._secret = secret
         return self
+
+    def _options_with_secret(self) -> dict[str, Any]:
+        """The constructor options, the secret included (pickles and with_node carry it)."""
+        options = dict(self._options)
+        if self._secret is not None:
+            options["secret"] = self._secret
+        return options
 
     # -- configuration ------------------------------------------------------------------
     @property
@@ -99,10 +124,13 @@ class _Placement(_rust.PlacementTable):
 
     def __repr__(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self._options.items())
-        return f"{type(self).__name__}(nodes={self._nodes!r}, weights={self._weights!r}{opts})"
+        keyed = ", secret=<hidden>" if self._secret is not None else ""
+        return f"{type(self).__name__}(nodes={self._nodes!r}, weights={self._weights!r}{opts}{keyed})"
 
     def __reduce__(self):
-        return (_rebuild, (type(self), self._nodes, self._weights, dict(self._options)))
+        # A keyed table's pickle holds its secret: workers that unpickle it must place keys
+        # identically (docs/algorithms.md §22.4). Treat such pickles as secrets.
+        return (_rebuild, (type(self), self._nodes, self._weights, self._options_with_secret()))
 
     def __copy__(self):
         return self  # immutable
@@ -119,7 +147,7 @@ class _Placement(_rust.PlacementTable):
         return hash((type(self).__name__, self.fingerprint()))
 
     def _with(self, nodes, weights):
-        options = dict(self._options)
+        options = self._options_with_secret()
         if self._per_node:
             at = {name: i for i, name in enumerate(self._nodes)}
             for name in nodes:

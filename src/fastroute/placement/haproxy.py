@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 from .._validate import check_bool, check_choice, check_int, int_weights, nodes_and_weights
-from ._table import _hash_name, _per_node_ints, _Placement, public
+from ._table import _hash_name, _per_node_ints, _Placement, _refuse_secret, public
 
 #: HAProxy's `hash-type ... <function>` choices; sdbm is its default.
 HAPROXY_HASH_FUNCTIONS = ("sdbm", "djb2", "wt6", "crc32")
@@ -34,7 +34,8 @@ class HAProxyMapHash(_Placement):
     __slots__ = ()
     _kind = "haproxy_map"
 
-    def __new__(cls, nodes, weights=None, hash: str = "sdbm", *, avalanche: bool = False):
+    def __new__(cls, nodes, weights=None, hash: str = "sdbm", *, avalanche: bool = False, secret: None = None):
+        _refuse_secret(cls, secret, "HAProxy's map-based hashing")
         names, raw = nodes_and_weights(nodes, weights)
         w, hash = _haproxy_options(raw, len(names), hash, avalanche)
         return cls._create(names, w, {"hash": hash, "avalanche": avalanche},
@@ -61,7 +62,8 @@ class HAProxyConsistentHash(_Placement):
     _per_node = ("server_ids", "addresses", "ports")
 
     def __new__(cls, nodes, weights=None, hash: str = "sdbm", *, avalanche: bool = False, hash_key: str = "id",
-                legacy_id_key: bool = False, server_ids=None, addresses=None, ports=None):
+                legacy_id_key: bool = False, server_ids=None, addresses=None, ports=None, secret: None = None):
+        _refuse_secret(cls, secret, "HAProxy's consistent hashing")
         names, raw = nodes_and_weights(nodes, weights)
         w, hash = _haproxy_options(raw, len(names), hash, avalanche)
         check_choice(hash_key, "hash_key", HAPROXY_HASH_KEYS)

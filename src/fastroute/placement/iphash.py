@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._validate import int_weights, nodes_and_weights
-from ._table import _Placement, public
+from ._table import _Placement, _refuse_secret, public
 
 
 @public
@@ -19,7 +19,8 @@ class IPHash(_Placement):
     __slots__ = ()
     _kind = "ip_hash"
 
-    def __new__(cls, nodes, weights=None):
+    def __new__(cls, nodes, weights=None, *, secret: None = None):
+        _refuse_secret(cls, secret, "nginx `ip_hash` (a fixed fold of the address, docs/algorithms.md §22.3)")
         names, raw = nodes_and_weights(nodes, weights)
         w = int_weights(raw, len(names))
         return cls._create(names, w, {}, {})

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._validate import float_weights, node_names
 from ..redact import quoted
-from ._table import _hash_name, _Placement, public
+from ._table import _hash_name, _Placement, _secret_arg, public
 
 
 @public
@@ -15,22 +15,32 @@ class JumpHash(_Placement):
     only appending or removing the last node keeps other keys in place.
     Replicas of key hash h: jump(h), then jump(mix64(h + k)) for k = 1 … 4n
     skipping repeats (mix64 = SplitMix64's output function), then the buckets
-    after the primary in cyclic order."""
+    after the primary in cyclic order.
+
+    secret: bytes (>= 16) for keyed placement (docs/algorithms.md §22): keys are
+    hashed with SipHash-1-3 under a key derived from the secret, so nobody
+    without it can craft keys that pile onto one node. Without it every output
+    is what it always was. The secret never appears in repr, errors or
+    `fingerprint()` (which gains a digest of it, to check two processes share
+    it); pickles and with_node/without_node/with_weight carry it, so treat a
+    keyed table's pickle as a secret.
+    """
 
     __slots__ = ()
     _kind = "jump"
 
-    def __new__(cls, nodes, weights=None, hash: str = "xxh3"):
+    def __new__(cls, nodes, weights=None, hash: str = "xxh3", *, secret: bytes | None = None):
+        secret = _secret_arg(secret)
         names = node_names(nodes)
         if weights is not None:
             w = float_weights(weights, len(names))
             if np.any(w != w[0]):
                 raise ValueError("weights: jump consistent hash cannot weight nodes; use HashRing, Maglev or Rendezvous")
         hash = _hash_name(hash)
-        return cls._create(names, np.ones(len(names)), {"hash": hash}, {"hash": hash})
+        return cls._create(names, np.ones(len(names)), {"hash": hash}, {"hash": hash}, secret)
 
     def _with(self, nodes, weights):
-        return JumpHash(nodes, hash=self._options["hash"])
+        return JumpHash(nodes, hash=self._options["hash"], secret=self._secret)
 
     @staticmethod
     def _unit_weight(weight: object) -> None:

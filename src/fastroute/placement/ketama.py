@@ -4,7 +4,8 @@ docs/algorithms.md §9): libketama and both uhashring rings."""
 from __future__ import annotations
 
 from .._validate import check_bool, check_choice, float_weights, int_weights, nodes_and_weights
-from ._table import MAX_RING_POINTS, _hash_name, _per_node_ints, _Placement, _positive_int, _RingPoints, public
+from ._table import (MAX_RING_POINTS, _hash_name, _per_node_ints, _Placement, _positive_int, _refuse_secret,
+                     _RingPoints, public)
 
 KETAMA_FLAVORS = ("libketama", "uhashring_ketama", "uhashring_meta")
 #: Key hash each flavour uses unless `hash=` says otherwise ("ketama": MD5's
@@ -28,7 +29,8 @@ class Ketama(_RingPoints, _Placement):
     _per_node = ("vnodes",)
 
     def __new__(cls, nodes, weights=None, *, flavor: str = "libketama", hash: str | None = None, vnodes=None,
-                replicas: int = 4, text_keys: bool = False):
+                replicas: int = 4, text_keys: bool = False, secret: None = None):
+        _refuse_secret(cls, secret, "libketama / uhashring")
         check_choice(flavor, "flavor", KETAMA_FLAVORS)
         names, raw = nodes_and_weights(nodes, weights)
         # uhashring's point counts are integer arithmetic over the weights.

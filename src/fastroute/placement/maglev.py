@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._validate import float_weights, nodes_and_weights
-from ._table import _U64_MAX, _hash_name, _Placement, _positive_int, public
+from ._table import _U64_MAX, _hash_name, _Placement, _positive_int, _secret_arg, public
 
 
 @public
@@ -12,13 +12,23 @@ class Maglev(_Placement):
     name-sorted build order; `table_size` must be prime (default 65537).
     Shares are w_i / Σw with Σw exactly rounded, so the table never depends on
     the order nodes are given in. Replicas: the distinct nodes in slot order
-    from the key's slot (h mod table_size), wrapping."""
+    from the key's slot (h mod table_size), wrapping.
+
+    secret: bytes (>= 16) for keyed placement (docs/algorithms.md §22): keys are
+    hashed with SipHash-1-3 under a key derived from the secret, so nobody
+    without it can craft keys that pile onto one node. Without it every output
+    is what it always was. The secret never appears in repr, errors or
+    `fingerprint()` (which gains a digest of it, to check two processes share
+    it); pickles and with_node/without_node/with_weight carry it, so treat a
+    keyed table's pickle as a secret.
+    """
 
     __slots__ = ()
     _kind = "maglev"
 
     def __new__(cls, nodes, weights=None, table_size: int = 65537, hash: str = "xxh3", *,
-                weights_are_shares: bool = False):
+                weights_are_shares: bool = False, secret: bytes | None = None):
+        secret = _secret_arg(secret)
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
         # The engine checks primality and the MAX_MAGLEV_TABLE_SIZE cap.
@@ -27,7 +37,7 @@ class Maglev(_Placement):
         return cls._create(names, w, {"table_size": table_size, "hash": hash,
                                       "weights_are_shares": bool(weights_are_shares)},
                            {"hash": hash, "table_size": table_size,
-                            "weights_are_shares": bool(weights_are_shares)})
+                            "weights_are_shares": bool(weights_are_shares)}, secret)
 
     @property
     def table_size(self) -> int:

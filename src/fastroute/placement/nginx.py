@@ -11,7 +11,7 @@ import numpy as np
 from .._keys import key_batch_arg
 from .._validate import int_weights, nodes_and_weights
 from ..redact import quoted
-from ._table import _Placement, _threads, public
+from ._table import _Placement, _refuse_secret, _threads, public
 
 
 def _nginx_weights(raw, count: int) -> np.ndarray:
@@ -32,7 +32,8 @@ class NginxConsistentHash(_Placement):
     __slots__ = ()
     _kind = "nginx_chash"
 
-    def __new__(cls, nodes, weights=None):
+    def __new__(cls, nodes, weights=None, *, secret: None = None):
+        _refuse_secret(cls, secret, "nginx's key hashing")
         names, raw = nodes_and_weights(nodes, weights)
         return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash": "crc32"})
 
@@ -47,7 +48,8 @@ class NginxPlainHash(_Placement):
     __slots__ = ()
     _kind = "nginx_hash"
 
-    def __new__(cls, nodes, weights=None):
+    def __new__(cls, nodes, weights=None, *, secret: None = None):
+        _refuse_secret(cls, secret, "nginx's key hashing")
         names, raw = nodes_and_weights(nodes, weights)
         return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash": "crc32"})
 

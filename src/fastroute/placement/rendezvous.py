@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._validate import float_weights, nodes_and_weights
-from ._table import _hash_name, _Placement, public
+from ._table import _hash_name, _Placement, _secret_arg, public
 
 
 @public
@@ -14,13 +14,23 @@ class Rendezvous(_Placement):
     xorshift64*(h XOR XXH64(name)) (Envoy's mix, §13.2; exact ln, not Envoy's
     fastLn). u rounds to 1.0 for the top cell; that node then scores -inf and
     loses to every other serving node. Zero-weight nodes never win; ties go to
-    the lower index. Replicas: serving nodes by descending score."""
+    the lower index. Replicas: serving nodes by descending score.
+
+    secret: bytes (>= 16) for keyed placement (docs/algorithms.md §22): keys are
+    hashed with SipHash-1-3 under a key derived from the secret, so nobody
+    without it can craft keys that pile onto one node. Without it every output
+    is what it always was. The secret never appears in repr, errors or
+    `fingerprint()` (which gains a digest of it, to check two processes share
+    it); pickles and with_node/without_node/with_weight carry it, so treat a
+    keyed table's pickle as a secret.
+    """
 
     __slots__ = ()
     _kind = "rendezvous"
 
-    def __new__(cls, nodes, weights=None, hash: str = "xxh3"):
+    def __new__(cls, nodes, weights=None, hash: str = "xxh3", *, secret: bytes | None = None):
+        secret = _secret_arg(secret)
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
         hash = _hash_name(hash)
-        return cls._create(names, w, {"hash": hash}, {"hash": hash})
+        return cls._create(names, w, {"hash": hash}, {"hash": hash}, secret)

@@ -7,7 +7,7 @@ import numpy as np
 from .._keys import key_batch_arg
 from .._validate import check_choice, check_finite, float_weights, is_finite_real, nodes_and_weights
 from ..redact import quoted
-from ._table import _U64_MAX, _hash_name, _Placement, _positive_int, public
+from ._table import _U64_MAX, _hash_name, _Placement, _positive_int, _secret_arg, public
 
 _LOOKUP_RULES = ("at_or_after", "after", "nearest")
 _RING_MODES = ("fixed", "normalized")
@@ -25,6 +25,14 @@ class HashRing(_Placement):
     picks the first point >= the key hash ("at_or_after"), > ("after"), or the
     nearest, ties to the predecessor ("nearest", HAProxy's rule). Replicas: the
     distinct nodes clockwise from the looked-up point.
+
+    secret: bytes (>= 16) for keyed placement (docs/algorithms.md §22): keys are
+    hashed with SipHash-1-3 under a key derived from the secret, so nobody
+    without it can craft keys that pile onto one node. Without it every output
+    is what it always was. The secret never appears in repr, errors or
+    `fingerprint()` (which gains a digest of it, to check two processes share
+    it); pickles and with_node/without_node/with_weight carry it, so treat a
+    keyed table's pickle as a secret.
     """
 
     __slots__ = ()
@@ -32,7 +40,8 @@ class HashRing(_Placement):
 
     def __new__(cls, nodes, weights=None, points_per_weight: float = 160, hash: str = "xxh3", *,
                 mode: str = "fixed", min_ring_size: int = 1024, max_ring_size: int = 8_388_608,
-                lookup: str = "at_or_after", weights_are_shares: bool = False):
+                lookup: str = "at_or_after", weights_are_shares: bool = False, secret: bytes | None = None):
+        secret = _secret_arg(secret)
         names, raw = nodes_and_weights(nodes, weights)
         w = float_weights(raw, len(names))
         check_finite(points_per_weight, "points_per_weight", above=0)
@@ -50,7 +59,7 @@ class HashRing(_Placement):
         native = {"hash": hash, "mode": mode, "points_per_weight": float(points_per_weight),
                   "min_ring_size": min_ring_size, "max_ring_size": max_ring_size, "lookup": lookup,
                   "weights_are_shares": bool(weights_are_shares)}
-        return cls._create(names, w, options, native)
+        return cls._create(names, w, options, native, secret)
 
     @property
     def points(self) -> int:

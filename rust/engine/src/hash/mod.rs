@@ -5,6 +5,8 @@
 //! integers → 8 bytes little-endian. That makes a key's hash identical on
 //! every platform and equal to the reference C library for the same bytes.
 
+pub mod keyed;
+
 use md5::{Digest, Md5};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 use xxhash_rust::xxh64::xxh64;

@@ -17,8 +17,9 @@ pub mod ring;
 pub mod weights;
 
 use crate::batch::{par_chunks, par_map, par_rows};
+use crate::hash::keyed::PlacementKey;
 use crate::hash::{full_hash, HashAlgorithm};
-use crate::keys::KeyBatch;
+use crate::keys::{KeyBatch, KeyError};
 use haproxy::{MapTable, MapConfig, ChashConfig};
 use iphash::IpHash;
 use jump::{jump_bucket, jump_buckets_into, jump_replicas};
@@ -86,6 +87,15 @@ impl Kind {
         }
     }
 
+    /// Kinds that reproduce a public algorithm (nginx, HAProxy, ketama) byte for
+    /// byte: a secret would silently break that, so they refuse one (§22.3).
+    fn reproduces_public_algorithm(&self) -> bool {
+        matches!(
+            self,
+            Kind::Ketama(_) | Kind::IpHash | Kind::NginxChash | Kind::NginxHash | Kind::HaproxyChash(_) | Kind::HaproxyMap(_)
+        )
+    }
+
     fn avalanche(&self) -> bool {
         match self {
             Kind::HaproxyChash(c) => c.avalanche,
@@ -106,6 +116,9 @@ pub struct Config {
     /// the binding applies it, the table only records it.
     pub text_keys: bool,
     pub kind: Kind,
+    /// Keyed placement (docs/algorithms.md §22): with a key, every key hash is
+    /// SipHash-1-3 under it instead of `hash` (node points still use `hash`).
+    pub secret: Option<PlacementKey>,
 }
 
 /// The built lookup structure.
@@ -120,6 +133,25 @@ enum Built {
     IpHash(IpHash),
 }
 
+/// Runs `$body` with `$h` bound to the table's key hash over canonical bytes:
+/// SipHash-1-3 under the secret's key, else the public `hash` with seed 0.
+/// Each branch is its own monomorphic copy of `$body`.
+macro_rules! with_key_hash {
+    ($table:expr, $h:ident => $body:expr) => {
+        match &$table.secret {
+            Some(key) => {
+                let $h = move |b: &[u8]| key.hash(b);
+                $body
+            }
+            None => {
+                let algo = $table.hash;
+                let $h = move |b: &[u8]| algo.hash(b, 0);
+                $body
+            }
+        }
+    };
+}
+
 /// An immutable placement table: key hash → node index.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -127,6 +159,7 @@ pub struct Table {
     hash: HashAlgorithm,
     avalanche: bool,
     text_keys: bool,
+    secret: Option<PlacementKey>,
     node_count: usize,
     /// Nodes that can receive keys (positive weight / points).
     holders: usize,
@@ -141,6 +174,15 @@ impl Table {
         }
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || !weights.iter().any(|w| *w > 0.0) {
             return Err(BuildError::new("weights", "must be finite, >= 0 and not all zero"));
+        }
+        if config.secret.is_some() && (config.kind.reproduces_public_algorithm() || config.text_keys) {
+            return Err(BuildError::new(
+                "secret",
+                format!(
+                    "{} reproduces a public algorithm for compatibility and cannot be keyed; use HashRing, Maglev, JumpHash or Rendezvous",
+                    if config.text_keys { "the uhashring mode" } else { config.kind.name() }
+                ),
+            ));
         }
         let refs: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
         let servers = || names.iter().map(|s| s.as_str()).collect::<Vec<_>>();
@@ -174,6 +216,7 @@ impl Table {
             hash: config.hash,
             avalanche: config.kind.avalanche(),
             text_keys: config.text_keys,
+            secret: config.secret,
             node_count: names.len(),
             holders,
             fingerprint,
@@ -186,6 +229,11 @@ impl Table {
 
     pub fn text_keys(&self) -> bool {
         self.text_keys
+    }
+
+    /// Whether key hashes are keyed (SipHash-1-3 under the secret's key).
+    pub fn keyed(&self) -> bool {
+        self.secret.is_some()
     }
 
     pub fn node_count(&self) -> usize {
@@ -212,13 +260,25 @@ impl Table {
     /// Hash of a key's bytes as this table hashes keys (with `finish`).
     #[inline]
     pub fn key_hash(&self, key: &[u8]) -> u64 {
-        self.finish(self.hash.hash(key, 0))
+        match &self.secret {
+            Some(k) => self.finish(k.hash(key)),
+            None => self.finish(self.hash.hash(key, 0)),
+        }
     }
 
     /// Hash of an integer key (8 bytes little-endian), with `finish`.
     #[inline]
     pub fn key_hash_u64(&self, key: u64) -> u64 {
-        self.finish(self.hash.hash_u64(key, 0))
+        match &self.secret {
+            Some(k) => self.finish(k.hash_u64(key)),
+            None => self.finish(self.hash.hash_u64(key, 0)),
+        }
+    }
+
+    /// Key hashes of a batch, before `finish` (what `route_hashed` takes for
+    /// every kind without a finishing step).
+    pub fn hash_batch(&self, batch: KeyBatch<'_>) -> Result<Vec<u64>, KeyError> {
+        with_key_hash!(self, h => batch.hash_all_with(h))
     }
 
     /// Node index for a finished key hash (ip_hash: an IPv4 address as a number).
@@ -262,7 +322,6 @@ impl Table {
     /// Node index per key of a validated batch of `m` keys. Err(i): key i is
     /// not an address (ip_hash only).
     pub fn route(&self, batch: KeyBatch<'_>, m: usize) -> Result<Vec<i32>, usize> {
-        let algo = self.hash;
         match &self.built {
             Built::IpHash(ip) => {
                 let out = par_map(m, Vec::new, |scratch, i| {
@@ -278,15 +337,16 @@ impl Table {
                 }
             }
             // One closure per kind so each loop is monomorphic.
-            Built::Ring(r) => Ok(batch.map_hashes(algo, 0, |h| r.lookup(self.finish(h)) as i32)),
-            Built::Map(t) => Ok(batch.map_hashes(algo, 0, |h| t.lookup(self.finish(h)) as i32)),
-            Built::Maglev(m) => Ok(batch.map_hashes(algo, 0, |h| m.lookup(h) as i32)),
+            // `with_key_hash!` gives the keyed and the unkeyed hash their own loop.
+            Built::Ring(r) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| r.lookup(self.finish(h)) as i32))),
+            Built::Map(t) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| t.lookup(self.finish(h)) as i32))),
+            Built::Maglev(m) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| m.lookup(h) as i32))),
             Built::Jump(b) => {
-                let hashes = batch.map_hashes(algo, 0, |h| h);
+                let hashes = with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| h));
                 Ok(par_chunks(&hashes, |h, o| jump_buckets_into(h, *b, o)))
             }
-            Built::Rendezvous(r) => Ok(batch.map_hashes(algo, 0, |h| r.lookup(h) as i32)),
-            Built::NginxHash(p) => Ok(batch.map_hashes(algo, 0, |h| p.lookup(h) as i32)),
+            Built::Rendezvous(r) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| r.lookup(h) as i32))),
+            Built::NginxHash(p) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| p.lookup(h) as i32))),
         }
     }
 
@@ -306,7 +366,6 @@ impl Table {
     /// `n` replicas per key of a validated batch of `m` keys, row-major.
     /// Err(i): key i is not an address (ip_hash only).
     pub fn route_replicas(&self, batch: KeyBatch<'_>, m: usize, n: usize) -> Result<Vec<i32>, usize> {
-        let algo = self.hash;
         // Row i holds key i's replicas; -1 marks an unparseable IP key.
         let flat = par_rows(m, n, || (Vec::new(), Vec::with_capacity(n)), |(scratch, reps), i, row| {
             match &self.built {
@@ -320,7 +379,13 @@ impl Table {
                         }
                     }
                 }
-                _ => self.replicas(self.finish(batch.hash_at(i, algo, 0, scratch)), n, reps),
+                _ => {
+                    let h = match &self.secret {
+                        Some(k) => batch.hash_at_with(i, &|b: &[u8]| k.hash(b), scratch),
+                        None => batch.hash_at(i, self.hash, 0, scratch),
+                    };
+                    self.replicas(self.finish(h), n, reps)
+                }
             }
             for (slot, &r) in row.iter_mut().zip(reps.iter()) {
                 *slot = r as i32;
@@ -401,7 +466,12 @@ fn fingerprint(config: &Config, built: &Built) -> String {
         Built::Map(t) => t.table().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes())),
         Built::Rendezvous(_) | Built::IpHash(_) | Built::NginxHash(_) => {}
     }
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&bytes))
+    let contents = xxhash_rust::xxh3::xxh3_64(&bytes);
+    match &config.secret {
+        // The digest identifies the secret (keyed HMAC, §22.2) without revealing it.
+        Some(key) => format!("{contents:016x}-keyed-{}", key.digest_hex()),
+        None => format!("{contents:016x}"),
+    }
 }
 
 /// Correctly rounded sum of finite values (Shewchuk 1997, "Adaptive Precision
@@ -481,7 +551,7 @@ mod table_tests {
 
     fn config(kind: Kind, weights: &[f64]) -> Config {
         let names = (0..weights.len()).map(|i| format!("n{i}")).collect();
-        Config { names, weights: weights.to_vec(), hash: HashAlgorithm::Xxh3, text_keys: false, kind }
+        Config { names, weights: weights.to_vec(), hash: HashAlgorithm::Xxh3, text_keys: false, kind, secret: None }
     }
 
     fn ring(points_per_weight: f64, max_ring_size: u64) -> Kind {
@@ -516,6 +586,62 @@ mod table_tests {
         assert!(table.check_replica_count(2).is_ok());
         assert_eq!(table.check_replica_count(3).unwrap_err().arg, "n");
         assert_eq!(table.check_replica_count(0).unwrap_err().arg, "n");
+    }
+
+    #[test]
+    fn keyed_tables_hash_keys_with_the_secret_everywhere() {
+        let secret = b"0123456789abcdef";
+        let key = PlacementKey::from_secret(secret).unwrap();
+        let words: Vec<String> = (0..500).map(|i| format!("card-{i}")).collect();
+        let mut data = Vec::new();
+        let mut offsets = vec![0i32];
+        for w in &words {
+            data.extend_from_slice(w.as_bytes());
+            offsets.push(data.len() as i32);
+        }
+        let batch = KeyBatch::Varlen { data: &data, offsets: crate::keys::Offsets::I32(&offsets) };
+        let kinds = [
+            ring(40.0, 1 << 20),
+            Kind::Maglev(MaglevConfig { table_size: 65537, weights_are_shares: false }),
+            Kind::Jump,
+            Kind::Rendezvous,
+        ];
+        for kind in kinds {
+            let mut cfg = config(kind, &[1.0, 2.0, 1.0, 3.0]);
+            let plain = Table::build(&cfg).unwrap();
+            cfg.secret = Some(key);
+            let keyed = Table::build(&cfg).unwrap();
+            let name = cfg.kind.name();
+            // The keyed hash is SipHash-1-3 under the derived key (tests/reference/siphash.py).
+            assert_eq!(keyed.key_hash(b"card-42"), 0x213edaf8f8906d45, "{name}");
+            assert_eq!(keyed.key_hash_u64(42), 0xe2a22ecaad033a10, "{name}");
+            assert_eq!(plain.key_hash(b"card-42"), HashAlgorithm::Xxh3.hash(b"card-42", 0), "{name}");
+            let routed = keyed.route(batch, words.len()).unwrap();
+            let single: Vec<i32> = words.iter().map(|w| keyed.lookup(keyed.key_hash(w.as_bytes())) as i32).collect();
+            assert_eq!(routed, single, "{name}: keyed batch == keyed single");
+            assert_ne!(routed, plain.route(batch, words.len()).unwrap(), "{name}: the secret moves keys");
+            assert_eq!(keyed.hash_batch(batch).unwrap()[7], key.hash(words[7].as_bytes()), "{name}");
+            let reps = keyed.route_replicas(batch, words.len(), 2).unwrap();
+            let mut one = Vec::new();
+            keyed.replicas(keyed.key_hash(words[9].as_bytes()), 2, &mut one);
+            assert_eq!(&reps[18..20], &[one[0] as i32, one[1] as i32], "{name}");
+            assert!(keyed.fingerprint().ends_with("-keyed-6895dbffbaaedb1c"), "{name}");
+            assert!(!plain.fingerprint().contains("keyed"), "{name}");
+        }
+    }
+
+    #[test]
+    fn compatibility_kinds_refuse_a_secret() {
+        let key = PlacementKey::from_secret(&[3u8; 16]).unwrap();
+        for kind in [Kind::NginxHash, Kind::NginxChash, Kind::IpHash, Kind::HaproxyMap(MapConfig::default())] {
+            let mut cfg = config(kind, &[1.0, 1.0]);
+            cfg.secret = Some(key);
+            assert_eq!(Table::build(&cfg).unwrap_err().arg, "secret");
+        }
+        let mut cfg = config(ring(40.0, 1 << 20), &[1.0, 1.0]);
+        cfg.text_keys = true;
+        cfg.secret = Some(key);
+        assert_eq!(Table::build(&cfg).unwrap_err().arg, "secret");
     }
 
     #[test]
