@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start on 127.0.0.1 (nginx,
-# HAProxy, ZooKeeper and a JRE) from Debian's packages when they are missing.
+# HAProxy, ZooKeeper, etcd and a JRE) from Debian's packages when they are missing.
 set -euo pipefail
 missing=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 command -v java >/dev/null || missing+=(default-jre-headless)
+# etcd 3.4.23 in Debian 12 (etcd-server); the tests run it on 127.0.0.1 random ports
+command -v etcd >/dev/null || missing+=(etcd-server)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -19,6 +21,6 @@ apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian packages start system services we do not use; stop them so the
 # tests own their ports.
-for svc in nginx haproxy zookeeper; do
+for svc in nginx haproxy zookeeper etcd; do
   (command -v service >/dev/null && service "$svc" stop) >/dev/null 2>&1 || true
 done
