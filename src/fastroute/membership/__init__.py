@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Cluster membership: static, file and ZooKeeper sources of immutable snapshots,
+"""Cluster membership: static, file, ZooKeeper and etcd sources of immutable snapshots,
 live followers for routers and balancers, locks and shard primaries.
 
-The ZooKeeper backend imports kazoo only when a ZooKeeper object is created.
+The ZooKeeper backend imports kazoo only when a ZooKeeper object is created; the etcd
+backend (`fastroute.membership.etcd`) needs only the standard library.
 """
-from .base import (STATES, Coordinator, CoordinatorUnavailable, FencingChecker, FencingToken, Member, Membership,
-                   MembershipError, NoPrimaryError, Snapshot, StaleTokenError, Subscription)
+from .base import (STATES, Coordinator, CoordinatorUnavailable, FencingChecker, FencingToken, Liveness, LockLostError,
+                   Member, Membership, MembershipError, NoPrimaryError, Snapshot, StaleTokenError, Subscription)
+from .etcd import EtcdCoordinator, EtcdMembership
 from .file import FileMembership
 from .follow import Follower, LiveBalancer, follow_router
 from .shards import ShardLayout, ShardReplica, ShardRouter, WriteRoute
@@ -14,7 +16,7 @@ from .zookeeper import ZooKeeperCoordinator, ZooKeeperMembership
 
 __all__ = [
     "STATES", "Coordinator", "CoordinatorUnavailable", "FencingChecker", "FencingToken", "FileMembership",
-    "Follower", "LiveBalancer", "Member", "Membership", "MembershipError", "NoPrimaryError", "ShardLayout",
+    "EtcdCoordinator", "EtcdMembership", "Liveness", "LockLostError", "Follower", "LiveBalancer", "Member", "Membership", "MembershipError", "NoPrimaryError", "ShardLayout",
     "ShardReplica", "ShardRouter", "Snapshot", "StaleTokenError", "StaticMembership", "Subscription", "WriteRoute",
     "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router",
 ]
