@@ -440,6 +440,40 @@ class Liveness:
         callback(self.reason or "lost")
 
 
+class RenewedLiveness(Liveness):
+    """Liveness for a backend without a local lease clock (ZooKeeper): every `interval` s
+    `confirm()` asks the server whether we still hold (a round trip on our session); each
+    confirmed round trip moves the deadline to its send time + `timeout` (the server cannot
+    expire a session it heard from less than `timeout` ago). A failed confirmation or a
+    `confirm()` of False ends the holding."""
+
+    def __init__(self, what: str, confirm: Callable[[], bool], *, timeout: float, interval: float):
+        super().__init__(what)
+        self._confirm, self._timeout, self._interval = confirm, timeout, interval
+        self._until = time.monotonic() + timeout
+        self.bind(lambda: self._until)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fastroute-liveness", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval) and not self.lost.is_set():
+            sent = time.monotonic()
+            try:
+                held = self._confirm()
+            except Exception as err:  # connection loss: we cannot confirm, so we may not hold
+                self.expire(f"cannot confirm with the server ({type(err).__name__})")
+                return
+            if not held:
+                self.expire("the server no longer lists us as holder")
+                return
+            self._until = sent + self._timeout
+
+    def stop(self, reason: str = "released") -> None:
+        self._stop.set()
+        self.expire(reason)
+
+
 @dataclass(frozen=True, order=True, slots=True)
 class FencingToken:
     """Proof of holding a lock or leadership. Tokens of one resource strictly increase
