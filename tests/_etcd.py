@@ -42,7 +42,7 @@ class EtcdServer:
     """One etcd member. `stop()`/`start()` keep the data dir, like a restart."""
 
     def __init__(self, workdir: Path, name: str = "n0", *, client_port: int | None = None,
-                 peer_port: int | None = None):
+                 peer_port: int | None = None, election_ms: int = ELECTION_MS):
         etcd = shutil.which("etcd")
         assert etcd, "etcd not found: run scripts/ensure-system-deps.sh (Debian etcd-server)"
         self.etcd, self.dir, self.name = etcd, Path(workdir), name
@@ -52,6 +52,7 @@ class EtcdServer:
         self.initial_cluster = f"{name}=http://127.0.0.1:{self.peer_port}"
         self.initial_state = "new"
         self.cluster_token = f"fastroute-{self.dir.name}"
+        self.election_ms = election_ms
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -69,7 +70,7 @@ class EtcdServer:
                 "--listen-peer-urls", f"{u}:{self.peer_port}", "--initial-advertise-peer-urls", f"{u}:{self.peer_port}",
                 "--initial-cluster", self.initial_cluster, "--initial-cluster-state", self.initial_state,
                 "--initial-cluster-token", self.cluster_token,
-                "--heartbeat-interval", str(HEARTBEAT_MS), "--election-timeout", str(ELECTION_MS),
+                "--heartbeat-interval", str(HEARTBEAT_MS), "--election-timeout", str(self.election_ms),
                 "--listen-metrics-urls", "", "--log-level", "warn", "--logger", "zap"]
 
     def launch(self) -> None:

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`fastroute cluster status|join|leave|set --zk HOST:PORT`: membership on ZooKeeper.
+"""`fastroute cluster status|join|leave|set --zk HOST:PORT | --etcd HOST:PORT`: membership
+on ZooKeeper or etcd.
 
 join   registers this process as a member (ephemeral znode) and stays until
        SIGINT/SIGTERM (or --duration), then leaves; ZooKeeper removes the member
@@ -32,32 +33,55 @@ def _metadata(items: list[str]) -> dict[str, str]:
 
 
 def _coordinator(args):
+    if args.etcd:
+        from .membership.etcd import EtcdCoordinator
+
+        return EtcdCoordinator(args.etcd, args.cluster, lease_ttl=args.session_timeout,
+                               connect_timeout=args.connect_timeout)
     from .membership.zookeeper import ZooKeeperCoordinator
 
     return ZooKeeperCoordinator(args.zk, args.cluster, session_timeout=args.session_timeout,
                                 connect_timeout=args.connect_timeout)
 
 
+def _holders(coord) -> tuple[dict, dict]:
+    """Leaders and lock holders: the first contender of each election/lock."""
+    leaders, locks = {}, {}
+    for kind, store in (("elections", leaders), ("locks", locks)):
+        if _is_etcd(coord):
+            groups = [(g, [(token, who) for token, who, _ in coord.contenders(kind, g)]) for g in coord.groups(kind)]
+        else:
+            client, path = coord.client, f"{coord.base}/{kind}"
+            groups = [(g, [(token, who) for _, _, who, token in coord.contenders(f"{path}/{g}")])
+                      for g in (sorted(client.get_children(path)) if client.exists(path) else [])]
+        for group, contenders in groups:
+            if contenders:
+                token, who = contenders[0]
+                store[group] = {"holder": who, "token": token, "waiting": len(contenders) - 1}
+    return leaders, locks
+
+
+def _is_etcd(coord) -> bool:
+    from .membership.etcd import EtcdCoordinator
+
+    return isinstance(coord, EtcdCoordinator)
+
+
 def _status(args) -> int:
+    from .membership.etcd import EtcdMembership
     from .membership.zookeeper import ZooKeeperMembership
 
-    with _coordinator(args) as coord, ZooKeeperMembership(coord) as membership:
+    with _coordinator(args) as coord:
+        membership = EtcdMembership(coord) if _is_etcd(coord) else ZooKeeperMembership(coord)
         snap = membership.snapshot()
-        client = coord.client
-        leaders, locks = {}, {}
-        for kind, store in (("elections", leaders), ("locks", locks)):
-            path = f"{coord.base}/{kind}"
-            for group in sorted(client.get_children(path)) if client.exists(path) else []:
-                contenders = coord.contenders(f"{path}/{group}")
-                if contenders:
-                    _, _, who, token = contenders[0]
-                    store[group] = {"holder": who, "token": token, "waiting": len(contenders) - 1}
+        leaders, locks = _holders(coord)
+        membership.close()
         if args.json:
             print(json.dumps({"cluster": args.cluster, "epoch": snap.epoch, "fingerprint": snap.fingerprint(),
                               "members": [m.to_dict() for m in snap.members], "leaders": leaders, "locks": locks},
                              sort_keys=True))
             return EXIT_OK
-        print(f"cluster {args.cluster!r} on {args.zk}: {len(snap)} members, epoch {snap.epoch}, "
+        print(f"cluster {args.cluster!r} on {args.etcd or args.zk}: {len(snap)} members, epoch {snap.epoch}, "
               f"fingerprint {snap.fingerprint()}")
         if snap.members:
             print(f"  {'name':<20} {'weight':>8} {'state':<9} {'address':<22} metadata")
@@ -135,13 +159,16 @@ def _run(func):
 
 def add_cluster_parser(sub) -> None:
     """Registers `fastroute cluster ...` on the main parser's subparsers."""
-    cluster = sub.add_parser("cluster", help="cluster membership on ZooKeeper: status, join, leave")
+    cluster = sub.add_parser("cluster", help="cluster membership on ZooKeeper or etcd: status, join, leave, set")
     actions = cluster.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
 
     def common(p):
-        p.add_argument("--zk", required=True, metavar="HOST:PORT", help="ZooKeeper connect string")
+        server = p.add_mutually_exclusive_group(required=True)
+        server.add_argument("--zk", metavar="HOST:PORT", help="ZooKeeper connect string")
+        server.add_argument("--etcd", metavar="HOST:PORT", help="etcd client endpoints (comma-separated)")
         p.add_argument("--cluster", default="default", help="cluster name (namespace), default 'default'")
-        p.add_argument("--session-timeout", type=float, default=10.0, help="seconds (default 10)")
+        p.add_argument("--session-timeout", type=float, default=10.0,
+                       help="ZooKeeper session timeout / etcd lease TTL, seconds (default 10)")
         p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds (default 10)")
 
     status = actions.add_parser("status", help="print members, shard primaries and lock holders")
