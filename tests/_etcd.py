@@ -142,6 +142,8 @@ class EtcdCluster:
     def endpoints(self) -> str:
         return ",".join(m.endpoint for m in self.members)
 
+    hosts = endpoints  # the connect-string name the ZooKeeper helpers use
+
     def start(self, timeout: float = 60.0) -> None:
         for m in self.members:
             m.launch()  # together: the first members wait for a quorum

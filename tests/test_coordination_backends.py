@@ -22,9 +22,10 @@ import fastroute
 from fastroute.membership import (EtcdCoordinator, EtcdMembership, FencingChecker, LockLostError, Member,
                                   StaleTokenError, ZooKeeperCoordinator, ZooKeeperMembership, follow_router)
 
-from ._etcd import EtcdServer
-from ._history import check_history
+from ._etcd import EtcdCluster, EtcdServer
+from ._history import FencedStore, History, check_history
 from ._internals import membership_change_lock
+from ._zk_ensemble import ZooKeeperEnsemble
 from ._zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration
@@ -270,7 +271,6 @@ def test_lock_mutual_exclusion_and_fenced_history_under_contention(backend, clus
         p.send("go\n")
     for p in lockers:
         p.wait(lambda e: e["event"] == "done", timeout=60)
-    from ._history import History
     records = History(history).records()
     acquires = [r for r in records if r["kind"] == "acquire"]
     writes = [r for r in records if r["kind"] == "write"]
@@ -378,7 +378,6 @@ def test_lock_holder_paused_past_its_ttl_learns_at_once_and_the_store_refuses(ba
     in_flight = [w for w in a_writes if w["checked_at"] < stopped_at and w["t"] > resumed_at]
     assert not any(w["accepted"] for w in in_flight), in_flight
     assert took["token"] > lost["token"]
-    from ._history import History
     assert check_history(History(history).records()) == []
 
 
@@ -416,3 +415,100 @@ def test_server_stopped_and_restarted_routers_converge_and_report_the_time(own_b
     print(f"{backend.kind}: routers converged {[round(t, 3) for t in times]} s after the server was restarted "
           f"(median {statistics.median(times):.3f}, max {max(times):.3f})")
     assert all(p.proc.poll() is None for p in procs)
+
+
+# -- 3-node ensembles lose their leader under load ----------------------------------------------------
+def open_coordinator(kind: str, hosts: str, cluster: str):
+    if kind == "zookeeper":
+        return ZooKeeperCoordinator(hosts, cluster, session_timeout=TTL_S)
+    return EtcdCoordinator(hosts, cluster, lease_ttl=TTL_S)
+
+
+def retry(fn, timeout: float = 20.0):
+    """Calls `fn` until it succeeds (a coordinator call during an election may fail)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_three_node_ensemble_leader_killed_under_load_members_locks_and_elections_carry_on(kind, tmp_path):
+    ensemble = ZooKeeperEnsemble(tmp_path / "zk") if kind == "zookeeper" else EtcdCluster(tmp_path / "etcd")
+    ensemble.start()
+    stop = threading.Event()
+    history = tmp_path / "history.jsonl"
+    lock_times: list[float] = []
+    errors: list[str] = []
+
+    def load(name: str) -> None:
+        coord = retry(lambda: open_coordinator(kind, ensemble.hosts, "ha"))
+        store = FencedStore(history, process=name)
+        try:
+            while not stop.is_set():
+                try:
+                    with coord.lock("shared", timeout=10, identifier=name) as token:
+                        store.record("acquire", "lock:shared", token.value)
+                        if token.valid:
+                            store.write("lock:shared", token.value)
+                        store.record("release", "lock:shared", token.value)
+                        lock_times.append(time.time())
+                except Exception as err:  # an election in progress: retry
+                    errors.append(type(err).__name__)
+                    time.sleep(0.05)
+        finally:
+            coord.close()
+
+    try:
+        with open_coordinator(kind, ensemble.hosts, "ha") as member_side, \
+                open_coordinator(kind, ensemble.hosts, "ha") as router_side:
+            membership = ZooKeeperMembership(router_side, refresh_interval=0.5) if kind == "zookeeper" \
+                else EtcdMembership(router_side)
+            member_side.register(Member("a", 1))
+            member_side.register(Member("b", 2))
+            membership.wait_for(lambda s: s.nodes == ("a", "b"))
+            leadership: queue.Queue = queue.Queue()
+            campaign = member_side.campaign("writer", "a", leadership.put)
+            assert leadership.get(timeout=10) is not None
+            workers = [threading.Thread(target=load, args=(f"w{i}",), daemon=True) for i in range(2)]
+            for w in workers:
+                w.start()
+            failovers = []
+            for n in range(2):
+                time.sleep(1.0)
+                leader = ensemble.leader()
+                leader.stop()
+                killed_at = time.time()
+                deadline = time.monotonic() + 30
+                while not [t for t in lock_times if t > killed_at + 0.01]:
+                    assert time.monotonic() < deadline, f"no lock acquired after the leader was killed: {errors[-5:]}"
+                    time.sleep(0.01)
+                failovers.append(min(t for t in lock_times if t > killed_at + 0.01) - killed_at)
+                retry(lambda: member_side.register(Member(f"after-{n}")))  # membership writes go on
+                membership.wait_for(lambda s: f"after-{n}" in s and not s.stale, timeout=30)
+                ensemble.restart(leader)
+            stop.set()
+            for w in workers:
+                w.join(30)
+            final = membership.wait_for(lambda s: set(s.nodes) == {"a", "b", "after-0", "after-1"} and not s.stale,
+                                        timeout=30)
+            assert final.nodes[:2] == ("a", "b")
+            deadline = time.monotonic() + 20
+            while campaign.token is None or not campaign.token.valid:  # the primary leads (again)
+                assert time.monotonic() < deadline, "no primary after the leader kills"
+                time.sleep(0.05)
+            campaign.close()
+            membership.close()
+        records = History(history).records()
+        assert sum(1 for r in records if r["kind"] == "write" and r["accepted"]) >= 10
+        assert check_history(records) == []
+        print(f"{kind} 3-node: first lock after leader kill {[round(f, 3) for f in failovers]} s "
+              f"(median {statistics.median(failovers):.3f}, max {max(failovers):.3f}); "
+              f"{len(lock_times)} locks, {len(errors)} retried")
+    finally:
+        stop.set()
+        ensemble.stop()
