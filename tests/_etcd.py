@@ -53,6 +53,7 @@ class EtcdServer:
         self.initial_state = "new"
         self.cluster_token = f"fastroute-{self.dir.name}"
         self.election_ms = election_ms
+        self.extra_client_ips: list[str] = []  # also listen there (a veth end for partition tests)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -66,7 +67,9 @@ class EtcdServer:
     def command(self) -> list[str]:
         u = "http://127.0.0.1"
         return [self.etcd, "--name", self.name, "--data-dir", str(self.data_dir),
-                "--listen-client-urls", f"{u}:{self.client_port}", "--advertise-client-urls", f"{u}:{self.client_port}",
+                "--listen-client-urls", ",".join([f"{u}:{self.client_port}"]
+                                                 + [f"http://{ip}:{self.client_port}" for ip in self.extra_client_ips]),
+                "--advertise-client-urls", f"{u}:{self.client_port}",
                 "--listen-peer-urls", f"{u}:{self.peer_port}", "--initial-advertise-peer-urls", f"{u}:{self.peer_port}",
                 "--initial-cluster", self.initial_cluster, "--initial-cluster-state", self.initial_state,
                 "--initial-cluster-token", self.cluster_token,

@@ -10,6 +10,7 @@ import json
 import queue
 import signal
 import statistics
+import types
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from fastroute.membership import (EtcdCoordinator, EtcdMembership, FencingChecke
 
 from ._etcd import EtcdCluster, EtcdServer
 from ._history import FencedStore, History, check_history
+from ._netns import Namespace, ZooKeeperOn
 from ._internals import membership_change_lock
 from ._zk_ensemble import ZooKeeperEnsemble
 from ._zookeeper import ZooKeeperServer
@@ -101,8 +103,8 @@ def cluster(request):
 class Proc:
     """A `_coord_procs.py` process whose JSON event lines a reader thread collects."""
 
-    def __init__(self, role: str, backend: Backend, cluster: str, *args: str):
-        self.proc = subprocess.Popen([sys.executable, str(PROCS), role, "--backend", backend.kind, "--hosts",
+    def __init__(self, role: str, backend: Backend, cluster: str, *args: str, prefix: tuple[str, ...] = ()):
+        self.proc = subprocess.Popen([*prefix, sys.executable, str(PROCS), role, "--backend", backend.kind, "--hosts",
                                       backend.hosts, "--cluster", cluster, "--ttl", str(TTL_S), *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      cwd=Path(__file__).parents[1])
@@ -169,8 +171,8 @@ def procs():
         p.stop()
 
 
-def start(procs, *args) -> Proc:
-    p = Proc(*args)
+def start(procs, *args, **kwargs) -> Proc:
+    p = Proc(*args, **kwargs)
     procs.append(p)
     return p
 
@@ -512,3 +514,65 @@ def test_three_node_ensemble_leader_killed_under_load_members_locks_and_election
     finally:
         stop.set()
         ensemble.stop()
+
+
+# -- a network partition between a member and the coordinator -----------------------------------------
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_partitioned_holder_learns_before_the_takeover_and_member_returns_after_heal(kind, tmp_path, procs):
+    """Member and lock holder in a network namespace, joined by a veth pair; the link is
+    cut for longer than the TTL, then healed (issue 17 §3). Nothing leaves the machine."""
+    ns = Namespace(kind[:2])
+    try:
+        if kind == "zookeeper":
+            server = ZooKeeperOn(tmp_path / "zk", ns.host_ip)
+            hosts = server.hosts
+        else:
+            server = EtcdServer(tmp_path / "etcd")
+            server.extra_client_ips = [ns.host_ip]
+            hosts = f"{ns.host_ip}:{server.client_port}"
+        server.start()
+        where = types.SimpleNamespace(kind=kind, hosts=hosts)
+        history, cluster = tmp_path / "history.jsonl", "part"
+        try:
+            with open_coordinator(kind, hosts, cluster) as router_side:
+                membership = ZooKeeperMembership(router_side, refresh_interval=0.5) if kind == "zookeeper" \
+                    else EtcdMembership(router_side)
+                start(procs, "member", where, cluster, "--name", "inside", prefix=tuple(ns.prefix)).wait(
+                    lambda e: e["event"] == "ready")
+                a = start(procs, "holder", where, cluster, "--name", "a", "--history", str(history),
+                          prefix=tuple(ns.prefix))
+                a.wait(lambda e: e["event"] == "ready")
+                a.send("go\n")
+                a.wait(lambda e: e["event"] == "acquired")
+                b = start(procs, "holder", where, cluster, "--name", "b", "--history", str(history), "--writes", "20")
+                b.wait(lambda e: e["event"] == "ready")
+                b.send("go\n")
+                membership.wait_for(lambda s: "inside" in s)
+                a.wait(lambda e: e["event"] == "write" and e["accepted"])
+
+                ns.cut()
+                cut_at = time.time()
+                lost = a.wait(lambda e: e["event"] == "lost", timeout=TTL_S + 5)
+                took = b.wait(lambda e: e["event"] == "acquired", timeout=TTL_S + 10)
+                membership.wait_for(lambda s: "inside" not in s, timeout=TTL_S + 10)
+                gone_at = time.time()
+                time.sleep(max(0.0, cut_at + TTL_S + 1.5 - time.time()))  # partitioned longer than the TTL
+                ns.heal()
+                healed_at = time.time()
+                back = membership.wait_for(lambda s: "inside" in s and not s.stale, timeout=30)
+                back_at = time.time()
+                b.wait(lambda e: e["event"] == "done", timeout=30)
+                membership.close()
+            valid_writes = [e for e in a.drain() if e["event"] == "write" and e["valid"]]
+            assert all(w["checked_at"] < took["t"] for w in valid_writes)  # never acted once b held it
+            assert lost["token"] < took["token"] and not any(m.name == "a" for m in back.members)
+            assert check_history(History(history).records()) == []
+            print(f"{kind} partition: holder learnt {lost['checked_at'] - cut_at:.3f} s after the cut, "
+                  f"{took['t'] - lost['checked_at']:.3f} s before the takeover; member gone after "
+                  f"{gone_at - cut_at:.3f} s, back {back_at - healed_at:.3f} s after the heal")
+        finally:
+            for p in procs:
+                p.stop()
+            server.stop()
+    finally:
+        ns.close()
