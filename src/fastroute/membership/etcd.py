@@ -370,7 +370,8 @@ class EtcdCoordinator(Coordinator):
 
     def _keepalive_loop(self) -> None:
         while not self._closed:
-            self._wake.wait(self.keepalive_interval)
+            # after a failed keep-alive retry soon: the lease is alive until the deadline
+            self._wake.wait(self.keepalive_interval if self._state == CONNECTED else min(0.2, self.keepalive_interval))
             self._wake.clear()
             if self._closed:
                 return
@@ -383,8 +384,9 @@ class EtcdCoordinator(Coordinator):
             except LeaseNotFound:
                 self._lease_lost()
                 continue
-            except MembershipError as err:
-                self._expire_holdings(f"coordinator unreachable ({err})")
+            except MembershipError:
+                # holdings stay valid until the lease deadline (one slow answer on a loaded
+                # machine is not a loss); campaigns stop acting on SUSPENDED, as with ZooKeeper
                 self._set_state(SUSPENDED)
                 continue
             with self._cond:
@@ -424,7 +426,7 @@ class EtcdCoordinator(Coordinator):
         """Ties a held lock/leadership to the current lease's deadline."""
         with self._cond:
             lease = self._lease_id
-            liveness.bind(lambda: self._deadline if self._lease_id == lease and self._state == CONNECTED else 0.0)
+            liveness.bind(lambda: self._deadline if self._lease_id == lease else 0.0)
             self._holdings.append((lease, liveness))
         return liveness
 
@@ -706,7 +708,7 @@ class _Contender:
 class EtcdLock:
     """A distributed lock whose token carries liveness: `token.valid` turns False, `token.lost`
     is set and `token.check()` raises as soon as this process can know it no longer holds
-    it (lease deadline passed, lease expired, key deleted, coordinator unreachable)."""
+    it (lease deadline passed, lease expired, key deleted)."""
 
     def __init__(self, coord: EtcdCoordinator, kind: str, name: str, *, timeout: float | None, identifier: str):
         if timeout is not None:
