@@ -236,6 +236,7 @@ def test_sigkilled_member_vanishes_within_ttl(backend, cluster, procs):
     assert delay <= bound and not gone.stale
 
 
+@pytest.mark.slow
 def test_fifty_join_leave_cycles_across_three_processes_end_on_the_truth(backend, cluster, procs):
     routers = [start(procs, "router", backend, cluster) for _ in range(3)]
     churners = [start(procs, "churn", backend, cluster, "--name", f"p{i}", "--cycles", "50") for i in range(3)]
@@ -342,6 +343,7 @@ def test_election_resign_hands_over_with_a_higher_token_and_the_old_one_is_fence
         watch.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ignore_liveness", [False, True], ids=["honours-liveness", "ignores-liveness"])
 def test_lock_holder_paused_past_its_ttl_learns_at_once_and_the_store_refuses(backend, cluster, procs, tmp_path,
                                                                              ignore_liveness):
@@ -384,6 +386,7 @@ def test_lock_holder_paused_past_its_ttl_learns_at_once_and_the_store_refuses(ba
 
 
 # -- server outage ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_server_stopped_and_restarted_routers_converge_and_report_the_time(own_backend, procs):
     """Routing goes on with the last snapshot (stale) while the server is down for longer
     than the TTL; after each restart every router converges to the true membership."""
@@ -438,6 +441,7 @@ def retry(fn, timeout: float = 20.0):
             time.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_three_node_ensemble_leader_killed_under_load_members_locks_and_elections_carry_on(kind, tmp_path):
     ensemble = ZooKeeperEnsemble(tmp_path / "zk") if kind == "zookeeper" else EtcdCluster(tmp_path / "etcd")
@@ -517,6 +521,7 @@ def test_three_node_ensemble_leader_killed_under_load_members_locks_and_election
 
 
 # -- a network partition between a member and the coordinator -----------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_partitioned_holder_learns_before_the_takeover_and_member_returns_after_heal(kind, tmp_path, procs):
     """Member and lock holder in a network namespace, joined by a veth pair; the link is

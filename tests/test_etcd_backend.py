@@ -117,6 +117,8 @@ def test_member_names_that_cannot_be_keys_are_refused(etcd):
             coord.campaign("a/b", "me", lambda token: None)
         with pytest.raises(ValueError, match="name"):
             coord.lock("")
+        with pytest.raises(ValueError, match="timeout: expected seconds >= 0"):
+            coord.lock("x", timeout=-1)
 
 
 # -- lease expiry -----------------------------------------------------------------------------------------

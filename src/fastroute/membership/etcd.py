@@ -711,8 +711,9 @@ class EtcdLock:
     it (lease deadline passed, lease expired, key deleted)."""
 
     def __init__(self, coord: EtcdCoordinator, kind: str, name: str, *, timeout: float | None, identifier: str):
-        if timeout is not None:
-            _seconds(timeout, "timeout", minimum=-1e-300)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not math.isfinite(timeout) or timeout < 0):
+            raise ValueError(f"timeout: expected seconds >= 0 or None, got {quoted(timeout)}")
         self._coord = coord
         self.name = name
         self._timeout = timeout
