@@ -236,3 +236,23 @@ def test_fencing_checker_refuses_a_token_whose_holder_knows_it_is_lost(etcd):
         from fastroute.membership import LockLostError
         with pytest.raises(LockLostError, match="no longer held"):
             storage.check("x", token)
+
+
+def test_a_release_while_the_server_is_away_does_not_leave_the_lock_blocked(tmp_path):
+    """Regression: a contender key whose delete failed stayed on the holder's live lease and
+    blocked every later holder (seen when a 3-node cluster lost its leader under load)."""
+    server = EtcdServer(tmp_path / "etcd")
+    server.start()
+    try:
+        with EtcdCoordinator(server.endpoint, "orphan", lease_ttl=5) as a:
+            lock = a.lock("x", timeout=5)
+            lock.acquire()
+            server.stop()
+            lock.release()  # the delete fails: the server is down
+            server.start()
+            with EtcdCoordinator(server.endpoint, "orphan", lease_ttl=5) as b:
+                with b.lock("x", timeout=8) as token:  # a's keep-alive removes the orphan key
+                    assert token.valid
+                assert a.lease_valid_for() > 0  # a's lease lived on throughout
+    finally:
+        server.stop()

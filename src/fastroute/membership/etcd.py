@@ -336,7 +336,9 @@ class EtcdCoordinator(Coordinator):
         self._listeners: list[Callable[[str, bool], None]] = []
         self._registrations: list[EtcdRegistration] = []
         self._holdings: list[tuple[int, Liveness]] = []  # (lease, liveness) of held locks/leaderships
+        self._orphans: set[bytes] = set()  # contender keys whose delete failed: retried until gone
         self._seq = itertools.count()
+        self._wake = threading.Event()
         probe_until = time.monotonic() + (connect_timeout if connect_timeout is not None else max(5.0, ttl))
         while True:
             try:
@@ -348,7 +350,6 @@ class EtcdCoordinator(Coordinator):
                     raise
                 time.sleep(0.1)
         self._state = CONNECTED
-        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._keepalive_loop, name="fastroute-etcd-lease", daemon=True)
         self._thread.start()
 
@@ -367,6 +368,7 @@ class EtcdCoordinator(Coordinator):
         with self._cond:
             self._lease_id = int(doc["ID"])
             self._deadline = sent + granted
+            self._orphans.clear()  # keys of an expired lease are gone with it
 
     def _keepalive_loop(self) -> None:
         while not self._closed:
@@ -392,6 +394,23 @@ class EtcdCoordinator(Coordinator):
             with self._cond:
                 self._deadline = sent + ttl
             self._set_state(CONNECTED)
+            self._reap_orphans()
+
+    def _orphan(self, key: bytes) -> None:
+        with self._cond:
+            self._orphans.add(key)
+        self._wake.set()
+
+    def _reap_orphans(self) -> None:
+        with self._cond:
+            keys = list(self._orphans)
+        for key in keys:
+            try:
+                self.gateway.delete(key)
+            except MembershipError:
+                return  # still unreachable: the next keep-alive tries again
+            with self._cond:
+                self._orphans.discard(key)
 
     def _lease_lost(self) -> None:
         """The server dropped our lease (and with it all our keys): a new lease, then
@@ -684,8 +703,12 @@ class _Contender:
         coord = self._coord
         self.lease = coord.lease_id
         self.key = self.prefix + coord._unique().encode()
-        doc = coord.gateway.post("kv/put", {"key": _b64(self.key), "value": _b64(self.identifier),
-                                            "lease": str(self.lease)})
+        try:
+            doc = coord.gateway.post("kv/put", {"key": _b64(self.key), "value": _b64(self.identifier),
+                                                "lease": str(self.lease)})
+        except BaseException:  # the put may have been applied with its answer lost
+            coord._orphan(self.key)
+            raise
         self.revision = int(doc["header"]["revision"])
         return self.revision
 
@@ -702,7 +725,8 @@ class _Contender:
             try:
                 self._coord.gateway.delete(self.key)
             except MembershipError:
-                pass
+                # a contender key left on our (live) lease would block every later holder
+                self._coord._orphan(self.key)
 
 
 class EtcdLock:
