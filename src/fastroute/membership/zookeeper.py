@@ -640,8 +640,9 @@ class Campaign:
                 if coord.connected and coord.session_id == sid:
                     if self.token is None or not self.token.valid:  # a fresh liveness per term
                         self._set(None)
-                        self._set(FencingToken(czxid, self.group, self.candidate,
-                                               coord._liveness(f"leadership {self.group!r}", node, czxid)))
+                        liveness = coord._liveness(f"leadership {self.group!r}", node, czxid)
+                        liveness.on_lost(lambda reason: self._wake.set())  # re-check at once
+                        self._set(FencingToken(czxid, self.group, self.candidate, liveness))
                 else:
                     self._set(None)  # SUSPENDED: stop acting; resume only on the same session
                     if coord.session_id != sid or coord.state == LOST:
