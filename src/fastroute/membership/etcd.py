@@ -1033,25 +1033,29 @@ class EtcdMembership(Membership):
     def register(self, member: Member, **kwargs) -> EtcdRegistration:
         return self._coord.register(member, **kwargs)
 
-    def _reload(self) -> int:
+    def _reload(self, *, history_gone: bool = False) -> int:
         """One range read; returns the revision to watch from: right after the newest member
-        key, so deletions since then replay and raise the epoch to theirs."""
+        key, so deletions since then replay and raise the epoch to theirs. If the history
+        was compacted away (`history_gone`) no replay comes: the read's revision is the epoch."""
         revision, kvs = self._coord.read_prefix(self._coord.members_prefix)
         with self._apply_lock:
             self._kvs = {kv["key"]: kv for kv in kvs}
-            self._read_revision = revision
+            self._read_revision = max(self._read_revision, revision)
             newest = max((int(kv["mod_revision"]) for kv in kvs), default=0)
             self._epoch = max(self._epoch, newest)
-            self._publish_current()
+            self._publish_current(fallback_epoch=revision if history_gone else None)
         return newest + 1 if kvs else revision + 1
 
     def _on_compacted(self, revision: int) -> None:
-        self._reload()
+        self._reload(history_gone=True)
 
     def _on_state(self, state: str, new_session: bool) -> None:
         if state == CONNECTED:
-            with self._apply_lock:
-                self._publish_current()
+            # fresh again only with content read now: the watch may still be catching up
+            try:
+                self._reload()
+            except MembershipError as err:
+                self._report_error(err)
         else:
             self._set_stale(True)
             self._report_error(CoordinatorUnavailable(f"etcd {self._coord.endpoints}: {state}"))
@@ -1071,7 +1075,7 @@ class EtcdMembership(Membership):
                     self._kvs[key] = {**kv, "key": key, "value": _unb64(kv.get("value"))}
             self._publish_current()
 
-    def _publish_current(self) -> None:
+    def _publish_current(self, fallback_epoch: int | None = None) -> None:
         found = []
         prefix = self._coord.members_prefix
         for key, kv in self._kvs.items():
@@ -1089,6 +1093,10 @@ class EtcdMembership(Membership):
             snap = Snapshot(tuple(m for _, m in found), self._epoch, self._source, stale=not self._coord.connected,
                             algorithm=self._algorithm, params=self._params)
             old = self._snapshot
+            if old is not None and not snap.same_content(old) and snap.epoch <= old.epoch:
+                if fallback_epoch is None or fallback_epoch <= old.epoch:
+                    return  # a deletion not yet replayed: its event brings the epoch
+                snap = replace(snap, epoch=fallback_epoch)
             if old is not None and snap.epoch < old.epoch:
                 return
             self._publish(snap)
