@@ -9,6 +9,8 @@ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v java >/dev/null || missing+=(default-jre-headless)
 # etcd 3.4.23 in Debian 12 (etcd-server); the tests run it on 127.0.0.1 random ports
 command -v etcd >/dev/null || missing+=(etcd-server)
+# `ip netns` / veth for the partition tests (tests/_netns.py)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
