@@ -3,8 +3,8 @@
 `python tests/_coord_procs.py ROLE --backend zookeeper|etcd --hosts H:P --cluster C ...`.
 
 Each prints one JSON object per line on stdout (events with wall-clock `t`) and runs
-until its stdin closes or it is killed. Fenced writes and terms go to a shared history
-file (tests/_history.py)."""
+until its stdin closes or it is killed. Fenced writes and terms go to the test's fenced
+store (tests/_history.py StoreServer, found through `--history`)."""
 from __future__ import annotations
 
 import argparse

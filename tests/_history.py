@@ -2,52 +2,35 @@
 """History of locks, primary terms and fenced writes across processes, and its checker
 (docs/cluster.md §10; ANCHORS §5: a fenced-write history check is enough for locks).
 
-Every process appends JSON lines to one history file (O_APPEND under an exclusive flock,
-so lines never interleave):
+The storage is a server in the test process (`StoreServer`), reached over a UNIX socket
+by every process (also from another network namespace): a client paused by SIGSTOP in
+the middle of a request holds nothing the others need. It appends one JSON line per
+request to the history file:
     {"kind": "acquire", "process", "resource", "token", "t"}      lock taken / term begins
     {"kind": "release", "process", "resource", "token", "t"}      released / term ends
     {"kind": "lost",    "process", "resource", "token", "t"}      the holder learnt it lost the role
     {"kind": "write",   "process", "resource", "token", "start", "end", "accepted", "seq"}
-Writes go through `FencedStore`: a storage with its own fencing check (highest token per
-resource kept in a state file under the same flock), like a database that refuses stale
-tokens. `seq` is the store's acceptance order. Times are time.time() (one clock: one machine).
+A write is accepted iff its token is >= the highest token the store has seen for the
+resource (Kleppmann's fencing), like a database that refuses stale tokens; `start` is when
+the client sent it, `end` when the store decided, `seq` the store's acceptance order.
+Times are time.time() (one clock: one machine).
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import socket
+import tempfile
+import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 
 class History:
-    def __init__(self, path: Path | str, process: str | None = None):
+    """Reads the history file a StoreServer writes."""
+
+    def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.process = process or str(os.getpid())
-
-    @contextmanager
-    def _locked(self):
-        with open(self.path.with_suffix(".lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _append(self, record: dict) -> None:
-        line = (json.dumps(record, sort_keys=True) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
-
-    def record(self, kind: str, resource: str, token: int, **extra) -> None:
-        with self._locked():
-            self._append({"kind": kind, "process": self.process, "resource": resource, "token": int(token),
-                          "t": time.time(), **extra})
 
     def records(self) -> list[dict]:
         if not self.path.exists():
@@ -55,25 +38,92 @@ class History:
         return [json.loads(line) for line in self.path.read_text().splitlines() if line]
 
 
-class FencedStore(History):
-    """The storage: accepts a write iff its token is >= the highest token it has seen for
-    the resource (Kleppmann's fencing), and logs the attempt."""
+class StoreServer:
+    """The fenced storage and history recorder; `with StoreServer(history_path):`."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._dir = tempfile.mkdtemp(prefix="frstore")  # short: AF_UNIX paths are <= 107 bytes
+        self.address = os.path.join(self._dir, "s")
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(self.address)
+        self._sock.listen(64)
+        self.path.with_suffix(".addr").write_text(self.address)
+        self._lock = threading.Lock()
+        self._highest: dict[str, int] = {}
+        self._seq = 0
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rw") as f:
+            for line in f:
+                f.write(json.dumps(self.handle(json.loads(line))) + "\n")
+                f.flush()
+
+    def handle(self, req: dict) -> dict:
+        with self._lock:  # the whole request at once: nothing of it is left to a client
+            if req["kind"] == "write":
+                token, resource = int(req["token"]), req["resource"]
+                accepted = token >= self._highest.get(resource, -1)
+                if accepted:
+                    self._highest[resource] = token
+                    self._seq += 1
+                record = {**req, "end": time.time(), "accepted": accepted, "seq": self._seq if accepted else None}
+            else:
+                record = req
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+            return record
+
+    def close(self) -> None:
+        self._closed = True
+        self._sock.close()
+        try:
+            os.unlink(self.address)
+            os.rmdir(self._dir)
+        except OSError:
+            pass
+
+    def __enter__(self) -> "StoreServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FencedStore:
+    """A client of the StoreServer whose history file is `path` (one connection each)."""
+
+    def __init__(self, path: Path | str, process: str | None = None):
+        self.process = process or str(os.getpid())
+        self._address = Path(path).with_suffix(".addr").read_text()
+        self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._conn.connect(self._address)
+        self._file = self._conn.makefile("rw")
+        self._lock = threading.Lock()
+
+    def _call(self, req: dict) -> dict:
+        with self._lock:
+            self._file.write(json.dumps(req) + "\n")
+            self._file.flush()
+            return json.loads(self._file.readline())
+
+    def record(self, kind: str, resource: str, token: int, **extra) -> None:
+        self._call({"kind": kind, "process": self.process, "resource": resource, "token": int(token),
+                    "t": time.time(), **extra})
 
     def write(self, resource: str, token: int, payload: str = "") -> bool:
-        start = time.time()
-        with self._locked():
-            state_path = self.path.with_suffix(".state")
-            state = json.loads(state_path.read_text()) if state_path.exists() else {"highest": {}, "seq": 0}
-            highest = state["highest"].get(resource, -1)
-            accepted = int(token) >= highest
-            if accepted:
-                state["highest"][resource] = int(token)
-                state["seq"] += 1
-                state_path.write_text(json.dumps(state))
-            self._append({"kind": "write", "process": self.process, "resource": resource, "token": int(token),
-                          "start": start, "end": time.time(), "accepted": accepted,
-                          "seq": state["seq"] if accepted else None, "payload": payload})
-        return accepted
+        return self._call({"kind": "write", "process": self.process, "resource": resource, "token": int(token),
+                           "start": time.time(), "payload": payload})["accepted"]
 
 
 def check_history(records: list[dict]) -> list[str]:

@@ -24,7 +24,7 @@ from fastroute.membership import (EtcdCoordinator, EtcdMembership, FencingChecke
                                   StaleTokenError, ZooKeeperCoordinator, ZooKeeperMembership, follow_router)
 
 from ._etcd import EtcdCluster, EtcdServer
-from ._history import FencedStore, History, check_history
+from ._history import FencedStore, History, StoreServer, check_history
 from ._netns import Namespace, ZooKeeperOn
 from ._internals import membership_change_lock
 from ._zk_ensemble import ZooKeeperEnsemble
@@ -164,6 +164,14 @@ class Proc:
 
 
 @pytest.fixture
+def history(tmp_path):
+    """The history file of a fenced store served from this process (tests/_history.py)."""
+    path = tmp_path / "history.jsonl"
+    with StoreServer(path):
+        yield path
+
+
+@pytest.fixture
 def procs():
     started: list[Proc] = []
     yield started
@@ -264,8 +272,7 @@ def test_fifty_join_leave_cycles_across_three_processes_end_on_the_truth(backend
 
 
 # -- locks, elections, fencing ------------------------------------------------------------------------
-def test_lock_mutual_exclusion_and_fenced_history_under_contention(backend, cluster, procs, tmp_path):
-    history = tmp_path / "history.jsonl"
+def test_lock_mutual_exclusion_and_fenced_history_under_contention(backend, cluster, procs, history):
     lockers = [start(procs, "locker", backend, cluster, "--history", str(history), "--rounds", "4",
                      "--every", "0.02") for _ in range(3)]
     for p in lockers:
@@ -345,12 +352,11 @@ def test_election_resign_hands_over_with_a_higher_token_and_the_old_one_is_fence
 
 @pytest.mark.slow
 @pytest.mark.parametrize("ignore_liveness", [False, True], ids=["honours-liveness", "ignores-liveness"])
-def test_lock_holder_paused_past_its_ttl_learns_at_once_and_the_store_refuses(backend, cluster, procs, tmp_path,
+def test_lock_holder_paused_past_its_ttl_learns_at_once_and_the_store_refuses(backend, cluster, procs, history,
                                                                              ignore_liveness):
     """Issue 17 §3: SIGSTOP a holder for longer than its session/lease TTL while another
     process takes the lock; resumed, the first check tells it (token.valid False) before
     it acts again; a write it had in flight (or makes anyway) is refused by the store."""
-    history = tmp_path / "history.jsonl"
     a = start(procs, "holder", backend, cluster, "--name", "a", "--history", str(history),
               *(["--ignore-liveness"] if ignore_liveness else []))
     a.wait(lambda e: e["event"] == "ready")
@@ -443,11 +449,10 @@ def retry(fn, timeout: float = 20.0):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", BACKENDS)
-def test_three_node_ensemble_leader_killed_under_load_members_locks_and_elections_carry_on(kind, tmp_path):
+def test_three_node_ensemble_leader_killed_under_load_members_locks_and_elections_carry_on(kind, tmp_path, history):
     ensemble = ZooKeeperEnsemble(tmp_path / "zk") if kind == "zookeeper" else EtcdCluster(tmp_path / "etcd")
     ensemble.start()
     stop = threading.Event()
-    history = tmp_path / "history.jsonl"
     lock_times: list[float] = []
     errors: list[str] = []
 
@@ -523,7 +528,8 @@ def test_three_node_ensemble_leader_killed_under_load_members_locks_and_election
 # -- a network partition between a member and the coordinator -----------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", BACKENDS)
-def test_partitioned_holder_learns_before_the_takeover_and_member_returns_after_heal(kind, tmp_path, procs):
+def test_partitioned_holder_learns_before_the_takeover_and_member_returns_after_heal(kind, tmp_path, procs,
+                                                                                    history):
     """Member and lock holder in a network namespace, joined by a veth pair; the link is
     cut for longer than the TTL, then healed (issue 17 §3). Nothing leaves the machine."""
     ns = Namespace(kind[:2])
@@ -537,7 +543,7 @@ def test_partitioned_holder_learns_before_the_takeover_and_member_returns_after_
             hosts = f"{ns.host_ip}:{server.client_port}"
         server.start()
         where = types.SimpleNamespace(kind=kind, hosts=hosts)
-        history, cluster = tmp_path / "history.jsonl", "part"
+        cluster = "part"
         try:
             with open_coordinator(kind, hosts, cluster) as router_side:
                 membership = ZooKeeperMembership(router_side, refresh_interval=0.5) if kind == "zookeeper" \

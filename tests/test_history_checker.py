@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """The history checker of tests/_history.py must catch each violation it claims to
-(else the fault tests' `check_history(...) == []` proves nothing), and FencedStore must
-refuse stale tokens across processes."""
+(else the fault tests' `check_history(...) == []` proves nothing), and the fenced store
+must refuse stale tokens across processes."""
 from __future__ import annotations
 
 import multiprocessing
 
-from ._history import FencedStore, History, check_history
+from ._history import FencedStore, History, StoreServer, check_history
 
 R = "lock:x"
 
@@ -68,6 +68,11 @@ def _write_many(path, token, n):
 
 def test_fenced_store_refuses_older_tokens_across_processes(tmp_path):
     path = tmp_path / "h.jsonl"
+    with StoreServer(path):
+        _check_store(path)
+
+
+def _check_store(path):
     store = FencedStore(path, process="main")
     assert store.write(R, 4) and store.write(R, 4)
     ctx = multiprocessing.get_context("spawn")
