@@ -587,3 +587,51 @@ def test_partitioned_holder_learns_before_the_takeover_and_member_returns_after_
             server.stop()
     finally:
         ns.close()
+
+
+# -- shard primaries ------------------------------------------------------------------------------------
+def test_shard_primary_hands_over_when_its_process_ends_and_the_old_token_is_refused(backend, cluster):
+    from fastroute.membership.shards import ShardLayout, ShardReplica, ShardRouter
+
+    layout = ShardLayout.of(4, replication=2)
+    coords = {name: backend.coordinator(cluster) for name in ("m1", "m2", "m3")}
+    memberships, replicas = {}, {}
+    try:
+        for name, coord in coords.items():
+            coord.register(Member(name, 1, f"{name}.test:1"))
+        for name, coord in coords.items():
+            memberships[name] = backend.membership(coord)
+            replicas[name] = ShardReplica(memberships[name], coord, name, layout)
+        with backend.coordinator(cluster) as router_coord, backend.membership(router_coord) as membership:
+            membership.wait_for(lambda s: len(s) == 3)
+            shards = ShardRouter(membership, router_coord, layout)
+            key = "acct-42"
+            shard = shards.shard_of(key)
+            shards.wait_primary(shard, timeout=20)
+            first = shards.route_write(key)
+            held = replicas[first.node].token(shard)
+            assert held is not None and held.value == first.token.value and held.valid
+            storage = FencingChecker()
+            storage.check(shard, first.token)
+            replicas.pop(first.node).close()
+            memberships.pop(first.node).close()
+            coords.pop(first.node).close()  # the process ends: session/lease gone at once
+            assert not held.valid
+            second_token = shards.wait_primary(shard, lambda t: t.holder != first.node, timeout=20)
+            membership.wait_for(lambda s: first.node not in s)
+            second = shards.route_write(key)
+            assert second.node != first.node and second.token == second_token
+            assert second.token.value > first.token.value
+            storage.check(shard, second.token)
+            with pytest.raises(StaleTokenError):
+                storage.check(shard, first.token)
+            with pytest.raises(StaleTokenError):
+                shards.check_write(shard, first.token)
+            shards.close()
+    finally:
+        for r in replicas.values():
+            r.close()
+        for m in memberships.values():
+            m.close()
+        for c in coords.values():
+            c.close()
