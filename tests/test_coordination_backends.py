@@ -372,8 +372,8 @@ def test_lock_holder_paused_past_its_ttl_learns_at_once_and_the_store_refuses(ba
         took = b.wait(lambda e: e["event"] == "acquired", timeout=TTL_S + 10)
         b.wait(lambda e: e["event"] == "write" and e["accepted"], timeout=5)
     finally:
+        resumed_at = time.time()  # before: a's first turn may run before this process goes on
         a.proc.send_signal(signal.SIGCONT)
-    resumed_at = time.time()
     print(f"{backend.kind}: b took over {took['t'] - stopped_at:.3f} s after a was paused (TTL {TTL_S} s)")
     lost = a.wait(lambda e: e["event"] == "lost", timeout=10)
     a.wait(lambda e: e["event"] == "done", timeout=10)
