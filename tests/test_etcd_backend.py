@@ -160,7 +160,8 @@ def test_an_operator_leave_evicts_without_re_registration(etcd):
         with operator.change_membership(timeout=5) as change:
             change.remove("n1")
         assert reg.evicted.wait(5)
-        time.sleep(0.5)
+        membership.wait_for(lambda s: s.nodes == ("n2",), timeout=5)
+        time.sleep(0.5)  # and it stays gone: no re-registration
         assert membership.snapshot().nodes == ("n2",)
         with pytest.raises(MembershipError, match="another lease"):
             operator.register(Member("n2"), wait=0.3)
