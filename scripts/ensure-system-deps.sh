@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real servers the integration tests start on 127.0.0.1 (nginx,
-# HAProxy, ZooKeeper and a JRE; openssl for test certificates) from Debian's packages when they are missing.
+# HAProxy, ZooKeeper, etcd and a JRE; openssl for test certificates) from Debian's packages when they are missing.
 set -euo pipefail
 missing=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
@@ -11,6 +11,10 @@ command -v java >/dev/null || missing+=(default-jre-headless)
 # omits; the TLS tests make their CA and certificates with openssl.
 [ -f /usr/share/java/netty-codec.jar ] || missing+=(libnetty-java)
 command -v openssl >/dev/null || missing+=(openssl)
+# etcd 3.4.23 in Debian 12 (etcd-server); the tests run it on 127.0.0.1 random ports
+command -v etcd >/dev/null || missing+=(etcd-server)
+# `ip netns` / veth for the partition tests (tests/_netns.py)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -23,6 +27,6 @@ apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian packages start system services we do not use; stop them so the
 # tests own their ports.
-for svc in nginx haproxy zookeeper; do
+for svc in nginx haproxy zookeeper etcd; do
   (command -v service >/dev/null && service "$svc" stop) >/dev/null 2>&1 || true
 done

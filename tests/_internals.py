@@ -29,7 +29,7 @@ def placement_hash_name(placement) -> str:
 
 
 def membership_change_lock(change):
-    """The coordinator lock a ZooKeeper membership change holds (for fault injection)."""
+    """The coordinator lock a ZooKeeper or etcd membership change holds (for fault injection)."""
     return change._lock
 
 

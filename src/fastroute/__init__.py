@@ -71,7 +71,8 @@ __all__ = [
 # are a third of the package's import time. kazoo is imported only when a
 # ZooKeeper object is created (extra: fastroute[zookeeper]).
 _LAZY = dict.fromkeys(
-    ["FencingChecker", "FencingToken", "FileMembership", "LiveBalancer", "Member", "MembershipError",
+    ["EtcdCoordinator", "EtcdMembership", "FencingChecker", "FencingToken", "FileMembership", "LiveBalancer",
+     "LockLostError", "Member", "MembershipError",
      "NoPrimaryError", "ShardLayout", "ShardReplica", "ShardRouter", "Snapshot", "StaleTokenError",
      "StaticMembership", "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router",
      "CoordinatorPermissionError", "ZooKeeperACL", "ZooKeeperAuth", "ZooKeeperTLS"], ".membership")

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`fastroute cluster status|join|leave|set --zk HOST:PORT`: membership on ZooKeeper.
+"""`fastroute cluster status|join|leave|set --zk HOST:PORT | --etcd HOST:PORT`: membership
+on ZooKeeper or etcd.
 
 join   registers this process as a member (ephemeral znode) and stays until
        SIGINT/SIGTERM (or --duration), then leaves; ZooKeeper removes the member
@@ -94,6 +95,21 @@ def _settings(args) -> dict:
 
 
 def _coordinator(args):
+    if args.etcd:
+        from .membership.etcd import EtcdCoordinator
+
+        zk_only = [flag for flag, value in (("--zk-config", args.zk_config), ("--zk-auth-env", args.zk_auth_env),
+                                            ("--zk-auth-file", args.zk_auth_file), ("--zk-acl-file", args.zk_acl_file),
+                                            ("--zk-tls", args.zk_tls), ("--zk-tls-ca", args.zk_tls_ca),
+                                            ("--zk-tls-cert", args.zk_tls_cert), ("--zk-tls-key", args.zk_tls_key))
+                   if value]
+        if zk_only:
+            raise _UsageError(f"{zk_only[0]}: a ZooKeeper setting, not valid with --etcd")
+        if args.cluster is None:
+            args.cluster = "default"
+        return EtcdCoordinator(args.etcd, args.cluster,
+                               lease_ttl=10.0 if args.session_timeout is None else args.session_timeout,
+                               connect_timeout=10.0 if args.connect_timeout is None else args.connect_timeout)
     from .membership.zookeeper import ZooKeeperCoordinator
 
     settings = _settings(args)
@@ -101,29 +117,48 @@ def _coordinator(args):
     return ZooKeeperCoordinator(settings.pop("hosts"), settings.pop("cluster"), **settings)
 
 
+def _holders(coord) -> tuple[dict, dict]:
+    """Leaders and lock holders: the first contender of each election/lock."""
+    leaders, locks = {}, {}
+    for kind, store in (("elections", leaders), ("locks", locks)):
+        if _is_etcd(coord):
+            groups = [(g, [(token, who) for token, who, _ in coord.contenders(kind, g)]) for g in coord.groups(kind)]
+        else:
+            client, path = coord.client, f"{coord.base}/{kind}"
+            with coord._permission("read", path):
+                names = sorted(client.get_children(path)) if client.exists(path) else []
+            groups = []
+            for g in names:
+                with coord._permission("read", f"{path}/{g}"):
+                    groups.append((g, [(token, who) for _, _, who, token in coord.contenders(f"{path}/{g}")]))
+        for group, contenders in groups:
+            if contenders:
+                token, who = contenders[0]
+                store[group] = {"holder": who, "token": token, "waiting": len(contenders) - 1}
+    return leaders, locks
+
+
+def _is_etcd(coord) -> bool:
+    from .membership.etcd import EtcdCoordinator
+
+    return isinstance(coord, EtcdCoordinator)
+
+
 def _status(args) -> int:
+    from .membership.etcd import EtcdMembership
     from .membership.zookeeper import ZooKeeperMembership
 
-    with _coordinator(args) as coord, ZooKeeperMembership(coord) as membership:
+    with _coordinator(args) as coord:
+        membership = EtcdMembership(coord) if _is_etcd(coord) else ZooKeeperMembership(coord)
         snap = membership.snapshot()
-        client = coord.client
-        leaders, locks = {}, {}
-        for kind, store in (("elections", leaders), ("locks", locks)):
-            path = f"{coord.base}/{kind}"
-            with coord._permission("read", path):
-                groups = sorted(client.get_children(path)) if client.exists(path) else []
-            for group in groups:
-                with coord._permission("read", f"{path}/{group}"):
-                    contenders = coord.contenders(f"{path}/{group}")
-                if contenders:
-                    _, _, who, token = contenders[0]
-                    store[group] = {"holder": who, "token": token, "waiting": len(contenders) - 1}
+        leaders, locks = _holders(coord)
+        membership.close()
         if args.json:
             print(json.dumps({"cluster": args.cluster, "epoch": snap.epoch, "fingerprint": snap.fingerprint(),
                               "members": [m.to_dict() for m in snap.members], "leaders": leaders, "locks": locks},
                              sort_keys=True))
             return EXIT_OK
-        print(f"cluster {args.cluster!r} on {args.zk}: {len(snap)} members, epoch {snap.epoch}, "
+        print(f"cluster {args.cluster!r} on {args.etcd or args.zk}: {len(snap)} members, epoch {snap.epoch}, "
               f"fingerprint {snap.fingerprint()}")
         if snap.members:
             print(f"  {'name':<20} {'weight':>8} {'state':<9} {'address':<22} metadata")
@@ -214,13 +249,16 @@ def _run(func):
 
 def add_cluster_parser(sub) -> None:
     """Registers `fastroute cluster ...` on the main parser's subparsers."""
-    cluster = sub.add_parser("cluster", help="cluster membership on ZooKeeper: status, join, leave")
+    cluster = sub.add_parser("cluster", help="cluster membership on ZooKeeper or etcd: status, join, leave, set")
     actions = cluster.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
 
     def common(p):
-        p.add_argument("--zk", metavar="HOST:PORT", help="ZooKeeper connect string (or hosts in --zk-config)")
+        server = p.add_mutually_exclusive_group()
+        server.add_argument("--zk", metavar="HOST:PORT", help="ZooKeeper connect string (or hosts in --zk-config)")
+        server.add_argument("--etcd", metavar="HOST:PORT", help="etcd client endpoints (comma-separated)")
         p.add_argument("--cluster", help="cluster name (namespace), default 'default'")
-        p.add_argument("--session-timeout", type=float, help="seconds (default 10)")
+        p.add_argument("--session-timeout", type=float,
+                       help="ZooKeeper session timeout / etcd lease TTL, seconds (default 10)")
         p.add_argument("--connect-timeout", type=float, help="seconds (default 10)")
         p.add_argument("--zk-config", metavar="PATH", help="TOML file with a [zookeeper] table (docs/cluster.md §9)")
         auth = p.add_mutually_exclusive_group()

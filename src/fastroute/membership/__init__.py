@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Cluster membership: static, file and ZooKeeper sources of immutable snapshots,
+"""Cluster membership: static, file, ZooKeeper and etcd sources of immutable snapshots,
 live followers for routers and balancers, locks and shard primaries.
 
-The ZooKeeper backend imports kazoo only when a ZooKeeper object is created.
+The ZooKeeper backend imports kazoo only when a ZooKeeper object is created; the etcd
+backend (`fastroute.membership.etcd`) needs only the standard library.
 """
 from .base import (STATES, Coordinator, CoordinatorPermissionError, CoordinatorTLSError, CoordinatorUnavailable,
-                   FencingChecker, FencingToken, Member, Membership, MembershipError, NoPrimaryError, Snapshot,
-                   StaleTokenError, Subscription)
+                   FencingChecker, FencingToken, Liveness, LockLostError, Member, Membership, MembershipError,
+                   NoPrimaryError, Snapshot, StaleTokenError, Subscription)
+from .etcd import EtcdCoordinator, EtcdMembership
 from .file import FileMembership
 from .follow import Follower, LiveBalancer, follow_router
 from .shards import ShardLayout, ShardReplica, ShardRouter, WriteRoute
@@ -16,8 +18,8 @@ from .zookeeper import ZooKeeperCoordinator, ZooKeeperMembership
 
 __all__ = [
     "STATES", "Coordinator", "CoordinatorPermissionError", "CoordinatorTLSError", "CoordinatorUnavailable",
-    "FencingChecker", "FencingToken", "FileMembership",
-    "Follower", "LiveBalancer", "Member", "Membership", "MembershipError", "NoPrimaryError", "ShardLayout",
+    "EtcdCoordinator", "EtcdMembership", "FencingChecker", "FencingToken", "FileMembership", "Liveness",
+    "LockLostError", "Follower", "LiveBalancer", "Member", "Membership", "MembershipError", "NoPrimaryError", "ShardLayout",
     "ShardReplica", "ShardRouter", "Snapshot", "StaleTokenError", "StaticMembership", "Subscription", "WriteRoute",
     "ZooKeeperACL", "ZooKeeperAuth", "ZooKeeperCoordinator", "ZooKeeperMembership", "ZooKeeperTLS", "follow_router",
 ]

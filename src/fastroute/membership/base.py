@@ -404,17 +404,138 @@ class Membership(ABC):
         return f"{type(self).__name__}({self._source!r}, {desc})"
 
 
+class LockLostError(StaleTokenError):
+    """This process no longer holds the lock or primary role the token stood for."""
+
+
+class Liveness:
+    """Whether a held lock or leadership still holds, as far as this process can know
+    without asking the server (docs/cluster.md §11). It ends at the first of: the backend
+    reporting the loss (`expire`), or the local deadline passing — the send time of the
+    last keep-alive the server answered plus the lease/session timeout; the server cannot
+    expire us before that, and after it we cannot be sure it has not. A holder paused past
+    its TTL sees `valid` False the moment it runs again, before any network round trip."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.lost = threading.Event()
+        self.reason: str | None = None
+        self._deadline: Callable[[], float] = lambda: math.inf
+        self._callbacks: list[Callable[[str], None]] = []
+        self._lock = threading.Lock()
+
+    def bind(self, deadline: Callable[[], float]) -> None:
+        """`deadline()` → monotonic time until which the holding is surely live."""
+        self._deadline = deadline
+
+    def expire(self, reason: str) -> None:
+        with self._lock:
+            if self.lost.is_set():
+                return
+            self.reason = reason
+            self.lost.set()
+            callbacks = list(self._callbacks)
+        for cb in callbacks:
+            try:
+                cb(reason)
+            except Exception:
+                log.exception("%s: on_lost callback failed", self.what)
+
+    @property
+    def valid(self) -> bool:
+        if self.lost.is_set():
+            return False
+        if time.monotonic() >= self._deadline():
+            self.expire("lease/session deadline passed without a confirmed keep-alive")
+            return False
+        return True
+
+    def on_lost(self, callback: Callable[[str], None]) -> None:
+        """`callback(reason)` once, when the holding ends (at once if it already has)."""
+        with self._lock:
+            if not self.lost.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self.reason or "lost")
+
+
+class RenewedLiveness(Liveness):
+    """Liveness for a backend without a local lease clock (ZooKeeper): every `interval` s
+    `confirm()` asks the server whether we still hold (a round trip on our session); each
+    confirmed round trip moves the deadline to its send time + `timeout` (the server cannot
+    expire a session it heard from less than `timeout` ago). A failed confirmation or a
+    `confirm()` of False ends the holding."""
+
+    def __init__(self, what: str, confirm: Callable[[], bool], *, timeout: float, interval: float):
+        super().__init__(what)
+        self._confirm, self._timeout, self._interval = confirm, timeout, interval
+        self._until = time.monotonic() + timeout
+        self.bind(lambda: self._until)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fastroute-liveness", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval) and not self.lost.is_set():
+            sent = time.monotonic()
+            try:
+                held = self._confirm()
+            except Exception as err:  # connection loss: we cannot confirm, so we may not hold
+                self.expire(f"cannot confirm with the server ({type(err).__name__})")
+                return
+            if not held:
+                self.expire("the server no longer lists us as holder")
+                return
+            self._until = sent + self._timeout
+
+    def stop(self, reason: str = "released") -> None:
+        self._stop.set()
+        self.expire(reason)
+
+
 @dataclass(frozen=True, order=True, slots=True)
 class FencingToken:
     """Proof of holding a lock or leadership. Tokens of one resource strictly increase
-    from one holder to the next (ZooKeeper: the zxid of the holder's znode)."""
+    from one holder to the next (ZooKeeper: the zxid of the holder's znode; etcd: the
+    create_revision of the holder's key).
+
+    Tokens handed out by `lock()` / `campaign()` carry a `Liveness`: `valid` turns False,
+    `lost` (an Event) is set and `check()` raises LockLostError as soon as this process can
+    know the role is gone. Tokens without one (built by hand, or read from `watch_leader`)
+    say nothing about holding: `valid` is True for them."""
 
     value: int
     resource: str = field(compare=False)
     holder: str = field(default="", compare=False)
+    liveness: Liveness | None = field(default=None, compare=False, repr=False)
 
     def __int__(self) -> int:
         return self.value
+
+    @property
+    def valid(self) -> bool:
+        return self.liveness is None or self.liveness.valid
+
+    @property
+    def lost(self) -> threading.Event:
+        if self.liveness is None:
+            raise MembershipError(f"{self.resource}: token {self.value} carries no liveness (not from lock/campaign)")
+        return self.liveness.lost
+
+    def check(self) -> "FencingToken":
+        """Raises LockLostError if the role is known lost; call before every fenced action."""
+        if not self.valid:
+            raise LockLostError(f"{self.resource}: token {self.value} no longer held "
+                                f"({self.liveness.reason if self.liveness else 'lost'}); not acting on it")
+        return self
+
+    def __getstate__(self):
+        return (self.value, self.resource, self.holder)  # liveness is this process's own
+
+    def __setstate__(self, state) -> None:
+        for name, value in zip(("value", "resource", "holder"), state):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "liveness", None)
 
 
 class FencingChecker:
@@ -429,6 +550,8 @@ class FencingChecker:
         """Accepts `token` for `resource` (recording it) or raises StaleTokenError."""
         if isinstance(token, bool) or not isinstance(token, (int, FencingToken)):
             raise TypeError(f"token: expected an int or FencingToken, got {type(token).__name__}")
+        if isinstance(token, FencingToken):
+            token.check()  # the writer's own process knows it lost the role: refuse before storing
         value = int(token)
         if value < 0:
             raise ValueError(f"token: must be >= 0, got {value}")

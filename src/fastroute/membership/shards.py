@@ -220,7 +220,8 @@ class ShardReplica:
             if token is None:
                 self._tokens.pop(shard, None)
             else:
-                self._tokens[shard] = FencingToken(token.value, shard, self.name)
+                # keep the campaign's liveness: a primary learns the loss from its own token
+                self._tokens[shard] = FencingToken(token.value, shard, self.name, token.liveness)
             if self._on_change is not None:
                 self._on_change(shard, self._tokens.get(shard))
         return on_change

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..redact import quoted
 from .base import (Coordinator, CoordinatorPermissionError, CoordinatorTLSError, CoordinatorUnavailable, FencingToken,
-                   Member, Membership, MembershipError, Snapshot, StaleTokenError)
+                   Member, Membership, MembershipError, RenewedLiveness, Snapshot, StaleTokenError)
 from .zk_security import KAZOO_LOG, REDACTOR, ZooKeeperACL, ZooKeeperAuth, ZooKeeperTLS
 
 log = logging.getLogger("fastroute.membership.zookeeper")
@@ -341,6 +341,27 @@ class ZooKeeperCoordinator(Coordinator):
         with self._cond:
             return self._cond.wait_for(lambda: self._state == CONNECTED or self._closed, timeout) and not self._closed
 
+    def _liveness(self, what: str, node: str, czxid: int) -> RenewedLiveness:
+        """Liveness of a lock/leadership znode (docs/cluster.md §11): confirmed on our session
+        every timeout/3; ends at once on any state change away from CONNECTED."""
+        sid = self._session_id
+        negotiated = getattr(self._client, "_session_timeout", None)  # ms, once connected
+        timeout = min(self.session_timeout, negotiated / 1000) if negotiated else self.session_timeout
+
+        def confirm() -> bool:
+            stat = self._client.exists(node)
+            return self.connected and self._session_id == sid and stat is not None and stat.czxid == czxid
+
+        liveness = RenewedLiveness(what, confirm, timeout=timeout, interval=timeout / 3)
+
+        def on_state(state: str, new_session: bool) -> None:
+            if state != CONNECTED or new_session:
+                liveness.stop(f"zookeeper session {state}")
+
+        unlisten = self.add_state_listener(on_state)
+        liveness.on_lost(lambda reason: unlisten())
+        return liveness
+
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Runs `fn` on the event thread (never in kazoo's own threads)."""
         self._events.put(("call", fn))
@@ -619,7 +640,8 @@ class DistributedLock:
         if stat is None:  # lost between acquire and stat (session expired)
             self._lock.release()
             raise MembershipError(f"lock {quoted(self.name)}: lost right after acquiring")
-        self.token = FencingToken(stat.czxid, f"lock:{self.name}", self.identifier)
+        self.token = FencingToken(stat.czxid, f"lock:{self.name}", self.identifier,
+                                  self._coord._liveness(f"lock {self.name!r}", self._node_path, stat.czxid))
         return self.token
 
     @property
@@ -637,6 +659,8 @@ class DistributedLock:
         return stat is not None and stat.czxid == self.token.value
 
     def release(self) -> None:
+        if self.token is not None:
+            self.token.liveness.stop()
         try:
             self._lock.release()
         finally:
@@ -767,6 +791,8 @@ class Campaign:
     def _set(self, token: FencingToken | None) -> None:
         if token == self.token and (token is None) == (self.token is None):
             return
+        if self.token is not None and self.token.liveness is not None:
+            self.token.liveness.stop("leadership lost")
         self.token = token
         try:
             self._on_change(token)
@@ -805,7 +831,7 @@ class Campaign:
             if stat is None:
                 self._release(lock)
                 continue
-            token = FencingToken(stat.czxid, self.group, self.candidate)
+            czxid = stat.czxid
             deleted = threading.Event()
 
             def on_node(event, deleted=deleted, node=node) -> None:
@@ -825,7 +851,11 @@ class Campaign:
                 if deleted.is_set():
                     break
                 if coord.connected and coord.session_id == sid:
-                    self._set(token)
+                    if self.token is None or not self.token.valid:  # a fresh liveness per term
+                        self._set(None)
+                        liveness = coord._liveness(f"leadership {self.group!r}", node, czxid)
+                        liveness.on_lost(lambda reason: self._wake.set())  # re-check at once
+                        self._set(FencingToken(czxid, self.group, self.candidate, liveness))
                 else:
                     self._set(None)  # SUSPENDED: stop acting; resume only on the same session
                     if coord.session_id != sid or coord.state == LOST:
