@@ -187,6 +187,7 @@ def test_json_summary_and_html_report(tmp_path, cluster_file):
                            "card", "--json", "--report", str(report)], capture_output=True, check=True)
     doc = json.loads(proc.stdout)
     assert doc["rows_in"] == 1000 and doc["rows_out"] == 1000
+    assert doc["keyed"] is False  # no secret named: public placement, and the summary says so
     shares = {n["name"]: n["expected_share"] for n in doc["nodes"]}
     assert shares == {"a": 0.25, "b": 0.5, "c": 0.25, "spare": 0.0}
     html = report.read_text()

@@ -115,7 +115,8 @@ def test_cli_secret_env_routes_like_the_keyed_ring_and_shows_no_secret(tmp_path)
     ring = HashRing(["a", "b", "c"], [1, 2, 1], secret=SECRET.encode())
     with open(out, newline="") as f:
         assert [r["node"] for r in csv.DictReader(f)] == [ring.get_node(c) for c in cards]
-    json.loads(proc.stdout)
+    assert json.loads(proc.stdout)["keyed"] is True  # says placement is keyed, never by what
+    assert "(keyed)" in report.read_text()
     for text in (proc.stdout, proc.stderr, report.read_text(), out.read_text()):
         assert not shows_secret(text)
     plain = HashRing(["a", "b", "c"], [1, 2, 1])

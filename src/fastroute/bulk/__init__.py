@@ -36,7 +36,7 @@ def route_file(input: str, cluster, key, output: str | None = None, *, progress=
 
 def new_summary(plan: RoutePlan) -> RouteSummary:
     return RouteSummary(input=plan.input, output=plan.output or plan.split_dir, algorithm=plan.cluster.algorithm,
-                        key_columns=list(plan.key))
+                        key_columns=list(plan.key), keyed=plan.cluster.secret is not None)
 
 
 def run_plan(plan: RoutePlan, summary: RouteSummary | None = None, progress=None) -> RouteSummary:

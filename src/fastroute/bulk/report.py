@@ -22,6 +22,8 @@ class RouteSummary:
     output: str | None
     algorithm: str
     key_columns: list[str]
+    #: True when placement is keyed by a secret (docs/algorithms.md §22); the secret itself is never reported.
+    keyed: bool = False
     status: str = "running"  # ok | error | usage | bad_row | interrupted
     exit_code: int | None = None
     error: str | None = None
@@ -80,7 +82,7 @@ class RouteSummary:
 def summary_table(summary: RouteSummary) -> str:
     lines = [
         f"routed {summary.rows_in} rows from {summary.input} by {summary.key_columns} "
-        f"with {summary.algorithm!r} in {summary.seconds:.2f}s ({summary.rows_per_second:,.0f} rows/s)",
+        f"with {summary.algorithm!r}{' (keyed)' if summary.keyed else ''} in {summary.seconds:.2f}s ({summary.rows_per_second:,.0f} rows/s)",
         f"{'node':<24} {'rows':>12} {'share':>8} {'expected':>9}",
     ]
     for node in summary.nodes:
@@ -113,7 +115,7 @@ def html_report(summary: RouteSummary) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>fastroute route report</title></head><body>"
         f"<h1>fastroute route: {escape(summary.input)}</h1>"
         f"<p>{summary.rows_in} rows in, {summary.rows_out} out, {summary.rows_skipped} skipped; "
-        f"algorithm {escape(summary.algorithm)}; max actual/expected {summary.max_actual_over_expected:.3f}</p>"
+        f"algorithm {escape(summary.algorithm)}{' (keyed)' if summary.keyed else ''}; max actual/expected {summary.max_actual_over_expected:.3f}</p>"
         "<p><span style='color:#9ab'>&#9632;</span> expected share &nbsp; <span style='color:#1f6feb'>&#9632;</span> actual share</p>"
         + "".join(svg)
         + f"<pre>{escape(summary.to_json())}</pre></body></html>"
