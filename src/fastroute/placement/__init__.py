@@ -13,6 +13,14 @@ Keys are str (UTF-8), bytes, or int (8 bytes little-endian), hashed with
 `route(keys)[i] == get_index(keys[i])` for every accepted key collection.
 Classes report `__module__ == "fastroute.placement"`, so pickles name this
 package whichever file defines the class.
+
+Keyed placement (HashRing, Maglev, JumpHash, Rendezvous; docs/algorithms.md §22):
+`secret=` (bytes, >= 16) hashes keys with SipHash-1-3 under a key derived from
+the secret, so nobody without it can craft keys that pile onto one node; without
+it every output is what it always was. The secret never appears in repr, errors
+or `fingerprint()` (which gains a digest of it, so two processes can check they
+share it); pickles and with_node/without_node/with_weight carry it, so treat a
+keyed table's pickle as a secret. Compatibility kinds refuse a secret.
 """
 from __future__ import annotations
 

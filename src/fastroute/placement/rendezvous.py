@@ -16,13 +16,8 @@ class Rendezvous(_Placement):
     loses to every other serving node. Zero-weight nodes never win; ties go to
     the lower index. Replicas: serving nodes by descending score.
 
-    secret: bytes (>= 16) for keyed placement (docs/algorithms.md §22): keys are
-    hashed with SipHash-1-3 under a key derived from the secret, so nobody
-    without it can craft keys that pile onto one node. Without it every output
-    is what it always was. The secret never appears in repr, errors or
-    `fingerprint()` (which gains a digest of it, to check two processes share
-    it); pickles and with_node/without_node/with_weight carry it, so treat a
-    keyed table's pickle as a secret.
+    secret: bytes (>= 16) keys the placement (SipHash-1-3, docs/algorithms.md §22);
+    kept out of repr, errors and fingerprint(), carried by pickles and with_*().
     """
 
     __slots__ = ()

@@ -26,13 +26,8 @@ class HashRing(_Placement):
     nearest, ties to the predecessor ("nearest", HAProxy's rule). Replicas: the
     distinct nodes clockwise from the looked-up point.
 
-    secret: bytes (>= 16) for keyed placement (docs/algorithms.md §22): keys are
-    hashed with SipHash-1-3 under a key derived from the secret, so nobody
-    without it can craft keys that pile onto one node. Without it every output
-    is what it always was. The secret never appears in repr, errors or
-    `fingerprint()` (which gains a digest of it, to check two processes share
-    it); pickles and with_node/without_node/with_weight carry it, so treat a
-    keyed table's pickle as a secret.
+    secret: bytes (>= 16) keys the placement (SipHash-1-3, docs/algorithms.md §22);
+    kept out of repr, errors and fingerprint(), carried by pickles and with_*().
     """
 
     __slots__ = ()
