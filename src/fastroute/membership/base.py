@@ -570,13 +570,17 @@ class FencingChecker:
 class Coordinator(ABC):
     """What a coordinator backend offers besides membership (never used per request).
 
-    Implementations: `ZooKeeperCoordinator`. An etcd backend (docs/cluster.md §4: etcd3gw or
-    aetcd, not etcd3) maps: register → key under `<cluster>/members/` bound to a lease kept
-    alive (lease expiry = session expiry); membership → `watch_prefix`, epoch = the
-    store revision of the read (same in every process); lock → etcd lock, token = the
-    lock key's create_revision; campaign/watch_leader → lowest create_revision under an
-    election prefix, token = that revision. Nothing above names a client library type.
+    Implementations: `ZooKeeperCoordinator` and `EtcdCoordinator` (docs/cluster.md §10:
+    register → a key bound to a lease kept alive; membership → one read at one revision,
+    then a watch from it; lock and campaign → lowest create_revision under a prefix, token =
+    that revision). Nothing here names a client library type.
     """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @abstractmethod
     def lock(self, name: str, *, timeout: float | None = None, identifier: str = ""):
@@ -598,3 +602,41 @@ class Coordinator(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+class HeldLock:
+    """`with lock as token:` for a backend lock with acquire() -> FencingToken and release()."""
+
+    def acquire(self) -> FencingToken:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> FencingToken:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class FencedChange:
+    """Operator edits under a backend's HeldLock: holds the lock for the `with` block; each
+    edit the backend commits checks the lock's token in the same transaction."""
+
+    def __init__(self, lock):
+        self._lock = lock
+        self._coord = lock._coord
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.release()
+
+    @property
+    def token(self) -> FencingToken:
+        if self._lock.token is None:
+            raise MembershipError("membership change: the lock is not held")
+        return self._lock.token

@@ -34,8 +34,8 @@ from dataclasses import replace
 from typing import Any
 
 from ..redact import quoted
-from .base import (Coordinator, CoordinatorUnavailable, FencingToken, Liveness, Member, Membership, MembershipError,
-                   Snapshot, StaleTokenError)
+from .base import (Coordinator, CoordinatorUnavailable, FencedChange, FencingToken, HeldLock, Liveness, Member,
+                   Membership, MembershipError, Snapshot, StaleTokenError)
 
 log = logging.getLogger("fastroute.membership.etcd")
 
@@ -558,12 +558,6 @@ class EtcdCoordinator(Coordinator):
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"EtcdCoordinator({self.endpoints!r}, {self.cluster!r}, state={self._state})"
 
@@ -729,7 +723,7 @@ class _Contender:
                 self._coord._orphan(self.key)
 
 
-class EtcdLock:
+class EtcdLock(HeldLock):
     """A distributed lock whose token carries liveness: `token.valid` turns False, `token.lost`
     is set and `token.check()` raises as soon as this process can know it no longer holds
     it (lease deadline passed, lease expired, key deleted)."""
@@ -803,34 +797,11 @@ class EtcdLock:
         self._contender.delete()
         self.token = None
 
-    def __enter__(self) -> FencingToken:
-        return self.acquire()
 
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-class EtcdMembershipChange:
+class EtcdMembershipChange(FencedChange):
     """Operator edits of members' keys. Each edit is one etcd transaction that also compares
     our lock key's create_revision with the token: a lost lock changes nothing and raises
     StaleTokenError. Updates keep the member's own lease (ignore_lease)."""
-
-    def __init__(self, lock: EtcdLock):
-        self._lock = lock
-        self._coord = lock._coord
-
-    def __enter__(self) -> "EtcdMembershipChange":
-        self._lock.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._lock.release()
-
-    @property
-    def token(self) -> FencingToken:
-        if self._lock.token is None:
-            raise MembershipError("membership change: the lock is not held")
-        return self._lock.token
 
     def _commit(self, compare: list, ops: list, what: str, name: str) -> None:
         token = self.token

@@ -27,8 +27,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..redact import quoted
-from .base import (Coordinator, CoordinatorPermissionError, CoordinatorTLSError, CoordinatorUnavailable, FencingToken,
-                   Member, Membership, MembershipError, RenewedLiveness, Snapshot, StaleTokenError)
+from .base import (Coordinator, CoordinatorPermissionError, CoordinatorTLSError, CoordinatorUnavailable, FencedChange,
+                   FencingToken, HeldLock, Member, Membership, MembershipError, RenewedLiveness, Snapshot,
+                   StaleTokenError)
 from .zk_security import KAZOO_LOG, REDACTOR, ZooKeeperACL, ZooKeeperAuth, ZooKeeperTLS
 
 log = logging.getLogger("fastroute.membership.zookeeper")
@@ -453,12 +454,6 @@ class ZooKeeperCoordinator(Coordinator):
                 self._worker.join(timeout=5)
             REDACTOR.discard(self)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         extra = f", auth={self.auth.user!r}" if self.auth else ""
         extra += ", tls" if self.tls else ""
@@ -615,7 +610,7 @@ class Registration:
             pass
 
 
-class DistributedLock:
+class DistributedLock(HeldLock):
     """A kazoo Lock with a fencing token (the czxid of our contender znode)."""
 
     def __init__(self, coord: ZooKeeperCoordinator, name: str, *, timeout: float | None, identifier: str):
@@ -666,34 +661,11 @@ class DistributedLock:
         finally:
             self.token = None
 
-    def __enter__(self) -> FencingToken:
-        return self.acquire()
 
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-class MembershipChange:
+class MembershipChange(FencedChange):
     """Operator edits of other members' znodes. Each edit is one ZooKeeper transaction
     that also checks our lock znode: if the lock was lost (session expired, another
     operator took over), the edit fails with StaleTokenError and changes nothing."""
-
-    def __init__(self, lock: DistributedLock):
-        self._lock = lock
-        self._coord = lock._coord
-
-    def __enter__(self) -> "MembershipChange":
-        self._lock.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._lock.release()
-
-    @property
-    def token(self) -> FencingToken:
-        if self._lock.token is None:
-            raise MembershipError("membership change: the lock is not held")
-        return self._lock.token
 
     def _commit(self, build: Callable[[Any], None], what: str, name: str) -> None:
         token = self.token
