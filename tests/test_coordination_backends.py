@@ -322,6 +322,18 @@ def test_operator_change_with_a_lost_lock_is_rejected_and_the_holder_learns_it(b
                     pass
 
 
+def test_a_member_name_with_a_slash_is_refused_where_it_would_become_a_key(backend, cluster):
+    """docs/cluster.md §5.1: `Member` takes 'unix:/run/a.sock' (an nginx upstream server);
+    the ZooKeeper znode / etcd key is the name, so registering it must fail, naming the rule."""
+    member = Member("unix:/run/a.sock", 1)
+    with backend.coordinator(cluster) as coord, backend.membership(coord) as membership:
+        for name in (member.name, ".", ".."):
+            with pytest.raises(ValueError, match="name: .*'/'"):
+                coord.register(Member(name, 1))
+        coord.register(Member("n1", 1))
+        assert membership.wait_for(lambda s: "n1" in s).nodes == ("n1",)
+
+
 def test_election_resign_hands_over_with_a_higher_token_and_the_old_one_is_fenced(backend, cluster):
     with backend.coordinator(cluster) as a, backend.coordinator(cluster) as b:
         first_q, second_q, leaders = queue.Queue(), queue.Queue(), queue.Queue()
