@@ -24,8 +24,8 @@ from fastroute.membership import (FencingChecker, Member, MembershipError, Stale
                                   ZooKeeperMembership, follow_router)
 from fastroute.membership.shards import ShardLayout, ShardRouter
 
-from ._internals import membership_change_lock
-from ._zookeeper import ZooKeeperServer
+from .._internals import membership_change_lock
+from .._zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ JOIN_LEAVE_PROMISE_S = 1.0  # docs/cluster.md §8: a join/leave is seen within 1
 # Watch event → router rebuild → JSON report. Milliseconds when idle (the observed
 # times are printed); the margin is for a loaded 2-core CI machine sharing the cores.
 DELIVERY_MARGIN_S = 0.5
-PROCS = Path(__file__).with_name("_cluster_procs.py")
+PROCS = Path(__file__).parents[1] / "_cluster_procs.py"
 ROUTE_KEYS = [f"card-{i}" for i in range(500)]  # same as _cluster_procs.ROUTE_KEYS
 _names = itertools.count()
 
@@ -58,7 +58,7 @@ class Proc:
     def __init__(self, role: str, zk: str, cluster: str, *args: str):
         self.proc = subprocess.Popen([sys.executable, str(PROCS), role, "--zk", zk, "--cluster", cluster, *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     cwd=Path(__file__).parents[1])
+                                     cwd=Path(__file__).parents[2])
         self.events: queue.Queue = queue.Queue()
         self.history: list[dict] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -475,7 +475,7 @@ def test_zookeeper_cli_cluster_status_join_leave(zookeeper, cluster):
 
 
 def test_zookeeper_cli_reports_unreachable_server():
-    from ._zookeeper import free_port
+    from .._zookeeper import free_port
 
     result = fastroute_cli("cluster", "status", "--zk", f"127.0.0.1:{free_port()}", "--connect-timeout", "1")
     assert result.returncode == 1

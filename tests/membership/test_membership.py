@@ -40,7 +40,7 @@ def test_member_validation_names_the_argument():
     with pytest.raises(ValueError, match="name"):
         Member("")
     # Any name a placement can hash, '/' included (nginx 'server unix:/...'); only backends
-    # that make a key of the name refuse it (tests/test_coordination_backends.py).
+    # that make a key of the name refuse it (tests/membership/test_coordination_backends.py).
     assert Member("unix:/run/a.sock").name == "unix:/run/a.sock"
     with pytest.raises(ValueError, match="state"):
         Member("a", state="sleeping")

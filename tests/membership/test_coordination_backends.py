@@ -23,12 +23,12 @@ import fastroute
 from fastroute.membership import (EtcdCoordinator, EtcdMembership, FencingChecker, LockLostError, Member,
                                   StaleTokenError, ZooKeeperCoordinator, ZooKeeperMembership, follow_router)
 
-from ._etcd import EtcdCluster, EtcdServer
-from ._history import FencedStore, History, StoreServer, check_history
-from ._netns import Namespace, ZooKeeperOn
-from ._internals import membership_change_lock
-from ._zk_ensemble import ZooKeeperEnsemble
-from ._zookeeper import ZooKeeperServer
+from .._etcd import EtcdCluster, EtcdServer
+from .._history import FencedStore, History, StoreServer, check_history
+from .._netns import Namespace, ZooKeeperOn
+from .._internals import membership_change_lock
+from .._zk_ensemble import ZooKeeperEnsemble
+from .._zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ TTL_S = 2.0  # ZooKeeper session timeout (server min 1 s) and etcd lease TTL (se
 # expired leases every 500 ms; the rest is watch delivery on a loaded 2-core machine.
 EXPIRY_CHECK_S = 0.5
 DELIVERY_MARGIN_S = 1.0
-PROCS = Path(__file__).with_name("_coord_procs.py")
+PROCS = Path(__file__).parents[1] / "_coord_procs.py"
 ROUTE_KEYS = [f"card-{i}" for i in range(300)]  # as in _coord_procs
 BACKENDS = ["zookeeper", "etcd"]
 _names = itertools.count()
@@ -107,7 +107,7 @@ class Proc:
         self.proc = subprocess.Popen([*prefix, sys.executable, str(PROCS), role, "--backend", backend.kind, "--hosts",
                                       backend.hosts, "--cluster", cluster, "--ttl", str(TTL_S), *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     cwd=Path(__file__).parents[1])
+                                     cwd=Path(__file__).parents[2])
         self.events: queue.Queue = queue.Queue()
         self.history: list[dict] = []
         threading.Thread(target=self._read, daemon=True).start()
