@@ -236,35 +236,27 @@ def test_usage_errors(tmp_path, cluster_file, capsys, args, fragment):
     assert leftovers == []  # no rejects file, no temporary file
 
 
-def test_cluster_from_nginx_upstream(tmp_path):
+@pytest.mark.parametrize("servers, used", [
+    ("server 10.0.0.1:8443 weight=2; server 10.0.0.2:8443; server 10.0.0.3:8443 down;",
+     {"10.0.0.1:8443", "10.0.0.2:8443"}),
+    # docs/cluster.md §5.1: names with '/' stay node names (nginx hashes them as written)
+    ("server unix:/run/pay-a.sock weight=2; server unix:/run/pay-b.sock; server 10.0.0.3:8443;",
+     {"unix:/run/pay-a.sock", "unix:/run/pay-b.sock", "10.0.0.3:8443"}),
+], ids=["tcp", "unix-sockets"])
+def test_cluster_from_nginx_upstream(tmp_path, servers, used):
     import fastroute
 
     conf = tmp_path / "nginx.conf"
-    conf.write_text("http { upstream pay { hash $arg_card consistent; server 10.0.0.1:8443 weight=2; "
-                    "server 10.0.0.2:8443; server 10.0.0.3:8443 down; } }")
-    write_csv(tmp_path / "in.csv", sample_rows(3000))
-    assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", f"{conf}:pay", "--key", "card",
-                     "-o", str(tmp_path / "o.csv")]) == 0
-    selector = fastroute.load_nginx(conf.read_text(), "pay")
-    assert all(r["node"] == selector.get_node(r["card"]) for r in read_csv(tmp_path / "o.csv"))
-    conf.write_text("upstream rr { server a:1; server b:1; }")
-    assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", f"{conf}:rr", "--key", "card"]) == 1
-
-
-def test_cluster_from_nginx_upstream_with_unix_socket_servers(tmp_path):
-    """docs/cluster.md §5.1: server names with '/' stay node names (nginx hashes them as written)."""
-    import fastroute
-
-    conf = tmp_path / "nginx.conf"
-    conf.write_text("http { upstream pay { hash $arg_card consistent; server unix:/run/pay-a.sock weight=2; "
-                    "server unix:/run/pay-b.sock; server 10.0.0.3:8443; } }")
+    conf.write_text(f"http {{ upstream pay {{ hash $arg_card consistent; {servers} }} }}")
     write_csv(tmp_path / "in.csv", sample_rows(3000))
     assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", f"{conf}:pay", "--key", "card",
                      "-o", str(tmp_path / "o.csv")]) == 0
     selector = fastroute.load_nginx(conf.read_text(), "pay")
     rows = read_csv(tmp_path / "o.csv")
     assert all(r["node"] == selector.get_node(r["card"]) for r in rows)
-    assert {r["node"] for r in rows} == {"unix:/run/pay-a.sock", "unix:/run/pay-b.sock", "10.0.0.3:8443"}
+    assert {r["node"] for r in rows} == used
+    conf.write_text("upstream rr { server a:1; server b:1; }")
+    assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", f"{conf}:rr", "--key", "card"]) == 1
 
 
 def test_route_with_every_primary_down_routes_to_the_backups_and_says_so(tmp_path, capsys):
