@@ -250,7 +250,10 @@ class Snapshot:
         merged = {**self.params, **params} if algorithm == self.algorithm else params
         if self.secret is not None:
             merged = {**merged, "secret": self.secret}
-        return build_placement(self.members, algorithm, merged, what=f"snapshot epoch {self.epoch}")
+        where = f"{self.source}: nodes" if self.source else "nodes"
+        if self.epoch:  # a published snapshot; a parsed cluster file is epoch 0
+            where += f" (epoch {self.epoch})"
+        return build_placement(self.members, algorithm, merged, what=where)
 
 
 def placement_members(members: Iterable[Member]) -> tuple[Member, ...]:
@@ -307,7 +310,7 @@ def build_placement(members: Iterable[Member], algorithm: str, params: Mapping[s
     serving = placement_members(members)
     if not serving:
         raise NoServingMemberError(f"{what}: no node is serving (every member is down, draining or "
-                                   f"weight 0, and no backup is left); keeping the previous table")
+                                   f"weight 0, and no backup is left)")
     return factory([m.name for m in serving], [m.weight for m in serving], dict(params or {}))
 
 
