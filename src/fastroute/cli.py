@@ -62,16 +62,18 @@ def _load_cluster_arg(value: str):
 
 
 def _cluster_from_nginx(path: Path, upstream: str):
-    """A keyed nginx upstream (hash ... consistent) as a cluster spec for `route`."""
-    from .cluster import ClusterSpec, NodeSpec
+    """A keyed nginx upstream (hash ... consistent) as a cluster Snapshot for `route`."""
     from .config.nginx import parse_upstream
+    from .membership import Member, Snapshot
 
     up = parse_upstream(path.read_text(encoding="utf-8"), upstream)
     if up.method != "hash_consistent":
         raise ValueError(f"--cluster: upstream {upstream} uses {up.method}; batch routing needs a keyed, "
                          "per-key deterministic upstream ('hash $var consistent')")
     # Down servers are left out of the ring: nginx skips their points, which is the same lookup.
-    return ClusterSpec("nginx_chash", tuple(NodeSpec(s.name, float(s.weight), down=s.down) for s in up.servers))
+    # Server names are kept verbatim ('unix:/run/app.sock' included): the placement hashes them.
+    members = tuple(Member(s.name, float(s.weight), state="down" if s.down else "up") for s in up.servers)
+    return Snapshot(members, 0, str(path), algorithm="nginx_chash")
 
 
 class _Progress:
@@ -170,6 +172,8 @@ def _cmd_route(args: argparse.Namespace) -> int:
             except (TypeError, ValueError) as exc:
                 raise UsageError(str(exc)) from None
         spec = _with_placement_secret(spec, args)
+        if not spec.serving and spec.placement_members:  # the backup rule, docs/cluster.md §5.1: said, not silent
+            print("fastroute: note: no primary node is serving; routing to the backup nodes", file=sys.stderr)
         plan = make_plan(
             args.input, spec, [k.strip() for k in args.key.split(",")], args.output,
             split_dir=args.split, split_format=args.split_format, rejects=args.rejects, report=args.report,

@@ -1,188 +1,46 @@
 # SPDX-License-Identifier: Apache-2.0
 """Cluster description: the TOML format shared by `fastroute route --cluster`,
-`FileMembership` and the demo.
+`FileMembership` and the demo. The parser lives in `fastroute.membership.cluster_file`
+(beside the Member/Snapshot model it produces, so membership never imports this
+module); see there for the format.
 
-    algorithm = "ring"            # placement name, see PLACEMENTS
-    secret_env = "ROUTE_SECRET"   # optional keyed placement (docs/algorithms.md §22):
-                                  # the secret by reference, an environment variable
-                                  # or secret_file = "PATH" (relative to this file), never inline
-    [params]                      # optional, passed to the placement class
-    points_per_weight = 160
-
-    [[nodes]]
-    name = "proc-eu-1"            # required, unique
-    weight = 2                    # default 1; >= 0
-    address = "10.0.0.1:8443"     # optional
-    backup = false                # optional
-    down = false                  # optional
-    [nodes.metadata]              # optional free-form table
-    zone = "eu-west-1a"
-
-Unknown keys are errors (a typo must not silently change routing).
+A parsed cluster is a `fastroute.membership.Snapshot` of `Member`s and is built into a
+placement by the one `build_placement` (docs/cluster.md §5.1).
 """
 from __future__ import annotations
 
-import math
-import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+import warnings
+from collections.abc import Mapping
 from typing import Any
-from .redact import quoted
 
-_NODE_KEYS = {"name", "weight", "address", "backup", "down", "metadata"}
-_TOP_KEYS = {"algorithm", "params", "nodes", "secret_env", "secret_file"}
+from .membership.base import PLACEMENTS, Member, Snapshot, build_placement, placement_members
+from .membership.cluster_file import cluster_from_dict, load_cluster, parse_cluster
 
-
-@dataclass(frozen=True)
-class NodeSpec:
-    name: str
-    weight: float = 1.0
-    address: str | None = None
-    backup: bool = False
-    down: bool = False
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+__all__ = ["PLACEMENTS", "build_placement", "cluster_from_dict", "load_cluster", "parse_cluster",
+           "placement_members"]
 
 
-@dataclass(frozen=True)
-class ClusterSpec:
-    algorithm: str
-    nodes: tuple[NodeSpec, ...]
-    params: Mapping[str, Any] = field(default_factory=dict)
-    #: Keyed placement secret, loaded from `secret_env` / `secret_file`; never printed.
-    secret: bytes | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def serving(self) -> tuple[NodeSpec, ...]:
-        """Nodes that take keys: not down, not backup (backups serve only on failover)."""
-        return tuple(n for n in self.nodes if not n.down and not n.backup)
-
-    def build_placement(self):
-        """The placement object this cluster describes, over its serving nodes."""
-        factory = PLACEMENTS.get(self.algorithm)
-        if factory is None:
-            raise ValueError(f"algorithm: unknown placement {quoted(self.algorithm)}; known: {sorted(PLACEMENTS)}")
-        serving = self.serving
-        if not serving:
-            raise ValueError("nodes: no node is serving (all are down or backup)")
-        params = dict(self.params)
-        if self.secret is not None:
-            params["secret"] = self.secret
-        return factory([n.name for n in serving], [n.weight for n in serving], params)
+def _deprecated_node_spec(name: str, weight: float = 1.0, address: str | None = None, backup: bool = False,
+                          down: bool = False, metadata: Mapping[str, Any] | None = None) -> Member:
+    """The former `NodeSpec(...)` call, now a `Member` (`down` wins over `backup`)."""
+    state = "down" if down else "backup" if backup else "up"
+    return Member(name, weight, address, state, metadata or {})
 
 
-def _placement_factory(class_name: str, weighted: bool = True):
-    def factory(names, weights, params):
-        from . import placement
-
-        cls = getattr(placement, class_name)
-        try:
-            if weighted:
-                return cls(names, weights, **params)
-            if any(w != weights[0] for w in weights):
-                raise ValueError(f"weights: {class_name} cannot weight nodes; use ring, maglev or rendezvous")
-            return cls(names, **params)
-        except TypeError as exc:
-            raise ValueError(f"params: {exc}") from None
-
-    return factory
+def _deprecated_cluster_spec(algorithm: str, nodes, params: Mapping[str, Any] | None = None,
+                             secret: bytes | None = None) -> Snapshot:
+    """The former `ClusterSpec(...)` call, now a `Snapshot` at epoch 0."""
+    return Snapshot(tuple(nodes), 0, algorithm=algorithm, params=params or {}, secret=secret)
 
 
-#: algorithm name → factory(names, weights, params). `params` are the class's keyword options.
-#: Every placement kind is listed here; nothing registers kinds at run time.
-PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {
-    "ring": _placement_factory("HashRing"),
-    "maglev": _placement_factory("Maglev"),
-    "jump": _placement_factory("JumpHash", weighted=False),
-    "rendezvous": _placement_factory("Rendezvous"),
-    "ip_hash": _placement_factory("IPHash"),
-    "ketama": _placement_factory("Ketama"),
-    "nginx_chash": _placement_factory("NginxConsistentHash"),
-    "nginx_hash": _placement_factory("NginxPlainHash"),
-    "haproxy_chash": _placement_factory("HAProxyConsistentHash"),
-    "haproxy_map": _placement_factory("HAProxyMapHash"),
-}
+_DEPRECATED = {"NodeSpec": _deprecated_node_spec, "ClusterSpec": _deprecated_cluster_spec}
 
 
-def parse_cluster(text: str, *, source: str = "<cluster>") -> ClusterSpec:
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{source}: not valid TOML: {exc}") from None
-    return cluster_from_dict(doc, source=source)
+def __getattr__(name: str):
+    # The two former spec classes: callers built clusters by hand with them.
+    if name in _DEPRECATED:
+        warnings.warn(f"fastroute.cluster.{name} is deprecated: a cluster is a membership Snapshot of Members "
+                      f"(docs/cluster.md §5.1)", DeprecationWarning, stacklevel=2)
+        return _DEPRECATED[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-def load_cluster(path: str | Path) -> ClusterSpec:
-    path = Path(path)
-    return parse_cluster(path.read_text(encoding="utf-8"), source=str(path))
-
-
-def _load_placement_secret(doc: Mapping[str, Any], source: str) -> bytes | None:
-    """The keyed placement secret a cluster names by reference (docs/algorithms.md §22)."""
-    from .tokens import load_secret
-
-    if "secret" in doc or "secret" in (doc.get("params") or {}):
-        raise ValueError(f"{source}: secret: a secret is never written into the cluster file; "
-                         f"name it with secret_env = \"VARIABLE\" or secret_file = \"PATH\"")
-    env, file = doc.get("secret_env"), doc.get("secret_file")
-    if env is None and file is None:
-        return None
-    if env is not None and file is not None:
-        raise ValueError(f"{source}: secret_env, secret_file: give one of them, not both")
-    setting = "secret_env" if env is not None else "secret_file"
-    value = env if env is not None else file
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{source}: {setting}: must be a non-empty string")
-    if file is not None and source != "<cluster>" and not Path(file).is_absolute():
-        file = str(Path(source).parent / file)  # relative to the cluster file, not the working directory
-    return load_secret(env=env, file=file, what=f"{source}: {setting}")
-
-
-def cluster_from_dict(doc: Mapping[str, Any], *, source: str = "<cluster>") -> ClusterSpec:
-    unknown = set(doc) - _TOP_KEYS
-    if "secret" in unknown:
-        unknown.discard("secret")  # reported by _load_placement_secret with the rule
-    if unknown:
-        raise ValueError(f"{source}: unknown top-level keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
-    algorithm = doc.get("algorithm")
-    if not isinstance(algorithm, str) or not algorithm:
-        raise ValueError(f"{source}: 'algorithm' must be a non-empty string")
-    params = doc.get("params", {})
-    if not isinstance(params, Mapping):
-        raise ValueError(f"{source}: 'params' must be a table")
-    raw_nodes = doc.get("nodes")
-    if not isinstance(raw_nodes, list) or not raw_nodes:
-        raise ValueError(f"{source}: at least one [[nodes]] table is required")
-    nodes = []
-    seen: set[str] = set()
-    for i, raw in enumerate(raw_nodes):
-        where = f"{source}: nodes[{i}]"
-        if not isinstance(raw, Mapping):
-            raise ValueError(f"{where}: must be a table")
-        unknown = set(raw) - _NODE_KEYS
-        if unknown:
-            raise ValueError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_NODE_KEYS)}")
-        name = raw.get("name")
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"{where}: 'name' must be a non-empty string")
-        if name in seen:
-            raise ValueError(f"{where}: duplicate node name {quoted(name)}")
-        seen.add(name)
-        weight = raw.get("weight", 1)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"{where}: 'weight' must be a finite number >= 0, got {quoted(weight)}")
-        address = raw.get("address")
-        if address is not None and not isinstance(address, str):
-            raise ValueError(f"{where}: 'address' must be a string")
-        flags = {}
-        for flag in ("backup", "down"):
-            value = raw.get(flag, False)
-            if not isinstance(value, bool):
-                raise ValueError(f"{where}: '{flag}' must be true or false")
-            flags[flag] = value
-        metadata = raw.get("metadata", {})
-        if not isinstance(metadata, Mapping):
-            raise ValueError(f"{where}: 'metadata' must be a table")
-        nodes.append(NodeSpec(name, float(weight), address, flags["backup"], flags["down"], dict(metadata)))
-    secret = _load_placement_secret(doc, source)
-    return ClusterSpec(algorithm, tuple(nodes), dict(params), secret)

@@ -15,7 +15,8 @@ import numpy as np
 
 from .bulk import composite_keys
 from .bulk.step import bad_key_mask
-from .cluster import ClusterSpec, load_cluster
+from .cluster import load_cluster
+from .membership.base import Snapshot
 from .redact import quoted
 
 
@@ -47,10 +48,10 @@ def _route_partition(pdf, placement, expected_fingerprint: str, key: list[str], 
     return out
 
 
-def route(ddf, cluster: ClusterSpec | str, key: str | Sequence[str], *, node_column: str = "node", client=None):
+def route(ddf, cluster: Snapshot | str, key: str | Sequence[str], *, node_column: str = "node", client=None):
     """Returns `ddf` with `node_column` (categorical of node names) added.
 
-    cluster: a ClusterSpec or a path to a cluster TOML file.
+    cluster: a cluster Snapshot (`fastroute.cluster.parse_cluster`) or a path to a cluster TOML file.
     key: a column name or several (composite key, as `fastroute route`).
     client: a distributed Client; when given, the placement is scattered to
     every worker once instead of being embedded in each task.

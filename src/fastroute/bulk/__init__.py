@@ -64,7 +64,7 @@ def run_plan(plan: RoutePlan, summary: RouteSummary | None = None, progress=None
                     progress(summary.rows_in, block.position)
             _account(plan, summary, None, None, final=True)
             outputs.write_empty(route_block(router, source.empty_block()).batch.schema)
-            summary.fill_shares({n.name: n.weight for n in plan.cluster.serving}, counts, plan.node_names)
+            summary.fill_shares({n.name: n.weight for n in plan.cluster.placement_members}, counts, plan.node_names)
             summary.outputs = outputs.paths()
             summary.seconds = time.perf_counter() - started
             summary.rows_per_second = summary.rows_in / summary.seconds if summary.seconds else 0.0

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..cluster import ClusterSpec
+from ..membership.base import Snapshot
 from .errors import UsageError
 
 BAD_ROW_POLICIES = ("error", "skip", "route-to")
@@ -63,7 +63,7 @@ class BadRowLimit:
 class RoutePlan:
     input: str
     input_format: str
-    cluster: ClusterSpec
+    cluster: Snapshot
     key: tuple[str, ...]
     output: str | None
     output_format: str | None
@@ -87,7 +87,7 @@ class RoutePlan:
 
     @property
     def node_names(self) -> list[str]:
-        return [n.name for n in self.cluster.nodes]
+        return list(self.cluster.nodes)
 
     @property
     def typed_output(self) -> bool:
@@ -101,7 +101,7 @@ class RoutePlan:
 
 def make_plan(
     input: str,
-    cluster: ClusterSpec,
+    cluster: Snapshot,
     key: Sequence[str],
     output: str | None = None,
     *,
@@ -136,7 +136,7 @@ def make_plan(
         raise UsageError(f"--key: a column is named twice in {list(key)}")
     if on_bad_row not in BAD_ROW_POLICIES:
         raise UsageError(f"--on-bad-row: expected one of {', '.join(BAD_ROW_POLICIES)}, got {on_bad_row!r}")
-    names = [n.name for n in cluster.nodes]
+    names = list(cluster.nodes)
     if on_bad_row == "route-to" and route_to not in names:
         raise UsageError(f"--route-to: {route_to!r} is not a node of the cluster ({', '.join(names)})")
     if on_bad_row != "route-to" and route_to is not None:
@@ -153,7 +153,7 @@ def make_plan(
         from ..placement import MAX_THREADS  # the engine's cap on one call's threads
 
         _check_int("--threads", threads, 1, MAX_THREADS)
-    _check_int("--replicas", replicas, 1, len(cluster.serving) or 1, hint="(serving nodes of the cluster)")
+    _check_int("--replicas", replicas, 1, len(cluster.placement_members) or 1, hint="(serving nodes of the cluster)")
     if not isinstance(node_column, str) or not node_column:
         raise UsageError("--node-column: give a column name")
     limit = BadRowLimit.parse(max_bad_rows)

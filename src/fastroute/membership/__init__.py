@@ -7,7 +7,8 @@ backend (`fastroute.membership.etcd`) needs only the standard library.
 """
 from .base import (STATES, Coordinator, CoordinatorPermissionError, CoordinatorTLSError, CoordinatorUnavailable,
                    FencingChecker, FencingToken, Liveness, LockLostError, Member, Membership, MembershipError,
-                   NoPrimaryError, Snapshot, StaleTokenError, Subscription)
+                   NoPrimaryError, NoServingMemberError, Snapshot, StaleTokenError, Subscription,
+                   build_placement, placement_members)
 from .etcd import EtcdCoordinator, EtcdMembership
 from .file import FileMembership
 from .follow import Follower, LiveBalancer, follow_router
@@ -19,7 +20,9 @@ from .zookeeper import ZooKeeperCoordinator, ZooKeeperMembership
 __all__ = [
     "STATES", "Coordinator", "CoordinatorPermissionError", "CoordinatorTLSError", "CoordinatorUnavailable",
     "EtcdCoordinator", "EtcdMembership", "FencingChecker", "FencingToken", "FileMembership", "Liveness",
-    "LockLostError", "Follower", "LiveBalancer", "Member", "Membership", "MembershipError", "NoPrimaryError", "ShardLayout",
+    "LockLostError", "Follower", "LiveBalancer", "Member", "Membership", "MembershipError", "NoPrimaryError", "NoServingMemberError",
+    "ShardLayout",
     "ShardReplica", "ShardRouter", "Snapshot", "StaleTokenError", "StaticMembership", "Subscription", "WriteRoute",
-    "ZooKeeperACL", "ZooKeeperAuth", "ZooKeeperCoordinator", "ZooKeeperMembership", "ZooKeeperTLS", "follow_router",
+    "ZooKeeperACL", "ZooKeeperAuth", "ZooKeeperCoordinator", "ZooKeeperMembership", "ZooKeeperTLS", "build_placement", "follow_router",
+    "placement_members",
 ]

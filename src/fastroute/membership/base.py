@@ -39,6 +39,11 @@ class MembershipError(RuntimeError):
     """A membership source could not deliver what was asked."""
 
 
+class NoServingMemberError(MembershipError, ValueError):
+    """No member can take keys: every one is down, draining, weight 0, or absent. A
+    ValueError too, because for a cluster file it is bad input."""
+
+
 class CoordinatorUnavailable(MembershipError):
     """The coordinator cannot be reached now (routing continues on the last snapshot)."""
 
@@ -98,8 +103,9 @@ class Member:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name: must be a non-empty str, got {quoted(self.name)}")
-        if "/" in self.name or "\x00" in self.name or self.name in (".", ".."):
-            raise ValueError(f"name: must not contain '/' or NUL nor be '.'/'..', got {quoted(self.name)}")
+        # Any name a placement can hash is a member name ('unix:/run/app.sock' from an nginx
+        # upstream included); backends that derive a key from the name (ZooKeeper member_path,
+        # etcd member_key) check their own path rules when registering (docs/cluster.md §5.1).
         w = self.weight
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
             raise ValueError(f"weight: member {quoted(self.name)} needs a finite number >= 0, got {quoted(w)}")
@@ -164,6 +170,8 @@ class Snapshot:
     stale: the source cannot currently confirm this view (coordinator
         suspended/unreachable); routing goes on with it.
     algorithm/params: placement hint carried by the source (the cluster TOML), or None.
+
+    `fastroute.cluster.parse_cluster` returns one (epoch 0) for a cluster file.
     """
 
     members: tuple[Member, ...]
@@ -172,6 +180,9 @@ class Snapshot:
     stale: bool = False
     algorithm: str | None = None
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: Keyed placement secret of a cluster file (`secret_env` / `secret_file`); never
+    #: printed, compared or fingerprinted, and never published by a membership source.
+    secret: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "members", as_members(self.members))
@@ -224,22 +235,83 @@ class Snapshot:
     def marked_stale(self, stale: bool = True) -> "Snapshot":
         return self if self.stale == stale else replace(self, stale=stale)
 
-    def build_placement(self, algorithm: str | None = None, **params):
-        """Placement over the serving members (backups if none is up) with `algorithm`
-        (default: the snapshot's hint) through `fastroute.cluster.PLACEMENTS`."""
-        from ..cluster import PLACEMENTS
+    @property
+    def placement_members(self) -> tuple[Member, ...]:
+        """The members a placement is built over: `serving`, or `backups` when no member
+        is serving (docs/cluster.md §5.1)."""
+        return placement_members(self.members)
 
+    def build_placement(self, algorithm: str | None = None, **params):
+        """Placement over `placement_members` with `algorithm` (default: the snapshot's
+        hint) and the snapshot's params (when the algorithm is its own) updated by `params`."""
         algorithm = algorithm or self.algorithm
         if algorithm is None:
             raise ValueError("algorithm: the snapshot carries no placement algorithm; pass one")
-        factory = PLACEMENTS.get(algorithm)
-        if factory is None:
-            raise ValueError(f"algorithm: unknown placement {quoted(algorithm)}; known: {sorted(PLACEMENTS)}")
-        serving = self.serving or self.backups
-        if not serving:
-            raise MembershipError(f"snapshot epoch {self.epoch} has no serving member; keeping the previous table")
         merged = {**self.params, **params} if algorithm == self.algorithm else params
-        return factory([m.name for m in serving], [m.weight for m in serving], merged)
+        if self.secret is not None:
+            merged = {**merged, "secret": self.secret}
+        where = f"{self.source}: nodes" if self.source else "nodes"
+        if self.epoch:  # a published snapshot; a parsed cluster file is epoch 0
+            where += f" (epoch {self.epoch})"
+        return build_placement(self.members, algorithm, merged, what=where)
+
+
+def placement_members(members: Iterable[Member]) -> tuple[Member, ...]:
+    """The one serving rule (docs/cluster.md §5.1): members `up` with weight > 0; if there
+    is none, members `backup` with weight > 0 (a backup serves only when no primary can,
+    as nginx and HAProxy use theirs); `draining` and `down` members never take new keys."""
+    members = tuple(members)
+    primaries = tuple(m for m in members if m.state == "up" and m.weight > 0)
+    return primaries or tuple(m for m in members if m.state == "backup" and m.weight > 0)
+
+
+def _placement_factory(class_name: str, weighted: bool = True):
+    def factory(names, weights, params):
+        from .. import placement  # imported at build time: membership works without the compiled core
+
+        cls = getattr(placement, class_name)
+        try:
+            if weighted:
+                return cls(names, weights, **params)
+            if any(w != weights[0] for w in weights):
+                raise ValueError(f"weights: {class_name} cannot weight nodes; use ring, maglev or rendezvous")
+            return cls(names, **params)
+        except TypeError as exc:
+            raise ValueError(f"params: {exc}") from None
+
+    return factory
+
+
+#: algorithm name → factory(names, weights, params). `params` are the class's keyword options.
+#: Every placement kind is listed here; nothing registers kinds at run time.
+PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {
+    "ring": _placement_factory("HashRing"),
+    "maglev": _placement_factory("Maglev"),
+    "jump": _placement_factory("JumpHash", weighted=False),
+    "rendezvous": _placement_factory("Rendezvous"),
+    "ip_hash": _placement_factory("IPHash"),
+    "ketama": _placement_factory("Ketama"),
+    "nginx_chash": _placement_factory("NginxConsistentHash"),
+    "nginx_hash": _placement_factory("NginxPlainHash"),
+    "haproxy_chash": _placement_factory("HAProxyConsistentHash"),
+    "haproxy_map": _placement_factory("HAProxyMapHash"),
+}
+
+
+def build_placement(members: Iterable[Member], algorithm: str, params: Mapping[str, Any] | None = None, *,
+                    what: str = "nodes"):
+    """The placement `algorithm` (a PLACEMENTS name) over `placement_members(members)`:
+    the one builder behind cluster files, `fastroute route`, FileMembership, followers and
+    shard routers. Raises ValueError naming the argument; NoServingMemberError if no
+    member can serve."""
+    factory = PLACEMENTS.get(algorithm)
+    if factory is None:
+        raise ValueError(f"algorithm: unknown placement {quoted(algorithm)}; known: {sorted(PLACEMENTS)}")
+    serving = placement_members(members)
+    if not serving:
+        raise NoServingMemberError(f"{what}: no node is serving (every member is down, draining or "
+                                   f"weight 0, and no backup is left)")
+    return factory([m.name for m in serving], [m.weight for m in serving], dict(params or {}))
 
 
 class Subscription:

@@ -17,6 +17,7 @@ write atomically.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -24,22 +25,11 @@ import threading
 import time
 from pathlib import Path
 
-from ..cluster import ClusterSpec, parse_cluster
-from .base import Member, Membership, Snapshot
+from .base import Membership, NoServingMemberError
+from .cluster_file import parse_cluster
 from ..redact import quoted
 
 log = logging.getLogger(__name__)
-
-
-def _state(spec_node) -> str:
-    if spec_node.down:
-        return "down"
-    return "backup" if spec_node.backup else "up"
-
-
-def snapshot_from_spec(spec: ClusterSpec, epoch: int, source: str) -> Snapshot:
-    members = tuple(Member(n.name, n.weight, n.address, _state(n), n.metadata) for n in spec.nodes)
-    return Snapshot(members, epoch, source, algorithm=spec.algorithm, params=spec.params)
 
 
 class FileMembership(Membership):
@@ -141,8 +131,10 @@ class FileMembership(Membership):
                 # Snapshots are compared and fingerprinted in the clear; never silently drop the key.
                 raise ValueError(f"{self._path}: secret_env/secret_file: membership snapshots do not carry the "
                                  f"placement secret; pass secret= to follow_router / the router instead")
-            if spec.serving:  # unknown algorithm or bad params are a bad edit too
+            try:  # unknown algorithm or bad params are a bad edit too
                 spec.build_placement()
+            except NoServingMemberError:
+                pass  # a valid file with every node down: published; followers keep their table
         except UnicodeDecodeError as exc:
             self._fail(ValueError(f"{self._path}: not UTF-8: {exc}"), digest)
             return
@@ -150,7 +142,7 @@ class FileMembership(Membership):
             self._fail(exc, digest)
             return
         self._epoch += 1
-        self._publish(snapshot_from_spec(spec, self._epoch, str(self._path)))
+        self._publish(dataclasses.replace(spec, epoch=self._epoch, source=str(self._path)))
         self._digest, self._bad_digest = digest, None
 
     def _fail(self, error: Exception, digest: bytes | None) -> bool:

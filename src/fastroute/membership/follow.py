@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .base import Membership, MembershipError, Snapshot
+from .base import Membership, MembershipError, NoServingMemberError, Snapshot
 from ..redact import quoted
 
 log = logging.getLogger("fastroute.membership")
@@ -94,9 +94,9 @@ def follow_router(membership: Membership, router, algorithm: str | None = None, 
         if algorithm is not None or snap.algorithm is not None:
             placement = snap.build_placement(algorithm, **params)
         else:
-            serving = snap.serving or snap.backups
+            serving = snap.placement_members
             if not serving:
-                raise MembershipError(f"snapshot epoch {snap.epoch} has no serving member")
+                raise NoServingMemberError(f"snapshot epoch {snap.epoch} has no serving member")
             placement = router.placement._with([m.name for m in serving], [m.weight for m in serving])
         router.swap(placement)
 
@@ -185,9 +185,9 @@ class LiveBalancer:
                 if m.state in ("draining", "down"):
                     new.set_state(m.name, m.state)
         else:  # a plain factory gets only the serving members
-            serving = snap.serving or snap.backups
+            serving = snap.placement_members
             if not serving:
-                raise MembershipError(f"snapshot epoch {snap.epoch} has no serving member")
+                raise NoServingMemberError(f"snapshot epoch {snap.epoch} has no serving member")
             new = self._kind(tuple(m.name for m in serving), tuple(m.weight for m in serving))
         self._balancer, self._structure = new, structure
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Coordinator, FencingToken, Membership, MembershipError, NoPrimaryError, Snapshot, StaleTokenError
+from .base import PLACEMENTS, Coordinator, FencingToken, Membership, MembershipError, NoPrimaryError, Snapshot, StaleTokenError
 from .follow import Follower, _default_kind, build_balancer
 from ..redact import quoted
 
@@ -45,8 +45,6 @@ class ShardLayout:
             names = node_names(shards, name="shards")
         if isinstance(replication, bool) or not isinstance(replication, numbers.Integral) or replication < 1:
             raise ValueError(f"replication: expected an int >= 1, got {quoted(replication)}")
-        from ..cluster import PLACEMENTS
-
         if algorithm not in PLACEMENTS:
             raise ValueError(f"algorithm: unknown placement {quoted(algorithm)}; known: {sorted(PLACEMENTS)}")
         return cls(names, int(replication), algorithm)

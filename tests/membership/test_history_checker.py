@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 
-from ._history import FencedStore, History, StoreServer, check_history
+from .._history import FencedStore, History, StoreServer, check_history
 
 R = "lock:x"
 

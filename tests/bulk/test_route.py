@@ -237,16 +237,42 @@ def test_usage_errors(tmp_path, cluster_file, capsys, args, fragment):
     assert leftovers == []  # no rejects file, no temporary file
 
 
-def test_cluster_from_nginx_upstream(tmp_path):
+@pytest.mark.parametrize("servers, used", [
+    ("server 10.0.0.1:8443 weight=2; server 10.0.0.2:8443; server 10.0.0.3:8443 down;",
+     {"10.0.0.1:8443", "10.0.0.2:8443"}),
+    # docs/cluster.md §5.1: names with '/' stay node names (nginx hashes them as written)
+    ("server unix:/run/pay-a.sock weight=2; server unix:/run/pay-b.sock; server 10.0.0.3:8443;",
+     {"unix:/run/pay-a.sock", "unix:/run/pay-b.sock", "10.0.0.3:8443"}),
+], ids=["tcp", "unix-sockets"])
+def test_cluster_from_nginx_upstream(tmp_path, servers, used):
     import fastroute
 
     conf = tmp_path / "nginx.conf"
-    conf.write_text("http { upstream pay { hash $arg_card consistent; server 10.0.0.1:8443 weight=2; "
-                    "server 10.0.0.2:8443; server 10.0.0.3:8443 down; } }")
+    conf.write_text(f"http {{ upstream pay {{ hash $arg_card consistent; {servers} }} }}")
     write_csv(tmp_path / "in.csv", sample_rows(3000))
     assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", f"{conf}:pay", "--key", "card",
                      "-o", str(tmp_path / "o.csv")]) == 0
     selector = fastroute.load_nginx(conf.read_text(), "pay")
-    assert all(r["node"] == selector.get_node(r["card"]) for r in read_csv(tmp_path / "o.csv"))
+    rows = read_csv(tmp_path / "o.csv")
+    assert all(r["node"] == selector.get_node(r["card"]) for r in rows)
+    assert {r["node"] for r in rows} == used
     conf.write_text("upstream rr { server a:1; server b:1; }")
     assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", f"{conf}:rr", "--key", "card"]) == 1
+
+
+def test_route_with_every_primary_down_routes_to_the_backups_and_says_so(tmp_path, capsys):
+    """docs/cluster.md §5.1: the one serving rule; this path used to refuse the cluster."""
+    path = tmp_path / "cluster.toml"
+    path.write_text(CLUSTER.replace('name = "a"', 'name = "a"\ndown = true').replace('name = "b"\nweight = 2',
+                                                                                     'name = "b"\nweight = 0')
+                    .replace('name = "c"', 'name = "c"\ndown = true'))
+    write_csv(tmp_path / "in.csv", sample_rows(200))
+    assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", str(path), "--key", "card",
+                     "-o", str(tmp_path / "o.csv")]) == 0
+    assert "no primary node is serving; routing to the backup nodes" in capsys.readouterr().err
+    assert {r["node"] for r in read_csv(tmp_path / "o.csv")} == {"spare"}
+    path.write_text(path.read_text().replace("backup = true", "down = true"))
+    assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", str(path), "--key", "card",
+                     "-o", str(tmp_path / "o2.csv")]) == 1
+    assert "no node is serving" in capsys.readouterr().err
+    assert not (tmp_path / "o2.csv").exists()

@@ -17,8 +17,8 @@ import pytest
 from fastroute.membership import (CoordinatorUnavailable, EtcdCoordinator, EtcdMembership, FencingChecker, Member,
                                   MembershipError)
 
-from ._etcd import EtcdServer, free_port
-from ._zookeeper import ZooKeeperServer
+from .._etcd import EtcdServer, free_port
+from .._zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration
 

@@ -6,12 +6,10 @@ start their own. Session timeout / lease TTL: 2 s for both."""
 from __future__ import annotations
 
 import itertools
-import json
 import queue
 import signal
 import statistics
 import types
-import subprocess
 import sys
 import threading
 import time
@@ -23,12 +21,13 @@ import fastroute
 from fastroute.membership import (EtcdCoordinator, EtcdMembership, FencingChecker, LockLostError, Member,
                                   StaleTokenError, ZooKeeperCoordinator, ZooKeeperMembership, follow_router)
 
-from ._etcd import EtcdCluster, EtcdServer
-from ._history import FencedStore, History, StoreServer, check_history
-from ._netns import Namespace, ZooKeeperOn
-from ._internals import membership_change_lock
-from ._zk_ensemble import ZooKeeperEnsemble
-from ._zookeeper import ZooKeeperServer
+from .._etcd import EtcdCluster, EtcdServer
+from .._event_procs import EventProc
+from .._history import FencedStore, History, StoreServer, check_history
+from .._netns import Namespace, ZooKeeperOn
+from .._internals import membership_change_lock
+from .._zk_ensemble import ZooKeeperEnsemble
+from .._zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +36,7 @@ TTL_S = 2.0  # ZooKeeper session timeout (server min 1 s) and etcd lease TTL (se
 # expired leases every 500 ms; the rest is watch delivery on a loaded 2-core machine.
 EXPIRY_CHECK_S = 0.5
 DELIVERY_MARGIN_S = 1.0
-PROCS = Path(__file__).with_name("_coord_procs.py")
+PROCS = Path(__file__).parents[1] / "_coord_procs.py"
 ROUTE_KEYS = [f"card-{i}" for i in range(300)]  # as in _coord_procs
 BACKENDS = ["zookeeper", "etcd"]
 _names = itertools.count()
@@ -100,67 +99,15 @@ def cluster(request):
     return f"t{next(_names)}-{request.node.name[:40]}".replace("[", "_").replace("]", "_")
 
 
-class Proc:
+class Proc(EventProc):
     """A `_coord_procs.py` process whose JSON event lines a reader thread collects."""
 
+    wait_timeout = 20.0
+
     def __init__(self, role: str, backend: Backend, cluster: str, *args: str, prefix: tuple[str, ...] = ()):
-        self.proc = subprocess.Popen([*prefix, sys.executable, str(PROCS), role, "--backend", backend.kind, "--hosts",
-                                      backend.hosts, "--cluster", cluster, "--ttl", str(TTL_S), *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     cwd=Path(__file__).parents[1])
-        self.events: queue.Queue = queue.Queue()
-        self.history: list[dict] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.events.put(json.loads(line))
-
-    def drain(self) -> list[dict]:
-        while True:
-            try:
-                self.history.append(self.events.get_nowait())
-            except queue.Empty:
-                return self.history
-
-    def wait(self, predicate, timeout: float = 20.0) -> dict:
-        for event in self.history:
-            if predicate(event):
-                return event
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"pid {self.proc.pid}: no matching event within {timeout} s; "
-                                     f"last: {[{k: v for k, v in e.items() if k != 'routes'} for e in self.history[-3:]]}; "
-                                     f"exit code {self.proc.poll()}")
-            try:
-                event = self.events.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.history.append(event)
-            if predicate(event):
-                return event
-
-    def send(self, text: str) -> None:
-        self.proc.stdin.write(text)
-        self.proc.stdin.flush()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signal.SIGCONT)
-                self.proc.stdin.close()
-                self.proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> float:
-        self.proc.send_signal(signal.SIGKILL)
-        killed_at = time.time()
-        self.proc.wait()
-        return killed_at
+        super().__init__([*prefix, sys.executable, str(PROCS), role, "--backend", backend.kind, "--hosts",
+                          backend.hosts, "--cluster", cluster, "--ttl", str(TTL_S), *args],
+                         cwd=Path(__file__).parents[2])
 
 
 @pytest.fixture
@@ -320,6 +267,18 @@ def test_operator_change_with_a_lost_lock_is_rejected_and_the_holder_learns_it(b
             with other.lock("membership", timeout=5):
                 with coord.lock("membership", timeout=0.3):
                     pass
+
+
+def test_a_member_name_with_a_slash_is_refused_where_it_would_become_a_key(backend, cluster):
+    """docs/cluster.md §5.1: `Member` takes 'unix:/run/a.sock' (an nginx upstream server);
+    the ZooKeeper znode / etcd key is the name, so registering it must fail, naming the rule."""
+    member = Member("unix:/run/a.sock", 1)
+    with backend.coordinator(cluster) as coord, backend.membership(coord) as membership:
+        for name in (member.name, ".", ".."):
+            with pytest.raises(ValueError, match="name: .*'/'"):
+                coord.register(Member(name, 1))
+        coord.register(Member("n1", 1))
+        assert membership.wait_for(lambda s: "n1" in s).nodes == ("n1",)
 
 
 def test_election_resign_hands_over_with_a_higher_token_and_the_old_one_is_fenced(backend, cluster):

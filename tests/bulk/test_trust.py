@@ -21,7 +21,7 @@ from fastroute.bulk import outputs as outputs_module
 from fastroute.cluster import parse_cluster
 
 # One cluster and its fixtures for every bulk test (nodes a, b x2, c, and a backup).
-from tests.test_bulk_route import CLUSTER, FASTROUTE, cluster_file, placement  # noqa: E402,F401
+from tests.bulk.test_route import CLUSTER, FASTROUTE, cluster_file, placement  # noqa: E402,F401
 
 HEADER = "tx_id,card_number,merchant_id,amount\n"
 

@@ -27,8 +27,8 @@ from fastroute.membership import (CoordinatorPermissionError, CoordinatorTLSErro
                                   follow_router)
 from fastroute.membership.zk_security import zookeeper_settings
 
-from ._internals import zookeeper_socket
-from ._zookeeper import ZooKeeperServer, make_test_pki
+from .._internals import zookeeper_socket
+from .._zookeeper import ZooKeeperServer, make_test_pki
 
 WRITER_PASSWORD = "w-Secret-7f3a9c"  # distinctive, so a leak scan cannot miss it
 READER_PASSWORD = "r-Secret-52be1d"

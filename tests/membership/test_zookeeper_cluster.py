@@ -13,7 +13,6 @@ import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,8 +23,9 @@ from fastroute.membership import (FencingChecker, Member, MembershipError, Stale
                                   ZooKeeperMembership, follow_router)
 from fastroute.membership.shards import ShardLayout, ShardRouter
 
-from ._internals import membership_change_lock
-from ._zookeeper import ZooKeeperServer
+from .._internals import membership_change_lock
+from .._event_procs import EventProc
+from .._zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ JOIN_LEAVE_PROMISE_S = 1.0  # docs/cluster.md §8: a join/leave is seen within 1
 # Watch event → router rebuild → JSON report. Milliseconds when idle (the observed
 # times are printed); the margin is for a loaded 2-core CI machine sharing the cores.
 DELIVERY_MARGIN_S = 0.5
-PROCS = Path(__file__).with_name("_cluster_procs.py")
+PROCS = Path(__file__).parents[1] / "_cluster_procs.py"
 ROUTE_KEYS = [f"card-{i}" for i in range(500)]  # same as _cluster_procs.ROUTE_KEYS
 _names = itertools.count()
 
@@ -52,61 +52,16 @@ def cluster(request):
     return f"t{next(_names)}-{request.node.name[:40]}".replace("[", "_").replace("]", "_")
 
 
-class Proc:
-    """A helper process whose JSON event lines are collected by a reader thread."""
+class Proc(EventProc):
+    """A tests/_cluster_procs.py process (its JSON event lines collected by a reader thread)."""
 
     def __init__(self, role: str, zk: str, cluster: str, *args: str):
-        self.proc = subprocess.Popen([sys.executable, str(PROCS), role, "--zk", zk, "--cluster", cluster, *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     cwd=Path(__file__).parents[1])
-        self.events: queue.Queue = queue.Queue()
-        self.history: list[dict] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.events.put(json.loads(line))
-
-    def wait(self, predicate, timeout: float = 15.0) -> dict:
-        for event in self.history:
-            if predicate(event):
-                return event
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"pid {self.proc.pid}: no matching event within {timeout} s; "
-                                     f"last: {self.history[-3:]}; exit code {self.proc.poll()}")
-            try:
-                event = self.events.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.history.append(event)
-            if predicate(event):
-                return event
+        super().__init__([sys.executable, str(PROCS), role, "--zk", zk, "--cluster", cluster, *args],
+                         cwd=Path(__file__).parents[2])
 
     def latest_snapshot(self, predicate, timeout: float = 15.0) -> dict:
         """The first snapshot event satisfying `predicate` (seen or still to come)."""
         return self.wait(lambda e: e.get("event") == "snapshot" and predicate(e), timeout)
-
-    def send(self, text: str) -> None:
-        self.proc.stdin.write(text)
-        self.proc.stdin.flush()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> float:
-        self.proc.send_signal(signal.SIGKILL)
-        killed_at = time.time()
-        self.proc.wait()
-        return killed_at
 
 
 @pytest.fixture
@@ -475,7 +430,7 @@ def test_zookeeper_cli_cluster_status_join_leave(zookeeper, cluster):
 
 
 def test_zookeeper_cli_reports_unreachable_server():
-    from ._zookeeper import free_port
+    from .._zookeeper import free_port
 
     result = fastroute_cli("cluster", "status", "--zk", f"127.0.0.1:{free_port()}", "--connect-timeout", "1")
     assert result.returncode == 1
