@@ -209,3 +209,20 @@ def test_unsupported_warnings_mask_card_numbers():
         fastroute.load_haproxy("backend be\n    server a 1.1.1.1:1 %s\n" % pan, "be")
     texts = [str(w.message) for w in record]
     assert len(texts) == 2 and all(pan not in t and "411111******1111" in t for t in texts), texts
+
+
+def test_loaders_keep_their_proxy_policy_not_the_default():
+    """docs/request_path.md §2: nginx's max_fails=1 and HAProxy's "no check, never
+    DOWN" survive the Envoy default of standalone balancers."""
+    for method in ("", "least_conn;", "random;"):
+        sel = fastroute.load_nginx(f"upstream u {{ {method} server a:1; server b:1; server c:1; }}", "u")
+        sel.report("a:1", ok=False)
+        assert sel.state("a:1") == "ejected", method  # max_fails=1, not 5 consecutive failures
+    for balance in ("roundrobin", "leastconn", "random", "first"):
+        text = f"backend be\n    balance {balance}\n    server a 10.0.0.1:80\n    server b 10.0.0.2:80\n"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sel = fastroute.load_haproxy(text, "be")
+        for _ in range(20):
+            sel.report("a", ok=False)
+        assert sel.state("a") == "up", balance

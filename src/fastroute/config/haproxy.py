@@ -452,10 +452,12 @@ class StaticRoundRobin:
 
 def _check_health(be: HAProxyBackend):
     """HAProxyHealth(rise, fall) when servers have `check` (so report_check() takes the
-    active results, as HAProxy does), else None: the balancer's default policy."""
+    active results, as HAProxy does), else "none": HAProxy never marks an unchecked
+    server DOWN (without `observe` request errors do not count), so the loader does
+    not take fastroute's default policy either (docs/request_path.md §2)."""
     checked = [s for s in be.servers if s.check]
     if not checked:
-        return None
+        return "none"
     pairs = {(s.rise or 2, s.fall or 3) for s in checked}
     if len(pairs) > 1:
         raise ValueError(f"backend {be.name}: servers' rise/fall differ {sorted(pairs)}; fastroute applies one "
