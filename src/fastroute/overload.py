@@ -110,6 +110,17 @@ class RetryBudget:
         return f"RetryBudget(ratio={self.ratio:g}, min_per_second={self.min_per_second:g}, ttl_s={self.ttl_s:g})"
 
 
+class Overloaded(RuntimeError):
+    """A request refused by a circuit-breaker limit before any node was tried
+    (Envoy's overflow: fail fast instead of queueing). `limit` names the
+    threshold ("max_requests", "max_requests_per_node", "max_pending_requests")."""
+
+    def __init__(self, limit: str, value: int):
+        self.limit = limit
+        super().__init__(f"upstream overloaded: {limit}={value} reached; the request was not sent "
+                         "(fastroute.CircuitBreaker, docs/request_path.md §5)")
+
+
 class CircuitBreaker:
     """Envoy cluster circuit-breaker thresholds (circuit_breaker.proto):
     max_requests, max_pending_requests, max_retries per upstream, and
@@ -147,6 +158,22 @@ class CircuitBreaker:
             if node is not None:
                 self._per_node[node] = on_node + 1
             return True
+
+    def check(self, node: str | None = None, *, retry: bool = False) -> str | None:
+        """The limit a try_acquire with these arguments would hit now (None: none).
+        A refusal counts as an overflow; nothing is acquired either way."""
+        with self._lock:
+            if self._requests >= self.max_requests:
+                limit = "max_requests"
+            elif retry and self._retries >= self.max_retries:
+                limit = "max_retries"
+            elif node is not None and self.max_requests_per_node is not None \
+                    and self._per_node.get(node, 0) >= self.max_requests_per_node:
+                limit = "max_requests_per_node"
+            else:
+                return None
+            self.overflows += 1
+            return limit
 
     def release(self, node: str | None = None, *, retry: bool = False) -> None:
         """Ends a request counted by a successful try_acquire with the same arguments."""
