@@ -157,3 +157,16 @@ def test_aiohttp_retries_within_breaker_max_retries(backends):
 
     assert asyncio.run(main(0)) == ((503, "a"), 0, 1)
     assert asyncio.run(main(3)) == ((200, "b"), 0, 0)
+
+
+def test_per_node_limits_mapping_validation():
+    breaker = fr.CircuitBreaker(max_requests_per_node={"a": 1})
+    assert breaker.node_limit("a") == 1 and breaker.node_limit("b") is None
+    assert breaker.try_acquire("a") and not breaker.try_acquire("a") and breaker.try_acquire("b")
+    assert breaker.acquire_or_refusal("a") == "max_requests_per_node"
+    with pytest.raises(ValueError, match=r"max_requests_per_node\['a'\]"):
+        fr.CircuitBreaker(max_requests_per_node={"a": -1})
+    with pytest.raises(TypeError, match="node names"):
+        fr.CircuitBreaker(max_requests_per_node={1: 1})
+    with pytest.raises(ValueError, match="limit"):
+        breaker.set_node_limit("a", 2.5)

@@ -221,17 +221,35 @@ class Router:
             if limit is not None:
                 raise Overloaded(limit, getattr(breaker, limit))
 
+    def first(self, key) -> "Attempt":
+        """The first attempt of a request: the breaker's max_requests is checked
+        before any pick (Overloaded, nothing sent); a node at its own limit
+        (max_requests_per_node, nginx max_conns=, HAProxy maxconn) is skipped for
+        the next one, as nginx and HAProxy skip full servers; Overloaded when
+        every node the request may use is full."""
+        self.admit()
+        full: list[str] = []
+        while True:
+            try:
+                node, acquired = self.choose(key, full)
+            except _NoMoreNodes:
+                raise Overloaded("max_requests_per_node", "each node's limit") from None
+            breaker = self.breaker
+            limit = breaker.acquire_or_refusal(node) if breaker is not None else None
+            if limit is None:
+                return Attempt(self, node, acquired, False)
+            self.cancel(node, acquired)
+            if limit != "max_requests_per_node":
+                raise Overloaded(limit, getattr(breaker, limit))
+            full.append(node)
+
     def begin(self, node: str, acquired: bool, retry: bool) -> "Attempt | None":
-        """One attempt on `node` under the circuit breaker. A refused retry frees
-        the node and returns None (the caller keeps its last answer); a refused
-        original request frees the node and raises Overloaded."""
+        """One retry attempt on `node` under the circuit breaker; a refused retry
+        frees the node and returns None (the caller keeps its last answer)."""
         breaker = self.breaker
         if breaker is not None and not breaker.try_acquire(node, retry=retry):
             self.cancel(node, acquired)
-            if retry:
-                return None
-            limit = breaker.check(node) or "max_requests"
-            raise Overloaded(limit, getattr(breaker, limit))
+            return None
         return Attempt(self, node, acquired, retry)
 
     def may_retry(self, method: str, replayable: bool, attempt: int) -> bool:

@@ -86,12 +86,10 @@ class FastrouteMiddleware:
         original = req.url
         key = router.request_key(req, req.headers, original.query) if router.key is not None else None
         router.note_request()
-        router.admit()
         replayable = _replayable(req)
-        node, acquired = router.choose(key, [])
-        attempt = router.begin(node, acquired, retry=False)
-        tried = [node]
-        req.url = _rewrite(original, router.origins[node])
+        attempt = router.first(key)
+        tried = [attempt.node]
+        req.url = _rewrite(original, router.origins[attempt.node])
         retries = 0
         while True:
             try:

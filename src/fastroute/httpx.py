@@ -164,12 +164,10 @@ class _Common:
         router = self._router
         key = router.request_key(request, request.headers, request.url.params) if router.key is not None else None
         router.note_request()
-        router.admit()
         original = request.url
-        node, acquired = router.choose(key, [])
-        attempt = router.begin(node, acquired, retry=False)
-        request.url = self._rewrite[node](original)
-        return key, original, _replayable(request), [node], attempt
+        attempt = router.first(key)
+        request.url = self._rewrite[attempt.node](original)
+        return key, original, _replayable(request), [attempt.node], attempt
 
     def _next(self, key, tried, request, original):
         """The next attempt; None when no untried node is left or the budget or breaker refuses a retry."""
