@@ -170,3 +170,15 @@ def test_per_node_limits_mapping_validation():
         fr.CircuitBreaker(max_requests_per_node={1: 1})
     with pytest.raises(ValueError, match="limit"):
         breaker.set_node_limit("a", 2.5)
+
+
+def test_httpx_in_memory_response_releases_at_once():
+    """An inner transport that returns the body in memory (MockTransport): httpx never
+    closes such a response, so the node must be released when it is returned."""
+    view = fr.HealthView(["a"], breaker=fr.CircuitBreaker(max_requests=1))
+    transport = FastrouteTransport(fr.RoundRobin(upstream=view), urls={"a": "http://127.0.0.1:1"},
+                                   transport=httpx.MockTransport(lambda request: httpx.Response(200, content=b"ok")))
+    with httpx.Client(transport=transport) as client:
+        for _ in range(3):
+            assert client.get("http://svc/").text == "ok"
+    assert view.in_flight("a") == 0 and view.breaker.active == 0

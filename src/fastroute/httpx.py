@@ -145,6 +145,16 @@ class _AsyncReleasingStream(httpx.AsyncByteStream):
             self._attempt.finish(self._ok)
 
 
+def _end_with_body(response: httpx.Response, attempt, ok: bool, wrapper) -> None:
+    """Ends the attempt when the body ends: now when the inner transport returned it
+    already in memory (an httpx.ByteStream, e.g. MockTransport: httpx never closes
+    such a response), else when the wrapped stream is closed."""
+    if isinstance(response.stream, httpx.ByteStream):
+        attempt.finish(ok)
+    else:
+        response.stream = wrapper(response.stream, attempt, ok)
+
+
 class _Common:
     def __init__(self, target, *, transport, key=None, urls=None, max_retries=2, budget=None, retry_budget=None,
                  breaker=None, retry_statuses=(502, 503, 504), is_failure=None, clock=None):
@@ -215,7 +225,7 @@ class FastrouteTransport(_Common, httpx.BaseTransport):
                 retries += 1
                 continue
             status = response.status_code
-            response.stream = _ReleasingStream(response.stream, attempt, not router.is_failure(status))
+            _end_with_body(response, attempt, not router.is_failure(status), _ReleasingStream)
             if status in router.retry_statuses and router.may_retry(request.method, replayable, retries):
                 following = self._next(key, tried, request, original)
                 if following is not None:
@@ -261,7 +271,7 @@ class AsyncFastrouteTransport(_Common, httpx.AsyncBaseTransport):
                 retries += 1
                 continue
             status = response.status_code
-            response.stream = _AsyncReleasingStream(response.stream, attempt, not router.is_failure(status))
+            _end_with_body(response, attempt, not router.is_failure(status), _AsyncReleasingStream)
             if status in router.retry_statuses and router.may_retry(request.method, replayable, retries):
                 following = self._next(key, tried, request, original)
                 if following is not None:
