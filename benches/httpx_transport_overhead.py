@@ -4,7 +4,8 @@
 1. loopback: a bare httpx.Client against a keep-alive HTTP server on
    127.0.0.1 (its own process) vs the same client through FastrouteTransport
    (RoundRobin over one node), rounds interleaved, median of the rounds;
-2. in memory: httpx.MockTransport bare vs wrapped, through httpx.Client;
+2. in memory: httpx.MockTransport bare vs wrapped, through httpx.Client (also
+   with the balancer over a HealthView, so the view's breaker and budget apply);
 3. transport only: handle_request on one prebuilt request, MockTransport
    bare vs wrapped — only the transport's own work (choose, rewrite,
    release) differs; the loopback noise (~100 µs a request) hides a few µs.
@@ -94,6 +95,12 @@ def main():
         "http://svc/x", N * 5, ROUNDS)
     print(f"in memory bare httpx {b * 1e6:8.1f} µs/req   via FastrouteTransport {r * 1e6:8.1f} µs/req   "
           f"overhead {(r - b) * 1e6:+6.1f} µs ({r / b:.3f}x)")
+    over_view = fastroute.RoundRobin(upstream=fastroute.HealthView(["n"]))  # + the view's breaker and budget
+    b, r = compare(lambda: httpx.Client(transport=httpx.MockTransport(ok)), lambda: httpx.Client(
+        transport=FastrouteTransport(over_view, urls={"n": "http://127.0.0.1:1"}, transport=httpx.MockTransport(ok))),
+        "http://svc/x", N * 5, ROUNDS)
+    print(f"in memory, over a HealthView (breaker + retry budget): bare {b * 1e6:8.1f} µs/req   "
+          f"routed {r * 1e6:8.1f} µs/req   overhead {(r - b) * 1e6:+6.1f} µs ({r / b:.3f}x)")
 
     inner = httpx.MockTransport(ok)
     wrapped = FastrouteTransport(fastroute.RoundRobin(["n"]), urls={"n": "http://127.0.0.1:1"}, transport=inner)
@@ -102,7 +109,7 @@ def main():
     def loop(transport, n):
         t = time.perf_counter()
         for _ in range(n):
-            transport.handle_request(request)
+            transport.handle_request(request).close()  # the node is released when the body is closed
         return (time.perf_counter() - t) / n
 
     b, r = [], []

@@ -25,6 +25,7 @@ class Backend:
         self.body = name.encode()
         self.delay = 0.0
         self.chunked = False
+        self.body_delay = 0.0  # seconds between the response head and its body
         self.requests = 0
         self.app_requests = 0  # requests other than GET /health
         #: statuses GET /health answers, one per check, in order; then `status`
@@ -85,8 +86,14 @@ class Backend:
                     else:
                         framing = b"Content-Length: %d\r\n" % len(body)
                         payload = body
-                    self.wfile.write(b"HTTP/1.1 %d X\r\n%sX-Backend: %s\r\n%s\r\n" % (
-                        status, framing, owner.name.encode(), b"Connection: close\r\n" if close else b"") + payload)
+                    head_out = b"HTTP/1.1 %d X\r\n%sX-Backend: %s\r\n%s\r\n" % (
+                        status, framing, owner.name.encode(), b"Connection: close\r\n" if close else b"")
+                    if owner.body_delay:
+                        self.wfile.write(head_out)
+                        self.wfile.flush()
+                        time.sleep(owner.body_delay)
+                        head_out = b""
+                    self.wfile.write(head_out + payload)
                     self.wfile.flush()
                     if close:
                         return

@@ -19,7 +19,7 @@ HAPROXY = {"kind": "haproxy", "rise": 2, "fall": 2, "error_limit": 3, "on_error"
 ENVOY_TIGHT = {"kind": "envoy", "consecutive_failures": 2, "interval": 2.0, "base_ejection_time": 3.0,
                "max_ejection_time": 7.0, "max_ejection_percent": 20.0}
 HAPROXY_MARK_DOWN = {"kind": "haproxy", "rise": 3, "fall": 4, "error_limit": 2, "on_error": "mark-down"}
-POLICIES = {"none": None, "nginx": NGINX, "envoy": ENVOY, "haproxy": HAPROXY, "envoy_tight": ENVOY_TIGHT,
+POLICIES = {"default": None, "none": "none", "nginx": NGINX, "envoy": ENVOY, "haproxy": HAPROXY, "envoy_tight": ENVOY_TIGHT,
             "haproxy_mark_down": HAPROXY_MARK_DOWN}
 
 
@@ -257,7 +257,7 @@ def test_backups_and_panic():
 
 def test_lease_counts_and_reports():
     clock = Clock()
-    sel = fr.LeastConnections(["a", "b"], clock=clock)
+    sel = fr.LeastConnections(["a", "b"], health="nginx", clock=clock)
     with sel.lease() as node:
         assert sel.active(node) == 1
     assert sel.active() == {"a": 0, "b": 0}
@@ -357,3 +357,42 @@ def test_membership_follower_refuses_fractional_weights_for_integer_balancers(ki
     with pytest.raises(ValueError, match=f"weights: {kind} needs integer weights"):
         build_balancer(cls, ["a", "b"], [1.5, 1.0])
     assert build_balancer(cls, ["a", "b"], [2.0, 1.0]).weights == (2, 1)
+
+
+STANDALONE = {
+    "RoundRobin": lambda nodes, **kw: fr.RoundRobin(nodes, **kw),
+    "SmoothWeightedRoundRobin": lambda nodes, **kw: fr.SmoothWeightedRoundRobin(nodes, **kw),
+    "Random": lambda nodes, **kw: fr.Random(nodes, seed=1, **kw),
+    "WeightedRandom": lambda nodes, **kw: fr.WeightedRandom(nodes, seed=1, **kw),
+    "LeastConnections": lambda nodes, **kw: fr.LeastConnections(nodes, **kw),
+    "LeastRequest": lambda nodes, **kw: fr.LeastRequest(nodes, seed=1, **kw),
+    "PeakEWMA": lambda nodes, **kw: fr.PeakEWMA(nodes, seed=1, **kw),
+    "HAProxyRoundRobin": lambda nodes, **kw: fr.HAProxyRoundRobin(nodes, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STANDALONE))
+def test_every_standalone_balancer_defaults_to_envoy_outlier_detection(name):
+    """docs/request_path.md §2: one default for every balancer, the same as a
+    HealthView's: 5 consecutive failures eject for 30 s, at most 10 % (one
+    node always ejectable); "none" turns passive health off."""
+    nodes = ["a", "b", "c"]
+    clock = Clock()
+    sel = STANDALONE[name](nodes, clock=clock)
+    view = fr.HealthView(nodes, clock=clock)
+    for _ in range(4):
+        sel.report("a", ok=False)
+        view.report("a", ok=False)
+    assert sel.state("a") == view.state("a") == "up"  # nginx's default would have ejected after one
+    sel.report("a", ok=False)
+    view.report("a", ok=False)
+    assert sel.state("a") == view.state("a") == "ejected"
+    for _ in range(5):
+        sel.report("b", ok=False)  # a second ejection would exceed max_ejection_percent
+    assert sel.state("b") == "up"
+    clock.t += 30.0
+    assert sel.state("a") == "up"
+    off = STANDALONE[name](nodes, health="none", clock=clock)
+    for _ in range(20):
+        off.report("a", ok=False)
+    assert off.state("a") == "up"

@@ -62,3 +62,27 @@ def test_httpx_over_the_view_retries_within_its_budget(backends):
         texts = [client.get("http://svc/").text for _ in range(9)]
     assert set(texts) == {"a", "c"}
     assert view.in_flight() == {"a": 0, "b": 0, "c": 0}
+
+
+def test_agent_maxconn_sets_the_views_per_node_limit_and_warns_once_without_one():
+    view = HealthView(["a"])
+    checker = HealthChecker([CheckTarget("a", "127.0.0.1", 1, agent_port=2)], sink=view,
+                            check=None, agent=AgentCheck())
+    checker.record_agent("a", parse_agent_reply("up maxconn:7"))
+    assert view.breaker.node_limit("a") == 7
+    checker.record_agent("a", parse_agent_reply("maxconn:0"))  # HAProxy: 0 is no limit
+    assert view.breaker.node_limit("a") is None
+
+    class NoBreaker:
+        def report_check(self, node, ok): pass
+        def set_state(self, node, state, *, source="admin"): pass
+        def set_weight_percent(self, node, pct): pass
+
+    plain = HealthChecker([CheckTarget("a", "127.0.0.1", 1, agent_port=2)], sink=NoBreaker(),
+                          check=None, agent=AgentCheck())
+    from fastroute.checks import AgentMaxconnWarning
+
+    with pytest.warns(AgentMaxconnWarning, match="maxconn:3") as seen:
+        plain.record_agent("a", parse_agent_reply("maxconn:3"))
+        plain.record_agent("a", parse_agent_reply("maxconn:4"))
+    assert len([w for w in seen if issubclass(w.category, AgentMaxconnWarning)]) == 1

@@ -28,7 +28,7 @@ def _nothing_ejected(sel):
 
 @pytest.mark.parametrize("exc", [asyncio.CancelledError, KeyboardInterrupt, GeneratorExit])
 def test_three_cancelled_sync_leases_eject_nothing(exc):
-    sel = fr.LeastConnections(NODES, clock=Clock())
+    sel = fr.LeastConnections(NODES, health="nginx", clock=Clock())
     for _ in range(3):
         with pytest.raises(exc):
             with sel.lease():
@@ -38,7 +38,7 @@ def test_three_cancelled_sync_leases_eject_nothing(exc):
 
 def test_three_cancelled_async_leases_eject_nothing():
     # The trial: an aiohttp handler awaiting a backend is cancelled when its client goes away.
-    sel = fr.LeastConnections(NODES, clock=Clock())
+    sel = fr.LeastConnections(NODES, health="nginx", clock=Clock())
 
     async def handler(started):
         async with sel.lease() as node:
@@ -62,7 +62,7 @@ def test_three_cancelled_async_leases_eject_nothing():
 
 
 def test_timeout_inside_the_lease_is_a_cancellation_not_a_failure():
-    sel = fr.LeastConnections(NODES, clock=Clock())
+    sel = fr.LeastConnections(NODES, health="nginx", clock=Clock())
 
     async def main():
         for _ in range(3):
@@ -76,7 +76,7 @@ def test_timeout_inside_the_lease_is_a_cancellation_not_a_failure():
 
 
 def test_explicit_cancel_releases_without_an_outcome():
-    sel = fr.LeastConnections(NODES, clock=Clock())
+    sel = fr.LeastConnections(NODES, health="nginx", clock=Clock())
     for _ in range(3):
         lease = sel.lease()
         with lease as node:
@@ -88,7 +88,7 @@ def test_explicit_cancel_releases_without_an_outcome():
 
 
 def test_ordinary_exceptions_still_count_as_failures():
-    sel = fr.LeastConnections(NODES, clock=Clock())
+    sel = fr.LeastConnections(NODES, health="nginx", clock=Clock())
     with pytest.raises(ConnectionError):
         with sel.lease():
             raise ConnectionError("backend reset")
@@ -98,7 +98,7 @@ def test_ordinary_exceptions_still_count_as_failures():
 
 def test_async_failure_counts_and_explicit_outcomes():
     clock = Clock()
-    sel = fr.LeastConnections(NODES, clock=clock)
+    sel = fr.LeastConnections(NODES, health="nginx", clock=clock)
 
     async def main():
         with pytest.raises(ConnectionError):

@@ -19,7 +19,7 @@ from .balancers import (
 )
 from .health import EnvoyOutlier, HAProxyHealth, HAProxySlowStart, NginxHealth, SlowStart, health_policy
 from .health_placement import HealthAware
-from .overload import CircuitBreaker, RetryBudget
+from .overload import CircuitBreaker, Overloaded, RetryBudget
 from .upstream import HealthView, Upstream
 from .hashing import HASH_NAMES, hash_key, hash_keys
 from .placement import MAX_THREADS, HashRing, IPHash, JumpHash, Maglev, Rendezvous
@@ -45,6 +45,7 @@ __all__ = [
     "HAProxySlowStart",
     "HealthAware",
     "HealthView",
+    "Overloaded",
     "RetryBudget",
     "SlowStart",
     "Upstream",

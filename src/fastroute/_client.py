@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from .overload import CircuitBreaker, Overloaded
 from .redact import quoted
 
 #: RFC 9110 §9.2.2: repeating these has the same effect as sending them once.
@@ -108,8 +109,9 @@ class Router:
     Header, a Query or a callable(request) -> key.
     """
 
-    def __init__(self, target, *, key=None, urls=None, max_retries=2, budget=None, retry_statuses=RETRY_STATUSES,
-                 is_failure: Callable | None = None, clock: Callable[[], float] | None = None):
+    def __init__(self, target, *, key=None, urls=None, max_retries=2, budget=None, retry_budget=None, breaker=None,
+                 retry_statuses=RETRY_STATUSES, is_failure: Callable | None = None,
+                 clock: Callable[[], float] | None = None):
         keyed = key is not None
         if keyed:
             if not callable(getattr(target, "get_node", None)):
@@ -123,8 +125,22 @@ class Router:
         if isinstance(max_retries, bool) or not isinstance(max_retries, numbers.Integral) \
                 or not 0 <= max_retries <= MAX_RETRIES:
             raise ValueError(f"max_retries: expected an int in [0, {MAX_RETRIES}], got {quoted(max_retries)}")
+        if budget is not None and retry_budget is not None:
+            raise TypeError("budget: the old name of retry_budget; pass one of them")
+        name = "retry_budget" if retry_budget is not None else "budget"
+        budget = retry_budget if retry_budget is not None else budget
         if budget is not None and not isinstance(budget, RetryBudget):
-            raise TypeError("budget: expected an object with can_retry() -> bool")
+            raise TypeError(f"{name}: expected an object with can_retry() -> bool")
+        if breaker is not None and not isinstance(breaker, CircuitBreaker):
+            raise TypeError(f"breaker: expected None or a fastroute.CircuitBreaker, got {type(breaker).__name__}")
+        # defaults: the upstream's own (docs/request_path.md §5) when the target is over a fastroute.HealthView
+        view = getattr(target, "view", None) if keyed else getattr(target, "upstream", None)
+        if budget is None:
+            budget = getattr(view, "retry_budget", None)
+        if breaker is None:
+            breaker = getattr(view, "breaker", None)
+            if not isinstance(breaker, CircuitBreaker):
+                breaker = None
         if isinstance(retry_statuses, (str, bytes)) or not all(
                 isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in retry_statuses):
             raise TypeError("retry_statuses: expected a collection of int status codes")
@@ -136,6 +152,7 @@ class Router:
         self.origins = parse_origins(nodes, urls)
         self.max_retries = int(max_retries)
         self.budget = budget or NoRetryBudget()
+        self.breaker = breaker
         self.retry_statuses = frozenset(int(s) for s in retry_statuses)
         self.is_failure = is_failure or (lambda status: status >= 500)
         self.clock = clock or time.perf_counter
@@ -195,6 +212,46 @@ class Router:
         if acquired:
             self.target.abandon(node)
 
+    def admit(self) -> None:
+        """Fails fast (Overloaded) before any node is picked when the upstream's
+        circuit breaker is at max_requests (Envoy overflow)."""
+        breaker = self.breaker
+        if breaker is not None:
+            limit = breaker.check()
+            if limit is not None:
+                raise Overloaded(limit, getattr(breaker, limit))
+
+    def first(self, key) -> "Attempt":
+        """The first attempt of a request: the breaker's max_requests is checked
+        before any pick (Overloaded, nothing sent); a node at its own limit
+        (max_requests_per_node, nginx max_conns=, HAProxy maxconn) is skipped for
+        the next one, as nginx and HAProxy skip full servers; Overloaded when
+        every node the request may use is full."""
+        self.admit()
+        full: list[str] = []
+        while True:
+            try:
+                node, acquired = self.choose(key, full)
+            except _NoMoreNodes:
+                raise Overloaded("max_requests_per_node", "each node's limit") from None
+            breaker = self.breaker
+            limit = breaker.acquire_or_refusal(node) if breaker is not None else None
+            if limit is None:
+                return Attempt(self, node, acquired, False)
+            self.cancel(node, acquired)
+            if limit != "max_requests_per_node":
+                raise Overloaded(limit, getattr(breaker, limit))
+            full.append(node)
+
+    def begin(self, node: str, acquired: bool, retry: bool) -> "Attempt | None":
+        """One retry attempt on `node` under the circuit breaker; a refused retry
+        frees the node and returns None (the caller keeps its last answer)."""
+        breaker = self.breaker
+        if breaker is not None and not breaker.try_acquire(node, retry=retry):
+            self.cancel(node, acquired)
+            return None
+        return Attempt(self, node, acquired, retry)
+
     def may_retry(self, method: str, replayable: bool, attempt: int) -> bool:
         """The request itself may be retried (the budget is asked once a node is found)."""
         return attempt < self.max_retries and replayable and method.upper() in IDEMPOTENT_METHODS
@@ -213,6 +270,42 @@ class Router:
         if self._on_request is not None:
             self._on_request()
 
+
+
+class Attempt:
+    """One try of a request on one node: ends once, with an outcome (`finish`)
+    or without (`cancel`), releasing the node and its circuit-breaker permit.
+    The transports end it when the response body has been read or closed, so
+    latency and in-flight counts cover the whole response."""
+
+    __slots__ = ("router", "node", "acquired", "retry", "start", "done")
+
+    def __init__(self, router: Router, node: str, acquired: bool, retry: bool):
+        self.router, self.node, self.acquired, self.retry = router, node, acquired, retry
+        self.start = router.clock()
+        self.done = False
+
+    def finish(self, ok: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        router = self.router
+        try:
+            router.finish(self.node, self.acquired, ok, router.clock() - self.start)
+        finally:
+            if router.breaker is not None:
+                router.breaker.release(self.node, retry=self.retry)
+
+    def cancel(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        router = self.router
+        try:
+            router.cancel(self.node, self.acquired)
+        finally:
+            if router.breaker is not None:
+                router.breaker.release(self.node, retry=self.retry)
 
 
 class _NoMoreNodes(Exception):

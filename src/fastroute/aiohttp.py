@@ -10,10 +10,13 @@ fastroute balancer or placement (docs/checks.md §4). Extra:
 
 Same rules as fastroute.httpx: the node's scheme, host and port replace the
 URL's (the Host header keeps the name the caller used); outcome and latency
-to the response headers are reported; a connection error, timeout or 5xx is
-a failure, a cancellation is not; idempotent requests with a replayable body
-are retried on another node after a connection error or 502/503/504 within
-`max_retries` and the budget. `response.fastroute_node` names the node.
+are reported when the response's connection is released (body read, or
+`release()` / `close()`); a connection error, timeout or 5xx is a failure, a
+cancellation is not; idempotent requests with a replayable body are retried
+on another node after a connection error or 502/503/504 within `max_retries`,
+the retry budget and the breaker's max_retries; `retry_budget=` / `breaker=`
+default to the upstream's; over the breaker's limits a request fails fast
+with fastroute.Overloaded. `response.fastroute_node` names the node.
 """
 from __future__ import annotations
 
@@ -45,13 +48,34 @@ def _replayable(req) -> bool:
         getattr(body, "size", None) == 0
 
 
+def _end_with_body(resp, attempt, ok: bool) -> None:
+    """Ends the attempt when aiohttp releases the response's connection (body
+    read to the end, `release()` or `close()`), so latency and in-flight cover
+    the whole response; a body that broke off (the stream holds an error) is a
+    failure. A response whose body is already complete ends it now."""
+    connection = resp.connection
+    if connection is None:
+        attempt.finish(ok)
+        return
+
+    def released():
+        error = resp.content.exception() if resp.content is not None else None
+        if error is not None and is_cancellation(error):
+            attempt.cancel()
+        else:
+            attempt.finish(ok and error is None)
+
+    connection.add_callback(released)
+
+
 class FastrouteMiddleware:
     """`ClientSession(middlewares=(FastrouteMiddleware(target, ...),))`."""
 
-    def __init__(self, target, *, key=None, urls=None, max_retries=2, budget=None, retry_statuses=(502, 503, 504),
-                 is_failure=None, clock=None):
+    def __init__(self, target, *, key=None, urls=None, max_retries=2, budget=None, retry_budget=None, breaker=None,
+                 retry_statuses=(502, 503, 504), is_failure=None, clock=None):
         self._router = Router(target, key=key, urls=urls, max_retries=max_retries, budget=budget,
-                              retry_statuses=retry_statuses, is_failure=is_failure, clock=clock)
+                              retry_budget=retry_budget, breaker=breaker, retry_statuses=retry_statuses,
+                              is_failure=is_failure, clock=clock)
 
     @property
     def router(self) -> Router:
@@ -63,48 +87,51 @@ class FastrouteMiddleware:
         key = router.request_key(req, req.headers, original.query) if router.key is not None else None
         router.note_request()
         replayable = _replayable(req)
-        tried: list[str] = []
-        node, acquired = router.choose(key, tried)
-        tried.append(node)
-        req.url = _rewrite(original, router.origins[node])
-        attempt = 0
+        attempt = router.first(key)
+        tried = [attempt.node]
+        req.url = _rewrite(original, router.origins[attempt.node])
+        retries = 0
         while True:
-            start = router.clock()
             try:
                 resp = await handler(req)
             except BaseException as exc:
                 if is_cancellation(exc):
-                    router.cancel(node, acquired)
+                    attempt.cancel()
                     raise
-                router.finish(node, acquired, False, router.clock() - start)
-                if not isinstance(exc, _RETRYABLE) or not router.may_retry(req.method, replayable, attempt):
+                attempt.finish(False)
+                if not isinstance(exc, _RETRYABLE) or not router.may_retry(req.method, replayable, retries):
                     raise
                 following = self._next(key, tried, req, original)
                 if following is None:
                     raise
-                node, acquired = following
-                attempt += 1
+                attempt = following
+                retries += 1
                 continue
             status = resp.status
-            router.finish(node, acquired, not router.is_failure(status), router.clock() - start)
-            if status in router.retry_statuses and router.may_retry(req.method, replayable, attempt):
+            _end_with_body(resp, attempt, not router.is_failure(status))
+            if status in router.retry_statuses and router.may_retry(req.method, replayable, retries):
                 following = self._next(key, tried, req, original)
                 if following is not None:
                     resp.release()
-                    node, acquired = following
-                    attempt += 1
+                    attempt.finish(not router.is_failure(status))  # no-op when release() ended it
+                    attempt = following
+                    retries += 1
                     continue
-            resp.fastroute_node = node
+            resp.fastroute_node = attempt.node
             return resp
 
     def _next(self, key, tried, req, original):
+        router = self._router
         try:
-            node, acquired = self._router.choose(key, tried)
+            node, acquired = router.choose(key, tried)
         except (_NoMoreNodes, _NoHealthyNode):
             return None
-        if not self._router.withdraw():
-            self._router.cancel(node, acquired)
+        if not router.withdraw():
+            router.cancel(node, acquired)
+            return None
+        attempt = router.begin(node, acquired, retry=True)
+        if attempt is None:
             return None
         tried.append(node)
-        req.url = _rewrite(original, self._router.origins[node])
-        return node, acquired
+        req.url = _rewrite(original, router.origins[node])
+        return attempt

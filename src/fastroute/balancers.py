@@ -10,7 +10,9 @@ Common API: `pick()`, `pick_index()`, `pick_many(n)`, `acquire()` /
 `report(node, ok, latency_s)`, `report_check(node, ok)` (HAProxy checks),
 `abandon(node)` (end an acquired request with no outcome),
 `set_state(node, "up" | "down" | "draining")`, `state(node)`, `eligible()`,
-`active()`. Health (shared by all): `health=` policy (fastroute.health),
+`active()`. Health (shared by all): `health=` policy (fastroute.health;
+default for every balancer: Envoy outlier detection, fastroute.health.DEFAULT_POLICY,
+docs/request_path.md §2; "none" turns passive health off),
 `backups=` (serve only when no primary is healthy), `panic_threshold=`
 (below this healthy fraction of primaries, route over all primaries that
 are neither down nor draining), `clock=` (a callable returning finite
@@ -102,7 +104,7 @@ _VIEW_ARGUMENTS = ("backups", "health", "panic_threshold", "clock", "on_state_ch
 
 
 def _build(cls, base, nodes, weights, *, backups, health, panic_threshold, clock, on_state_change,
-           default_health=None, seed=0, upstream=None, **extra):
+           seed=0, upstream=None, **extra):
     """Validates the shared arguments and creates the compiled balancer."""
     if upstream is not None:
         return _build_over(cls, base, nodes, weights, upstream, integer_weights=cls.integer_weights, seed=seed,
@@ -112,7 +114,7 @@ def _build(cls, base, nodes, weights, *, backups, health, panic_threshold, clock
         raise TypeError(f"nodes: {cls.__name__} needs nodes (or upstream=, a fastroute.HealthView)")
     names, w, flags, policy, panic, _ = _common(cls.__name__, nodes, weights, backups, health, panic_threshold,
                                                 clock, on_state_change, integer_weights=cls.integer_weights,
-                                                default_health=default_health)
+                                                default_health=_health.DEFAULT_POLICY)
     self = base.__new__(cls, tuple(names), w, flags, policy, panic, clock, on_state_change, _seed(seed), **extra)
     self._clock_fn = clock or time.monotonic
     return self
@@ -161,9 +163,10 @@ class RoundRobin(_Face, _cext.RoundRobin):
 class SmoothWeightedRoundRobin(_Face, _cext.SmoothWeightedRoundRobin):
     """nginx's smooth weighted round robin: weights 5,1,1 pick a a b a c a a.
 
-    weights: integers (nginx `weight=`), default 1. Health defaults to nginx's
-    max_fails=1, fail_timeout=10 s, including the effective-weight reduction
-    and recovery on reported failures.
+    weights: integers (nginx `weight=`), default 1. Health defaults, as for
+    every balancer, to Envoy outlier detection (docs/request_path.md §2);
+    `health="nginx"` gives nginx's max_fails=1, fail_timeout=10 s with the
+    effective-weight reduction and recovery on reported failures.
     """
 
     __slots__ = ("_clock_fn",)
@@ -173,7 +176,7 @@ class SmoothWeightedRoundRobin(_Face, _cext.SmoothWeightedRoundRobin):
                 on_state_change=None, upstream=None):
         return _build(cls, _cext.SmoothWeightedRoundRobin, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      default_health=_health.NginxHealth(), upstream=upstream)
+                      upstream=upstream)
 
     @property
     def weights(self):
@@ -215,7 +218,7 @@ class LeastConnections(_Face, _cext.LeastConnections):
                 on_state_change=None, upstream=None):
         return _build(cls, _cext.LeastConnections, nodes, weights, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
-                      default_health=_health.NginxHealth(), upstream=upstream)
+                      upstream=upstream)
 
 
 class LeastRequest(_Face, _cext.LeastRequest):

@@ -25,6 +25,7 @@ import re
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from typing import Protocol, runtime_checkable
 from .redact import quoted, snippet
 
 __all__ = [
-    "AgentCheck", "AgentReply", "AsyncCheckRunner", "CheckSink", "CheckTarget", "CheckTiming", "HealthChecker",
+    "AgentCheck", "AgentMaxconnWarning", "AgentReply", "AsyncCheckRunner", "CheckSink", "CheckTarget", "CheckTiming", "HealthChecker",
     "HttpCheck", "TcpCheck", "ThreadCheckRunner", "Transition", "balancer_sink", "parse_agent_reply",
 ]
 
@@ -49,6 +50,10 @@ MAX_COUNT = 2**16
 _AGENT_HEALTH = {"up": "up", "down": "down", "stopped": "down", "fail": "down"}
 _AGENT_ADMIN = ("ready", "drain", "maint")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+class AgentMaxconnWarning(UserWarning):
+    """An agent's `maxconn:N` reply the sink cannot apply (it has no circuit breaker)."""
 
 
 @runtime_checkable
@@ -429,6 +434,7 @@ class HealthChecker:
         self.agent = agent
         self.sink = sink
         self._sink_transition = getattr(sink, "transition", None)
+        self._maxconn_warned = False
         self.clock = clock or time.monotonic
         self.on_transition = on_transition
         self._rng = random.Random(seed)
@@ -557,12 +563,29 @@ class HealthChecker:
                         sink.set_state(node, agent.admin, source="agent")
                     if agent.weight_percent is not None:
                         sink.set_weight_percent(node, agent.weight_percent)
+                    if agent.maxconn is not None:
+                        self._agent_maxconn(sink, node, agent.maxconn)
                     if agent.health is not None:
                         sink.set_state(node, agent.health, source="agent")
                 if change is not None and self._sink_transition is not None:
                     self._sink_transition(change)
             if change is not None and self.on_transition is not None:
                 self.on_transition(change)
+
+    def _agent_maxconn(self, sink, node: str, maxconn: int) -> None:
+        """HAProxy agent `maxconn:N` sets the server's maxconn (0: no limit): here the
+        per-node limit of the sink's circuit breaker (`view.breaker`, which the
+        transports apply). A sink without one cannot apply it: warned once."""
+        from .overload import CircuitBreaker
+
+        breaker = getattr(sink, "breaker", None)
+        if isinstance(breaker, CircuitBreaker):
+            breaker.set_node_limit(node, maxconn or None)
+        elif not self._maxconn_warned:
+            self._maxconn_warned = True
+            warnings.warn(f"agent-check reply 'maxconn:{maxconn}' for node {quoted(node)}: the sink has no "
+                          "circuit breaker (a fastroute.HealthView has one), so agent maxconn is not applied "
+                          "(warned once per checker)", AgentMaxconnWarning, stacklevel=2)
 
     # -- probes (blocking; the thread runner)
 

@@ -54,6 +54,11 @@ class EnvoyOutlier:
     kind = "envoy"
 
 
+#: The one default passive policy of every HealthView and every balancer,
+#: standalone or over a view (docs/request_path.md §2).
+DEFAULT_POLICY = EnvoyOutlier()
+
+
 @dataclass(frozen=True)
 class HAProxyHealth:
     """HAProxy checks: `fall` consecutive failed checks take a server DOWN,

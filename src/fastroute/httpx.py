@@ -10,12 +10,18 @@ placement (docs/checks.md §4). Extra: `pip install fastroute[httpx]`.
 Per request: a node is chosen (`acquire()`, or `get_node(key)` with
 `key=Header(...)`, `Query(...)` or a callable), the URL's scheme, host and
 port become the node's (the Host header stays the one the client set), the
-outcome and latency to the response headers are reported (`release`, or the
-placement's `report` when it has one); a transport error or a 5xx status is a
-failure, a cancellation is not. Idempotent requests with a replayable body
-are retried on another node after a transport error or a 502/503/504, at most
-`max_retries` times and only while `budget.can_retry()` says so. The node
-that answered is in `response.extensions["fastroute_node"]`.
+outcome and latency are reported when the response body has been read or
+closed (`release`, or the placement's `report` when it has one), so in-flight
+counts and latency cover the whole response; a transport error, a body that
+breaks off or a 5xx status is a failure, a cancellation is not. Idempotent
+requests with a replayable body are retried on another node after a transport
+error or a 502/503/504, at most `max_retries` times, only while the retry
+budget allows and within the circuit breaker's max_retries. `retry_budget=` and
+`breaker=` default to the upstream's (`view.retry_budget`, `view.breaker`) when
+the target is over a fastroute.HealthView; a request over the breaker's
+max_requests (or per-node limit) fails fast with fastroute.Overloaded, nothing
+sent (docs/request_path.md §5). The node that answered is in
+`response.extensions["fastroute_node"]`.
 """
 from __future__ import annotations
 
@@ -89,11 +95,72 @@ def _replayable(request: httpx.Request) -> bool:
     return isinstance(request.stream, httpx.ByteStream)
 
 
+class _ReleasingStream(httpx.SyncByteStream):
+    """The response body; ends the attempt (node released, outcome and latency
+    reported, breaker permit returned) when the body is closed — httpx closes
+    it after read(), or the caller does for stream=True."""
+
+    __slots__ = ("_inner", "_attempt", "_ok")
+
+    def __init__(self, inner, attempt, ok: bool):
+        self._inner, self._attempt, self._ok = inner, attempt, ok
+
+    def __iter__(self):
+        try:
+            yield from self._inner
+        except Exception:
+            self._attempt.finish(False)  # the body broke off: the node failed this request
+            raise
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._attempt.finish(self._ok)
+
+
+class _AsyncReleasingStream(httpx.AsyncByteStream):
+    """Async twin of _ReleasingStream; a cancellation while reading is no outcome."""
+
+    __slots__ = ("_inner", "_attempt", "_ok")
+
+    def __init__(self, inner, attempt, ok: bool):
+        self._inner, self._attempt, self._ok = inner, attempt, ok
+
+    async def __aiter__(self):
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except BaseException as exc:
+            if is_cancellation(exc):
+                self._attempt.cancel()
+            elif isinstance(exc, Exception):
+                self._attempt.finish(False)
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._attempt.finish(self._ok)
+
+
+def _end_with_body(response: httpx.Response, attempt, ok: bool, wrapper) -> None:
+    """Ends the attempt when the body ends: now when the inner transport returned it
+    already in memory (an httpx.ByteStream, e.g. MockTransport: httpx never closes
+    such a response), else when the wrapped stream is closed."""
+    if isinstance(response.stream, httpx.ByteStream):
+        attempt.finish(ok)
+    else:
+        response.stream = wrapper(response.stream, attempt, ok)
+
+
 class _Common:
-    def __init__(self, target, *, transport, key=None, urls=None, max_retries=2, budget=None,
-                 retry_statuses=(502, 503, 504), is_failure=None, clock=None):
+    def __init__(self, target, *, transport, key=None, urls=None, max_retries=2, budget=None, retry_budget=None,
+                 breaker=None, retry_statuses=(502, 503, 504), is_failure=None, clock=None):
         self._router = Router(target, key=key, urls=urls, max_retries=max_retries, budget=budget,
-                              retry_statuses=retry_statuses, is_failure=is_failure, clock=clock)
+                              retry_budget=retry_budget, breaker=breaker, retry_statuses=retry_statuses,
+                              is_failure=is_failure, clock=clock)
         self._inner = transport
         self._rewrite = {node: _Rewriter(origin) for node, origin in self._router.origins.items()}
 
@@ -102,23 +169,32 @@ class _Common:
         return self._router
 
     def _start(self, request: httpx.Request):
+        """The first attempt: breaker admission, then a node (NoHealthyNode / Overloaded
+        here are the caller's answer)."""
         router = self._router
         key = router.request_key(request, request.headers, request.url.params) if router.key is not None else None
         router.note_request()
-        return key, request.url, _replayable(request)
+        original = request.url
+        attempt = router.first(key)
+        request.url = self._rewrite[attempt.node](original)
+        return key, original, _replayable(request), [attempt.node], attempt
 
     def _next(self, key, tried, request, original):
-        """(node, acquired) for the next attempt; None when no untried node is left."""
+        """The next attempt; None when no untried node is left or the budget or breaker refuses a retry."""
+        router = self._router
         try:
-            node, acquired = self._router.choose(key, tried)
+            node, acquired = router.choose(key, tried)
         except (_NoMoreNodes, _NoHealthyNode):
             return None
-        if not self._router.withdraw():
-            self._router.cancel(node, acquired)
+        if not router.withdraw():
+            router.cancel(node, acquired)
+            return None
+        attempt = router.begin(node, acquired, retry=True)
+        if attempt is None:
             return None
         tried.append(node)
         request.url = self._rewrite[node](original)
-        return node, acquired
+        return attempt
 
 
 class FastrouteTransport(_Common, httpx.BaseTransport):
@@ -129,40 +205,35 @@ class FastrouteTransport(_Common, httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         router = self._router
-        key, original, replayable = self._start(request)
-        tried: list[str] = []
-        node, acquired = router.choose(key, tried)  # NoHealthyNode here is the caller's answer
-        tried.append(node)
-        request.url = self._rewrite[node](original)
-        attempt = 0
+        key, original, replayable, tried, attempt = self._start(request)
+        retries = 0
         while True:
-            start = router.clock()
             try:
                 response = self._inner.handle_request(request)
             except BaseException as exc:
                 if is_cancellation(exc):
-                    router.cancel(node, acquired)
+                    attempt.cancel()
                     raise
-                router.finish(node, acquired, False, router.clock() - start)
+                attempt.finish(False)
                 if not isinstance(exc, httpx.TransportError) or not router.may_retry(request.method, replayable,
-                                                                                         attempt):
+                                                                                         retries):
                     raise
                 following = self._next(key, tried, request, original)
                 if following is None:
                     raise
-                node, acquired = following
-                attempt += 1
+                attempt = following
+                retries += 1
                 continue
             status = response.status_code
-            router.finish(node, acquired, not router.is_failure(status), router.clock() - start)
-            if status in router.retry_statuses and router.may_retry(request.method, replayable, attempt):
+            _end_with_body(response, attempt, not router.is_failure(status), _ReleasingStream)
+            if status in router.retry_statuses and router.may_retry(request.method, replayable, retries):
                 following = self._next(key, tried, request, original)
                 if following is not None:
                     response.close()
-                    node, acquired = following
-                    attempt += 1
+                    attempt = following
+                    retries += 1
                     continue
-            response.extensions["fastroute_node"] = node
+            response.extensions["fastroute_node"] = attempt.node
             return response
 
     def close(self) -> None:
@@ -180,40 +251,35 @@ class AsyncFastrouteTransport(_Common, httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         router = self._router
-        key, original, replayable = self._start(request)
-        tried: list[str] = []
-        node, acquired = router.choose(key, tried)
-        tried.append(node)
-        request.url = self._rewrite[node](original)
-        attempt = 0
+        key, original, replayable, tried, attempt = self._start(request)
+        retries = 0
         while True:
-            start = router.clock()
             try:
                 response = await self._inner.handle_async_request(request)
             except BaseException as exc:
                 if is_cancellation(exc):
-                    router.cancel(node, acquired)
+                    attempt.cancel()
                     raise
-                router.finish(node, acquired, False, router.clock() - start)
+                attempt.finish(False)
                 if not isinstance(exc, httpx.TransportError) or not router.may_retry(request.method, replayable,
-                                                                                         attempt):
+                                                                                         retries):
                     raise
                 following = self._next(key, tried, request, original)
                 if following is None:
                     raise
-                node, acquired = following
-                attempt += 1
+                attempt = following
+                retries += 1
                 continue
             status = response.status_code
-            router.finish(node, acquired, not router.is_failure(status), router.clock() - start)
-            if status in router.retry_statuses and router.may_retry(request.method, replayable, attempt):
+            _end_with_body(response, attempt, not router.is_failure(status), _AsyncReleasingStream)
+            if status in router.retry_statuses and router.may_retry(request.method, replayable, retries):
                 following = self._next(key, tried, request, original)
                 if following is not None:
                     await response.aclose()
-                    node, acquired = following
-                    attempt += 1
+                    attempt = following
+                    retries += 1
                     continue
-            response.extensions["fastroute_node"] = node
+            response.extensions["fastroute_node"] = attempt.node
             return response
 
     async def aclose(self) -> None:

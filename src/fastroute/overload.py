@@ -16,6 +16,7 @@ import math
 import numbers
 import threading
 import time
+from collections.abc import Mapping
 
 from .redact import quoted
 
@@ -110,6 +111,17 @@ class RetryBudget:
         return f"RetryBudget(ratio={self.ratio:g}, min_per_second={self.min_per_second:g}, ttl_s={self.ttl_s:g})"
 
 
+class Overloaded(RuntimeError):
+    """A request refused by a circuit-breaker limit before any node was tried
+    (Envoy's overflow: fail fast instead of queueing). `limit` names the
+    threshold ("max_requests", "max_requests_per_node", "max_pending_requests")."""
+
+    def __init__(self, limit: str, value):
+        self.limit = limit
+        super().__init__(f"upstream overloaded: {limit}={value} reached; the request was not sent "
+                         "(fastroute.CircuitBreaker, docs/request_path.md §5)")
+
+
 class CircuitBreaker:
     """Envoy cluster circuit-breaker thresholds (circuit_breaker.proto):
     max_requests, max_pending_requests, max_retries per upstream, and
@@ -117,11 +129,22 @@ class CircuitBreaker:
     overflow: the caller fails fast instead of queueing. Thread-safe."""
 
     def __init__(self, max_requests: int = 1024, max_pending_requests: int = 1024, max_retries: int = 3,
-                 max_requests_per_node: int | None = None):
+                 max_requests_per_node=None):
         self.max_requests = _limit(max_requests, "max_requests")
         self.max_pending_requests = _limit(max_pending_requests, "max_pending_requests")
         self.max_retries = _limit(max_retries, "max_retries")
-        self.max_requests_per_node = _limit(max_requests_per_node, "max_requests_per_node", allow_none=True)
+        if isinstance(max_requests_per_node, Mapping):
+            # one limit per node (nginx max_conns=, HAProxy server maxconn): nodes left out have none
+            self.max_requests_per_node = None
+            self._node_limits = {}
+            for node, value in max_requests_per_node.items():
+                if not isinstance(node, str):
+                    raise TypeError(f"max_requests_per_node: keys must be node names (str), got "
+                                    f"{type(node).__name__}")
+                self._node_limits[node] = _limit(value, f"max_requests_per_node[{quoted(node)}]")
+        else:
+            self.max_requests_per_node = _limit(max_requests_per_node, "max_requests_per_node", allow_none=True)
+            self._node_limits = {}
         self._requests = 0
         self._pending = 0
         self._retries = 0
@@ -129,24 +152,61 @@ class CircuitBreaker:
         self.overflows = 0
         self._lock = threading.Lock()
 
+    def node_limit(self, node: str) -> int | None:
+        """The per-node request limit of `node` (None: none)."""
+        return self._node_limits.get(node, self.max_requests_per_node)
+
+    def set_node_limit(self, node: str, limit: int | None) -> None:
+        """Replaces `node`'s own limit (HAProxy agent `maxconn:N`); None: back to max_requests_per_node."""
+        if not isinstance(node, str):
+            raise TypeError(f"node: expected a node name (str), got {type(node).__name__}")
+        with self._lock:
+            if limit is None:
+                self._node_limits.pop(node, None)
+            else:
+                self._node_limits[node] = _limit(limit, "limit")
+
     def try_acquire(self, node: str | None = None, *, retry: bool = False) -> bool:
         """One active request (a retry if `retry`), on `node` if given; False
         (nothing counted) when a limit is reached."""
+        return self.acquire_or_refusal(node, retry=retry) is None
+
+    def acquire_or_refusal(self, node: str | None = None, *, retry: bool = False) -> str | None:
+        """try_acquire that names the limit it hit ("max_requests", "max_retries",
+        "max_requests_per_node"); None: acquired."""
         if not isinstance(retry, bool):
             raise TypeError(f"retry: expected True or False, got {type(retry).__name__}")
         with self._lock:
-            on_node = self._per_node.get(node, 0) if node is not None else 0
-            if (self._requests >= self.max_requests or (retry and self._retries >= self.max_retries)
-                    or (node is not None and self.max_requests_per_node is not None
-                        and on_node >= self.max_requests_per_node)):
+            limit = self._refusal(node, retry)
+            if limit is not None:
                 self.overflows += 1
-                return False
+                return limit
             self._requests += 1
             if retry:
                 self._retries += 1
             if node is not None:
-                self._per_node[node] = on_node + 1
-            return True
+                self._per_node[node] = self._per_node.get(node, 0) + 1
+            return None
+
+    def _refusal(self, node, retry):
+        if self._requests >= self.max_requests:
+            return "max_requests"
+        if retry and self._retries >= self.max_retries:
+            return "max_retries"
+        if node is not None:
+            cap = self._node_limits.get(node, self.max_requests_per_node)
+            if cap is not None and self._per_node.get(node, 0) >= cap:
+                return "max_requests_per_node"
+        return None
+
+    def check(self, node: str | None = None, *, retry: bool = False) -> str | None:
+        """The limit a try_acquire with these arguments would hit now (None: none).
+        A refusal counts as an overflow; nothing is acquired either way."""
+        with self._lock:
+            limit = self._refusal(node, retry)
+            if limit is not None:
+                self.overflows += 1
+            return limit
 
     def release(self, node: str | None = None, *, retry: bool = False) -> None:
         """Ends a request counted by a successful try_acquire with the same arguments."""

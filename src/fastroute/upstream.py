@@ -23,8 +23,8 @@ from .overload import CircuitBreaker, RetryBudget
 from .redact import quoted
 
 NoHealthyNode = _cext.NoHealthyNode
-#: The one default passive policy of a HealthView (docs/request_path.md §2).
-DEFAULT_POLICY = _health.EnvoyOutlier()
+#: The one default passive policy of a HealthView and of every balancer (docs/request_path.md §2).
+DEFAULT_POLICY = _health.DEFAULT_POLICY
 
 
 def _count(value: object, name: str) -> int:

@@ -562,8 +562,10 @@ class Simulation:
         n = len(weights)
         self.now = start
         self.backup = list(backups) if backups else [False] * n
-        if policy is None and kind in ("swrr", "leastconn"):
-            policy = {"kind": "nginx"}  # nginx's algorithms default to nginx's health rules
+        if policy is None:
+            policy = {"kind": "envoy"}  # every balancer's default: Envoy outlier detection (docs/request_path.md §2)
+        elif policy == "none":
+            policy = None  # explicitly no passive health
         self.health = Detector(n, self.backup, policy)
         self.panic_threshold = panic_threshold
         self.strategy = STRATEGIES[kind](weights, SplitMix64Stream(seed), **options)

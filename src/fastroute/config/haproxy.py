@@ -36,10 +36,11 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .. import balancers
+from ..health import HAProxySlowStart
 from ..placement import HAProxyConsistentHash, HAProxyMapHash
 from ..placement.haproxy import HAPROXY_HASH_FUNCTIONS as _HASH_FUNCTIONS
 from ..redact import quoted
-from ._rules import check_strict
+from ._rules import check_strict, one_slow_start, request_path_view
 from ._rules import unsupported as _unsupported
 
 _MAX_ID = 2**31 - 1
@@ -452,10 +453,12 @@ class StaticRoundRobin:
 
 def _check_health(be: HAProxyBackend):
     """HAProxyHealth(rise, fall) when servers have `check` (so report_check() takes the
-    active results, as HAProxy does), else None: the balancer's default policy."""
+    active results, as HAProxy does), else "none": HAProxy never marks an unchecked
+    server DOWN (without `observe` request errors do not count), so the loader does
+    not take fastroute's default policy either (docs/request_path.md §2)."""
     checked = [s for s in be.servers if s.check]
     if not checked:
-        return None
+        return "none"
     pairs = {(s.rise or 2, s.fall or 3) for s in checked}
     if len(pairs) > 1:
         raise ValueError(f"backend {be.name}: servers' rise/fall differ {sorted(pairs)}; fastroute applies one "
@@ -483,8 +486,14 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
     weights = [max(s.weight, 0) for s in be.servers]
     backups = [s.name for s in be.servers if s.backup]
     health = _check_health(be)
+    # slowstart: HAProxy's 1/16-step ramp; maxconn: a full server is skipped by the LB algorithms
+    # (fwrr_get_next_server / srv_dynamic_maxconn); 0 means no limit
+    slow_start = one_slow_start(be.servers, "slowstart", f"backend {backend}", HAProxySlowStart, strict)
+    limits = {s.name: s.maxconn for s in be.servers if s.maxconn}
+    view = request_path_view(names, backups, health, slow_start, limits)
+    kw = dict(upstream=view) if view is not None else dict(backups=backups, health=health)
     if be.balance == "roundrobin":
-        sel = balancers.HAProxyRoundRobin(names, weights, backups=backups, health=health)
+        sel = balancers.HAProxyRoundRobin(names, weights, **kw)
         for s in be.servers:
             if s.disabled:
                 sel.set_state(s.name, "down")
@@ -492,11 +501,11 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
     warnings.warn(f"backend {backend}: balance {be.balance} depends on live state; fastroute returns the closest "
                   "balancer, not HAProxy's exact sequence", stacklevel=2)
     if be.balance == "leastconn":
-        sel = balancers.LeastConnections(names, weights, backups=backups, health=health)
+        sel = balancers.LeastConnections(names, weights, **kw)
     elif be.balance == "random":
-        sel = balancers.WeightedRandom(names, [float(w) for w in weights], backups=backups, health=health)
+        sel = balancers.WeightedRandom(names, [float(w) for w in weights], **kw)
     else:  # first
-        sel = balancers.SmoothWeightedRoundRobin(names, weights, backups=backups, health=health)
+        sel = balancers.SmoothWeightedRoundRobin(names, weights, **kw)
     for s in be.servers:
         if s.disabled:
             sel.set_state(s.name, "down")

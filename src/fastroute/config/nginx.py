@@ -9,8 +9,10 @@ directory of the config when `text` is a path). Directives that cannot change
 where a request goes (`keepalive*`, `zone`) are accepted with a warning;
 other unsupported directives and server parameters: a warning naming the line
 (the item is ignored), an error with `strict=True` (docs/checks.md §6). Servers
-keep the name exactly as written in the config. `max_conns` and `slow_start`
-are parsed onto NginxServer.
+keep the name exactly as written in the config. `slow_start` becomes the
+returned balancer's view's slow start (linear from zero), `max_conns` a
+per-node limit of the view's circuit breaker, which fastroute.httpx /
+fastroute.aiohttp apply (a full node is skipped, docs/checks.md §6).
 
 Keyed selectors (`hash`, `ip_hash`) answer `get_node(key)` / `route(keys)`:
 the key is the evaluated `$var` (for ip_hash, the client address). Keyless
@@ -29,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import balancers
-from ..health import NginxHealth
+from ..health import NginxHealth, SlowStart
 from ..placement import IPHash, NginxConsistentHash, NginxPlainHash
 from ..redact import quoted
-from ._rules import check_strict, unsupported
+from ._rules import check_strict, one_slow_start, request_path_view, unsupported
 
 _HARMLESS = {"keepalive", "keepalive_requests", "keepalive_time", "keepalive_timeout", "zone", "sticky_cookie_insert"}
 _TIME_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -357,15 +359,21 @@ def load_nginx(text, upstream: str, *, strict: bool = False, base_path=None):
                          "health policy per balancer")
     max_fails, fail_timeout = fails.pop()
     health = NginxHealth(max_fails=max_fails, fail_timeout=fail_timeout)
+    # nginx Plus slow_start: weight grows linearly from zero (Envoy's ramp with aggression 1, no floor);
+    # max_conns: a server at its limit is skipped (ngx_http_upstream_get_round_robin_peer)
+    slow_start = one_slow_start(up.servers, "slow_start", f"upstream {upstream}",
+                                lambda s: SlowStart(s, aggression=1.0, min_weight_percent=0.0), strict)
+    limits = {s.name: s.max_conns for s in up.servers if s.max_conns}
+    view = request_path_view(names, backups, health, slow_start, limits)
+    kw = dict(upstream=view) if view is not None else dict(backups=backups, health=health)
     if up.method == "least_conn":
-        sel = balancers.LeastConnections(names, weights, backups=backups, health=health)
+        sel = balancers.LeastConnections(names, weights, **kw)
     elif up.method == "random":
-        sel = balancers.WeightedRandom(names, [float(w) for w in weights], backups=backups, health=health)
+        sel = balancers.WeightedRandom(names, [float(w) for w in weights], **kw)
     elif up.method == "random_two":
-        sel = balancers.LeastRequest(names, [float(w) for w in weights], choice_count=2, backups=backups,
-                                     health=health)
+        sel = balancers.LeastRequest(names, [float(w) for w in weights], choice_count=2, **kw)
     else:
-        sel = balancers.SmoothWeightedRoundRobin(names, weights, backups=backups, health=health)
+        sel = balancers.SmoothWeightedRoundRobin(names, weights, **kw)
     for s in up.servers:
         if s.down:
             sel.set_state(s.name, "down")
