@@ -197,6 +197,19 @@ class _Common:
         return attempt
 
 
+def _retry_after_error(common, exc, attempt, request, key, original, replayable, tried, retries):
+    """Ends `attempt` after the inner transport raised `exc`: a cancellation releases it
+    without an outcome, anything else counts as a failure. Returns the next attempt when
+    the request may be retried on another node, else None (the caller re-raises)."""
+    if is_cancellation(exc):
+        attempt.cancel()
+        return None
+    attempt.finish(False)
+    if not isinstance(exc, httpx.TransportError) or not common._router.may_retry(request.method, replayable, retries):
+        return None
+    return common._next(key, tried, request, original)
+
+
 class FastrouteTransport(_Common, httpx.BaseTransport):
     """Synchronous transport; `transport` (default httpx.HTTPTransport()) does the I/O."""
 
@@ -211,17 +224,9 @@ class FastrouteTransport(_Common, httpx.BaseTransport):
             try:
                 response = self._inner.handle_request(request)
             except BaseException as exc:
-                if is_cancellation(exc):
-                    attempt.cancel()
+                attempt = _retry_after_error(self, exc, attempt, request, key, original, replayable, tried, retries)
+                if attempt is None:
                     raise
-                attempt.finish(False)
-                if not isinstance(exc, httpx.TransportError) or not router.may_retry(request.method, replayable,
-                                                                                         retries):
-                    raise
-                following = self._next(key, tried, request, original)
-                if following is None:
-                    raise
-                attempt = following
                 retries += 1
                 continue
             status = response.status_code
@@ -257,17 +262,9 @@ class AsyncFastrouteTransport(_Common, httpx.AsyncBaseTransport):
             try:
                 response = await self._inner.handle_async_request(request)
             except BaseException as exc:
-                if is_cancellation(exc):
-                    attempt.cancel()
+                attempt = _retry_after_error(self, exc, attempt, request, key, original, replayable, tried, retries)
+                if attempt is None:
                     raise
-                attempt.finish(False)
-                if not isinstance(exc, httpx.TransportError) or not router.may_retry(request.method, replayable,
-                                                                                         retries):
-                    raise
-                following = self._next(key, tried, request, original)
-                if following is None:
-                    raise
-                attempt = following
                 retries += 1
                 continue
             status = response.status_code
