@@ -424,13 +424,14 @@ def test_signals_at_every_stage_of_a_run_leave_all_or_nothing(tmp_path, cluster_
     subprocess.run(cmd, check=True, capture_output=True)
     full_run = time.monotonic() - started
     signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-    outcomes = set()
-    for i, delay in enumerate(np.linspace(0.0, full_run * 2.5, 15)):  # past the end, even under load
+
+    def signalled_run(attempt, delay):
+        """One run signalled after `delay` seconds; returns its outcome after checking it."""
         out.unlink(missing_ok=True)
         rejects.write_text("previous\n")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
-        signum = signals[i % 3]
+        signum = signals[attempt % 3]
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
         assert leftovers(tmp_path) == [] and "terminate called" not in err, err
@@ -441,22 +442,35 @@ def test_signals_at_every_stage_of_a_run_leave_all_or_nothing(tmp_path, cluster_
             assert ", in main" not in err, err
             if out.exists():
                 assert pq.read_metadata(out).num_rows == 60_000 and rejects.read_text().startswith("line,reason")
-                outcomes.add("shutdown")
-            else:
-                assert rejects.read_text() == "previous\n", err
-                outcomes.add("start-up")
-            continue
+                return "shutdown"
+            assert rejects.read_text() == "previous\n", err
+            return "start-up"
         assert "Traceback" not in err, err
         committed = proc.returncode == 0 or "after all outputs were committed" in err
         assert proc.returncode in (0, 128 + signum), (delay, proc.returncode, err)
         if committed:
             assert pq.read_metadata(out).num_rows == 60_000 and rejects.read_text().startswith("line,reason")
-        else:
-            assert not out.exists() and rejects.read_text() == "previous\n"
-        outcomes.add("committed" if committed else "nothing")
-    # The sweep must have caught runs on both sides of the commit (after it: either the
-    # CLI's message or, once main() returned, the default action).
-    assert "nothing" in outcomes and outcomes & {"committed", "shutdown"}, outcomes
+            return "committed"
+        assert not out.exists() and rejects.read_text() == "previous\n"
+        return "nothing"
+
+    by_delay = {}
+    for attempt, delay in enumerate(np.linspace(0.0, full_run * 2.5, 15)):  # past the end, even under load
+        by_delay[delay] = signalled_run(attempt, delay)
+    # Under load the stages shift (start-up alone can outlast a sampling step), so a sweep
+    # can step over the reading/routing window. Bisect between the last start-up run and
+    # the first committed one until a run is caught mid-way; every probe is checked too.
+    for attempt in range(15, 30):
+        if "nothing" in by_delay.values():
+            break
+        before = max((d for d, o in by_delay.items() if o == "start-up"), default=0.0)
+        after = min((d for d, o in by_delay.items() if o in ("committed", "shutdown") and d > before),
+                    default=full_run * 2.5)
+        by_delay[(before + after) / 2] = signalled_run(attempt, (before + after) / 2)
+    outcomes = set(by_delay.values())
+    # The runs must have caught both sides of the commit (after it: either the CLI's
+    # message or, once main() returned, the default action).
+    assert "nothing" in outcomes and outcomes & {"committed", "shutdown"}, sorted(by_delay.items())
 
 
 def test_summary_numbers_are_not_long_digit_runs(tmp_path, cluster_file):
