@@ -676,6 +676,54 @@ class Coordinator(ABC):
     def close(self) -> None: ...
 
 
+class OwnRegistration:
+    """A member's own registration in a coordinator (ZooKeeper znode, etcd key): the
+    parts every backend shares. A backend writes the record (`_write`, returning the
+    record's new version) and removes it (`_leave`); `evicted` is set when an operator
+    removed it while our session or lease lived (`fastroute cluster leave`)."""
+
+    def __init__(self, coord: Any, member: Member):
+        self._coord = coord
+        self._member = member
+        self._closed = False
+        self.evicted = threading.Event()
+        self._lock = threading.Lock()
+        self._version = -1  # version of our own last write of `_member`
+
+    @property
+    def member(self) -> Member:
+        return self._member
+
+    def _record(self, member: Member | None = None) -> bytes:
+        """The stored JSON of `member` (default: ours); sorted keys, so equal members are equal bytes."""
+        return json.dumps((member or self._member).to_dict(), sort_keys=True).encode()
+
+    def _write(self, member: Member) -> int:
+        raise NotImplementedError
+
+    def _leave(self) -> None:
+        raise NotImplementedError
+
+    def update(self, **fields: Any) -> Member:
+        """Changes own weight/state/address/metadata."""
+        with self._lock:
+            member = replace(self._member, **fields)
+            if member.name != self._member.name:
+                raise ValueError("name: a registration cannot be renamed")
+            self._version = self._write(member)
+            self._member = member
+            return member
+
+    def close(self) -> None:
+        """Leaves the membership (removes the record if it is still ours)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self in self._coord._registrations:
+            self._coord._registrations.remove(self)
+        self._leave()
+
+
 class HeldLock:
     """`with lock as token:` for a backend lock with acquire() -> FencingToken and release()."""
 
