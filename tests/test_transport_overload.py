@@ -77,6 +77,32 @@ def test_httpx_retries_stay_within_the_breakers_max_retries(backends):
         assert breaker.overflows == (1 if max_retries == 0 else 0)
 
 
+@pytest.mark.parametrize("client_kind", ["httpx", "aiohttp"])
+def test_a_retry_the_breaker_refuses_spends_no_budget_token(backends, client_kind):
+    # The breaker is asked before the budget (docs/request_path.md §5): a retry the
+    # breaker refuses is never sent and must leave the budget as it was.
+    backends[0].status = 503
+    budget = fr.RetryBudget(ratio=0.0, min_per_second=1, ttl_s=10.0, clock=lambda: 100.0)
+    before = budget.balance
+    breaker = fr.CircuitBreaker(max_retries=0)
+    lb = fr.RoundRobin(["a", "b"], health="none")
+    if client_kind == "httpx":
+        with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends), breaker=breaker,
+                                                       retry_budget=budget)) as client:
+            r = client.get("http://svc/")
+            status, text = r.status_code, r.text
+    else:
+        async def one():
+            async with aiohttp.ClientSession(middlewares=(FastrouteMiddleware(lb, urls=_urls(backends), breaker=breaker,
+                                                                               retry_budget=budget),)) as session:
+                async with session.get("http://svc/") as resp:
+                    return resp.status, await resp.text()
+        status, text = asyncio.run(one())
+    assert (status, text) == (503, "a") and breaker.overflows == 1
+    assert budget.balance == before == 10.0
+    assert sum(b.app_requests for b in backends) == 1
+
+
 def test_httpx_retry_budget_defaults_to_the_views(backends):
     backends[0].status = 503
     view = fr.HealthView(["a", "b"], health="none", retry_budget=fr.RetryBudget(ratio=0.0, min_per_second=0))
