@@ -116,6 +116,8 @@ class BoundedLoad:
     # -- membership -----------------------------------------------------------------------
     def _current(self):
         source = self._owner.as_placement() if hasattr(self._owner, "as_placement") else self._owner
+        if source is None:
+            raise NoHealthyNode("placement: the ring has no nodes")
         if source.nodes is not self._nodes:
             self._refresh(source)
         return source
@@ -143,7 +145,8 @@ class BoundedLoad:
 
     @property
     def nodes(self) -> tuple:
-        return self._current().nodes
+        with self._lock:
+            return self._current().nodes
 
     # -- the rule -------------------------------------------------------------------------
     def _choose(self, key) -> str:
@@ -246,7 +249,10 @@ class BoundedLoad:
     def in_flight(self, node=None):
         """In-flight count of `node`, or a dict over every node."""
         if self.view is not None:
-            return self.view.in_flight(node) if node is not None else {n: self.view.in_flight(n) for n in self.nodes}
+            if node is not None:
+                return self.view.in_flight(node)
+            flights = self.view.in_flight()
+            return {n: flights[n] for n in self.nodes}
         with self._lock:
             if node is not None:
                 if node not in self._index:

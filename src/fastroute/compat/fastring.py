@@ -51,7 +51,7 @@ class HashRing:
         #: name -> (weight, hostname, port, instance), in insertion order (ties on the ring follow it).
         self._meta: dict[str, tuple] = {}
         self._lock = threading.Lock()
-        self._state = (None, ())
+        self._state = (None, (), None)
         self.get_node = _no_node
 
     # ---------------------------------------------------------------- membership
@@ -89,13 +89,13 @@ class HashRing:
     def _rebuild(self) -> None:
         holders = [n for n, m in self._meta.items() if m[0] > 0] if self._virtual_nodes else []
         if not holders:
-            self._state = (None, ())
+            self._state = (None, (), None)
             self.get_node = _no_node
             return
         table = Ketama(holders, [self._meta[n][0] for n in holders], flavor="fastring",
                        vnodes=[self._virtual_nodes] * len(holders))
         # One assignment each: a lookup sees the old table or the new one, never a mix.
-        self._state = (table, tuple(holders))
+        self._state = (table, tuple(holders), np.array(holders, dtype=object))
         self.get_node = table.get_node
 
     def as_placement(self):
@@ -114,14 +114,14 @@ class HashRing:
         return table.get_node(key)
 
     def get_node_batch(self, keys) -> list:
-        table, names = self._state
+        table, _, names = self._state
         if table is None:
             return [None] * len(keys)
-        return np.array(names, dtype=object)[table.route(keys)].tolist()
+        return names[table.route(keys)].tolist()
 
     def route(self, keys) -> np.ndarray:
         """Indices into the ring's current node order (`list(ring)`, weight-0 nodes included) for a batch."""
-        table, holders = self._state
+        table, holders, _ = self._state
         if table is None:
             raise ValueError("route: the ring is empty")
         out = table.route(keys)
@@ -132,7 +132,7 @@ class HashRing:
 
     def get_replicas(self, key, count: int) -> list:
         count = check_int(count, "count", 0, 2**63 - 1, maximum_text="2**63 - 1")
-        table, names = self._state
+        table, names, _ = self._state
         if table is None or count == 0:
             return []
         return list(table.replicas(key, min(count, len(names))))

@@ -172,6 +172,19 @@ mod tests {
     }
 
     #[test]
+    fn fastring_vectors() {
+        // tests/data/fastring_vectors.json, case "readme" (fastring 0.2.1, docs/algorithms.md §9.3).
+        let names: [&[u8]; 3] = [b"server-A", b"server-B", b"server-C"];
+        let pts = ketama_points(&names, &[1.0, 3.0, 1.0], &[128; 3], 4, Flavor::Fastring);
+        assert_eq!(pts.len(), 5 * 128);
+        let ring = Ring::from_points(pts, 3, LookupRule::AtOrAfter).unwrap();
+        for (key, owner) in [("user:851842431", 1), ("user:616134650", 0), ("user:882566437", 0), ("user:86510938", 1)] {
+            let h = HashAlgorithm::Xxh3.hash(key.as_bytes(), 0);
+            assert_eq!(ring.owners()[ring.lookup_index(h)], owner, "{key}");
+        }
+    }
+
+    #[test]
     fn uhashring_point_counts() {
         let names: [&[u8]; 3] = [b"node1", b"node2", b"node3"];
         let k = ketama_points(&names, &[1.0, 2.0, 3.0], &[40; 3], 4, Flavor::UhashringKetama);
