@@ -24,6 +24,15 @@ KINDS = [
 KIND_IDS = ["ring", "maglev", "jump", "rendezvous", "ketama"]
 
 
+def run_threads(worker, count):
+    """Runs worker(seed) on `count` threads at once and waits for all."""
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def key_with(placement, order):
     """A key whose failover order starts with `order` (found by search, checked by the placement)."""
     for i in range(100_000):
@@ -151,11 +160,7 @@ def test_bound_holds_at_every_instant_under_threads(rule, c):
                 if max(loads.values()) > bound:
                     violations.append((dict(loads), total, bound))
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(worker, 8)
     assert not violations, violations[:3]
     assert sum(bl.in_flight().values()) == 480
     for lease in held:
@@ -191,11 +196,7 @@ def test_mixed_acquire_release_under_threads_keeps_the_per_request_bound():
             with guard:
                 bl.release(node)
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(worker, 8)
     assert not bad, bad[:3]
     assert bl.in_flight() == dict.fromkeys(nodes, 0)
 
@@ -267,3 +268,12 @@ def test_bad_arguments_name_themselves():
         bl.in_flight("zz")
     with pytest.raises(TypeError, match="pickled"):
         pickle.dumps(bl)
+
+
+def test_config_loaders_keyed_selectors():
+    # nginx has no balance factor; its keyed selectors still take BoundedLoad (down servers skipped).
+    sel = fastroute.load_nginx("upstream u { hash $k consistent; server a:1; server b:1 down; server c:1; }", "u")
+    bl = BoundedLoad(sel, balance_factor=1)
+    got = [bl.acquire("x") for _ in range(4)]
+    assert got[0] == sel.get_node("x") and "b:1" not in got
+    assert list(sel.replicas("x", 3)) == [n for n in got[:2]]
