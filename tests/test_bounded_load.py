@@ -277,3 +277,54 @@ def test_config_loaders_keyed_selectors():
     got = [bl.acquire("x") for _ in range(4)]
     assert got[0] == sel.get_node("x") and "b:1" not in got
     assert list(sel.replicas("x", 3)) == [n for n in got[:2]]
+
+
+def test_envoy_generator_is_std_mt19937():
+    # C++ [rand.predef]: the 10000th output of a default-constructed std::mt19937 (seed 5489) is 4123659995.
+    from tests._internals import bounded_mt19937
+
+    gen = bounded_mt19937(5489)
+    outputs = [gen.next() for _ in range(10000)]
+    assert outputs[-1] == 4123659995
+    assert bounded_mt19937(5489 + 2**32).next() == outputs[0]  # the seed keeps its low 32 bits, as in C++
+
+
+def _envoy_walk(seed: int, n: int) -> list[int]:
+    """Envoy's incremental Fisher-Yates over 0..n-1 (thread_aware_lb_impl.cc), from the C++ check-valued generator."""
+    import numpy as np
+
+    rs = np.random.RandomState(seed & 0xFFFFFFFF)
+    idx, out = list(range(n)), []
+    for i in range(n):
+        k, x = n - i, n - i
+        while x >= k:
+            x = int(rs.randint(0, 2**32, dtype="uint32")) // (2**32 // k)
+        idx[i], idx[i + x] = idx[i + x], idx[i]
+        out.append(idx[i])
+    return out
+
+
+def test_envoy_rule_hand_computed():
+    ring = HashRing(NODES)
+    bl = BoundedLoad(ring, balance_factor=1.25, rule="envoy")
+    key = "card-7"
+    home = ring.get_index(key)
+    # T=0: total_slots = ceil(1.25) = 2, slots = ceil(2 / 4) = 1, 0 <= 1 -> home.
+    # T=1: total_slots = ceil(2.5) = 3, slots = ceil(0.75) = 1, 1 <= 1 -> home again (Envoy's <=).
+    # T=2: total_slots = ceil(3.75) = 4, slots = 1, 2 > 1 -> the first other host of the seeded walk.
+    walk = [i for i in _envoy_walk(fastroute.hash_key(key), 4) if i != home]
+    got = [bl.acquire(key) for _ in range(3)]
+    assert got == [NODES[home], NODES[home], NODES[walk[0]]]
+    # T=3: total_slots = 5, slots = ceil(1.25) = 2: home has 2 <= 2 -> home.
+    assert bl.acquire(key) == NODES[home]
+
+
+def test_envoy_rule_bound_is_one_over_mirrokni():
+    ring = Maglev([f"n{i}" for i in range(5)])
+    bl = BoundedLoad(ring, balance_factor=1.5, rule="envoy")
+    for t in range(200):
+        node = bl.acquire(f"k{t % 3}")
+        loads = bl.in_flight()
+        total = sum(loads.values())
+        # Envoy admits host_active <= slots, so a host may reach slots + 1 right after.
+        assert loads[node] <= max(math.ceil(math.ceil(Fraction(3, 2) * total) / 5), 1) + 1

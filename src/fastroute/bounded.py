@@ -12,6 +12,8 @@ requests in flight plus this one (rule="mirrokni", the default; Envoy's
 `chash_server_is_eligible` slots (rule="haproxy", integer weights). Either
 way a node that takes a request has at most ⌈c · average⌉ (weighted) in flight
 right after, and a key stays on its primary while the primary has room.
+rule="envoy" is Envoy's chooseHost: `host_active <= slots` (one over the
+bound), then a hash-seeded random walk instead of the replica order.
 
 In-flight counts come from `view=` (a fastroute.HealthView shared with the
 request path: its counts include every balancer's requests, unavailable nodes
@@ -31,7 +33,7 @@ from .health_placement import KeyLease
 from .redact import quoted
 
 NoHealthyNode = _cext.NoHealthyNode
-RULES = ("mirrokni", "haproxy")
+RULES = ("mirrokni", "haproxy", "envoy")
 #: Envoy's and HAProxy's factors are 32-bit percentages; beyond this the bound never binds anyway.
 MAX_BALANCE_FACTOR = 2**32 / 100
 
@@ -162,6 +164,8 @@ class BoundedLoad:
             load = [flights[n] for n in nodes]
             total = sum(x for x, ok in zip(load, available) if ok)
             shares = self._shares_for(available)
+        if self.rule == "envoy":
+            return self._choose_envoy(source, key, load, available)
         primary = source.get_index(key)
         if self._fits(primary, load, available, shares, total):
             return nodes[primary]
@@ -179,6 +183,44 @@ class BoundedLoad:
         if best is None:
             raise NoHealthyNode(f"no available node among the placement's {len(nodes)}")
         return best
+
+    def _choose_envoy(self, source, key, load, available) -> str:
+        """Envoy BoundedLoadHashingLoadBalancer::chooseHost (docs/algorithms.md §5.1): the first
+        choice if host_active <= slots, else a Fisher-Yates walk drawn from std::mt19937 seeded
+        with the key's hash, else the least overloaded host seen."""
+        nodes = self._nodes
+        candidates = [i for i in range(len(nodes)) if available is None or available[i]]
+        if not candidates:
+            raise NoHealthyNode(f"no available node among the placement's {len(nodes)}")
+        overall = sum(self._load(i, load) for i in range(len(nodes)))  # the cluster's rq_active: every host
+        total_slots = -(-(overall + 1) * self.balance_factor.numerator // self.balance_factor.denominator)
+        weight_sum = float(sum(float(self._weights[i]) for i in candidates))
+
+        def overload(i: int) -> float:
+            weight = float(self._weights[i]) / weight_sum if weight_sum > 0 else 1.0 / len(candidates)
+            slots = max(math.ceil(total_slots * weight), 1)
+            return self._load(i, load) / slots
+
+        first = source.get_index(key)
+        if available is not None and not available[first]:
+            first = next(self._index[n] for n in source.replicas(key, len(nodes)) if available[self._index[n]])
+        best, best_factor = first, overload(first)
+        if best_factor <= 1.0:
+            return nodes[first]
+        draw = _Mt19937(_envoy_hash(source, key))
+        order = list(candidates)
+        for i in range(len(order)):
+            j = draw.uniform(len(order) - i)
+            order[i], order[i + j] = order[i + j], order[i]
+            k = order[i]
+            if k == first:
+                continue
+            factor = overload(k)
+            if factor <= 1.0:
+                return nodes[k]
+            if best_factor > factor:
+                best, best_factor = k, factor
+        return nodes[best]
 
     def _load(self, i: int, load) -> int:
         return self._counts.get(self._nodes[i], 0) if load is None else load[i]
@@ -288,6 +330,40 @@ class BoundedLoad:
     def __reduce__(self):
         raise TypeError("BoundedLoad holds live in-flight counts and cannot be pickled; "
                         "build one per process from its placement")
+
+
+class _Mt19937:
+    """std::mt19937 outputs (numpy's legacy MT19937 seeding is init_genrand, as the C++
+    engine's; the C++ standard's check value holds: tests/test_bounded_load.py)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, seed: int):
+        import numpy as np
+
+        self._state = np.random.RandomState(seed & 0xFFFFFFFF)  # std::mt19937 keeps the low 32 bits
+
+    def next(self) -> int:
+        return int(self._state.randint(0, 2**32, dtype="uint32"))
+
+    def uniform(self, k: int) -> int:
+        """Envoy's uniform_int: r / (2^32 div k), redrawn until < k."""
+        x = k
+        while x >= k:
+            x = self.next() // (2**32 // k)
+        return x
+
+
+def _envoy_hash(source, key) -> int:
+    """The request hash Envoy seeds with: the placement's own key hash (hash= and secret)."""
+    from .hashing import hash_key
+
+    options = getattr(source, "_options", None) or {}
+    name = options.get("hash") or "xxh3"
+    try:
+        return hash_key(key, name, secret=getattr(source, "_secret", None))
+    except (TypeError, ValueError):
+        return hash_key(key if isinstance(key, (str, bytes, int)) else str(key))
 
 
 def _weight(w: object, i: int, rule: str) -> Fraction:
