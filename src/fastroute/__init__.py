@@ -19,6 +19,7 @@ from .balancers import (
 )
 from .health import EnvoyOutlier, HAProxyHealth, HAProxySlowStart, NginxHealth, SlowStart, health_policy
 from .health_placement import HealthAware
+from .bounded import BoundedLoad
 from .overload import CircuitBreaker, Overloaded, RetryBudget
 from .upstream import HealthView, Upstream
 from .hashing import HASH_NAMES, hash_key, hash_keys
@@ -44,6 +45,7 @@ __all__ = [
     "CircuitBreaker",
     "HAProxySlowStart",
     "HealthAware",
+    "BoundedLoad",
     "HealthView",
     "Overloaded",
     "RetryBudget",

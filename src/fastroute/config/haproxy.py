@@ -50,7 +50,7 @@ _HARMLESS_SERVER_VALUE = {"maxqueue", "verify", "sni", "cookie", "observe", "err
                           "minconn", "init-state"}
 _HARMLESS_SERVER_FLAG = {"ssl", "send-proxy", "send-proxy-v2", "check-ssl", "check-send-proxy", "enabled"}
 _HARMLESS_BACKEND = {"mode", "timeout", "option", "http-reuse", "retries", "log", "http-request", "http-response",
-                     "fullconn", "stick-table", "stick", "hash-balance-factor", "maxconn"}
+                     "fullconn", "stick-table", "stick", "maxconn"}
 # Check and load keywords mapped onto HAProxyServer (value-taking): keyword -> attribute.
 _TIME_KEYWORDS = {"inter": "inter", "fastinter": "fastinter", "downinter": "downinter", "agent-inter": "agent_inter",
                   "slowstart": "slowstart"}
@@ -101,6 +101,8 @@ class HAProxyBackend:
     #: `http-check expect`: ("status", code) | ("string", text) | ("rstring", regex) | None
     http_expect: tuple[str, object] | None = None
     check_timeout: float | None = None  # `timeout check`, seconds
+    #: `hash-balance-factor`: percent, 0 = off, else > 100 (docs/algorithms.md §5.2)
+    hash_balance_factor: int = 0
     strict: bool = False
     default_server: dict = field(default_factory=dict)
 
@@ -239,10 +241,13 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
         if len(args) != 2:
             raise ValueError(f"{where}: timeout check needs one time value")
         be.check_timeout = _time(args[1], where)
+    elif head == "hash-balance-factor":
+        # cfgparse: 0 (off) or > 100; applied at request time by HAProxyHash.bounded() (§5.3).
+        if len(args) != 1 or not args[0].isdigit() or (0 < int(args[0]) <= 100) or int(args[0]) >= 2**32:
+            raise ValueError(f"{where}: hash-balance-factor must be 0 or a percentage > 100, got {quoted(' '.join(args))}")
+        be.hash_balance_factor = int(args[0])
     elif head in _HARMLESS_BACKEND or head.startswith("timeout"):
-        if head == "hash-balance-factor":
-            warnings.warn(f"{where}: hash-balance-factor depends on live load; offline routing ignores it",
-                          stacklevel=4)
+        pass
     elif in_defaults:
         pass  # other defaults (timeouts, logging) do not change server choice
     else:
@@ -406,6 +411,34 @@ class HAProxyHash:
 
     def get_node(self, key) -> str:
         return self.nodes[self.get_index(key)]
+
+    @property
+    def weights(self) -> tuple[int, ...]:
+        return tuple(s.weight for s in self.servers)
+
+    def replicas(self, key, n: int) -> tuple[str, ...]:
+        """The key's failover order: the servers clockwise from its point (consistent hashing)."""
+        if len(self.nodes) == 1:
+            return self.nodes[:1]
+        if self._source:
+            raise ValueError(f"backend {self.backend.name}: balance source has no failover order in fastroute; "
+                             "bounded loads need balance uri|url_param|hdr")
+        return self._table.replicas(self._key(key), n)
+
+    def bounded(self, view=None):
+        """The backend's `hash-balance-factor` applied at request time: a
+        fastroute.BoundedLoad with HAProxy's slot rule (docs/algorithms.md §5.3)."""
+        from fractions import Fraction
+
+        from ..bounded import BoundedLoad
+
+        factor = self.backend.hash_balance_factor
+        if not factor:
+            raise ValueError(f"backend {self.backend.name}: no hash-balance-factor configured")
+        if self.backend.hash_type != "consistent":
+            raise ValueError(f"backend {self.backend.name}: hash-balance-factor needs hash-type consistent "
+                             "(HAProxy bounds loads only on its consistent tree)")
+        return BoundedLoad(self, balance_factor=Fraction(factor, 100), view=view, rule="haproxy")
 
     def route(self, keys) -> np.ndarray:
         if self._source or self.backend.balance in ("uri", "hdr") or len(self.nodes) == 1:
