@@ -9,8 +9,9 @@ the server NAME. The key is what HAProxy hashes: the parameter value, the
 URI (the part before `?` is kept, unless `whole`), the header value (its
 first comma-separated part), or the client address for `source`.
 Keyless: `static-rr` and `roundrobin` (fwrr) reproduce HAProxy's request
-sequence; `leastconn`, `first` and `random` return the closest fastroute
-balancer (their exact HAProxy sequences depend on live state: a warning says so).
+sequence; `leastconn`, `first` (by server `id`, with `maxconn`) and
+`random(<draws>)` are HAProxyLeastConn / HAProxyFirst / HAProxyRandom
+(docs/algorithms.md §8.6), their picks following acquire()/release().
 
 Health-check settings (`check`, `inter`, `fastinter`, `downinter`, `rise`,
 `fall`, `port`, `agent-check`, `agent-port`, `agent-inter`, `agent-send`,
@@ -175,8 +176,15 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
             unsupported = [a for a in args[1:] if a != "whole"]
             if unsupported:
                 raise ValueError(f"{where}: balance uri options {unsupported} are not supported")
-        elif algo in ("roundrobin", "static-rr", "leastconn", "first", "source", "random"):
+        elif algo in ("roundrobin", "static-rr", "leastconn", "first", "source"):
             be.balance = algo
+        elif re.fullmatch(r"random(\(.*\))?", algo):
+            # backend.c: `random` alone is random(2); the number of draws must be at least 1
+            m = re.fullmatch(r"random(?:\(([0-9]+)\))?", algo)
+            if not m or (m.group(1) is not None and not 1 <= int(m.group(1)) <= balancers.MAX_CHOICE_COUNT):
+                raise ValueError(f"{where}: balance random(<draws>) needs an integer number of draws in "
+                                 f"[1, {balancers.MAX_CHOICE_COUNT}], got {quoted(algo)}")
+            be.balance, be.balance_arg = "random", m.group(1) or "2"
         else:
             raise ValueError(f"{where}: unsupported balance algorithm {quoted(algo)}")
     elif head == "hash-type":
@@ -498,14 +506,19 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
             if s.disabled:
                 sel.set_state(s.name, "down")
         return sel
-    warnings.warn(f"backend {backend}: balance {be.balance} depends on live state; fastroute returns the closest "
-                  "balancer, not HAProxy's exact sequence", stacklevel=2)
+    # leastconn, first, random(<draws>): HAProxy's own algorithms (docs/algorithms.md §8.6); maxconn goes
+    # to the balancer too, as the LB algorithms skip a full server (fwlc/fas_get_next_server)
+    maxconn = [s.maxconn or 0 for s in be.servers]
     if be.balance == "leastconn":
-        sel = balancers.LeastConnections(names, weights, **kw)
-    elif be.balance == "random":
-        sel = balancers.WeightedRandom(names, [float(w) for w in weights], **kw)
-    else:  # first
-        sel = balancers.SmoothWeightedRoundRobin(names, weights, **kw)
+        sel = balancers.HAProxyLeastConn(names, weights, maxconn=maxconn, **kw)
+    elif be.balance == "first":
+        sel = balancers.HAProxyFirst(names, weights, maxconn=maxconn, server_ids=[s.puid for s in be.servers], **kw)
+    else:  # random
+        if slow_start is not None:
+            _unsupported(f"backend {backend}", "slowstart with balance random (the ring keeps the configured "
+                         "weights while a server ramps up)", be.strict, stacklevel=3)
+        sel = balancers.HAProxyRandom(names, weights, draws=int(be.balance_arg), maxconn=maxconn,
+                                      server_ids=[s.puid for s in be.servers], **kw)
     for s in be.servers:
         if s.disabled:
             sel.set_state(s.name, "down")
