@@ -25,6 +25,14 @@ def chi2(counts, probabilities):
     return sum((c - n * p) ** 2 / (n * p) for c, p in zip(counts, probabilities) if p > 0)
 
 
+def name_or_none(call):
+    """The node `call` picks, None when nothing can serve (HAProxy would queue)."""
+    try:
+        return call()
+    except fr.NoHealthyNode:
+        return None
+
+
 def drive(sel, model, servers, rng, steps, allow_state=True):
     """Random acquire / release / pick / up-down steps on both; returns the picks."""
     names = [s.name for s in servers]
@@ -34,10 +42,7 @@ def drive(sel, model, servers, rng, steps, allow_state=True):
         action = rng.random()
         if action < 0.45:
             expected = model.pick()
-            try:
-                got = sel.acquire()
-            except fr.NoHealthyNode:
-                got = None
+            got = name_or_none(sel.acquire)
             assert got == (expected.name if expected else None), (picks[-20:], [s.served for s in servers])
             if expected is not None:
                 model.take(expected)
@@ -49,10 +54,7 @@ def drive(sel, model, servers, rng, steps, allow_state=True):
             model.drop(by_name[name])
         elif action < 0.95:
             expected = model.pick()
-            try:
-                got = sel.pick()
-            except fr.NoHealthyNode:
-                got = None
+            got = name_or_none(sel.pick)
             assert got == (expected.name if expected else None)
             if expected is not None:  # a request that came and went
                 model.take(expected)
