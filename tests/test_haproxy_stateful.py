@@ -269,3 +269,16 @@ def test_load_haproxy_random_draws():
         fr.load_haproxy(HAPROXY_TEXT.format(balance="random(0)"), "be")
     with pytest.raises(ValueError, match="number of draws"):
         fr.load_haproxy(HAPROXY_TEXT.format(balance="random(x)"), "be")
+
+
+def test_load_haproxy_connection_limits():
+    text = ("backend be\n    balance {}\n    server a 10.0.0.1:80 maxconn 2 maxqueue 3\n"
+            "    server b 10.0.0.2:80 minconn 4\n    server c 10.0.0.3:80 maxqueue 5\n")
+    # leastconn skips a server at maxconn + maxqueue (served + queued); minconn alone becomes maxconn
+    assert fr.load_haproxy(text.format("leastconn"), "be").maxconn == (5, 4, 0)
+    assert fr.load_haproxy(text.format("first"), "be").maxconn == (2, 4, 0)
+    dynamic = "backend be\n    balance first\n    server a 10.0.0.1:80 maxconn 8 minconn 2\n"
+    with pytest.warns(fr.config.UnsupportedDirectiveWarning, match="minconn other than maxconn"):
+        fr.load_haproxy(dynamic, "be")
+    with pytest.raises(ValueError, match="maxconn with slowstart"):
+        fr.load_haproxy(dynamic.replace("minconn 2", "slowstart 10s"), "be", strict=True)

@@ -46,9 +46,9 @@ from ._rules import unsupported as _unsupported
 
 _MAX_ID = 2**31 - 1
 # Server keywords that cannot change which server a key maps to offline (value-taking, flags).
-_HARMLESS_SERVER_VALUE = {"maxqueue", "verify", "sni", "cookie", "observe", "error-limit", "on-error", "resolvers",
+_HARMLESS_SERVER_VALUE = {"verify", "sni", "cookie", "observe", "error-limit", "on-error", "resolvers",
                           "init-addr", "alpn", "proto", "check-sni", "ca-file", "crt", "agent-addr", "addr",
-                          "minconn", "init-state"}
+                          "init-state"}
 _HARMLESS_SERVER_FLAG = {"ssl", "send-proxy", "send-proxy-v2", "check-ssl", "check-send-proxy", "enabled"}
 _HARMLESS_BACKEND = {"mode", "timeout", "option", "http-reuse", "retries", "log", "http-request", "http-response",
                      "fullconn", "stick-table", "stick", "hash-balance-factor", "maxconn"}
@@ -56,7 +56,8 @@ _HARMLESS_BACKEND = {"mode", "timeout", "option", "http-reuse", "retries", "log"
 _TIME_KEYWORDS = {"inter": "inter", "fastinter": "fastinter", "downinter": "downinter", "agent-inter": "agent_inter",
                   "slowstart": "slowstart"}
 _INT_KEYWORDS = {"rise": ("rise", 1, 2**16), "fall": ("fall", 1, 2**16), "port": ("check_port", 1, 65535),
-                 "agent-port": ("agent_port", 1, 65535), "maxconn": ("maxconn", 0, 2**31 - 1)}
+                 "agent-port": ("agent_port", 1, 65535), "maxconn": ("maxconn", 0, 2**31 - 1),
+                 "maxqueue": ("maxqueue", 0, 2**31 - 1), "minconn": ("minconn", 0, 2**31 - 1)}
 _TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -83,6 +84,8 @@ class HAProxyServer:
     agent_send: str | None = None
     slowstart: float | None = None  # seconds
     maxconn: int | None = None
+    maxqueue: int | None = None
+    minconn: int | None = None
 
 
 @dataclass
@@ -146,6 +149,9 @@ def parse_backend(text: str, backend: str, *, strict: bool = False) -> HAProxyBa
             _apply(be, tokens, lineno, in_defaults=source == "defaults")
     if not be.servers:
         raise ValueError(f"backend {backend}: no server lines")
+    for s in be.servers:  # cfgparse: a minconn above maxconn (or alone) raises maxconn to it
+        if s.minconn and s.minconn > (s.maxconn or 0):
+            s.maxconn = s.minconn
     used = {s.puid for s in be.servers if s.puid}
     next_id = 1
     for s in be.servers:  # unset ids take the lowest free number, in declaration order
@@ -508,9 +514,19 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
         return sel
     # leastconn, first, random(<draws>): HAProxy's own algorithms (docs/algorithms.md §8.6); maxconn goes
     # to the balancer too, as the LB algorithms skip a full server (fwlc/fas_get_next_server)
+    for s in be.servers:
+        where = f"haproxy config line {s.line}: server {s.name!r}"
+        if s.maxconn and s.minconn and s.minconn != s.maxconn:
+            _unsupported(where, "minconn other than maxconn (srv_dynamic_maxconn follows the backend's load; "
+                         "fastroute keeps maxconn)", be.strict, stacklevel=3)
+        if s.maxconn and s.slowstart:
+            _unsupported(where, "maxconn with slowstart (HAProxy also ramps maxconn up; fastroute keeps maxconn)",
+                         be.strict, stacklevel=3)
     maxconn = [s.maxconn or 0 for s in be.servers]
     if be.balance == "leastconn":
-        sel = balancers.HAProxyLeastConn(names, weights, maxconn=maxconn, **kw)
+        # fwlc_get_next_server skips a server at maxconn + maxqueue (served + queued; fastroute's in-flight)
+        sel = balancers.HAProxyLeastConn(names, weights, maxconn=[m + (s.maxqueue or 0) if m else 0
+                                                                   for m, s in zip(maxconn, be.servers)], **kw)
     elif be.balance == "first":
         sel = balancers.HAProxyFirst(names, weights, maxconn=maxconn, server_ids=[s.puid for s in be.servers], **kw)
     else:  # random
