@@ -7,6 +7,9 @@ a Cython core; this package only re-exports the public faces.
 from ._version import __version__
 from ._native import RUST_BUILD_PROFILE, get_include
 from .balancers import (
+    HAProxyFirst,
+    HAProxyLeastConn,
+    HAProxyRandom,
     HAProxyRoundRobin,
     LeastConnections,
     LeastRequest,
@@ -32,6 +35,7 @@ __all__ = [
     "PanTokenError", "load_secret", "pan_token", "pan_tokens",
     "HASH_NAMES",
     "HAProxyRoundRobin",
+    "HAProxyLeastConn", "HAProxyFirst", "HAProxyRandom",
     "HashRing",
     "IPHash",
     "JumpHash",

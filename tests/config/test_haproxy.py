@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """load_haproxy: defaults, hash functions, version switch, vectors, clear errors."""
+import warnings
+
 import pytest
 
 import fastroute
@@ -76,9 +78,11 @@ def test_keyless_balancers_warn():
     assert [sel.pick() for _ in range(6)] == ["a", "a", "b", "a", "a", "b"]
     assert isinstance(fastroute.load_haproxy(text.replace("static-rr", "roundrobin"), "be"),
                       fastroute.HAProxyRoundRobin)
-    with pytest.warns(UserWarning, match="exact sequence"):
+    # leastconn is HAProxy's own now (docs/algorithms.md §8.6), without the old "closest balancer" warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         lc = fastroute.load_haproxy(text.replace("static-rr", "leastconn"), "be")
-    assert lc.pick() in ("a", "b")
+    assert isinstance(lc, fastroute.HAProxyLeastConn) and [lc.pick() for _ in range(3)] == ["a", "b", "a"]
 
 
 @pytest.mark.parametrize("seed", range(8))
