@@ -320,6 +320,8 @@ def _first_distinct(idx: np.ndarray, code_of: np.ndarray, n: int) -> tuple[np.nd
     out = np.zeros((rows, n), dtype=np.int32)
     taken = np.full((rows, n), -1, dtype=np.int32)
     filled = np.zeros(rows, dtype=np.int64)
+    if rows == 0:
+        return out, filled
     everyone = np.arange(rows)
     for j in range(idx.shape[1]):
         col = idx[:, j]
