@@ -373,3 +373,13 @@ def test_locality_parse_and_metadata():
         Locality(zone="z")
     with pytest.raises(ValueError, match="locality"):
         Locality.parse("a//b")
+
+
+def test_seeded_picks_repeat():
+    def run():
+        lb = LocalityBalancer(TWO_LEVELS, "random", locality_weights={"eu/eu-1a": 1, "us/us-1a": 1}, seed=99)
+        for i in range(6):
+            lb.set_state(f"a{i}", "down")
+        return [lb.pick() for _ in range(500)]
+    first = run()
+    assert first == run() and len(set(first)) > 5

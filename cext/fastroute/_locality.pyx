@@ -131,6 +131,7 @@ cdef class LocalityCore:
     # state
     cdef uint64_t seen_generation
     cdef bint stale
+    cdef Py_ssize_t whole_level            # a level with 100 % healthy load, else -1 (skips the draw)
     cdef uint64_t rng
 
     def __cinit__(self, HealthView view, list subs, const int32_t[::1] level_of, const int32_t[::1] group_of,
@@ -274,6 +275,10 @@ cdef class LocalityCore:
             self.zone_state = zone_routing_state(self.level_group_count[0], self.local_hosts,
                                                  self.group_healthy + first, self.min_cluster_size,
                                                  &self.local_percent, self.residual)
+        self.whole_level = -1
+        for l in range(self.levels):
+            if self.healthy_load[l] == 100:
+                self.whole_level = l
         for s in range(self.n_subs):
             (<Balancer>self.sub[s]).seen_generation = UINT64_MAX
         self.seen_generation = v.generation
@@ -282,8 +287,10 @@ cdef class LocalityCore:
     cdef Py_ssize_t choose_sub(self) noexcept nogil:
         """The sub-balancer for the next request (Envoy hostSourceToUse)."""
         cdef bint use_degraded = False
-        cdef Py_ssize_t p = choose_priority(rng_next(&self.rng), self.healthy_load, self.degraded_load, self.levels,
-                                            &use_degraded)
+        cdef Py_ssize_t p = self.whole_level
+        if p < 0:
+            p = choose_priority(rng_next(&self.rng), self.healthy_load, self.degraded_load, self.levels,
+                                &use_degraded)
         cdef Py_ssize_t first = self.level_first_group[p], count = self.level_group_count[p], k
         cdef double total = 0.0
         cdef double *eff

@@ -228,16 +228,16 @@ class _Placement(_rust.PlacementTable):
         if distinct is None:
             return self._route_replicas(arg, n, _threads(threads))
         codes = self._codes_for(distinct, n)
-        code_of = np.array([codes[name] for name in self._nodes], dtype=np.int32)
-        total = len(self._nodes)
-        width = min(total, 3 * n + 2)
-        idx = self._route_replicas(arg, width, _threads(threads))
-        out, filled = _first_distinct(idx, code_of, n)
-        short = np.flatnonzero(filled < n)
-        if short.size:  # rare: walk the whole order for these keys only
+        width = min(len(self._nodes), 3 * n + 2)
+        out, found = self._distinct_rows(self._route_replicas(arg, width, _threads(threads)), n, codes)
+        short = np.flatnonzero(found < n)
+        if short.size:  # rare: the whole failover order, for these keys only
             rows = [keys[int(i)] for i in short] if isinstance(keys, (list, tuple)) else np.asarray(keys)[short]
             sub_arg, _ = key_batch_arg(rows)
-            out[short] = _first_distinct(self._route_replicas(sub_arg, total, _threads(threads)), code_of, n)[0]
+            full, got = self._distinct_rows(self._route_replicas(sub_arg, self._holders(), _threads(threads)), n, codes)
+            if (got < n).any():
+                raise ValueError(f"n: the failover order holds fewer than {n} distinct localities")
+            out[short] = full
         return out
 
     def get_index_hashed(self, h: int) -> int:
@@ -251,20 +251,8 @@ class _Placement(_rust.PlacementTable):
         n = _positive_int(n, "n", 1, len(self._nodes))
         if distinct is None:
             return super().replicas(key, n)
-        codes = self._codes_for(distinct, n)
-        total = len(self._nodes)
-        # Most keys' first n nodes already differ; otherwise look further along the same order.
-        for m in (n, min(total, 3 * n + 2), total):
-            order = super().replicas(key, m)
-            out, seen = [], set()
-            for name in order:
-                c = codes[name]
-                if c not in seen:
-                    seen.add(c)
-                    out.append(name)
-                    if len(out) == n:
-                        return tuple(out)
-        raise AssertionError("unreachable: _codes_for checked the number of distinct localities")
+        # The walk (n, then 3n + 2, then every node of the order) runs in the engine.
+        return self._replicas_distinct(key, n, self._codes_for(distinct, n))
 
     # -- localities (docs/multi_region.md §6) -------------------------------------------
     def with_localities(self, localities) -> "_Placement":
@@ -292,7 +280,11 @@ class _Placement(_rust.PlacementTable):
         """One fastroute.Locality per node, or None when none were given."""
         return self._localities
 
-    def _codes_for(self, distinct: object, n: int) -> dict:
+    def _holders(self) -> int:
+        """Nodes a failover order can reach (weight > 0)."""
+        return sum(1 for w in self._weights if w > 0) or len(self._nodes)
+
+    def _codes_for(self, distinct: object, n: int) -> np.ndarray:
         from ..locality import DISTINCT_LEVELS
 
         if distinct not in DISTINCT_LEVELS:
@@ -302,38 +294,15 @@ class _Placement(_rust.PlacementTable):
                              f"locality metadata or call with_localities(...) first")
         codes = self._distinct_codes.get(distinct)
         if codes is None:
-            levels = {}
-            codes = {name: levels.setdefault(loc.level(distinct), len(levels))
-                     for name, loc in zip(self._nodes, self._localities)}
+            levels: dict = {}
+            codes = np.array([levels.setdefault(loc.level(distinct), len(levels)) for loc in self._localities],
+                             dtype=np.uint32)
             self._distinct_codes[distinct] = codes
-        count = len(set(codes.values()))
+        count = int(codes.max()) + 1
         if count < n:
             raise ValueError(f"n: {n} replicas in distinct {distinct}s need {n} {distinct}s; the nodes span only "
                              f"{count}")
         return codes
-
-
-def _first_distinct(idx: np.ndarray, code_of: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of node indices in failover order: the first n whose locality code is new
-    in that row, and how many were found (rows short of n are finished by the caller)."""
-    rows = idx.shape[0]
-    out = np.zeros((rows, n), dtype=np.int32)
-    taken = np.full((rows, n), -1, dtype=np.int32)
-    filled = np.zeros(rows, dtype=np.int64)
-    if rows == 0:
-        return out, filled
-    everyone = np.arange(rows)
-    for j in range(idx.shape[1]):
-        col = idx[:, j]
-        code = code_of[col]
-        fresh = (filled < n) & ~(taken == code[:, None]).any(axis=1)
-        at = everyone[fresh]
-        out[at, filled[fresh]] = col[fresh]
-        taken[at, filled[fresh]] = code[fresh]
-        filled += fresh
-        if filled.min() >= n:
-            break
-    return out, filled
 
 
 class _RingPoints:
