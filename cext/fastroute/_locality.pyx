@@ -90,6 +90,7 @@ cdef class LocalityCore:
     cdef readonly HealthView view
     cdef readonly tuple nodes
     cdef list subs                        # keeps the sub-balancers alive
+    cdef Balancer first_sub               # typed: the clock question needs no cast per pick
     cdef PyObject **sub                   # borrowed from `subs`
     cdef Py_ssize_t n, levels, groups, n_subs
     cdef void *memory
@@ -154,6 +155,7 @@ cdef class LocalityCore:
             if not isinstance(b, Balancer) or (<Balancer>b).view is not view or (<Balancer>b).override_mask != NULL:
                 raise ValueError("subs: balancers over this view, not already restricted")
         self.subs = subs
+        self.first_sub = <Balancer>subs[0]
         cdef size_t size = (n * (4 + 4 + 1) + groups * (4 + 8 * 6) + levels * (4 * 2 + 8 * 7 + 1)
                             + self.n_subs * n * (1 + 4) + groups * 8 * 2 + 64 + self.n_subs * sizeof(PyObject *))
         self.memory = PyMem_Malloc(size)
@@ -336,49 +338,35 @@ cdef class LocalityCore:
         return (s - 2 * self.groups) // 3
 
     cdef double _now(self, bint for_pick) except? -1.0:
-        cdef Balancer b = <Balancer>self.sub[0]
-        if for_pick and not b.pick_needs_clock():
+        if for_pick and not self.first_sub.pick_needs_clock():
             return 0.0
         return self.view._now()
 
     # ------------------------------------------------------------ Python API
-    def pick_index(self):
-        """Index into `.nodes` of the node for the next request."""
+    cdef Py_ssize_t _pick_or_raise(self, bint acquire) except -1:
         cdef double now = self._now(True)
         cdef Py_ssize_t idx
         with self.view.lock:
             idx = self.pick_locked(now)
+            if acquire and idx >= 0:
+                self.view.inflight[idx] += 1
         if self.view.h.events.count:
             self.view._flush_events()
         if idx < 0:
             raise NoHealthyNode(f"no healthy node among {self.n} at any priority")
         return idx
 
+    def pick_index(self):
+        """Index into `.nodes` of the node for the next request."""
+        return self._pick_or_raise(False)
+
     def pick(self):
         """Name of the node for the next request."""
-        cdef double now = self._now(True)
-        cdef Py_ssize_t idx
-        with self.view.lock:
-            idx = self.pick_locked(now)
-        if self.view.h.events.count:
-            self.view._flush_events()
-        if idx < 0:
-            raise NoHealthyNode(f"no healthy node among {self.n} at any priority")
-        return self.nodes[idx]
+        return self.nodes[self._pick_or_raise(False)]
 
     def acquire(self):
         """Picks a node and counts one request in flight on it."""
-        cdef double now = self._now(True)
-        cdef Py_ssize_t idx
-        with self.view.lock:
-            idx = self.pick_locked(now)
-            if idx >= 0:
-                self.view.inflight[idx] += 1
-        if self.view.h.events.count:
-            self.view._flush_events()
-        if idx < 0:
-            raise NoHealthyNode(f"no healthy node among {self.n} at any priority")
-        return self.nodes[idx]
+        return self.nodes[self._pick_or_raise(True)]
 
     def set_degraded(self, Py_ssize_t i, bint flag):
         with self.view.lock:

@@ -227,6 +227,8 @@ class LocalityBalancer(_locality.LocalityCore):
         cluster there; routing_enabled (percent, 100) and min_cluster_size (6).
     """
 
+    __slots__ = ("_localities", "_priorities", "_groups", "_balancer_kind")
+
     def __new__(cls, members, balancer="least_request", *, weights=None, priorities=None, localities=None,
                 view=None, overprovisioning_factor=DEFAULT_OVERPROVISIONING_FACTOR,
                 panic_threshold=DEFAULT_PANIC_THRESHOLD, locality_weights=None, local_zone=None, local_cluster=None,

@@ -162,13 +162,17 @@ class _Placement(_rust.PlacementTable):
             for option in self._per_node:
                 if options.get(option) is not None:
                     options[option] = [options[option][at[name]] for name in nodes]
-        table = _rebuild(type(self), tuple(nodes), tuple(weights), options)
-        if self._localities is not None:  # by name; a new node's locality is unknown until set
-            from ..locality import UNKNOWN
+        return self._keep_localities(_rebuild(type(self), tuple(nodes), tuple(weights), options))
 
-            at = dict(zip(self._nodes, self._localities))
-            table = table.with_localities([at.get(name, UNKNOWN) for name in nodes])
-        return table
+    def _keep_localities(self, table: "_Placement") -> "_Placement":
+        """`table` (a changed copy) with this table's localities, by name; a new node's
+        locality is unknown until set (docs/multi_region.md §6)."""
+        if self._localities is None:
+            return table
+        from ..locality import UNKNOWN
+
+        at = dict(zip(self._nodes, self._localities))
+        return table.with_localities([at.get(name, UNKNOWN) for name in table.nodes])
 
     def with_node(self, name: str, weight: float = 1) -> "_Placement":
         """A new placement with `name` appended (weight `weight`)."""
@@ -285,20 +289,21 @@ class _Placement(_rust.PlacementTable):
         return sum(1 for w in self._weights if w > 0) or len(self._nodes)
 
     def _codes_for(self, distinct: object, n: int) -> np.ndarray:
-        from ..locality import DISTINCT_LEVELS
+        """One locality code per node at level `distinct` (cached: a lookup pays one dict get)."""
+        cached = self._distinct_codes.get(distinct)
+        if cached is None:
+            from ..locality import DISTINCT_LEVELS
 
-        if distinct not in DISTINCT_LEVELS:
-            raise ValueError(f"distinct: expected one of {DISTINCT_LEVELS} or None, got {quoted(distinct)}")
-        if self._localities is None:
-            raise ValueError(f"distinct: {type(self).__name__} has no localities; build it from members with "
-                             f"locality metadata or call with_localities(...) first")
-        codes = self._distinct_codes.get(distinct)
-        if codes is None:
+            if distinct not in DISTINCT_LEVELS:
+                raise ValueError(f"distinct: expected one of {DISTINCT_LEVELS} or None, got {quoted(distinct)}")
+            if self._localities is None:
+                raise ValueError(f"distinct: {type(self).__name__} has no localities; build it from members with "
+                                 f"locality metadata or call with_localities(...) first")
             levels: dict = {}
             codes = np.array([levels.setdefault(loc.level(distinct), len(levels)) for loc in self._localities],
                              dtype=np.uint32)
-            self._distinct_codes[distinct] = codes
-        count = int(codes.max()) + 1
+            cached = self._distinct_codes[distinct] = (codes, len(levels))
+        codes, count = cached
         if count < n:
             raise ValueError(f"n: {n} replicas in distinct {distinct}s need {n} {distinct}s; the nodes span only "
                              f"{count}")
