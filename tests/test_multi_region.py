@@ -352,6 +352,8 @@ def test_bad_arguments():
         LocalityBalancer(TWO_LEVELS, panic_threshold=150)
     with pytest.raises(ValueError, match="backups"):
         LocalityBalancer(TWO_LEVELS, view=HealthView([m.name for m in TWO_LEVELS], backups=["b0"]))
+    with pytest.raises(ValueError, match="panic_threshold must be 0"):
+        LocalityBalancer(TWO_LEVELS, view=HealthView([m.name for m in TWO_LEVELS], panic_threshold=0.5))
     with pytest.raises(ValueError, match="priority"):
         LocalityBalancer([Member("a", metadata={"priority": -1})])
     with pytest.raises(TypeError):
@@ -369,8 +371,9 @@ def test_locality_parse_and_metadata():
     assert fastroute.locality_of(Member("n")) == Locality()
     with pytest.raises(ValueError, match="disagrees"):
         fastroute.locality_of(Member("n", metadata={"locality": "eu/a", "zone": "b", "region": "eu"}))
-    with pytest.raises(ValueError, match="needs a region"):
-        Locality(zone="z")
+    assert Locality(zone="z").level("zone") == ("", "z")  # old cluster files: zone metadata alone
+    with pytest.raises(ValueError, match="needs a zone"):
+        Locality("r", sub_zone="s")
     with pytest.raises(ValueError, match="locality"):
         Locality.parse("a//b")
 

@@ -143,3 +143,11 @@ def test_bulk_cli_distinct_usage_errors(tmp_path, capsys, args, fragment):
 
 def test_empty_batch():
     assert build(HashRing).route_replicas([], 3, distinct="zone").shape == (0, 3)
+
+
+def test_zone_only_localities_pickle():
+    table = HashRing(NODES[:4]).with_localities([Locality(zone="a"), Locality(zone="b"), Locality(zone="a"),
+                                                 Locality(zone="c")])
+    again = pickle.loads(pickle.dumps(table))
+    assert again.localities == table.localities
+    assert again.replicas("k", 3, distinct="zone") == table.replicas("k", 3, distinct="zone")

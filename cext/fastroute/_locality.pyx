@@ -147,6 +147,11 @@ cdef class LocalityCore:
         for g in range(groups):
             if group_level[g] + 1 > levels:
                 levels = group_level[g] + 1
+        if view.panic_threshold != 0.0:
+            # The view's own panic would mark unhealthy nodes eligible and hide the health
+            # the levels are computed from; panic is per level here (docs/multi_region.md §2.2).
+            raise ValueError("view: its panic_threshold must be 0; LocalityBalancer applies Envoy's panic per "
+                             "priority level (panic_threshold= on the LocalityBalancer)")
         self.view, self.nodes, self.n, self.groups, self.levels = view, view.nodes, n, groups, levels
         self.n_subs = 2 * groups + 3 * levels
         if len(subs) != self.n_subs:

@@ -62,10 +62,10 @@ class Locality:
         _part(self.region, "region")
         _part(self.zone, "zone")
         _part(self.sub_zone, "sub_zone")
+        # A zone without a region is allowed (cluster files have long had `zone = ...` metadata
+        # alone); its region is unknown, and distinct="region" treats all such nodes as one.
         if self.sub_zone and not self.zone:
             raise ValueError("sub_zone: needs a zone")
-        if self.zone and not self.region:
-            raise ValueError("zone: needs a region (a zone name is only unique within its region)")
 
     @classmethod
     def parse(cls, text: object, *, name: str = "locality") -> "Locality":

@@ -134,7 +134,7 @@ class _Placement(_rust.PlacementTable):
     def __reduce__(self):
         # A keyed table's pickle holds its secret: workers that unpickle it must place keys
         # identically (docs/algorithms.md §22.4). Treat such pickles as secrets.
-        localities = None if self._localities is None else tuple(str(x) for x in self._localities)
+        localities = self._localities  # Locality objects: a zone-only locality has no unambiguous text
         return (_rebuild, (type(self), self._nodes, self._weights, self._options_with_secret(), localities))
 
     def __copy__(self):
