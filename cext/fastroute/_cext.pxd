@@ -120,6 +120,10 @@ cdef class Balancer:
     cdef bint all_eligible           # every node eligible: kernels may skip the mask
     cdef bint needs_time
     cdef uint64_t rng
+    # Set by a LocalityBalancer (fastroute._locality, docs/multi_region.md §4): this
+    # balancer's eligibility is that mask (a locality or priority subset of the view).
+    cdef unsigned char *override_mask
+    cdef int32_t *override_candidates
 
     cdef double scaled(self, double w) noexcept nogil
     cdef void sync(self) noexcept nogil

@@ -685,8 +685,20 @@ cdef class Balancer:
     cdef void sync(self) noexcept nogil:
         """Takes up the view's latest refresh: candidates, nginx weight penalties,
         weight percentages and slow-start factors; then the balancer's own rebuild."""
-        self.candidate_count = self.view.candidate_count
-        self.all_eligible = self.view.all_eligible
+        cdef Py_ssize_t i
+        if self.override_mask != NULL:
+            # A subset of the view chosen by a LocalityBalancer (docs/multi_region.md §4).
+            self.eligible_mask = self.override_mask
+            self.candidates = self.override_candidates
+            self.candidate_count = 0
+            for i in range(self.n):
+                if self.override_mask[i]:
+                    self.candidates[self.candidate_count] = <int32_t>i
+                    self.candidate_count += 1
+            self.all_eligible = self.candidate_count == self.n
+        else:
+            self.candidate_count = self.view.candidate_count
+            self.all_eligible = self.view.all_eligible
         self.apply_penalties()
         if self.view.weight_generation != self.seen_weight_generation:
             self.apply_weights()

@@ -84,6 +84,8 @@ _LAZY = dict.fromkeys(
      "StaticMembership", "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router",
      "CoordinatorPermissionError", "ZooKeeperACL", "ZooKeeperAuth", "ZooKeeperTLS"], ".membership")
 _LAZY.update(load_haproxy=".config", load_nginx=".config")
+# Multi-region routing (issue 18, docs/multi_region.md).
+_LAZY.update(dict.fromkeys(["Locality", "LocalityBalancer", "LiveLocalityBalancer", "locality_of"], ".locality"))
 __all__ += list(_LAZY)
 
 

@@ -311,7 +311,18 @@ def build_placement(members: Iterable[Member], algorithm: str, params: Mapping[s
     if not serving:
         raise NoServingMemberError(f"{what}: no node is serving (every member is down, draining or "
                                    f"weight 0, and no backup is left)")
-    return factory([m.name for m in serving], [m.weight for m in serving], dict(params or {}))
+    table = factory([m.name for m in serving], [m.weight for m in serving], dict(params or {}))
+    return _with_member_localities(table, serving)
+
+
+def _with_member_localities(table, members: tuple[Member, ...]):
+    """Members with locality metadata give the table their localities, so keyed
+    placements answer `replicas(key, n, distinct="zone")` (docs/multi_region.md §1, §6)."""
+    from ..locality import LOCALITY_KEYS, locality_of
+
+    if not any(k in m.metadata for m in members for k in LOCALITY_KEYS) or not hasattr(table, "with_localities"):
+        return table
+    return table.with_localities([locality_of(m) for m in members])
 
 
 class Subscription:
