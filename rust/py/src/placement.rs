@@ -15,7 +15,7 @@ use fastroute_engine::placement::haproxy::{ChashConfig, HashKey, MapConfig};
 use fastroute_engine::placement::ketama::{Flavor, KetamaConfig};
 use fastroute_engine::placement::maglev::MaglevConfig;
 use fastroute_engine::placement::ring::{LookupRule, RingConfig, RingMode};
-use fastroute_engine::placement::{BuildError, Config, Kind, Table};
+use fastroute_engine::placement::{AnchorConfig, BuildError, Config, Kind, Table};
 use crate::hash::{hash_by_name, placement_key};
 use crate::ip_keys::{ip_bytes, ip_objects};
 use crate::keys::{int_key, key_error, KeyStore};
@@ -61,6 +61,10 @@ struct ChashOptions { hash_key: String, puids: Option<Vec<u32>>, addrs: Option<V
 #[pyo3(from_item_all)]
 struct MapOptions { avalanche: bool }
 
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct AnchorOptions { total: u64, removed: Vec<u64> }
+
 /// The engine `Kind` for `kind`, its settings read from `options`.
 fn kind_config(kind: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Kind> {
     let options = || options.ok_or_else(|| PyTypeError::new_err(format!("options: required for {kind:?}")));
@@ -92,6 +96,11 @@ fn kind_config(kind: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Kind
         }
         "haproxy_map" => Kind::HaproxyMap(MapConfig { avalanche: options()?.extract::<MapOptions>()?.avalanche }),
         "jump" => Kind::Jump,
+        "jumpback" => Kind::JumpBack,
+        "jumpback_anchor" => {
+            let o: AnchorOptions = options()?.extract()?;
+            Kind::JumpBackAnchor(AnchorConfig { total: o.total, removed: o.removed })
+        }
         "rendezvous" => Kind::Rendezvous,
         "ip_hash" => Kind::IpHash,
         "nginx_chash" => Kind::NginxChash,

@@ -288,6 +288,9 @@ PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {
     "ring": _placement_factory("HashRing"),
     "maglev": _placement_factory("Maglev"),
     "jump": _placement_factory("JumpHash", weighted=False),
+    # Unweighted, strictly: the classes reject any weight other than 1 with `weights` named.
+    "jumpback": _placement_factory("JumpBackHash"),
+    "jumpback_anchor": _placement_factory("JumpBackAnchorHash"),
     "rendezvous": _placement_factory("Rendezvous"),
     "ip_hash": _placement_factory("IPHash"),
     "ketama": _placement_factory("Ketama"),

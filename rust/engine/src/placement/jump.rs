@@ -103,23 +103,25 @@ mod tests {
 }
 
 /// splitmix64 finaliser (Steele, Lea & Flood 2014): decorrelates the re-probe
-/// hashes of `jump_replicas` from the primary's.
+/// hashes of `probe_replicas` from the primary's; also the output step of the
+/// SplitMix64 stream JumpBackHash draws from (jumpback.rs).
 #[inline]
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
     z ^ (z >> 31)
 }
 
-/// Primary `jump_bucket(h)`, then buckets of re-hashed keys `splitmix64(h + k)`
-/// (k = 1, 2, …), skipping repeats; after 4·n probes the rest follow the
-/// primary in index order, so the answer is always n distinct buckets.
-pub fn jump_replicas(h: u64, buckets: u32, n: usize, out: &mut Vec<u32>) {
+/// Failover order over indices `0..count` for a lookup `index_of`: the primary
+/// `index_of(h)`, then `index_of(splitmix64(h + k))` (k = 1, 2, …) skipping
+/// repeats; after 4·n probes the rest follow the primary in index order, so the
+/// answer is always n distinct indices. Shared by jump, JumpBackHash and JumpBackAnchor.
+pub fn probe_replicas(h: u64, count: u32, n: usize, out: &mut Vec<u32>, index_of: impl Fn(u64) -> u32) {
     out.clear();
-    out.push(jump_bucket(h, buckets));
+    out.push(index_of(h));
     let mut k = 1u64;
     while out.len() < n && k <= 4 * n as u64 {
-        let b = jump_bucket(splitmix64(h.wrapping_add(k)), buckets);
+        let b = index_of(splitmix64(h.wrapping_add(k)));
         if !out.contains(&b) {
             out.push(b);
         }
@@ -127,11 +129,16 @@ pub fn jump_replicas(h: u64, buckets: u32, n: usize, out: &mut Vec<u32>) {
     }
     let mut b = out[0];
     while out.len() < n {
-        b = (b + 1) % buckets;
+        b = (b + 1) % count;
         if !out.contains(&b) {
             out.push(b);
         }
     }
+}
+
+/// Jump's failover order (`probe_replicas` over `jump_bucket`).
+pub fn jump_replicas(h: u64, buckets: u32, n: usize, out: &mut Vec<u32>) {
+    probe_replicas(h, buckets, n, out, |k| jump_bucket(k, buckets))
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ pub mod bounded;
 pub mod haproxy;
 pub mod iphash;
 pub mod jump;
+pub mod jumpback;
+pub mod jumpback_anchor;
 pub mod ketama;
 pub mod maglev;
 pub mod nginx;
@@ -23,6 +25,8 @@ use crate::keys::{KeyBatch, KeyError};
 use haproxy::{MapTable, MapConfig, ChashConfig};
 use iphash::IpHash;
 use jump::{jump_bucket, jump_buckets_into, jump_replicas};
+use jumpback::{jumpback_bucket, jumpback_buckets_into, jumpback_replicas};
+use jumpback_anchor::JumpBackAnchor;
 use ketama::KetamaConfig;
 use maglev::{Maglev, MaglevConfig};
 use nginx::PlainHash;
@@ -57,6 +61,10 @@ pub enum Kind {
     Ketama(KetamaConfig),
     Maglev(MaglevConfig),
     Jump,
+    /// JumpBackHash (docs/algorithms.md §23).
+    JumpBack,
+    /// JumpBackAnchor: a removal history (§24).
+    JumpBackAnchor(AnchorConfig),
     Rendezvous,
     /// nginx `ip_hash`: keys are addresses, not hashed.
     IpHash,
@@ -78,6 +86,8 @@ impl Kind {
             Kind::Ketama(_) => "ketama",
             Kind::Maglev(_) => "maglev",
             Kind::Jump => "jump",
+            Kind::JumpBack => "jumpback",
+            Kind::JumpBackAnchor(_) => "jumpback_anchor",
             Kind::Rendezvous => "rendezvous",
             Kind::IpHash => "ip_hash",
             Kind::NginxChash => "nginx_chash",
@@ -105,6 +115,13 @@ impl Kind {
     }
 }
 
+/// JumpBackAnchor's state: historic bucket count and the removed ids, oldest first.
+#[derive(Debug, Clone)]
+pub struct AnchorConfig {
+    pub total: u64,
+    pub removed: Vec<u64>,
+}
+
 /// Everything a table is built from.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -129,6 +146,8 @@ enum Built {
     Map(MapTable),
     Maglev(Maglev),
     Jump(u32),
+    JumpBack(u32),
+    JumpBackAnchor(JumpBackAnchor),
     Rendezvous(Rendezvous),
     IpHash(IpHash),
 }
@@ -191,6 +210,13 @@ impl Table {
             Kind::Ketama(c) => Built::Ring(c.build(&refs, weights)?),
             Kind::Maglev(c) => Built::Maglev(c.build(&refs, weights)?),
             Kind::Jump => Built::Jump(names.len() as u32),
+            Kind::JumpBack => {
+                if names.len() > jumpback::MAX_BUCKETS as usize {
+                    return Err(BuildError::new("nodes", format!("at most {} nodes", jumpback::MAX_BUCKETS)));
+                }
+                Built::JumpBack(names.len() as u32)
+            }
+            Kind::JumpBackAnchor(c) => Built::JumpBackAnchor(JumpBackAnchor::build(c.total, &c.removed, names.len())?),
             Kind::Rendezvous => Built::Rendezvous(Rendezvous::new(&refs, weights)),
             Kind::IpHash => Built::IpHash(IpHash::build(weights)?),
             Kind::NginxChash => Built::Ring(nginx::build_chash(&servers(), weights)?),
@@ -205,7 +231,8 @@ impl Table {
                 m.table().iter().for_each(|&o| seen[o as usize] = true);
                 seen.iter().filter(|&&s| s).count()
             }
-            Built::Jump(n) => *n as usize,
+            Built::Jump(n) | Built::JumpBack(n) => *n as usize,
+            Built::JumpBackAnchor(_) => names.len(),
             Built::Rendezvous(_) | Built::IpHash(_) | Built::NginxHash(_) | Built::Map(_) => {
                 weights.iter().filter(|w| **w > 0.0).count()
             }
@@ -290,6 +317,8 @@ impl Table {
             Built::Map(t) => t.lookup(h),
             Built::Maglev(m) => m.lookup(h),
             Built::Jump(n) => jump_bucket(h, *n),
+            Built::JumpBack(n) => jumpback_bucket(h, *n),
+            Built::JumpBackAnchor(a) => a.lookup(h),
             Built::Rendezvous(r) => r.lookup(h),
             Built::IpHash(ip) => ip.lookup(&ipv4_bytes(h)),
         }
@@ -303,6 +332,8 @@ impl Table {
             Built::Map(t) => t.replicas(h, n, out),
             Built::Maglev(m) => m.replicas(h, n, out),
             Built::Jump(buckets) => jump_replicas(h, *buckets, n, out),
+            Built::JumpBack(buckets) => jumpback_replicas(h, *buckets, n, out),
+            Built::JumpBackAnchor(a) => a.replicas(h, n, out),
             Built::Rendezvous(r) => r.replicas(h, n, out),
             Built::IpHash(ip) => ip.replicas(&ipv4_bytes(h), n, out),
         }
@@ -345,6 +376,8 @@ impl Table {
                 let hashes = with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| h));
                 Ok(par_chunks(&hashes, |h, o| jump_buckets_into(h, *b, o)))
             }
+            Built::JumpBack(b) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| jumpback_bucket(h, *b) as i32))),
+            Built::JumpBackAnchor(a) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| a.lookup(h) as i32))),
             Built::Rendezvous(r) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| r.lookup(h) as i32))),
             Built::NginxHash(p) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| p.lookup(h) as i32))),
         }
@@ -355,6 +388,8 @@ impl Table {
         // Dispatch once per batch so each loop is monomorphic.
         match &self.built {
             Built::Jump(b) => par_chunks(h, |keys, o| jump_buckets_into(keys, *b, o)),
+            Built::JumpBack(b) => par_chunks(h, |keys, o| jumpback_buckets_into(keys, *b, o)),
+            Built::JumpBackAnchor(a) => par_chunks(h, |keys, o| a.lookup_into(keys, o)),
             Built::Ring(r) => par_chunks(h, |keys, o| r.lookup_into(keys, o)),
             Built::Maglev(m) => {
                 par_chunks(h, |keys, o| o.iter_mut().zip(keys).for_each(|(slot, &k)| *slot = m.lookup(k) as i32))
@@ -403,7 +438,8 @@ impl Table {
         match &self.built {
             Built::Ring(r) => (r.len(), r.memory_bytes()),
             Built::Maglev(m) => (m.table().len(), m.table().len() * 4),
-            Built::Jump(_) => (0, 0),
+            Built::Jump(_) | Built::JumpBack(_) => (0, 0),
+            Built::JumpBackAnchor(a) => (a.total() as usize, a.memory_bytes()),
             Built::Rendezvous(_) => (nodes, nodes * 16),
             Built::NginxHash(_) => (nodes, nodes * 4),
             Built::Map(t) => (t.table().len(), t.table().len() * 4),
@@ -462,7 +498,11 @@ fn fingerprint(config: &Config, built: &Built) -> String {
             r.owners().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes()));
         }
         Built::Maglev(m) => m.table().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes())),
-        Built::Jump(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        Built::Jump(n) | Built::JumpBack(n) => bytes.extend_from_slice(&n.to_le_bytes()),
+        Built::JumpBackAnchor(a) => {
+            bytes.extend_from_slice(&a.total().to_le_bytes());
+            a.removed().iter().for_each(|b| bytes.extend_from_slice(&b.to_le_bytes()));
+        }
         Built::Map(t) => t.table().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes())),
         Built::Rendezvous(_) | Built::IpHash(_) | Built::NginxHash(_) => {}
     }
