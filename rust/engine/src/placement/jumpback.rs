@@ -105,11 +105,38 @@ pub fn jumpback_from(rng: &mut SplitMix64, buckets: u32) -> u32 {
     0
 }
 
-/// `out[i] = jumpback_bucket(keys[i], buckets)`.
+/// Keys per block of `jumpback_buckets_into`.
+const BLOCK: usize = 256;
+
+/// `out[i] = jumpback_bucket(keys[i], buckets)`, in two passes per block: a
+/// branch-free pass settles every key whose first candidate is valid (most
+/// keys), recording the others; a scalar pass runs the full algorithm for
+/// those. The first pass has no data-dependent branch to mispredict.
 pub fn jumpback_buckets_into(keys: &[u64], buckets: u32, out: &mut [i32]) {
     debug_assert_eq!(keys.len(), out.len());
-    for (o, &k) in out.iter_mut().zip(keys) {
-        *o = jumpback_bucket(k, buckets) as i32;
+    if buckets <= 1 {
+        out.fill(0);
+        return;
+    }
+    let mask = u32::MAX >> (buckets - 1).leading_zeros();
+    let mut pending = [0u16; BLOCK];
+    for (keys, out) in keys.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
+        let mut count = 0usize;
+        for (i, (&k, o)) in keys.iter().zip(out.iter_mut()).enumerate() {
+            let first = splitmix64(k.wrapping_add(GOLDEN_GAMMA));
+            let ranges = ((first ^ (first >> 32)) as u32) & mask;
+            // Same steps as `jumpback_from`'s first round; `| 1` keeps the shift
+            // defined when no range is set (the select below then gives 0).
+            let low = 1u32 << (31 - (ranges | 1).leading_zeros());
+            let half = (first >> ((ranges.count_ones() << 5) & 63)) as u32;
+            let candidate = low + (half & (low - 1));
+            *o = if ranges == 0 { 0 } else { candidate as i32 };
+            pending[count] = i as u16;
+            count += (ranges != 0 && candidate >= buckets) as usize;
+        }
+        for &i in &pending[..count] {
+            out[i as usize] = jumpback_bucket(keys[i as usize], buckets) as i32;
+        }
     }
 }
 
@@ -183,6 +210,19 @@ mod tests {
             for &k in &keys {
                 let (a, b) = (jumpback_bucket(k, n), jumpback_bucket(k, n + 1));
                 assert!(a == b || b == n, "n={n}: {a} -> {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_equal_scalar() {
+        let mut rng = SplitMix64::new(11);
+        let keys: Vec<u64> = (0..5003).map(|_| rng.next_u64()).chain([0, u64::MAX]).collect();
+        for buckets in [1u32, 2, 3, 100, 10_000, 65_537, 1 << 20, MAX_BUCKETS] {
+            let mut out = vec![-1i32; keys.len()];
+            jumpback_buckets_into(&keys, buckets, &mut out);
+            for (k, o) in keys.iter().zip(&out) {
+                assert_eq!(*o as u32, jumpback_bucket(*k, buckets), "buckets={buckets}");
             }
         }
     }
