@@ -7,9 +7,11 @@ import numpy as np
 from .._validate import float_weights, node_names
 from ..redact import quoted
 from ._table import _hash_name, _Placement, _secret_arg, public
+from ._registry import registered
 
 
 @public
+@registered
 class JumpHash(_Placement):
     """Jump consistent hash (Lamping & Veach 2014) over `nodes`. Unweighted;
     only appending or removing the last node keeps other keys in place.
@@ -23,6 +25,7 @@ class JumpHash(_Placement):
 
     __slots__ = ()
     _kind = "jump"
+    _weighted = False
 
     def __new__(cls, nodes, weights=None, hash: str = "xxh3", *, secret: bytes | None = None):
         secret = _secret_arg(secret)
