@@ -9,6 +9,7 @@ import numpy as np
 
 from .._validate import float_weights, node_names
 from ..redact import quoted
+from ._registry import registered
 from ._table import _hash_name, _Placement, _secret_arg, public
 
 
@@ -52,6 +53,7 @@ class _Unweighted(_Placement):
 
 
 @public
+@registered
 class JumpHash(_Unweighted):
     """Jump consistent hash (Lamping & Veach 2014) over `nodes`. Unweighted;
     only appending or removing the last node keeps other keys in place.
@@ -65,6 +67,7 @@ class JumpHash(_Unweighted):
 
     __slots__ = ()
     _kind = "jump"
+    _weighted = False  # cluster files: equal weights are dropped, unequal ones refused
     _label = "jump consistent hash"
 
     def __new__(cls, nodes, weights=None, hash: str = "xxh3", *, secret: bytes | None = None):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import node_names
+from ._registry import registered
 from ._table import _hash_name, _secret_arg, public
 from .jump import _Unweighted
 
 
 @public
+@registered
 class JumpBackHash(_Unweighted):
     """JumpBackHash (Ertl 2024, arXiv 2403.18682) over `nodes`: jump hash's
     placement properties in constant expected time with integer operations

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._validate import node_names
 from ..redact import quoted
+from ._registry import registered
 from ._table import _hash_name, _secret_arg, public
 from .jump import _Unweighted
 
@@ -34,6 +35,7 @@ def _state_bytes(total: int, removed) -> bytes:
 
 
 @public
+@registered
 class JumpBackAnchorHash(_Unweighted):
     """JumpBackAnchor (hash4j `ConsistentHashing.jumpBackAnchorHash`, AnchorHash
     over JumpBackHash): any node can leave — exactly its keys move — and nodes

@@ -2,6 +2,67 @@
 //! Jump consistent hash (Lamping & Veach 2014, "A Fast, Minimal Memory,
 //! Consistent Hash Algorithm", Fig. 1; docs/algorithms.md §11).
 
+use std::sync::Arc;
+
+use super::{BuildError, KeyHasher, KindOptions, KindSpec, Nodes, Placement};
+use crate::batch::par_chunks;
+use crate::keys::KeyBatch;
+
+/// `jump`: jump consistent hash (`JumpHash`); no options, unweighted.
+pub const JUMP: KindSpec = KindSpec {
+    name: "jump",
+    reproduces_public_algorithm: false,
+    read_options: |_| Ok(Box::new(JumpConfig)),
+};
+
+#[derive(Debug)]
+pub struct JumpConfig;
+
+impl KindOptions for JumpConfig {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        Ok(Arc::new(Jump { buckets: nodes.names.len() as u32 }))
+    }
+}
+
+/// One bucket per node.
+#[derive(Debug, Clone)]
+pub struct Jump {
+    buckets: u32,
+}
+
+impl Placement for Jump {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        jump_bucket(h, self.buckets)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        jump_replicas(h, self.buckets, n, out)
+    }
+
+    fn holders(&self, _weights: &[f64]) -> usize {
+        self.buckets as usize
+    }
+
+    fn stats(&self, _node_count: usize) -> (usize, usize) {
+        (0, 0)
+    }
+
+    fn fingerprint_contents(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.buckets.to_le_bytes());
+    }
+
+    /// Hashes first, then the lockstep kernel over them.
+    fn route(&self, keys: &KeyHasher, batch: KeyBatch<'_>, _m: usize) -> Result<Vec<i32>, usize> {
+        let hashes = keys.map_batch(batch, |h| h);
+        Ok(par_chunks(&hashes, |h, o| jump_buckets_into(h, self.buckets, o)))
+    }
+
+    fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
+        par_chunks(h, |keys, o| jump_buckets_into(keys, self.buckets, o))
+    }
+}
+
 /// The paper's 64-bit linear congruential multiplier (also Guava's).
 const LCG_MULTIPLIER: u64 = 2862933555777941757;
 

@@ -6,7 +6,70 @@
 //! Constant expected time, integer operations only; like jump hash only the
 //! last bucket can leave without moving other keys (jumpback_anchor.rs lifts that).
 
+use std::sync::Arc;
+
 use super::jump::splitmix64;
+use super::{BuildError, KeyHasher, KindOptions, KindSpec, Nodes, Placement};
+use crate::batch::par_chunks;
+use crate::keys::KeyBatch;
+
+/// `jumpback`: JumpBackHash (`JumpBackHash`); no options, unweighted.
+pub const JUMPBACK: KindSpec = KindSpec {
+    name: "jumpback",
+    reproduces_public_algorithm: false,
+    read_options: |_| Ok(Box::new(JumpBackConfig)),
+};
+
+#[derive(Debug)]
+pub struct JumpBackConfig;
+
+impl KindOptions for JumpBackConfig {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        if nodes.names.len() > MAX_BUCKETS as usize {
+            return Err(BuildError::new("nodes", format!("JumpBackHash takes at most {MAX_BUCKETS} nodes")));
+        }
+        Ok(Arc::new(JumpBack { buckets: nodes.names.len() as u32 }))
+    }
+}
+
+/// One bucket per node.
+#[derive(Debug, Clone)]
+pub struct JumpBack {
+    buckets: u32,
+}
+
+impl Placement for JumpBack {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        jumpback_bucket(h, self.buckets)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        jumpback_replicas(h, self.buckets, n, out)
+    }
+
+    fn holders(&self, _weights: &[f64]) -> usize {
+        self.buckets as usize
+    }
+
+    fn stats(&self, _node_count: usize) -> (usize, usize) {
+        (0, 0)
+    }
+
+    fn fingerprint_contents(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.buckets.to_le_bytes());
+    }
+
+    /// Hashes first, then the two-pass block kernel over them.
+    fn route(&self, keys: &KeyHasher, batch: KeyBatch<'_>, _m: usize) -> Result<Vec<i32>, usize> {
+        let hashes = keys.map_batch(batch, |h| h);
+        Ok(par_chunks(&hashes, |h, o| jumpback_buckets_into(h, self.buckets, o)))
+    }
+
+    fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
+        par_chunks(h, |keys, o| jumpback_buckets_into(keys, self.buckets, o))
+    }
+}
 
 /// SplitMix64's increment, the golden gamma (Steele, Lea & Flood 2014).
 const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;

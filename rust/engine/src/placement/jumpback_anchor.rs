@@ -10,8 +10,64 @@
 //! (hash4j `getState`: 4 + 4 · removed bytes). Expected lookup
 //! O(1 + ln²(total / live)) for random removals (hash4j's note).
 
+use std::sync::Arc;
+
 use super::jumpback::{jumpback_from, SplitMix64};
-use super::BuildError;
+use super::{BuildError, KindOptions, KindSpec, Nodes, Placement};
+use crate::batch::par_chunks;
+
+/// `jumpback_anchor`: JumpBackAnchor (`JumpBackAnchorHash`); options `total`
+/// and `removed` are the state the face decoded from its bytes.
+pub const JUMPBACK_ANCHOR: KindSpec = KindSpec {
+    name: "jumpback_anchor",
+    reproduces_public_algorithm: false,
+    read_options: |o| {
+        let total = o.int::<u64>("total")?;
+        let removed = o.ints_or_none::<u64>("removed")?.unwrap_or_default();
+        Ok(Box::new(AnchorConfig { total, removed }))
+    },
+};
+
+/// The state: historic bucket count and the removed ids, oldest first.
+#[derive(Debug, Clone)]
+pub struct AnchorConfig {
+    pub total: u64,
+    pub removed: Vec<u64>,
+}
+
+impl KindOptions for AnchorConfig {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        Ok(Arc::new(JumpBackAnchor::build(self.total, &self.removed, nodes.names.len())?))
+    }
+}
+
+impl Placement for JumpBackAnchor {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        JumpBackAnchor::lookup(self, h)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        JumpBackAnchor::replicas(self, h, n, out)
+    }
+
+    fn holders(&self, _weights: &[f64]) -> usize {
+        self.node_of.len() - self.removed.len()
+    }
+
+    fn stats(&self, _node_count: usize) -> (usize, usize) {
+        (self.total as usize, self.memory_bytes())
+    }
+
+    fn fingerprint_contents(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.total.to_le_bytes());
+        self.removed.iter().for_each(|b| out.extend_from_slice(&b.to_le_bytes()));
+    }
+
+    fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
+        par_chunks(h, |keys, o| self.lookup_into(keys, o))
+    }
+}
 
 /// Largest historic bucket count: per-bucket arrays of 12 bytes stay ≤ 192 MiB.
 pub const MAX_BUCKETS: u64 = 1 << 24;

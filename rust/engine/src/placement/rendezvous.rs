@@ -3,7 +3,42 @@
 //! (docs/algorithms.md §13.1): score = -w / ln(u), u = mix(h ^ node_hash) in (0, 1).
 //! P(node) = w / Σw exactly; removing a node moves only its keys. PyO3-free.
 
+use std::sync::Arc;
+
 use xxhash_rust::xxh64::xxh64;
+
+use super::{BuildError, KindOptions, KindSpec, Nodes, Placement};
+
+/// `rendezvous`: weighted rendezvous hashing (`Rendezvous`); no options.
+pub const RENDEZVOUS: KindSpec = KindSpec {
+    name: "rendezvous",
+    reproduces_public_algorithm: false,
+    read_options: |_| Ok(Box::new(RendezvousConfig)),
+};
+
+#[derive(Debug)]
+pub struct RendezvousConfig;
+
+impl KindOptions for RendezvousConfig {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        Ok(Arc::new(Rendezvous::new(nodes.name_bytes, nodes.weights)))
+    }
+}
+
+impl Placement for Rendezvous {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        Rendezvous::lookup(self, h)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        Rendezvous::replicas(self, h, n, out)
+    }
+
+    fn stats(&self, node_count: usize) -> (usize, usize) {
+        (node_count, node_count * 16)
+    }
+}
 
 /// xorshift* multiplier used by Envoy's rendezvous mix (§13.2).
 const XORSHIFT_STAR_MULTIPLIER: u64 = 2685821657736338717;
