@@ -2,6 +2,8 @@
 //! Jump consistent hash (Lamping & Veach 2014, "A Fast, Minimal Memory,
 //! Consistent Hash Algorithm", Fig. 1; docs/algorithms.md §11).
 
+use std::fmt::Debug;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::{BuildError, KeyHasher, KindOptions, KindSpec, Nodes, Placement};
@@ -20,24 +22,39 @@ pub struct JumpConfig;
 
 impl KindOptions for JumpConfig {
     fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
-        Ok(Arc::new(Jump { buckets: nodes.names.len() as u32 }))
+        Ok(Arc::new(Jump::new(nodes.names.len() as u32)))
     }
 }
 
-/// One bucket per node.
-#[derive(Debug, Clone)]
-pub struct Jump {
-    buckets: u32,
+/// A bucket function of the jump family: one bucket per node, unweighted
+/// (jump here, JumpBackHash in jumpback.rs); `Buckets<F>` is their Placement.
+pub trait BucketFunction: Debug + Clone + Send + Sync + 'static {
+    fn bucket(h: u64, buckets: u32) -> u32;
+    /// `out[i] = bucket(keys[i], buckets)`, the kind's batch kernel.
+    fn buckets_into(keys: &[u64], buckets: u32, out: &mut [i32]);
 }
 
-impl Placement for Jump {
+/// One bucket per node, placed by `F`.
+#[derive(Debug, Clone)]
+pub struct Buckets<F> {
+    buckets: u32,
+    function: PhantomData<F>,
+}
+
+impl<F> Buckets<F> {
+    pub fn new(buckets: u32) -> Self {
+        Buckets { buckets, function: PhantomData }
+    }
+}
+
+impl<F: BucketFunction> Placement for Buckets<F> {
     #[inline]
     fn lookup(&self, h: u64) -> u32 {
-        jump_bucket(h, self.buckets)
+        F::bucket(h, self.buckets)
     }
 
     fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
-        jump_replicas(h, self.buckets, n, out)
+        probe_replicas(h, self.buckets, n, out, |k| F::bucket(k, self.buckets))
     }
 
     fn holders(&self, _weights: &[f64]) -> usize {
@@ -52,16 +69,33 @@ impl Placement for Jump {
         out.extend_from_slice(&self.buckets.to_le_bytes());
     }
 
-    /// Hashes first, then the lockstep kernel over them.
+    /// Hashes first, then the batch kernel over them.
     fn route(&self, keys: &KeyHasher, batch: KeyBatch<'_>, _m: usize) -> Result<Vec<i32>, usize> {
         let hashes = keys.map_batch(batch, |h| h);
-        Ok(par_chunks(&hashes, |h, o| jump_buckets_into(h, self.buckets, o)))
+        Ok(par_chunks(&hashes, |h, o| F::buckets_into(h, self.buckets, o)))
     }
 
     fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
-        par_chunks(h, |keys, o| jump_buckets_into(keys, self.buckets, o))
+        par_chunks(h, |keys, o| F::buckets_into(keys, self.buckets, o))
     }
 }
+
+/// Lamping–Veach jump as a `BucketFunction`.
+#[derive(Debug, Clone)]
+pub struct JumpFunction;
+
+impl BucketFunction for JumpFunction {
+    #[inline]
+    fn bucket(h: u64, buckets: u32) -> u32 {
+        jump_bucket(h, buckets)
+    }
+
+    fn buckets_into(keys: &[u64], buckets: u32, out: &mut [i32]) {
+        jump_buckets_into(keys, buckets, out)
+    }
+}
+
+pub type Jump = Buckets<JumpFunction>;
 
 /// The paper's 64-bit linear congruential multiplier (also Guava's).
 const LCG_MULTIPLIER: u64 = 2862933555777941757;

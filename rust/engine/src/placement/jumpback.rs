@@ -8,10 +8,8 @@
 
 use std::sync::Arc;
 
-use super::jump::splitmix64;
-use super::{BuildError, KeyHasher, KindOptions, KindSpec, Nodes, Placement};
-use crate::batch::par_chunks;
-use crate::keys::KeyBatch;
+use super::jump::{splitmix64, BucketFunction, Buckets};
+use super::{BuildError, KindOptions, KindSpec, Nodes, Placement};
 
 /// `jumpback`: JumpBackHash (`JumpBackHash`); no options, unweighted.
 pub const JUMPBACK: KindSpec = KindSpec {
@@ -28,48 +26,26 @@ impl KindOptions for JumpBackConfig {
         if nodes.names.len() > MAX_BUCKETS as usize {
             return Err(BuildError::new("nodes", format!("JumpBackHash takes at most {MAX_BUCKETS} nodes")));
         }
-        Ok(Arc::new(JumpBack { buckets: nodes.names.len() as u32 }))
+        Ok(Arc::new(JumpBack::new(nodes.names.len() as u32)))
     }
 }
 
-/// One bucket per node.
+/// JumpBackHash as a `BucketFunction` (jump.rs): the Placement is `Buckets<Self>`.
 #[derive(Debug, Clone)]
-pub struct JumpBack {
-    buckets: u32,
-}
+pub struct JumpBackFunction;
 
-impl Placement for JumpBack {
+impl BucketFunction for JumpBackFunction {
     #[inline]
-    fn lookup(&self, h: u64) -> u32 {
-        jumpback_bucket(h, self.buckets)
+    fn bucket(h: u64, buckets: u32) -> u32 {
+        jumpback_bucket(h, buckets)
     }
 
-    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
-        jumpback_replicas(h, self.buckets, n, out)
-    }
-
-    fn holders(&self, _weights: &[f64]) -> usize {
-        self.buckets as usize
-    }
-
-    fn stats(&self, _node_count: usize) -> (usize, usize) {
-        (0, 0)
-    }
-
-    fn fingerprint_contents(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.buckets.to_le_bytes());
-    }
-
-    /// Hashes first, then the two-pass block kernel over them.
-    fn route(&self, keys: &KeyHasher, batch: KeyBatch<'_>, _m: usize) -> Result<Vec<i32>, usize> {
-        let hashes = keys.map_batch(batch, |h| h);
-        Ok(par_chunks(&hashes, |h, o| jumpback_buckets_into(h, self.buckets, o)))
-    }
-
-    fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
-        par_chunks(h, |keys, o| jumpback_buckets_into(keys, self.buckets, o))
+    fn buckets_into(keys: &[u64], buckets: u32, out: &mut [i32]) {
+        jumpback_buckets_into(keys, buckets, out)
     }
 }
+
+pub type JumpBack = Buckets<JumpBackFunction>;
 
 /// SplitMix64's increment, the golden gamma (Steele, Lea & Flood 2014).
 const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -201,11 +177,6 @@ pub fn jumpback_buckets_into(keys: &[u64], buckets: u32, out: &mut [i32]) {
             out[i as usize] = jumpback_bucket(keys[i as usize], buckets) as i32;
         }
     }
-}
-
-/// Failover order: the shared probe rule (jump.rs `probe_replicas`).
-pub fn jumpback_replicas(h: u64, buckets: u32, n: usize, out: &mut Vec<u32>) {
-    super::jump::probe_replicas(h, buckets, n, out, |k| jumpback_bucket(k, buckets))
 }
 
 #[cfg(test)]
