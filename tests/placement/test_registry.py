@@ -14,7 +14,7 @@ NAMES, WEIGHTS = ["a", "b", "c"], [1.0, 2.0, 1.0]
 
 def test_every_engine_kind_has_exactly_one_face_and_cluster_name():
     kinds = engine_placement_kinds()
-    assert len(set(kinds)) == len(kinds) == 10
+    assert len(set(kinds)) == len(kinds) >= 10
     assert set(FACES) == set(kinds)
     assert all(cls._kind == name for name, cls in FACES.items())
     assert set(PLACEMENTS) == set(kinds)
