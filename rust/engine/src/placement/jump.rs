@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{BuildError, KeyHasher, KindOptions, KindSpec, Nodes, Placement};
+use super::{KeyHasher, KindSpec, NoOptions, Placement};
 use crate::batch::par_chunks;
 use crate::keys::KeyBatch;
 
@@ -12,17 +12,8 @@ use crate::keys::KeyBatch;
 pub const JUMP: KindSpec = KindSpec {
     name: "jump",
     reproduces_public_algorithm: false,
-    read_options: |_| Ok(Box::new(JumpConfig)),
+    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(Jump { buckets: nodes.names.len() as u32 }))))),
 };
-
-#[derive(Debug)]
-pub struct JumpConfig;
-
-impl KindOptions for JumpConfig {
-    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
-        Ok(Arc::new(Jump { buckets: nodes.names.len() as u32 }))
-    }
-}
 
 /// One bucket per node.
 #[derive(Debug, Clone)]

@@ -97,6 +97,21 @@ pub trait KindOptions: Debug {
     }
 }
 
+/// The options of a kind that has none: its build is a function of the nodes.
+pub struct NoOptions(pub fn(&Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError>);
+
+impl Debug for NoOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoOptions")
+    }
+}
+
+impl KindOptions for NoOptions {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        (self.0)(nodes)
+    }
+}
+
 /// A built lookup structure. Batch methods have per-kind defaults: a default
 /// body is compiled for each implementing type, so its per-key `lookup` is a
 /// static call; the table dispatches once per call or batch.
@@ -621,6 +636,17 @@ mod table_tests {
         Options::new()
     }
 
+    /// Arrow-style data and offsets of `words`.
+    fn varlen(words: &[String]) -> (Vec<u8>, Vec<i32>) {
+        let mut data = Vec::new();
+        let mut offsets = vec![0i32];
+        for w in words {
+            data.extend_from_slice(w.as_bytes());
+            offsets.push(data.len() as i32);
+        }
+        (data, offsets)
+    }
+
     #[test]
     fn limits_are_reported_with_the_argument_name() {
         let arg = |kind: &str, options: Options, weights: &[f64]| Table::build(&config(kind, options, weights)).unwrap_err().arg;
@@ -691,12 +717,7 @@ mod table_tests {
         let secret = b"0123456789abcdef";
         let key = PlacementKey::from_secret(secret).unwrap();
         let words: Vec<String> = (0..500).map(|i| format!("card-{i}")).collect();
-        let mut data = Vec::new();
-        let mut offsets = vec![0i32];
-        for w in &words {
-            data.extend_from_slice(w.as_bytes());
-            offsets.push(data.len() as i32);
-        }
+        let (data, offsets) = varlen(&words);
         let batch = KeyBatch::Varlen { data: &data, offsets: crate::keys::Offsets::I32(&offsets) };
         let kinds = [("ring", ring(40.0, 1 << 20)), ("maglev", maglev(65537)), ("jump", none()), ("rendezvous", none())];
         for (name, options) in kinds {
@@ -725,12 +746,7 @@ mod table_tests {
     #[test]
     fn avalanche_batches_match_single_lookups() {
         let words: Vec<String> = (0..300).map(|i| format!("k{i}")).collect();
-        let mut data = Vec::new();
-        let mut offsets = vec![0i32];
-        for w in &words {
-            data.extend_from_slice(w.as_bytes());
-            offsets.push(data.len() as i32);
-        }
+        let (data, offsets) = varlen(&words);
         let batch = KeyBatch::Varlen { data: &data, offsets: crate::keys::Offsets::I32(&offsets) };
         let mut cfg = config("haproxy_map", Options::new().with("avalanche", true), &[1.0, 2.0, 3.0]);
         cfg.hash = HashAlgorithm::Sdbm;
