@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{BuildError, KeyHasher, KindOptions, KindSpec, Nodes, Placement};
+use super::{BuildError, KeyHasher, KindSpec, NoOptions, Placement};
 use crate::batch::{par_map, par_rows};
 use crate::keys::KeyBatch;
 
@@ -16,17 +16,8 @@ use crate::keys::KeyBatch;
 pub const IP_HASH: KindSpec = KindSpec {
     name: "ip_hash",
     reproduces_public_algorithm: true,
-    read_options: |_| Ok(Box::new(IpHashConfig)),
+    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(IpHash::build(nodes.weights)?))))),
 };
-
-#[derive(Debug)]
-pub struct IpHashConfig;
-
-impl KindOptions for IpHashConfig {
-    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
-        Ok(Arc::new(IpHash::build(nodes.weights)?))
-    }
-}
 
 /// nginx's constants: initial value, multiplier, modulus, tries before fallback.
 const IP_HASH_INIT: u32 = 89;

@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::{BuildError, KeyHasher, KindOptions, KindSpec, Nodes, Placement};
+use super::{KeyHasher, KindSpec, NoOptions, Placement};
 use crate::batch::par_chunks;
 use crate::keys::KeyBatch;
 
@@ -14,17 +14,8 @@ use crate::keys::KeyBatch;
 pub const JUMP: KindSpec = KindSpec {
     name: "jump",
     reproduces_public_algorithm: false,
-    read_options: |_| Ok(Box::new(JumpConfig)),
+    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(Jump::new(nodes.names.len() as u32)))))),
 };
-
-#[derive(Debug)]
-pub struct JumpConfig;
-
-impl KindOptions for JumpConfig {
-    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
-        Ok(Arc::new(Jump::new(nodes.names.len() as u32)))
-    }
-}
 
 /// A bucket function of the jump family: one bucket per node, unweighted
 /// (jump here, JumpBackHash in jumpback.rs); `Buckets<F>` is their Placement.

@@ -9,25 +9,20 @@
 use std::sync::Arc;
 
 use super::jump::{splitmix64, BucketFunction, Buckets};
-use super::{BuildError, KindOptions, KindSpec, Nodes, Placement};
+use super::{BuildError, KindSpec, NoOptions, Nodes, Placement};
 
 /// `jumpback`: JumpBackHash (`JumpBackHash`); no options, unweighted.
 pub const JUMPBACK: KindSpec = KindSpec {
     name: "jumpback",
     reproduces_public_algorithm: false,
-    read_options: |_| Ok(Box::new(JumpBackConfig)),
+    read_options: |_| Ok(Box::new(NoOptions(build))),
 };
 
-#[derive(Debug)]
-pub struct JumpBackConfig;
-
-impl KindOptions for JumpBackConfig {
-    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
-        if nodes.names.len() > MAX_BUCKETS as usize {
-            return Err(BuildError::new("nodes", format!("JumpBackHash takes at most {MAX_BUCKETS} nodes")));
-        }
-        Ok(Arc::new(JumpBack::new(nodes.names.len() as u32)))
+fn build(nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+    if nodes.names.len() > MAX_BUCKETS as usize {
+        return Err(BuildError::new("nodes", format!("JumpBackHash takes at most {MAX_BUCKETS} nodes")));
     }
+    Ok(Arc::new(JumpBack::new(nodes.names.len() as u32)))
 }
 
 /// JumpBackHash as a `BucketFunction` (jump.rs): the Placement is `Buckets<Self>`.

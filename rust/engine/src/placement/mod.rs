@@ -99,6 +99,21 @@ pub trait KindOptions: Debug {
     }
 }
 
+/// The options of a kind that has none: its build is a function of the nodes.
+pub struct NoOptions(pub fn(&Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError>);
+
+impl Debug for NoOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoOptions")
+    }
+}
+
+impl KindOptions for NoOptions {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        (self.0)(nodes)
+    }
+}
+
 /// A built lookup structure. Batch methods have per-kind defaults: a default
 /// body is compiled for each implementing type, so its per-key `lookup` is a
 /// static call; the table dispatches once per call or batch.
@@ -151,15 +166,84 @@ pub trait Placement: AsAny + Debug + Send + Sync {
 }
 
 /// `Any` for every placement, so the binding can reach a kind's own
-/// operations (ring points, nginx attempts) with `Table::placement_as`.
-pub trait AsAny: Any {
+/// operations (ring points, nginx attempts) with `Table::placement_as`, and
+/// the table can give per-call lookups static dispatch (`static_lookup!`).
+pub trait AsAny: Any + Send + Sync {
     fn as_any(&self) -> &dyn Any;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
-impl<T: Any> AsAny for T {
+impl<T: Any + Send + Sync> AsAny for T {
     fn as_any(&self) -> &dyn Any {
         self
     }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+/// The table keeps these built types by value in an enum: per-call
+/// `Table::lookup` is a match with the lookup inlined and no pointer to
+/// follow, as before kinds were trait objects (through an `Arc<dyn>`,
+/// `get_node` measured 3-5% slower; docs/build.md §11). Optional for a new
+/// kind: a type not listed here is kept as `Arc<dyn Placement>`.
+macro_rules! static_lookup {
+    ($($variant:ident: $ty:ty),+ $(,)?) => {
+        #[derive(Debug, Clone)]
+        enum Built {
+            $($variant($ty),)+
+            Dynamic(Arc<dyn Placement>),
+        }
+
+        impl Built {
+            /// `placement` by value when its type is listed (a new build holds the only reference).
+            fn of(placement: Arc<dyn Placement>) -> Built {
+                let any = <dyn Placement as AsAny>::into_any(Arc::clone(&placement));
+                $(
+                    let any = match any.downcast::<$ty>() {
+                        Ok(built) => {
+                            drop(placement);
+                            match Arc::try_unwrap(built) {
+                                Ok(value) => return Built::$variant(value),
+                                Err(shared) => return Built::Dynamic(shared),
+                            }
+                        }
+                        Err(other) => other,
+                    };
+                )+
+                drop(any);
+                Built::Dynamic(placement)
+            }
+
+            #[inline]
+            fn get(&self) -> &dyn Placement {
+                match self {
+                    $(Built::$variant(built) => built,)+
+                    Built::Dynamic(placement) => &**placement,
+                }
+            }
+
+            #[inline]
+            fn lookup(&self, h: u64) -> u32 {
+                match self {
+                    $(Built::$variant(built) => Placement::lookup(built, h),)+
+                    Built::Dynamic(placement) => placement.lookup(h),
+                }
+            }
+        }
+    };
+}
+
+static_lookup! {
+    Ring: ring::Ring,
+    Maglev: maglev::Maglev,
+    Jump: jump::Jump,
+    JumpBack: jumpback::JumpBack,
+    Rendezvous: rendezvous::Rendezvous,
+    PlainHash: nginx::PlainHash,
+    Map: haproxy::MapTable,
+    IpHash: iphash::IpHash,
 }
 
 /// How a table hashes keys: SipHash-1-3 under the secret's key, else the
@@ -266,7 +350,7 @@ pub fn kind_spec(kind: &str) -> Result<&'static KindSpec, BuildError> {
 /// An immutable placement table: key hash → node index.
 #[derive(Debug, Clone)]
 pub struct Table {
-    placement: Arc<dyn Placement>,
+    built: Built,
     keys: KeyHasher,
     kind: &'static str,
     text_keys: bool,
@@ -306,7 +390,7 @@ impl Table {
             holders: placement.holders(weights),
             fingerprint: fingerprint(spec.name, config, placement.as_ref()),
             keys_are_addresses: placement.keys_are_addresses(),
-            placement,
+            built: Built::of(placement),
             keys: KeyHasher { hash: config.hash, secret: config.secret, avalanche: options.avalanche() },
             kind: spec.name,
             text_keys: config.text_keys,
@@ -354,10 +438,9 @@ impl Table {
     /// The built structure as its own type, for operations one kind has
     /// (ring points, nginx attempts, ip_hash addresses); None for other kinds.
     pub fn placement_as<T: Placement>(&self) -> Option<&T> {
-        // Through `&dyn Placement`: `self.placement.as_any()` would pick the blanket
-        // `AsAny` impl of the `Arc` itself and never match.
-        let placement: &dyn Placement = &*self.placement;
-        placement.as_any().downcast_ref::<T>()
+        // Named as `dyn Placement`'s: on an `Arc`, `.as_any()` would pick the
+        // blanket `AsAny` impl of the `Arc` itself and never match.
+        <dyn Placement as AsAny>::as_any(self.built.get()).downcast_ref::<T>()
     }
 
     /// The table's key-hash step after hashing (HAProxy `avalanche`).
@@ -387,12 +470,12 @@ impl Table {
     /// Node index for a finished key hash (ip_hash: an IPv4 address as a number).
     #[inline]
     pub fn lookup(&self, h: u64) -> u32 {
-        self.placement.lookup(h)
+        self.built.lookup(h)
     }
 
     /// The primary and the next n-1 distinct nodes for a finished key hash.
     pub fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
-        self.placement.replicas(h, n, out)
+        self.built.get().replicas(h, n, out)
     }
 
     /// `n` for replica lookups: 1 ..= the nodes that can hold keys.
@@ -409,18 +492,18 @@ impl Table {
     /// Node index per key of a validated batch of `m` keys. Err(i): key i is
     /// not an address (ip_hash only).
     pub fn route(&self, batch: KeyBatch<'_>, m: usize) -> Result<Vec<i32>, usize> {
-        self.placement.route(&self.keys, batch, m)
+        self.built.get().route(&self.keys, batch, m)
     }
 
     /// Node index per finished 64-bit hash.
     pub fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
-        self.placement.route_hashed(h)
+        self.built.get().route_hashed(h)
     }
 
     /// `n` replicas per key of a validated batch of `m` keys, row-major.
     /// Err(i): key i is not an address (ip_hash only).
     pub fn route_replicas(&self, batch: KeyBatch<'_>, m: usize, n: usize) -> Result<Vec<i32>, usize> {
-        let flat = self.placement.route_replicas(&self.keys, batch, m, n);
+        let flat = self.built.get().route_replicas(&self.keys, batch, m, n);
         match flat.iter().position(|&v| v < 0) {
             Some(bad) => Err(bad / n),
             None => Ok(flat),
@@ -429,7 +512,7 @@ impl Table {
 
     /// Size facts: entries in the table and bytes they use.
     pub fn stats(&self) -> (usize, usize) {
-        self.placement.stats(self.node_count)
+        self.built.get().stats(self.node_count)
     }
 }
 
@@ -556,6 +639,17 @@ mod table_tests {
         Options::new()
     }
 
+    /// Arrow-style data and offsets of `words`.
+    fn varlen(words: &[String]) -> (Vec<u8>, Vec<i32>) {
+        let mut data = Vec::new();
+        let mut offsets = vec![0i32];
+        for w in words {
+            data.extend_from_slice(w.as_bytes());
+            offsets.push(data.len() as i32);
+        }
+        (data, offsets)
+    }
+
     #[test]
     fn limits_are_reported_with_the_argument_name() {
         let arg = |kind: &str, options: Options, weights: &[f64]| Table::build(&config(kind, options, weights)).unwrap_err().arg;
@@ -587,7 +681,6 @@ mod table_tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), KINDS.len());
-        assert_eq!(names.len(), 12);
     }
 
     #[test]
@@ -597,6 +690,20 @@ mod table_tests {
         assert!(ring_table.placement_as::<maglev::Maglev>().is_none());
         let ip = Table::build(&config("ip_hash", none(), &[1.0, 2.0])).unwrap();
         assert!(ip.keys_are_addresses() && ip.placement_as::<iphash::IpHash>().is_some());
+    }
+
+    #[test]
+    fn static_lookup_covers_the_built_in_kinds_and_agrees_with_the_vtable() {
+        let kinds = [("ring", ring(40.0, 1 << 20)), ("maglev", maglev(251)), ("jump", none()), ("jumpback", none()),
+                     ("rendezvous", none()), ("nginx_hash", none()), ("haproxy_map", map()), ("ip_hash", none()), ("nginx_chash", none())];
+        for (name, options) in kinds {
+            let table = Table::build(&config(name, options, &[1.0, 2.0, 3.0])).unwrap();
+            assert!(!matches!(table.built, Built::Dynamic(_)), "{name}");
+            for k in 0..2000u64 {
+                let h = k.wrapping_mul(0x9E3779B97F4A7C15);
+                assert_eq!(table.lookup(h), table.built.get().lookup(h), "{name}");
+            }
+        }
     }
 
     #[test]
@@ -613,12 +720,7 @@ mod table_tests {
         let secret = b"0123456789abcdef";
         let key = PlacementKey::from_secret(secret).unwrap();
         let words: Vec<String> = (0..500).map(|i| format!("card-{i}")).collect();
-        let mut data = Vec::new();
-        let mut offsets = vec![0i32];
-        for w in &words {
-            data.extend_from_slice(w.as_bytes());
-            offsets.push(data.len() as i32);
-        }
+        let (data, offsets) = varlen(&words);
         let batch = KeyBatch::Varlen { data: &data, offsets: crate::keys::Offsets::I32(&offsets) };
         let kinds = [("ring", ring(40.0, 1 << 20)), ("maglev", maglev(65537)), ("jump", none()), ("rendezvous", none())];
         for (name, options) in kinds {
@@ -647,12 +749,7 @@ mod table_tests {
     #[test]
     fn avalanche_batches_match_single_lookups() {
         let words: Vec<String> = (0..300).map(|i| format!("k{i}")).collect();
-        let mut data = Vec::new();
-        let mut offsets = vec![0i32];
-        for w in &words {
-            data.extend_from_slice(w.as_bytes());
-            offsets.push(data.len() as i32);
-        }
+        let (data, offsets) = varlen(&words);
         let batch = KeyBatch::Varlen { data: &data, offsets: crate::keys::Offsets::I32(&offsets) };
         let mut cfg = config("haproxy_map", Options::new().with("avalanche", true), &[1.0, 2.0, 3.0]);
         cfg.hash = HashAlgorithm::Sdbm;

@@ -6,39 +6,25 @@
 use std::sync::Arc;
 
 use super::ring::{LookupRule, Ring, MAX_POINTS, MAX_POINTS_TEXT};
-use super::{BuildError, KindOptions, KindSpec, Nodes, Placement};
+use super::{BuildError, KindSpec, NoOptions, Nodes, Placement};
 
 /// `nginx_chash`: nginx `hash $key consistent` (`NginxConsistentHash`); no options.
 pub const NGINX_CHASH: KindSpec = KindSpec {
     name: "nginx_chash",
     reproduces_public_algorithm: true,
-    read_options: |_| Ok(Box::new(ChashConfig)),
+    read_options: |_| Ok(Box::new(NoOptions(build_chash_table))),
 };
 
 /// `nginx_hash`: nginx plain `hash $key` (`NginxPlainHash`); no options.
 pub const NGINX_HASH: KindSpec = KindSpec {
     name: "nginx_hash",
     reproduces_public_algorithm: true,
-    read_options: |_| Ok(Box::new(PlainHashConfig)),
+    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(PlainHash::build(nodes.weights)?))))),
 };
 
-#[derive(Debug)]
-pub struct ChashConfig;
-
-impl KindOptions for ChashConfig {
-    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
-        let servers: Vec<&str> = nodes.names.iter().map(|s| s.as_str()).collect();
-        Ok(Arc::new(build_chash(&servers, nodes.weights)?))
-    }
-}
-
-#[derive(Debug)]
-pub struct PlainHashConfig;
-
-impl KindOptions for PlainHashConfig {
-    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
-        Ok(Arc::new(PlainHash::build(nodes.weights)?))
-    }
+fn build_chash_table(nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+    let servers: Vec<&str> = nodes.names.iter().map(|s| s.as_str()).collect();
+    Ok(Arc::new(build_chash(&servers, nodes.weights)?))
 }
 
 /// nginx `weight=` accepts 1..=1000000 (`down` servers are given weight 0 here).

@@ -7,23 +7,14 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh64::xxh64;
 
-use super::{BuildError, KindOptions, KindSpec, Nodes, Placement};
+use super::{KindSpec, NoOptions, Placement};
 
 /// `rendezvous`: weighted rendezvous hashing (`Rendezvous`); no options.
 pub const RENDEZVOUS: KindSpec = KindSpec {
     name: "rendezvous",
     reproduces_public_algorithm: false,
-    read_options: |_| Ok(Box::new(RendezvousConfig)),
+    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(Rendezvous::new(nodes.name_bytes, nodes.weights)))))),
 };
-
-#[derive(Debug)]
-pub struct RendezvousConfig;
-
-impl KindOptions for RendezvousConfig {
-    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
-        Ok(Arc::new(Rendezvous::new(nodes.name_bytes, nodes.weights)))
-    }
-}
 
 impl Placement for Rendezvous {
     #[inline]
