@@ -18,6 +18,20 @@ def nginx_hash_attempts(table, key):
     return table._nginx_hash().attempts(key)
 
 
+def engine_placement_kinds() -> tuple[str, ...]:
+    """The engine's kind registry (`KINDS` in rust/engine/src/placement/mod.rs)."""
+    from fastroute._native import _rust
+
+    return _rust.PLACEMENT_KINDS
+
+
+def raw_placement_table(kind: str, names, weights, options: dict | None, **kwargs):
+    """The engine table built directly, past the Python face's checks (the engine's own errors)."""
+    from fastroute._native import _rust
+
+    return _rust.PlacementTable(kind, names, weights, options=options, **kwargs)
+
+
 def table_nbytes(placement) -> int:
     """Bytes held by a placement's native table."""
     return placement._table_stats()[1]

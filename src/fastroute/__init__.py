@@ -27,6 +27,7 @@ from .overload import CircuitBreaker, Overloaded, RetryBudget
 from .upstream import HealthView, Upstream
 from .hashing import HASH_NAMES, hash_key, hash_keys
 from .placement import MAX_THREADS, HashRing, IPHash, JumpHash, Maglev, Rendezvous
+from .placement import JumpBackAnchorHash, JumpBackHash
 from .router import Router
 from .tokens import PanTokenError, load_secret, pan_token, pan_tokens
 from .redact import quoted
@@ -39,6 +40,7 @@ __all__ = [
     "HashRing",
     "IPHash",
     "JumpHash",
+    "JumpBackHash", "JumpBackAnchorHash",
     "MAX_THREADS",
     "Maglev",
     "Rendezvous",

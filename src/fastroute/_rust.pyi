@@ -7,8 +7,8 @@ import numpy.typing as npt
 from typing_extensions import disjoint_base
 
 __all__ = [
-    "CsvFramer", "MAX_MAGLEV_TABLE_SIZE", "MAX_RING_POINTS", "MAX_THREADS", "NginxHashOps", "PlacementTable",
-    "RingOps", "__version__", "build_profile", "hash_batch", "hash_one", "pan_tokens",
+    "CsvFramer", "MAX_MAGLEV_TABLE_SIZE", "MAX_RING_POINTS", "MAX_THREADS", "NginxHashOps", "PLACEMENT_KINDS",
+    "PlacementTable", "RingOps", "__version__", "build_profile", "hash_batch", "hash_one", "pan_tokens",
 ]
 
 __version__: str
@@ -16,6 +16,8 @@ build_profile: str
 MAX_THREADS: int
 MAX_RING_POINTS: int
 MAX_MAGLEV_TABLE_SIZE: int
+#: Every engine placement kind's name (rust/engine/src/placement/mod.rs `KINDS`).
+PLACEMENT_KINDS: tuple[str, ...]
 
 def hash_batch(keys: tuple, hash: str, seed: int, secret: bytes | None = None) -> npt.NDArray[np.uint64]: ...
 def hash_one(key: str | bytes | int, hash: str, seed: int, secret: bytes | None = None) -> int: ...

@@ -33,12 +33,14 @@ def mix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
-
-
-def jump_replicas(h: int, buckets: int, n: int) -> list[int]:
-    primary = jump_bucket(h, buckets)
-    probes = (jump_bucket(mix64((h + k) & MASK64), buckets) for k in range(1, 4 * n + 1))
-    cyclic = ((primary + k) % buckets for k in range(1, buckets))
+def probe_replicas(h: int, count: int, n: int, index_of) -> list[int]:
+    """The failover order over indices 0..count-1 for any lookup `index_of(hash)`:
+    index_of(h), then index_of(mix64(h + k)) for k = 1 … 4n skipping repeats,
+    then the indices after the primary cyclically (JumpHash, JumpBackHash and
+    JumpBackAnchorHash share it)."""
+    primary = index_of(h)
+    probes = (index_of(mix64((h + k) & MASK64)) for k in range(1, 4 * n + 1))
+    cyclic = ((primary + k) % count for k in range(1, count))
     order = {}
     for b in itertools.chain([primary], probes):
         order.setdefault(b)
@@ -49,3 +51,7 @@ def jump_replicas(h: int, buckets: int, n: int) -> list[int]:
         if len(order) == n:
             break
     return list(order)
+
+
+def jump_replicas(h: int, buckets: int, n: int) -> list[int]:
+    return probe_replicas(h, buckets, n, lambda k: jump_bucket(k, buckets))

@@ -19,6 +19,9 @@ fn _rust(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_THREADS", fastroute_engine::batch::MAX_THREADS)?;
     m.add("MAX_RING_POINTS", fastroute_engine::placement::ring::MAX_POINTS)?;
     m.add("MAX_MAGLEV_TABLE_SIZE", fastroute_engine::placement::maglev::MAX_TABLE_SIZE)?;
+    // The engine's kind registry, so tests can check every kind has a Python face.
+    let kinds: Vec<&str> = fastroute_engine::placement::KINDS.iter().map(|k| k.name).collect();
+    m.add("PLACEMENT_KINDS", pyo3::types::PyTuple::new(m.py(), kinds)?)?;
     m.add_function(wrap_pyfunction!(hash::hash_batch, m)?)?;
     m.add_function(wrap_pyfunction!(hash::hash_one, m)?)?;
     m.add_class::<placement::PlacementTable>()?;

@@ -8,14 +8,13 @@
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use fastroute_engine::batch::with_threads;
-use fastroute_engine::placement::haproxy::{ChashConfig, HashKey, MapConfig};
-use fastroute_engine::placement::ketama::{Flavor, KetamaConfig};
-use fastroute_engine::placement::maglev::MaglevConfig;
-use fastroute_engine::placement::ring::{LookupRule, RingConfig, RingMode};
-use fastroute_engine::placement::{BuildError, Config, Kind, Table};
+use fastroute_engine::placement::iphash::IpHash;
+use fastroute_engine::placement::nginx::PlainHash;
+use fastroute_engine::placement::ring::Ring;
+use fastroute_engine::placement::{BuildError, Config, OptionValue, Options, Table};
 use crate::hash::{hash_by_name, placement_key};
 use crate::ip_keys::{ip_bytes, ip_objects};
 use crate::keys::{int_key, key_error, KeyStore};
@@ -32,72 +31,40 @@ fn arg_error(e: BuildError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-fn choice<T>(arg: &str, value: &str, names: &[&str], parse: impl Fn(&str) -> Option<T>) -> PyResult<T> {
-    parse(value).ok_or_else(|| PyValueError::new_err(format!("{arg}: expected one of {names:?}, got {value:?}")))
-}
-
 fn bad_address(i: usize) -> PyErr {
     PyValueError::new_err(format!("keys[{i}]: not an IPv4/IPv6 address"))
 }
 
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-struct RingOptions { mode: String, points_per_weight: f64, min_ring_size: u64, max_ring_size: u64, lookup: String,
-                     weights_are_shares: bool }
+/// The kind's settings as the Python class passes them → the engine's generic
+/// option map (the kind file reads and checks them).
+fn engine_options(options: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
+    let mut out = Options::new();
+    for (name, value) in options.into_iter().flat_map(|d| d.iter()) {
+        let name: String = name.extract().map_err(|_| PyTypeError::new_err("options: names must be str"))?;
+        let converted = option_value(&value).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "options[{name:?}]: expected None, bool, int, float, str or a list of int, got {}",
+                value.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
+        })?;
+        out.set(name, converted);
+    }
+    Ok(out)
+}
 
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-struct MaglevOptions { table_size: u64, weights_are_shares: bool }
-
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-struct KetamaOptions { flavor: String, vnodes: Option<Vec<u64>>, replicas: usize }
-
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-struct ChashOptions { hash_key: String, puids: Option<Vec<u32>>, addrs: Option<Vec<u32>>, ports: Option<Vec<u32>>,
-                      avalanche: bool }
-
-#[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-struct MapOptions { avalanche: bool }
-
-/// The engine `Kind` for `kind`, its settings read from `options`.
-fn kind_config(kind: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Kind> {
-    let options = || options.ok_or_else(|| PyTypeError::new_err(format!("options: required for {kind:?}")));
-    Ok(match kind {
-        "ring" => {
-            let o: RingOptions = options()?.extract()?;
-            Kind::Ring(RingConfig {
-                mode: choice("mode", &o.mode, RingMode::NAMES, RingMode::from_name)?,
-                points_per_weight: o.points_per_weight,
-                min_ring_size: o.min_ring_size,
-                max_ring_size: o.max_ring_size,
-                lookup: choice("lookup", &o.lookup, LookupRule::NAMES, LookupRule::from_name)?,
-                weights_are_shares: o.weights_are_shares,
-            })
-        }
-        "maglev" => {
-            let o: MaglevOptions = options()?.extract()?;
-            Kind::Maglev(MaglevConfig { table_size: o.table_size, weights_are_shares: o.weights_are_shares })
-        }
-        "ketama" => {
-            let o: KetamaOptions = options()?.extract()?;
-            let flavor = choice("flavor", &o.flavor, Flavor::NAMES, Flavor::from_name)?;
-            Kind::Ketama(KetamaConfig { flavor, vnodes: o.vnodes, replicas: o.replicas })
-        }
-        "haproxy_chash" => {
-            let o: ChashOptions = options()?.extract()?;
-            let hash_key = choice("hash_key", &o.hash_key, HashKey::NAMES, HashKey::from_name)?;
-            Kind::HaproxyChash(ChashConfig { hash_key, puids: o.puids, addrs: o.addrs, ports: o.ports, avalanche: o.avalanche })
-        }
-        "haproxy_map" => Kind::HaproxyMap(MapConfig { avalanche: options()?.extract::<MapOptions>()?.avalanche }),
-        "jump" => Kind::Jump,
-        "rendezvous" => Kind::Rendezvous,
-        "ip_hash" => Kind::IpHash,
-        "nginx_chash" => Kind::NginxChash,
-        "nginx_hash" => Kind::NginxHash,
-        other => return Err(PyValueError::new_err(format!("kind: unknown placement {other:?}"))),
+fn option_value(value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
+    Ok(if value.is_none() {
+        OptionValue::Absent
+    } else if let Ok(b) = value.cast::<PyBool>() {
+        OptionValue::Bool(b.is_true())
+    } else if let Ok(s) = value.cast::<PyString>() {
+        OptionValue::Text(s.to_str()?.to_owned())
+    } else if let Ok(f) = value.cast::<PyFloat>() {
+        OptionValue::Float(f.value())
+    } else if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        OptionValue::Ints(value.try_iter()?.map(|v| v?.extract::<i128>()).collect::<PyResult<_>>()?)
+    } else {
+        OptionValue::Int(value.extract::<i128>()?)
     })
 }
 
@@ -121,8 +88,15 @@ impl PlacementTable {
         }
     }
 
+    /// ip_hash tables: keys are addresses, converted here from Python objects
+    /// (`ip_keys`); every other kind hashes its keys.
+    #[inline]
+    pub(crate) fn ip_hash(&self) -> Option<&IpHash> {
+        if self.table.keys_are_addresses() { self.table.placement_as::<IpHash>() } else { None }
+    }
+
     fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<u32> {
-        if let Some(ip) = self.table.as_ip_hash() {
+        if let Some(ip) = self.ip_hash() {
             let mut buf = [0u8; 16];
             let n = ip_bytes(key, &mut buf, "key")?;
             return Ok(ip.lookup(&buf[..n]));
@@ -134,16 +108,16 @@ impl PlacementTable {
 #[pymethods]
 impl PlacementTable {
     /// `options`: the kind's own settings as the Python class passes them, every key present
-    /// (see the `*Options` structs); the engine checks values and limits.
+    /// (read by the kind's file in the engine, which checks values and limits).
     #[new]
     /// `secret`: keyed placement (docs/algorithms.md §22).
     #[pyo3(signature = (kind, names, weights, hash="xxh3", text_keys=false, options=None, secret=None))]
     fn new(kind: &str, names: Vec<String>, weights: Vec<f64>, hash: &str, text_keys: bool,
            options: Option<&Bound<'_, PyDict>>, secret: Option<&[u8]>) -> PyResult<Self> {
         let hash = hash_by_name(hash)?;
-        let kind = kind_config(kind, options)?;
+        let options = engine_options(options)?;
         let secret = secret.map(placement_key).transpose()?;
-        let config = Config { names, weights, hash, text_keys, kind, secret };
+        let config = Config { names, weights, hash, text_keys, kind: kind.to_owned(), options, secret };
         let table = Table::build(&config).map_err(arg_error)?;
         let names = Python::attach(|py| config.names.iter().map(|n| PyString::new(py, n).unbind()).collect());
         Ok(PlacementTable { table, names })
@@ -183,7 +157,7 @@ impl PlacementTable {
         self.table.check_replica_count(n).map_err(arg_error)?;
         let codes = codes.as_slice()?;
         let (mut scratch, mut out) = (Vec::new(), Vec::with_capacity(n));
-        let found = if let Some(ip) = self.table.as_ip_hash() {
+        let found = if let Some(ip) = self.ip_hash() {
             let mut buf = [0u8; 16];
             let len = ip_bytes(key, &mut buf, "key")?;
             let holders = self.table.holders();
@@ -225,7 +199,7 @@ impl PlacementTable {
     fn replica_indices(&self, key: &Bound<'_, PyAny>, n: usize) -> PyResult<Vec<u32>> {
         self.table.check_replica_count(n).map_err(arg_error)?;
         let mut out = Vec::with_capacity(n);
-        if let Some(ip) = self.table.as_ip_hash() {
+        if let Some(ip) = self.ip_hash() {
             let mut buf = [0u8; 16];
             let len = ip_bytes(key, &mut buf, "key")?;
             ip.replicas(&buf[..len], n, &mut out);
@@ -237,7 +211,7 @@ impl PlacementTable {
 
     #[pyo3(signature = (keys, threads=None))]
     fn _route<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyTuple>, threads: Option<usize>) -> PyResult<Bound<'py, PyArray1<i32>>> {
-        if let Some(out) = self.table.as_ip_hash().map(|ip| ip_objects(ip, keys, 1)).transpose()?.flatten() {
+        if let Some(out) = self.ip_hash().map(|ip| ip_objects(ip, keys, 1)).transpose()?.flatten() {
             return Ok(out.into_pyarray(py));
         }
         let store = KeyStore::from_arg(keys)?;
@@ -257,7 +231,7 @@ impl PlacementTable {
     #[pyo3(signature = (keys, n, threads=None))]
     fn _route_replicas<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyTuple>, n: usize, threads: Option<usize>) -> PyResult<Bound<'py, PyArray2<i32>>> {
         self.table.check_replica_count(n).map_err(arg_error)?;
-        if let Some(flat) = self.table.as_ip_hash().map(|ip| ip_objects(ip, keys, n)).transpose()?.flatten() {
+        if let Some(flat) = self.ip_hash().map(|ip| ip_objects(ip, keys, n)).transpose()?.flatten() {
             let m = flat.len() / n;
             return flat.into_pyarray(py).reshape([m, n]);
         }
@@ -272,7 +246,7 @@ impl PlacementTable {
 
     /// The ring operations, for ring-shaped kinds (ring, ketama, nginx/HAProxy consistent).
     fn _ring(slf: &Bound<'_, Self>) -> PyResult<RingOps> {
-        match slf.get().table.as_ring() {
+        match slf.get().table.placement_as::<Ring>() {
             Some(_) => Ok(RingOps { table: slf.clone().unbind() }),
             None => Err(PyTypeError::new_err("only ring tables have points")),
         }
@@ -280,7 +254,7 @@ impl PlacementTable {
 
     /// The nginx plain-hash operations (attempts, down peers).
     fn _nginx_hash(slf: &Bound<'_, Self>) -> PyResult<NginxHashOps> {
-        match slf.get().table.as_nginx_hash() {
+        match slf.get().table.placement_as::<PlainHash>() {
             Some(_) => Ok(NginxHashOps { table: slf.clone().unbind() }),
             None => Err(PyTypeError::new_err("only nginx plain hash tables have attempts")),
         }

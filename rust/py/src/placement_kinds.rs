@@ -23,7 +23,7 @@ pub struct RingOps {
 
 impl RingOps {
     fn ring(&self) -> &Ring {
-        self.table.get().table.as_ring().expect("RingOps is made for ring tables only")
+        self.table.get().table.placement_as::<Ring>().expect("RingOps is made for ring tables only")
     }
 }
 
@@ -68,7 +68,7 @@ pub struct NginxHashOps {
 
 impl NginxHashOps {
     fn plain(&self) -> &PlainHash {
-        self.table.get().table.as_nginx_hash().expect("NginxHashOps is made for nginx plain hash tables only")
+        self.table.get().table.placement_as::<PlainHash>().expect("NginxHashOps is made for nginx plain hash tables only")
     }
 }
 

@@ -265,16 +265,13 @@ def placement_members(members: Iterable[Member]) -> tuple[Member, ...]:
     return primaries or tuple(m for m in members if m.state == "backup" and m.weight > 0)
 
 
-def _placement_factory(class_name: str, weighted: bool = True):
+def _placement_factory(cls: type):
     def factory(names, weights, params):
-        from .. import placement  # imported at build time: membership works without the compiled core
-
-        cls = getattr(placement, class_name)
         try:
-            if weighted:
+            if cls._weighted:
                 return cls(names, weights, **params)
             if any(w != weights[0] for w in weights):
-                raise ValueError(f"weights: {class_name} cannot weight nodes; use ring, maglev or rendezvous")
+                raise ValueError(f"weights: {cls.__name__} cannot weight nodes; use ring, maglev or rendezvous")
             return cls(names, **params)
         except TypeError as exc:
             raise ValueError(f"params: {exc}") from None
@@ -282,20 +279,16 @@ def _placement_factory(class_name: str, weighted: bool = True):
     return factory
 
 
+def _placements() -> dict[str, Callable[[list[str], list[float], dict], Any]]:
+    from ..placement._registry import FACES  # importing the package registers every face
+
+    return {name: _placement_factory(cls) for name, cls in FACES.items()}
+
+
 #: algorithm name → factory(names, weights, params). `params` are the class's keyword options.
-#: Every placement kind is listed here; nothing registers kinds at run time.
-PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {
-    "ring": _placement_factory("HashRing"),
-    "maglev": _placement_factory("Maglev"),
-    "jump": _placement_factory("JumpHash", weighted=False),
-    "rendezvous": _placement_factory("Rendezvous"),
-    "ip_hash": _placement_factory("IPHash"),
-    "ketama": _placement_factory("Ketama"),
-    "nginx_chash": _placement_factory("NginxConsistentHash"),
-    "nginx_hash": _placement_factory("NginxPlainHash"),
-    "haproxy_chash": _placement_factory("HAProxyConsistentHash"),
-    "haproxy_map": _placement_factory("HAProxyMapHash"),
-}
+#: Derived from the placement faces (each declares its name, fastroute/placement/_registry.py);
+#: every kind is listed once the package is imported, nothing registers kinds at run time.
+PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = _placements()
 
 
 def build_placement(members: Iterable[Member], algorithm: str, params: Mapping[str, Any] | None = None, *,

@@ -14,7 +14,7 @@ Keys are str (UTF-8), bytes, or int (8 bytes little-endian), hashed with
 Classes report `__module__ == "fastroute.placement"`, so pickles name this
 package whichever file defines the class.
 
-Keyed placement (HashRing, Maglev, JumpHash, Rendezvous; docs/algorithms.md §22):
+Keyed placement (HashRing, Maglev, JumpHash, JumpBackHash, JumpBackAnchorHash, Rendezvous; docs/algorithms.md §22):
 `secret=` (bytes, >= 16) hashes keys with SipHash-1-3 under a key derived from
 the secret, so nobody without it can craft keys that pile onto one node; without
 it every output is what it always was. The secret never appears in repr, errors
@@ -28,12 +28,14 @@ from ._table import MAX_MAGLEV_TABLE_SIZE, MAX_RING_POINTS, MAX_THREADS, _Placem
 from .haproxy import HAProxyConsistentHash, HAProxyMapHash
 from .iphash import IPHash
 from .jump import JumpHash
+from .jumpback import JumpBackHash
+from .jumpback_anchor import MAX_ANCHOR_BUCKETS, JumpBackAnchorHash
 from .ketama import Ketama
 from .maglev import Maglev
 from .nginx import NginxConsistentHash, NginxPlainHash
 from .rendezvous import Rendezvous
 from .ring import HashRing
 
-__all__ = ["HAProxyConsistentHash", "HAProxyMapHash", "HashRing", "IPHash", "JumpHash", "Ketama",
-           "MAX_MAGLEV_TABLE_SIZE", "MAX_RING_POINTS", "MAX_THREADS", "Maglev", "NginxConsistentHash",
-           "NginxPlainHash", "Rendezvous"]
+__all__ = ["HAProxyConsistentHash", "HAProxyMapHash", "HashRing", "IPHash", "JumpBackAnchorHash", "JumpBackHash",
+           "JumpHash", "Ketama", "MAX_ANCHOR_BUCKETS", "MAX_MAGLEV_TABLE_SIZE", "MAX_RING_POINTS", "MAX_THREADS",
+           "Maglev", "NginxConsistentHash", "NginxPlainHash", "Rendezvous"]

@@ -81,7 +81,10 @@ class _Placement(_rust.PlacementTable):
     """Shared Python face; lookups (get_node, get_index, replicas, …) are inherited from Rust."""
 
     __slots__ = ("_nodes", "_weights", "_options", "_secret", "_localities", "_distinct_codes")
+    #: The engine kind (rust/engine/src/placement/mod.rs KINDS), also the cluster-TOML name.
     _kind: ClassVar[str]
+    #: Takes per-node weights (cluster files pass them); False: unweighted (JumpHash).
+    _weighted: ClassVar[bool] = True
     #: Options holding one value per node (kept aligned by name in with_node / without_node).
     _per_node: ClassVar[tuple[str, ...]] = ()
     _nodes: tuple[str, ...]

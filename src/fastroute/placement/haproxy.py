@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .._validate import check_bool, check_choice, check_int, int_weights, nodes_and_weights
 from ._table import _hash_name, _per_node_ints, _Placement, _refuse_secret, public
+from ._registry import registered
 
 #: HAProxy's `hash-type ... <function>` choices; sdbm is its default.
 HAPROXY_HASH_FUNCTIONS = ("sdbm", "djb2", "wt6", "crc32")
@@ -25,6 +26,7 @@ def _haproxy_options(raw, count: int, hash: object, avalanche: object):
 
 
 @public
+@registered
 class HAProxyMapHash(_Placement):
     """HAProxy `hash-type map-based`: a table where server i fills weight_i
     slots in HAProxy's spread order; a key goes to slot hash mod len(table)
@@ -48,6 +50,7 @@ class HAProxyMapHash(_Placement):
 
 
 @public
+@registered
 class HAProxyConsistentHash(_Placement):
     """HAProxy `hash-type consistent` (the chash tree): weight × 16 points per
     server from its `hash-key` (`id`: `server_ids`, HAProxy's puid, default

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from .._validate import int_weights, nodes_and_weights
 from ._table import _Placement, _refuse_secret, public
+from ._registry import registered
 
 
 @public
+@registered
 class IPHash(_Placement):
     """nginx `ip_hash`: keys are client addresses as text ("10.1.2.3",
     "2001:db8::1", str or ASCII bytes) or an IPv4 address as an int. IPv4 hashes the first three octets, so

@@ -4,6 +4,7 @@ docs/algorithms.md §9): libketama and both uhashring rings."""
 from __future__ import annotations
 
 from .._validate import check_bool, check_choice, float_weights, int_weights, nodes_and_weights
+from ._registry import registered
 from ._table import (MAX_RING_POINTS, _hash_name, _per_node_ints, _Placement, _positive_int, _refuse_secret,
                      _RingPoints, public)
 
@@ -15,6 +16,7 @@ _KETAMA_HASHES = ("ketama", "md5", "xxh3")
 
 
 @public
+@registered
 class Ketama(_RingPoints, _Placement):
     """A ketama continuum. flavor="libketama": node i gets
     floor(float32(w_i/Σw) × 40 × N) MD5 digests of "<name>-<k>", 4 points each,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from .._validate import float_weights, nodes_and_weights
 from ._table import _U64_MAX, _hash_name, _Placement, _positive_int, _secret_arg, public
+from ._registry import registered
 
 
 @public
+@registered
 class Maglev(_Placement):
     """Maglev lookup table (Eisenbud et al. 2016) with Envoy's weighted fill and
     name-sorted build order; `table_size` must be prime (default 65537).

@@ -12,6 +12,7 @@ from .._keys import key_batch_arg
 from .._validate import int_weights, nodes_and_weights
 from ..redact import quoted
 from ._table import _Placement, _refuse_secret, _threads, public
+from ._registry import registered
 
 
 def _nginx_weights(raw, count: int) -> np.ndarray:
@@ -23,6 +24,7 @@ def _nginx_weights(raw, count: int) -> np.ndarray:
 
 
 @public
+@registered
 class NginxConsistentHash(_Placement):
     """nginx `hash $key consistent` (ngx_http_upstream_hash_module's ketama-like
     ring): 160 × weight CRC32 points per server; lookup first point >= the
@@ -39,6 +41,7 @@ class NginxConsistentHash(_Placement):
 
 
 @public
+@registered
 class NginxPlainHash(_Placement):
     """nginx `hash $key` (not consistent): CRC32 of the key picks a server by
     weight; a down server makes nginx try again with a new hash, up to 21

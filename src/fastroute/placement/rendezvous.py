@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from .._validate import float_weights, nodes_and_weights
 from ._table import _hash_name, _Placement, _secret_arg, public
+from ._registry import registered
 
 
 @public
+@registered
 class Rendezvous(_Placement):
     """Weighted rendezvous (highest random weight) hashing: score -w/ln(u);
     P(node) = w/Σw and removing a node moves only its keys. O(nodes) per key.

@@ -8,12 +8,14 @@ from .._keys import key_batch_arg
 from .._validate import check_choice, check_finite, float_weights, is_finite_real, nodes_and_weights
 from ..redact import quoted
 from ._table import _U64_MAX, _hash_name, _Placement, _positive_int, _secret_arg, public
+from ._registry import registered
 
 _LOOKUP_RULES = ("at_or_after", "after", "nearest")
 _RING_MODES = ("fixed", "normalized")
 
 
 @public
+@registered
 class HashRing(_Placement):
     """Consistent hash ring.
 

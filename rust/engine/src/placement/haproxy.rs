@@ -3,9 +3,25 @@
 //! and the map-based table. Lookups reuse the one `Ring` (nearest node on the
 //! 32-bit circle, ties to the predecessor) and a plain table.
 
+use std::sync::Arc;
+
 use super::ring::{LookupRule, Ring};
-use super::BuildError;
+use super::{BuildError, KindOptions, KindSpec, Nodes, OptionReader, Placement};
 use crate::hash::full_hash;
+
+/// `haproxy_chash`: HAProxy `hash-type consistent` (`HAProxyConsistentHash`).
+pub const HAPROXY_CHASH: KindSpec = KindSpec {
+    name: "haproxy_chash",
+    reproduces_public_algorithm: true,
+    read_options: |o| Ok(Box::new(ChashConfig::read(o)?)),
+};
+
+/// `haproxy_map`: HAProxy `hash-type map-based` (`HAProxyMapHash`).
+pub const HAPROXY_MAP: KindSpec = KindSpec {
+    name: "haproxy_map",
+    reproduces_public_algorithm: true,
+    read_options: |o| Ok(Box::new(MapConfig { avalanche: o.bool("avalanche")? })),
+};
 
 /// HAProxy's `weight` range (`SRV_UWGHT_MAX`).
 pub const MAX_WEIGHT: f64 = 256.0;
@@ -31,6 +47,16 @@ pub struct ChashConfig {
 }
 
 impl ChashConfig {
+    pub fn read(o: &mut OptionReader<'_>) -> Result<Self, BuildError> {
+        Ok(ChashConfig {
+            hash_key: o.choice("hash_key", HashKey::NAMES, HashKey::from_name)?,
+            puids: o.ints_or_none("puids")?,
+            addrs: o.ints_or_none("addrs")?,
+            ports: o.ints_or_none("ports")?,
+            avalanche: o.bool("avalanche")?,
+        })
+    }
+
     /// The consistent tree as a ring: nearest node on the 32-bit circle, ties to the predecessor.
     pub fn build(&self, weights: &[f64]) -> Result<Ring, BuildError> {
         let w = integer_weights(weights)?;
@@ -47,11 +73,31 @@ impl ChashConfig {
     }
 }
 
+impl KindOptions for ChashConfig {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        Ok(Arc::new(ChashConfig::build(self, nodes.weights)?))
+    }
+
+    fn avalanche(&self) -> bool {
+        self.avalanche
+    }
+}
+
 /// `hash-type map-based` options.
 #[derive(Debug, Clone, Default)]
 pub struct MapConfig {
     /// `avalanche`: full_hash() over the 32-bit key hash before the lookup.
     pub avalanche: bool,
+}
+
+impl KindOptions for MapConfig {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        Ok(Arc::new(MapTable::build(nodes.weights)?))
+    }
+
+    fn avalanche(&self) -> bool {
+        self.avalanche
+    }
 }
 
 /// Map-based table (§7.3): server = table[h mod T].
@@ -88,6 +134,25 @@ impl MapTable {
                 }
             }
         }
+    }
+}
+
+impl Placement for MapTable {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        MapTable::lookup(self, h)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        MapTable::replicas(self, h, n, out)
+    }
+
+    fn stats(&self, _node_count: usize) -> (usize, usize) {
+        (self.table.len(), self.table.len() * 4)
+    }
+
+    fn fingerprint_contents(&self, out: &mut Vec<u8>) {
+        self.table.iter().for_each(|o| out.extend_from_slice(&o.to_le_bytes()));
     }
 }
 

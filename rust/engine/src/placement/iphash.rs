@@ -6,6 +6,18 @@
 //! the same hash; after 20 tries nginx falls back to round robin. PyO3-free.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::{BuildError, KeyHasher, KindSpec, NoOptions, Placement};
+use crate::batch::{par_map, par_rows};
+use crate::keys::KeyBatch;
+
+/// `ip_hash`: nginx `ip_hash` (`IPHash`); keys are addresses; no options.
+pub const IP_HASH: KindSpec = KindSpec {
+    name: "ip_hash",
+    reproduces_public_algorithm: true,
+    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(IpHash::build(nodes.weights)?))))),
+};
 
 /// nginx's constants: initial value, multiplier, modulus, tries before fallback.
 const IP_HASH_INIT: u32 = 89;
@@ -61,11 +73,69 @@ pub fn batch_address(batch: crate::keys::KeyBatch<'_>, i: usize, scratch: &mut V
     parse_address(batch.bytes_at(i, scratch), out)
 }
 
+/// A number looked up as an address: its low 32 bits as IPv4.
+#[inline]
+fn ipv4_bytes(v: u64) -> [u8; 3] {
+    let b = (v as u32).to_be_bytes();
+    [b[0], b[1], b[2]]
+}
+
+impl Placement for IpHash {
+    /// `h` is an IPv4 address as a number (keys are not hashed).
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        IpHash::lookup(self, &ipv4_bytes(h))
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        IpHash::replicas(self, &ipv4_bytes(h), n, out)
+    }
+
+    fn stats(&self, node_count: usize) -> (usize, usize) {
+        (node_count, node_count * 4)
+    }
+
+    fn keys_are_addresses(&self) -> bool {
+        true
+    }
+
+    /// Each key parsed as an address (integers: IPv4 numbers), never hashed.
+    fn route(&self, _keys: &KeyHasher, batch: KeyBatch<'_>, m: usize) -> Result<Vec<i32>, usize> {
+        let out = par_map(m, Vec::new, |scratch, i| {
+            let mut buf = [0u8; 16];
+            match batch_address(batch, i, scratch, &mut buf) {
+                Some(len) => IpHash::lookup(self, &buf[..len]) as i32,
+                None => -1,
+            }
+        });
+        match out.iter().position(|&v| v < 0) {
+            Some(bad) => Err(bad),
+            None => Ok(out),
+        }
+    }
+
+    fn route_replicas(&self, _keys: &KeyHasher, batch: KeyBatch<'_>, m: usize, n: usize) -> Vec<i32> {
+        par_rows(m, n, || (Vec::new(), Vec::with_capacity(n)), |(scratch, reps), i, row| {
+            let mut buf = [0u8; 16];
+            match batch_address(batch, i, scratch, &mut buf) {
+                Some(len) => IpHash::replicas(self, &buf[..len], n, reps),
+                None => {
+                    row.fill(-1);
+                    return;
+                }
+            }
+            for (slot, &r) in row.iter_mut().zip(reps.iter()) {
+                *slot = r as i32;
+            }
+        })
+    }
+}
+
 impl IpHash {
     /// nginx `weight=`: integers (0 for `down` servers).
-    pub fn build(weights: &[f64]) -> Result<IpHash, super::BuildError> {
+    pub fn build(weights: &[f64]) -> Result<IpHash, BuildError> {
         if weights.iter().any(|w| w.fract() != 0.0 || *w > u32::MAX as f64) {
-            return Err(super::BuildError::new("weights", "ip_hash weights must be integers"));
+            return Err(BuildError::new("weights", "ip_hash weights must be integers"));
         }
         Ok(IpHash::new(&weights.iter().map(|w| *w as u32).collect::<Vec<_>>()))
     }

@@ -2,6 +2,92 @@
 //! Jump consistent hash (Lamping & Veach 2014, "A Fast, Minimal Memory,
 //! Consistent Hash Algorithm", Fig. 1; docs/algorithms.md §11).
 
+use std::fmt::Debug;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::{KeyHasher, KindSpec, NoOptions, Placement};
+use crate::batch::par_chunks;
+use crate::keys::KeyBatch;
+
+/// `jump`: jump consistent hash (`JumpHash`); no options, unweighted.
+pub const JUMP: KindSpec = KindSpec {
+    name: "jump",
+    reproduces_public_algorithm: false,
+    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(Jump::new(nodes.names.len() as u32)))))),
+};
+
+/// A bucket function of the jump family: one bucket per node, unweighted
+/// (jump here, JumpBackHash in jumpback.rs); `Buckets<F>` is their Placement.
+pub trait BucketFunction: Debug + Clone + Send + Sync + 'static {
+    fn bucket(h: u64, buckets: u32) -> u32;
+    /// `out[i] = bucket(keys[i], buckets)`, the kind's batch kernel.
+    fn buckets_into(keys: &[u64], buckets: u32, out: &mut [i32]);
+}
+
+/// One bucket per node, placed by `F`.
+#[derive(Debug, Clone)]
+pub struct Buckets<F> {
+    buckets: u32,
+    function: PhantomData<F>,
+}
+
+impl<F> Buckets<F> {
+    pub fn new(buckets: u32) -> Self {
+        Buckets { buckets, function: PhantomData }
+    }
+}
+
+impl<F: BucketFunction> Placement for Buckets<F> {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        F::bucket(h, self.buckets)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        probe_replicas(h, self.buckets, n, out, |k| F::bucket(k, self.buckets))
+    }
+
+    fn holders(&self, _weights: &[f64]) -> usize {
+        self.buckets as usize
+    }
+
+    fn stats(&self, _node_count: usize) -> (usize, usize) {
+        (0, 0)
+    }
+
+    fn fingerprint_contents(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.buckets.to_le_bytes());
+    }
+
+    /// Hashes first, then the batch kernel over them.
+    fn route(&self, keys: &KeyHasher, batch: KeyBatch<'_>, _m: usize) -> Result<Vec<i32>, usize> {
+        let hashes = keys.map_batch(batch, |h| h);
+        Ok(par_chunks(&hashes, |h, o| F::buckets_into(h, self.buckets, o)))
+    }
+
+    fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
+        par_chunks(h, |keys, o| F::buckets_into(keys, self.buckets, o))
+    }
+}
+
+/// Lamping–Veach jump as a `BucketFunction`.
+#[derive(Debug, Clone)]
+pub struct JumpFunction;
+
+impl BucketFunction for JumpFunction {
+    #[inline]
+    fn bucket(h: u64, buckets: u32) -> u32 {
+        jump_bucket(h, buckets)
+    }
+
+    fn buckets_into(keys: &[u64], buckets: u32, out: &mut [i32]) {
+        jump_buckets_into(keys, buckets, out)
+    }
+}
+
+pub type Jump = Buckets<JumpFunction>;
+
 /// The paper's 64-bit linear congruential multiplier (also Guava's).
 const LCG_MULTIPLIER: u64 = 2862933555777941757;
 
@@ -103,23 +189,25 @@ mod tests {
 }
 
 /// splitmix64 finaliser (Steele, Lea & Flood 2014): decorrelates the re-probe
-/// hashes of `jump_replicas` from the primary's.
+/// hashes of `probe_replicas` from the primary's; also the output step of the
+/// SplitMix64 stream JumpBackHash draws from (jumpback.rs).
 #[inline]
-fn splitmix64(mut z: u64) -> u64 {
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
     z ^ (z >> 31)
 }
 
-/// Primary `jump_bucket(h)`, then buckets of re-hashed keys `splitmix64(h + k)`
-/// (k = 1, 2, …), skipping repeats; after 4·n probes the rest follow the
-/// primary in index order, so the answer is always n distinct buckets.
-pub fn jump_replicas(h: u64, buckets: u32, n: usize, out: &mut Vec<u32>) {
+/// Failover order over indices `0..count` for a lookup `index_of`: the primary
+/// `index_of(h)`, then `index_of(splitmix64(h + k))` (k = 1, 2, …) skipping
+/// repeats; after 4·n probes the rest follow the primary in index order, so the
+/// answer is always n distinct indices. Shared by jump, JumpBackHash and JumpBackAnchor.
+pub fn probe_replicas(h: u64, count: u32, n: usize, out: &mut Vec<u32>, index_of: impl Fn(u64) -> u32) {
     out.clear();
-    out.push(jump_bucket(h, buckets));
+    out.push(index_of(h));
     let mut k = 1u64;
     while out.len() < n && k <= 4 * n as u64 {
-        let b = jump_bucket(splitmix64(h.wrapping_add(k)), buckets);
+        let b = index_of(splitmix64(h.wrapping_add(k)));
         if !out.contains(&b) {
             out.push(b);
         }
@@ -127,11 +215,16 @@ pub fn jump_replicas(h: u64, buckets: u32, n: usize, out: &mut Vec<u32>) {
     }
     let mut b = out[0];
     while out.len() < n {
-        b = (b + 1) % buckets;
+        b = (b + 1) % count;
         if !out.contains(&b) {
             out.push(b);
         }
     }
+}
+
+/// Jump's failover order (`probe_replicas` over `jump_bucket`).
+pub fn jump_replicas(h: u64, buckets: u32, n: usize, out: &mut Vec<u32>) {
+    probe_replicas(h, buckets, n, out, |k| jump_bucket(k, buckets))
 }
 
 #[cfg(test)]

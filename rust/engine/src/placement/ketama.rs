@@ -14,11 +14,19 @@
 //!   (docs/algorithms.md §9.3).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::ring::{LookupRule, Ring, MAX_POINTS, MAX_POINTS_TEXT};
-use super::BuildError;
+use super::{BuildError, KindOptions, KindSpec, Nodes, OptionReader, Placement};
 use crate::hash::md5_digest;
 use xxhash_rust::xxh3::xxh3_64;
+
+/// `ketama`: libketama / uhashring continuum (`Ketama`), a public algorithm.
+pub const KETAMA: KindSpec = KindSpec {
+    name: "ketama",
+    reproduces_public_algorithm: true,
+    read_options: |o| Ok(Box::new(KetamaConfig::read(o)?)),
+};
 
 /// Ketama options; `vnodes` None means 40 per node.
 #[derive(Debug, Clone)]
@@ -30,6 +38,14 @@ pub struct KetamaConfig {
 }
 
 impl KetamaConfig {
+    pub fn read(o: &mut OptionReader<'_>) -> Result<Self, BuildError> {
+        Ok(KetamaConfig {
+            flavor: o.choice("flavor", Flavor::NAMES, Flavor::from_name)?,
+            vnodes: o.ints_or_none("vnodes")?,
+            replicas: o.int("replicas")?,
+        })
+    }
+
     pub fn build(&self, names: &[&[u8]], weights: &[f64]) -> Result<Ring, BuildError> {
         let vnodes = self.vnodes.clone().unwrap_or_else(|| vec![40; names.len()]);
         if vnodes.len() != names.len() || self.replicas == 0 || self.replicas > 4 {
@@ -47,6 +63,12 @@ impl KetamaConfig {
         }
         let points = ketama_points(names, weights, &vnodes, self.replicas, self.flavor);
         Ring::from_points(points, names.len(), rule).map_err(|e| BuildError::new("vnodes/weights", e.to_string()))
+    }
+}
+
+impl KindOptions for KetamaConfig {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        Ok(Arc::new(KetamaConfig::build(self, nodes.name_bytes, nodes.weights)?))
     }
 }
 

@@ -2,7 +2,18 @@
 //! Maglev lookup table (Eisenbud et al., NSDI 2016, §3.4, Pseudocode 1), with
 //! Envoy's weighted fill and node ordering (docs/algorithms.md §3.1). PyO3-free.
 
+use std::sync::Arc;
+
 use xxhash_rust::xxh64::xxh64;
+
+use super::{BuildError, KindOptions, KindSpec, Nodes, OptionReader, Placement};
+
+/// `maglev`: the Maglev lookup table (`Maglev`).
+pub const MAGLEV: KindSpec = KindSpec {
+    name: "maglev",
+    reproduces_public_algorithm: false,
+    read_options: |o| Ok(Box::new(MaglevConfig::read(o)?)),
+};
 
 /// Envoy's default table size (§3.1), prime.
 pub const DEFAULT_TABLE_SIZE: u64 = 65537;
@@ -19,10 +30,52 @@ pub struct MaglevConfig {
 }
 
 impl MaglevConfig {
-    pub fn build(&self, names: &[&[u8]], weights: &[f64]) -> Result<Maglev, super::BuildError> {
+    pub fn read(o: &mut OptionReader<'_>) -> Result<Self, BuildError> {
+        Ok(MaglevConfig { table_size: o.int("table_size")?, weights_are_shares: o.bool("weights_are_shares")? })
+    }
+
+    pub fn build(&self, names: &[&[u8]], weights: &[f64]) -> Result<Maglev, BuildError> {
         Maglev::build_with(names, weights, self.table_size, self.weights_are_shares).map_err(|e| match e {
-            MaglevError::TooLarge(m) => super::BuildError::new("table_size", format!("must be in [2, {MAX_TABLE_SIZE}], got {m}")),
-            other => super::BuildError::new("table_size", other.to_string()),
+            MaglevError::TooLarge(m) => BuildError::new("table_size", format!("must be in [2, {MAX_TABLE_SIZE}], got {m}")),
+            other => BuildError::new("table_size", other.to_string()),
+        })
+    }
+}
+
+impl KindOptions for MaglevConfig {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        Ok(Arc::new(MaglevConfig::build(self, nodes.name_bytes, nodes.weights)?))
+    }
+}
+
+impl Placement for Maglev {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        Maglev::lookup(self, h)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        Maglev::replicas(self, h, n, out)
+    }
+
+    /// Nodes holding at least one slot.
+    fn holders(&self, weights: &[f64]) -> usize {
+        let mut seen = vec![false; weights.len()];
+        self.table().iter().for_each(|&o| seen[o as usize] = true);
+        seen.iter().filter(|&&s| s).count()
+    }
+
+    fn stats(&self, _node_count: usize) -> (usize, usize) {
+        (self.table().len(), self.table().len() * 4)
+    }
+
+    fn fingerprint_contents(&self, out: &mut Vec<u8>) {
+        self.table().iter().for_each(|o| out.extend_from_slice(&o.to_le_bytes()));
+    }
+
+    fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
+        crate::batch::par_chunks(h, |keys, o| {
+            o.iter_mut().zip(keys).for_each(|(slot, &k)| *slot = Maglev::lookup(self, k) as i32)
         })
     }
 }

@@ -2,32 +2,48 @@
 //! Placement algorithms: deterministic key → node tables. PyO3-free.
 //!
 //! `Table::build(&Config)` is the one entry point: the common node/weight
-//! rules live here, each algorithm file owns its options struct, its build,
-//! its limits and its lookup and replica rules; `Table` dispatches to them.
+//! rules live here. Each kind file owns everything else about its kind: a
+//! `KindSpec` (name, whether it reproduces a public algorithm, how it reads
+//! its options), the options' build (limits included) and a `Placement`
+//! (lookup, replicas, batch routes, size facts, fingerprint contents).
+//! `KINDS` registers them: adding a kind is one kind file and one line there.
 
 pub mod bounded;
-pub mod haproxy;
-pub mod iphash;
-pub mod jump;
-pub mod ketama;
-pub mod maglev;
-pub mod nginx;
-pub mod rendezvous;
-pub mod ring;
+pub mod options;
 pub mod weights;
 
-use crate::batch::{par_chunks, par_map, par_rows};
+use std::any::Any;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use crate::batch::{par_map, par_rows};
 use crate::hash::keyed::PlacementKey;
 use crate::hash::{full_hash, HashAlgorithm};
 use crate::keys::{KeyBatch, KeyError};
-use haproxy::{MapTable, MapConfig, ChashConfig};
-use iphash::IpHash;
-use jump::{jump_bucket, jump_buckets_into, jump_replicas};
-use ketama::KetamaConfig;
-use maglev::{Maglev, MaglevConfig};
-use nginx::PlainHash;
-use rendezvous::Rendezvous;
-use ring::{Ring, RingConfig};
+pub use options::{OptionReader, OptionValue, Options};
+
+/// Declares each kind file as a module and lists its `KindSpec`s in `KINDS`.
+macro_rules! kinds {
+    ($($module:ident: [$($spec:ident),+]),+ $(,)?) => {
+        $(pub mod $module;)+
+        /// Every placement kind, by the name `Config::kind` (and the Python faces) use.
+        pub const KINDS: &[KindSpec] = &[$($($module::$spec),+),+];
+    };
+}
+
+// The registry: one line per kind file.
+kinds! {
+    ring: [RING],
+    ketama: [KETAMA],
+    maglev: [MAGLEV],
+    jump: [JUMP],
+    jumpback: [JUMPBACK],
+    jumpback_anchor: [JUMPBACK_ANCHOR],
+    rendezvous: [RENDEZVOUS],
+    iphash: [IP_HASH],
+    nginx: [NGINX_CHASH, NGINX_HASH],
+    haproxy: [HAPROXY_CHASH, HAPROXY_MAP],
+}
 
 /// An argument broke a rule: `arg` names it (as the Python API spells it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,57 +66,256 @@ impl std::fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// The placement kind and its own options.
-#[derive(Debug, Clone)]
-pub enum Kind {
-    Ring(RingConfig),
-    Ketama(KetamaConfig),
-    Maglev(MaglevConfig),
-    Jump,
-    Rendezvous,
-    /// nginx `ip_hash`: keys are addresses, not hashed.
-    IpHash,
-    /// nginx `hash $key consistent`.
-    NginxChash,
-    /// nginx plain `hash $key`.
-    NginxHash,
-    /// HAProxy `hash-type consistent`.
-    HaproxyChash(ChashConfig),
-    /// HAProxy `hash-type map-based`.
-    HaproxyMap(MapConfig),
+/// One placement kind: its registry entry, a `pub const` in its kind file.
+#[derive(Clone, Copy)]
+pub struct KindSpec {
+    /// The kind's name (part of the fingerprint; the Python face's `_kind`).
+    pub name: &'static str,
+    /// Reproduces a public algorithm (nginx, HAProxy, ketama) byte for byte:
+    /// a secret would silently break that, so the kind refuses one (§22.3).
+    pub reproduces_public_algorithm: bool,
+    /// Reads the kind's options (every error names the option).
+    pub read_options: fn(&mut OptionReader<'_>) -> Result<Box<dyn KindOptions>, BuildError>,
 }
 
-impl Kind {
-    /// The kind's name (part of the fingerprint).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Kind::Ring(_) => "ring",
-            Kind::Ketama(_) => "ketama",
-            Kind::Maglev(_) => "maglev",
-            Kind::Jump => "jump",
-            Kind::Rendezvous => "rendezvous",
-            Kind::IpHash => "ip_hash",
-            Kind::NginxChash => "nginx_chash",
-            Kind::NginxHash => "nginx_hash",
-            Kind::HaproxyChash(_) => "haproxy_chash",
-            Kind::HaproxyMap(_) => "haproxy_map",
+/// What a kind builds from, after the common checks.
+pub struct Nodes<'a> {
+    pub names: &'a [String],
+    /// The names' bytes, in node order.
+    pub name_bytes: &'a [&'a [u8]],
+    /// Finite, >= 0, not all zero; one per name.
+    pub weights: &'a [f64],
+    /// The table's key hash (some kinds also hash node points with it).
+    pub hash: HashAlgorithm,
+}
+
+/// A kind's decoded options: builds the lookup structure.
+pub trait KindOptions: Debug {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError>;
+
+    /// HAProxy `avalanche`: full_hash() over the 32-bit key hash before the lookup.
+    fn avalanche(&self) -> bool {
+        false
+    }
+}
+
+/// The options of a kind that has none: its build is a function of the nodes.
+pub struct NoOptions(pub fn(&Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError>);
+
+impl Debug for NoOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoOptions")
+    }
+}
+
+impl KindOptions for NoOptions {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        (self.0)(nodes)
+    }
+}
+
+/// A built lookup structure. Batch methods have per-kind defaults: a default
+/// body is compiled for each implementing type, so its per-key `lookup` is a
+/// static call; the table dispatches once per call or batch.
+pub trait Placement: AsAny + Debug + Send + Sync {
+    /// Node index for a finished key hash.
+    fn lookup(&self, h: u64) -> u32;
+
+    /// The primary and the next n-1 distinct nodes for a finished key hash.
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>);
+
+    /// Nodes that can receive keys.
+    fn holders(&self, weights: &[f64]) -> usize {
+        weights.iter().filter(|w| **w > 0.0).count()
+    }
+
+    /// Size facts: entries in the table and bytes they use.
+    fn stats(&self, node_count: usize) -> (usize, usize);
+
+    /// The built contents that identify the table beyond its config (appended
+    /// to the fingerprint's bytes).
+    fn fingerprint_contents(&self, _out: &mut Vec<u8>) {}
+
+    /// Keys are addresses, not hashed (nginx `ip_hash`): `lookup` takes an
+    /// IPv4 address as a number and the binding converts address keys itself.
+    fn keys_are_addresses(&self) -> bool {
+        false
+    }
+
+    /// Node index per key of a validated batch of `m` keys. Err(i): key i
+    /// cannot be placed (ip_hash: not an address).
+    fn route(&self, keys: &KeyHasher, batch: KeyBatch<'_>, _m: usize) -> Result<Vec<i32>, usize> {
+        Ok(keys.map_batch(batch, |h| self.lookup(h) as i32))
+    }
+
+    /// Node index per finished 64-bit hash.
+    fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
+        par_map(h.len(), || (), |_, i| self.lookup(h[i]) as i32)
+    }
+
+    /// `n` replicas per key of a validated batch of `m` keys, row-major; a
+    /// row of -1 marks a key that cannot be placed (ip_hash: not an address).
+    fn route_replicas(&self, keys: &KeyHasher, batch: KeyBatch<'_>, m: usize, n: usize) -> Vec<i32> {
+        par_rows(m, n, || (Vec::new(), Vec::with_capacity(n)), |(scratch, reps), i, row| {
+            self.replicas(keys.hash_at(batch, i, scratch), n, reps);
+            for (slot, &r) in row.iter_mut().zip(reps.iter()) {
+                *slot = r as i32;
+            }
+        })
+    }
+}
+
+/// `Any` for every placement, so the binding can reach a kind's own
+/// operations (ring points, nginx attempts) with `Table::placement_as`, and
+/// the table can give per-call lookups static dispatch (`static_lookup!`).
+pub trait AsAny: Any + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<T: Any + Send + Sync> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+/// The table keeps these built types by value in an enum: per-call
+/// `Table::lookup` is a match with the lookup inlined and no pointer to
+/// follow, as before kinds were trait objects (through an `Arc<dyn>`,
+/// `get_node` measured 3-5% slower; docs/build.md §11). Optional for a new
+/// kind: a type not listed here is kept as `Arc<dyn Placement>`.
+macro_rules! static_lookup {
+    ($($variant:ident: $ty:ty),+ $(,)?) => {
+        #[derive(Debug, Clone)]
+        enum Built {
+            $($variant($ty),)+
+            Dynamic(Arc<dyn Placement>),
+        }
+
+        impl Built {
+            /// `placement` by value when its type is listed (a new build holds the only reference).
+            fn of(placement: Arc<dyn Placement>) -> Built {
+                let any = <dyn Placement as AsAny>::into_any(Arc::clone(&placement));
+                $(
+                    let any = match any.downcast::<$ty>() {
+                        Ok(built) => {
+                            drop(placement);
+                            match Arc::try_unwrap(built) {
+                                Ok(value) => return Built::$variant(value),
+                                Err(shared) => return Built::Dynamic(shared),
+                            }
+                        }
+                        Err(other) => other,
+                    };
+                )+
+                drop(any);
+                Built::Dynamic(placement)
+            }
+
+            #[inline]
+            fn get(&self) -> &dyn Placement {
+                match self {
+                    $(Built::$variant(built) => built,)+
+                    Built::Dynamic(placement) => &**placement,
+                }
+            }
+
+            #[inline]
+            fn lookup(&self, h: u64) -> u32 {
+                match self {
+                    $(Built::$variant(built) => Placement::lookup(built, h),)+
+                    Built::Dynamic(placement) => placement.lookup(h),
+                }
+            }
+        }
+    };
+}
+
+static_lookup! {
+    Ring: ring::Ring,
+    Maglev: maglev::Maglev,
+    Jump: jump::Jump,
+    JumpBack: jumpback::JumpBack,
+    Rendezvous: rendezvous::Rendezvous,
+    PlainHash: nginx::PlainHash,
+    Map: haproxy::MapTable,
+    IpHash: iphash::IpHash,
+}
+
+/// How a table hashes keys: SipHash-1-3 under the secret's key, else the
+/// public `hash` with seed 0; then HAProxy's `avalanche` step where set.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHasher {
+    hash: HashAlgorithm,
+    secret: Option<PlacementKey>,
+    avalanche: bool,
+}
+
+impl KeyHasher {
+    /// The finishing step: HAProxy `avalanche` applies full_hash() to the
+    /// 32-bit hash; every other kind uses the hash as is.
+    #[inline]
+    pub fn finish(&self, h: u64) -> u64 {
+        if self.avalanche { full_hash(h as u32) as u64 } else { h }
+    }
+
+    /// Hash of a key's canonical bytes, unfinished.
+    #[inline]
+    fn raw(&self, key: &[u8]) -> u64 {
+        match &self.secret {
+            Some(k) => k.hash(key),
+            None => self.hash.hash(key, 0),
         }
     }
 
-    /// Kinds that reproduce a public algorithm (nginx, HAProxy, ketama) byte for
-    /// byte: a secret would silently break that, so they refuse one (§22.3).
-    fn reproduces_public_algorithm(&self) -> bool {
-        matches!(
-            self,
-            Kind::Ketama(_) | Kind::IpHash | Kind::NginxChash | Kind::NginxHash | Kind::HaproxyChash(_) | Kind::HaproxyMap(_)
-        )
+    /// Finished hash of a key's bytes.
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.finish(self.raw(key))
     }
 
-    fn avalanche(&self) -> bool {
-        match self {
-            Kind::HaproxyChash(c) => c.avalanche,
-            Kind::HaproxyMap(c) => c.avalanche,
-            _ => false,
+    /// Finished hash of an integer key (8 bytes little-endian).
+    #[inline]
+    pub fn hash_u64(&self, key: u64) -> u64 {
+        self.hash(&key.to_le_bytes())
+    }
+
+    /// Finished hash of key `i` of a validated batch.
+    #[inline]
+    pub fn hash_at(&self, batch: KeyBatch<'_>, i: usize, scratch: &mut Vec<u8>) -> u64 {
+        let h = match &self.secret {
+            Some(k) => batch.hash_at_with(i, &|b: &[u8]| k.hash(b), scratch),
+            None => batch.hash_at(i, self.hash, 0, scratch),
+        };
+        self.finish(h)
+    }
+
+    /// `f(finished hash)` per key of a validated batch. Each hash variant gets
+    /// its own monomorphic loop (no per-key branch on the secret or avalanche).
+    pub fn map_batch<T, F>(&self, batch: KeyBatch<'_>, f: F) -> Vec<T>
+    where
+        T: Send + Copy + Default,
+        F: Fn(u64) -> T + Sync + Send,
+    {
+        let algo = self.hash;
+        match (&self.secret, self.avalanche) {
+            (Some(key), false) => batch.map_hashes_with(move |b: &[u8]| key.hash(b), f),
+            (Some(key), true) => batch.map_hashes_with(move |b: &[u8]| full_hash(key.hash(b) as u32) as u64, f),
+            (None, false) => batch.map_hashes_with(move |b: &[u8]| algo.hash(b, 0), f),
+            (None, true) => batch.map_hashes_with(move |b: &[u8]| full_hash(algo.hash(b, 0) as u32) as u64, f),
+        }
+    }
+
+    /// Unfinished key hashes of a batch (validated here).
+    pub fn hash_batch(&self, batch: KeyBatch<'_>) -> Result<Vec<u64>, KeyError> {
+        let algo = self.hash;
+        match &self.secret {
+            Some(key) => batch.hash_all_with(move |b: &[u8]| key.hash(b)),
+            None => batch.hash_all_with(move |b: &[u8]| algo.hash(b, 0)),
         }
     }
 }
@@ -115,51 +330,31 @@ pub struct Config {
     /// Hash any non-text key as the UTF-8 of its text form (uhashring semantics);
     /// the binding applies it, the table only records it.
     pub text_keys: bool,
-    pub kind: Kind,
+    /// A `KINDS` name.
+    pub kind: String,
+    /// The kind's own settings (see its kind file).
+    pub options: Options,
     /// Keyed placement (docs/algorithms.md §22): with a key, every key hash is
     /// SipHash-1-3 under it instead of `hash` (node points still use `hash`).
     pub secret: Option<PlacementKey>,
 }
 
-/// The built lookup structure.
-#[derive(Debug, Clone)]
-enum Built {
-    Ring(Ring),
-    NginxHash(PlainHash),
-    Map(MapTable),
-    Maglev(Maglev),
-    Jump(u32),
-    Rendezvous(Rendezvous),
-    IpHash(IpHash),
-}
-
-/// Runs `$body` with `$h` bound to the table's key hash over canonical bytes:
-/// SipHash-1-3 under the secret's key, else the public `hash` with seed 0.
-/// Each branch is its own monomorphic copy of `$body`.
-macro_rules! with_key_hash {
-    ($table:expr, $h:ident => $body:expr) => {
-        match &$table.secret {
-            Some(key) => {
-                let $h = move |b: &[u8]| key.hash(b);
-                $body
-            }
-            None => {
-                let algo = $table.hash;
-                let $h = move |b: &[u8]| algo.hash(b, 0);
-                $body
-            }
-        }
-    };
+/// The registry entry named `kind`.
+pub fn kind_spec(kind: &str) -> Result<&'static KindSpec, BuildError> {
+    KINDS
+        .iter()
+        .find(|spec| spec.name == kind)
+        .ok_or_else(|| BuildError::new("kind", format!("unknown placement {kind:?}")))
 }
 
 /// An immutable placement table: key hash → node index.
 #[derive(Debug, Clone)]
 pub struct Table {
     built: Built,
-    hash: HashAlgorithm,
-    avalanche: bool,
+    keys: KeyHasher,
+    kind: &'static str,
     text_keys: bool,
-    secret: Option<PlacementKey>,
+    keys_are_addresses: bool,
     node_count: usize,
     /// Nodes that can receive keys (positive weight / points).
     holders: usize,
@@ -168,6 +363,10 @@ pub struct Table {
 
 impl Table {
     pub fn build(config: &Config) -> Result<Table, BuildError> {
+        let spec = kind_spec(&config.kind)?;
+        let mut reader = OptionReader::new(spec.name, &config.options);
+        let options = (spec.read_options)(&mut reader)?;
+        reader.finish()?;
         let (names, weights) = (&config.names, &config.weights);
         if names.is_empty() || names.len() != weights.len() || names.len() > i32::MAX as usize {
             return Err(BuildError::new("nodes", "internal: names and weights must be non-empty and equal in length"));
@@ -175,56 +374,37 @@ impl Table {
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || !weights.iter().any(|w| *w > 0.0) {
             return Err(BuildError::new("weights", "must be finite, >= 0 and not all zero"));
         }
-        if config.secret.is_some() && (config.kind.reproduces_public_algorithm() || config.text_keys) {
+        if config.secret.is_some() && (spec.reproduces_public_algorithm || config.text_keys) {
             return Err(BuildError::new(
                 "secret",
                 format!(
                     "{} reproduces a public algorithm for compatibility and cannot be keyed; use HashRing, Maglev, JumpHash or Rendezvous",
-                    if config.text_keys { "the uhashring mode" } else { config.kind.name() }
+                    if config.text_keys { "the uhashring mode" } else { spec.name }
                 ),
             ));
         }
-        let refs: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
-        let servers = || names.iter().map(|s| s.as_str()).collect::<Vec<_>>();
-        let built = match &config.kind {
-            Kind::Ring(c) => Built::Ring(c.build(&refs, weights, config.hash)?),
-            Kind::Ketama(c) => Built::Ring(c.build(&refs, weights)?),
-            Kind::Maglev(c) => Built::Maglev(c.build(&refs, weights)?),
-            Kind::Jump => Built::Jump(names.len() as u32),
-            Kind::Rendezvous => Built::Rendezvous(Rendezvous::new(&refs, weights)),
-            Kind::IpHash => Built::IpHash(IpHash::build(weights)?),
-            Kind::NginxChash => Built::Ring(nginx::build_chash(&servers(), weights)?),
-            Kind::NginxHash => Built::NginxHash(PlainHash::build(weights)?),
-            Kind::HaproxyChash(c) => Built::Ring(c.build(weights)?),
-            Kind::HaproxyMap(_) => Built::Map(MapTable::build(weights)?),
-        };
-        let holders = match &built {
-            Built::Ring(r) => r.holders(),
-            Built::Maglev(m) => {
-                let mut seen = vec![false; names.len()];
-                m.table().iter().for_each(|&o| seen[o as usize] = true);
-                seen.iter().filter(|&&s| s).count()
-            }
-            Built::Jump(n) => *n as usize,
-            Built::Rendezvous(_) | Built::IpHash(_) | Built::NginxHash(_) | Built::Map(_) => {
-                weights.iter().filter(|w| **w > 0.0).count()
-            }
-        };
-        let fingerprint = fingerprint(config, &built);
+        let name_bytes: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+        let nodes = Nodes { names, name_bytes: &name_bytes, weights, hash: config.hash };
+        let placement = options.build(&nodes)?;
         Ok(Table {
-            built,
-            hash: config.hash,
-            avalanche: config.kind.avalanche(),
+            holders: placement.holders(weights),
+            fingerprint: fingerprint(spec.name, config, placement.as_ref()),
+            keys_are_addresses: placement.keys_are_addresses(),
+            built: Built::of(placement),
+            keys: KeyHasher { hash: config.hash, secret: config.secret, avalanche: options.avalanche() },
+            kind: spec.name,
             text_keys: config.text_keys,
-            secret: config.secret,
             node_count: names.len(),
-            holders,
-            fingerprint,
         })
     }
 
+    /// The kind's name (a `KINDS` entry).
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
     pub fn hash(&self) -> HashAlgorithm {
-        self.hash
+        self.keys.hash
     }
 
     pub fn text_keys(&self) -> bool {
@@ -233,7 +413,12 @@ impl Table {
 
     /// Whether key hashes are keyed (SipHash-1-3 under the secret's key).
     pub fn keyed(&self) -> bool {
-        self.secret.is_some()
+        self.keys.secret.is_some()
+    }
+
+    /// Keys are addresses, not hashed (ip_hash).
+    pub fn keys_are_addresses(&self) -> bool {
+        self.keys_are_addresses
     }
 
     pub fn node_count(&self) -> usize {
@@ -250,62 +435,47 @@ impl Table {
         &self.fingerprint
     }
 
-    /// The table's key-hash step after hashing: HAProxy `avalanche` applies
-    /// full_hash() to the 32-bit hash; every other kind uses the hash as is.
+    /// The built structure as its own type, for operations one kind has
+    /// (ring points, nginx attempts, ip_hash addresses); None for other kinds.
+    pub fn placement_as<T: Placement>(&self) -> Option<&T> {
+        // Named as `dyn Placement`'s: on an `Arc`, `.as_any()` would pick the
+        // blanket `AsAny` impl of the `Arc` itself and never match.
+        <dyn Placement as AsAny>::as_any(self.built.get()).downcast_ref::<T>()
+    }
+
+    /// The table's key-hash step after hashing (HAProxy `avalanche`).
     #[inline]
     pub fn finish(&self, h: u64) -> u64 {
-        if self.avalanche { full_hash(h as u32) as u64 } else { h }
+        self.keys.finish(h)
     }
 
     /// Hash of a key's bytes as this table hashes keys (with `finish`).
     #[inline]
     pub fn key_hash(&self, key: &[u8]) -> u64 {
-        match &self.secret {
-            Some(k) => self.finish(k.hash(key)),
-            None => self.finish(self.hash.hash(key, 0)),
-        }
+        self.keys.hash(key)
     }
 
     /// Hash of an integer key (8 bytes little-endian), with `finish`.
     #[inline]
     pub fn key_hash_u64(&self, key: u64) -> u64 {
-        match &self.secret {
-            Some(k) => self.finish(k.hash_u64(key)),
-            None => self.finish(self.hash.hash_u64(key, 0)),
-        }
+        self.keys.hash_u64(key)
     }
 
     /// Key hashes of a batch, before `finish` (what `route_hashed` takes for
     /// every kind without a finishing step).
     pub fn hash_batch(&self, batch: KeyBatch<'_>) -> Result<Vec<u64>, KeyError> {
-        with_key_hash!(self, h => batch.hash_all_with(h))
+        self.keys.hash_batch(batch)
     }
 
     /// Node index for a finished key hash (ip_hash: an IPv4 address as a number).
     #[inline]
     pub fn lookup(&self, h: u64) -> u32 {
-        match &self.built {
-            Built::Ring(r) => r.lookup(h),
-            Built::NginxHash(p) => p.lookup(h),
-            Built::Map(t) => t.lookup(h),
-            Built::Maglev(m) => m.lookup(h),
-            Built::Jump(n) => jump_bucket(h, *n),
-            Built::Rendezvous(r) => r.lookup(h),
-            Built::IpHash(ip) => ip.lookup(&ipv4_bytes(h)),
-        }
+        self.built.lookup(h)
     }
 
     /// The primary and the next n-1 distinct nodes for a finished key hash.
     pub fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
-        match &self.built {
-            Built::Ring(r) => r.replicas(h, n, out),
-            Built::NginxHash(p) => p.replicas(h, n, out),
-            Built::Map(t) => t.replicas(h, n, out),
-            Built::Maglev(m) => m.replicas(h, n, out),
-            Built::Jump(buckets) => jump_replicas(h, *buckets, n, out),
-            Built::Rendezvous(r) => r.replicas(h, n, out),
-            Built::IpHash(ip) => ip.replicas(&ipv4_bytes(h), n, out),
-        }
+        self.built.get().replicas(h, n, out)
     }
 
     /// Replicas in distinct localities (docs/multi_region.md §6): the key's failover
@@ -339,75 +509,18 @@ impl Table {
     /// Node index per key of a validated batch of `m` keys. Err(i): key i is
     /// not an address (ip_hash only).
     pub fn route(&self, batch: KeyBatch<'_>, m: usize) -> Result<Vec<i32>, usize> {
-        match &self.built {
-            Built::IpHash(ip) => {
-                let out = par_map(m, Vec::new, |scratch, i| {
-                    let mut buf = [0u8; 16];
-                    match iphash::batch_address(batch, i, scratch, &mut buf) {
-                        Some(len) => ip.lookup(&buf[..len]) as i32,
-                        None => -1,
-                    }
-                });
-                match out.iter().position(|&v| v < 0) {
-                    Some(bad) => Err(bad),
-                    None => Ok(out),
-                }
-            }
-            // One closure per kind so each loop is monomorphic.
-            // `with_key_hash!` gives the keyed and the unkeyed hash their own loop.
-            Built::Ring(r) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| r.lookup(self.finish(h)) as i32))),
-            Built::Map(t) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| t.lookup(self.finish(h)) as i32))),
-            Built::Maglev(m) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| m.lookup(h) as i32))),
-            Built::Jump(b) => {
-                let hashes = with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| h));
-                Ok(par_chunks(&hashes, |h, o| jump_buckets_into(h, *b, o)))
-            }
-            Built::Rendezvous(r) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| r.lookup(h) as i32))),
-            Built::NginxHash(p) => Ok(with_key_hash!(self, kh => batch.map_hashes_with(kh, |h| p.lookup(h) as i32))),
-        }
+        self.built.get().route(&self.keys, batch, m)
     }
 
     /// Node index per finished 64-bit hash.
     pub fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
-        // Dispatch once per batch so each loop is monomorphic.
-        match &self.built {
-            Built::Jump(b) => par_chunks(h, |keys, o| jump_buckets_into(keys, *b, o)),
-            Built::Ring(r) => par_chunks(h, |keys, o| r.lookup_into(keys, o)),
-            Built::Maglev(m) => {
-                par_chunks(h, |keys, o| o.iter_mut().zip(keys).for_each(|(slot, &k)| *slot = m.lookup(k) as i32))
-            }
-            _ => par_map(h.len(), || (), |_, i| self.lookup(h[i]) as i32),
-        }
+        self.built.get().route_hashed(h)
     }
 
     /// `n` replicas per key of a validated batch of `m` keys, row-major.
     /// Err(i): key i is not an address (ip_hash only).
     pub fn route_replicas(&self, batch: KeyBatch<'_>, m: usize, n: usize) -> Result<Vec<i32>, usize> {
-        // Row i holds key i's replicas; -1 marks an unparseable IP key.
-        let flat = par_rows(m, n, || (Vec::new(), Vec::with_capacity(n)), |(scratch, reps), i, row| {
-            match &self.built {
-                Built::IpHash(ip) => {
-                    let mut buf = [0u8; 16];
-                    match iphash::batch_address(batch, i, scratch, &mut buf) {
-                        Some(len) => ip.replicas(&buf[..len], n, reps),
-                        None => {
-                            row.fill(-1);
-                            return;
-                        }
-                    }
-                }
-                _ => {
-                    let h = match &self.secret {
-                        Some(k) => batch.hash_at_with(i, &|b: &[u8]| k.hash(b), scratch),
-                        None => batch.hash_at(i, self.hash, 0, scratch),
-                    };
-                    self.replicas(self.finish(h), n, reps)
-                }
-            }
-            for (slot, &r) in row.iter_mut().zip(reps.iter()) {
-                *slot = r as i32;
-            }
-        });
+        let flat = self.built.get().route_replicas(&self.keys, batch, m, n);
         match flat.iter().position(|&v| v < 0) {
             Some(bad) => Err(bad / n),
             None => Ok(flat),
@@ -416,54 +529,14 @@ impl Table {
 
     /// Size facts: entries in the table and bytes they use.
     pub fn stats(&self) -> (usize, usize) {
-        let nodes = self.node_count;
-        match &self.built {
-            Built::Ring(r) => (r.len(), r.memory_bytes()),
-            Built::Maglev(m) => (m.table().len(), m.table().len() * 4),
-            Built::Jump(_) => (0, 0),
-            Built::Rendezvous(_) => (nodes, nodes * 16),
-            Built::NginxHash(_) => (nodes, nodes * 4),
-            Built::Map(t) => (t.table().len(), t.table().len() * 4),
-            Built::IpHash(_) => (nodes, nodes * 4),
-        }
+        self.built.get().stats(self.node_count)
     }
-
-    /// Ring-shaped kinds (ring, ketama, nginx/HAProxy consistent).
-    pub fn as_ring(&self) -> Option<&Ring> {
-        match &self.built {
-            Built::Ring(r) => Some(r),
-            _ => None,
-        }
-    }
-
-    /// nginx plain hash.
-    pub fn as_nginx_hash(&self) -> Option<&PlainHash> {
-        match &self.built {
-            Built::NginxHash(p) => Some(p),
-            _ => None,
-        }
-    }
-
-    /// ip_hash: keys are addresses.
-    pub fn as_ip_hash(&self) -> Option<&IpHash> {
-        match &self.built {
-            Built::IpHash(ip) => Some(ip),
-            _ => None,
-        }
-    }
-}
-
-/// An ip_hash table looked up by a number: the number's low 32 bits as IPv4.
-#[inline]
-fn ipv4_bytes(v: u64) -> [u8; 3] {
-    let b = (v as u32).to_be_bytes();
-    [b[0], b[1], b[2]]
 }
 
 /// xxh3 over (kind, hash name, names with weights' bits, table contents).
-fn fingerprint(config: &Config, built: &Built) -> String {
+fn fingerprint(kind: &str, config: &Config, placement: &dyn Placement) -> String {
     let mut bytes = Vec::new();
-    for part in [config.kind.name().as_bytes(), config.hash.name().as_bytes()] {
+    for part in [kind.as_bytes(), config.hash.name().as_bytes()] {
         bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
         bytes.extend_from_slice(part);
     }
@@ -472,17 +545,7 @@ fn fingerprint(config: &Config, built: &Built) -> String {
         bytes.extend_from_slice(name.as_bytes());
         bytes.extend_from_slice(&weight.to_bits().to_le_bytes());
     }
-    match built {
-        Built::Ring(r) => {
-            bytes.extend_from_slice(&[r.rule() as u8]);
-            r.points().iter().for_each(|p| bytes.extend_from_slice(&p.to_le_bytes()));
-            r.owners().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes()));
-        }
-        Built::Maglev(m) => m.table().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes())),
-        Built::Jump(n) => bytes.extend_from_slice(&n.to_le_bytes()),
-        Built::Map(t) => t.table().iter().for_each(|o| bytes.extend_from_slice(&o.to_le_bytes())),
-        Built::Rendezvous(_) | Built::IpHash(_) | Built::NginxHash(_) => {}
-    }
+    placement.fingerprint_contents(&mut bytes);
     let contents = xxhash_rust::xxh3::xxh3_64(&bytes);
     match &config.secret {
         // The digest identifies the secret (keyed HMAC, §22.2) without revealing it.
@@ -561,44 +624,108 @@ mod exact_sum_tests {
     }
 }
 
+
 #[cfg(test)]
 mod table_tests {
     use super::*;
-    use ring::{LookupRule, RingMode};
 
-    fn config(kind: Kind, weights: &[f64]) -> Config {
+    fn config(kind: &str, options: Options, weights: &[f64]) -> Config {
         let names = (0..weights.len()).map(|i| format!("n{i}")).collect();
-        Config { names, weights: weights.to_vec(), hash: HashAlgorithm::Xxh3, text_keys: false, kind, secret: None }
+        Config { names, weights: weights.to_vec(), hash: HashAlgorithm::Xxh3, text_keys: false, kind: kind.into(), options, secret: None }
     }
 
-    fn ring(points_per_weight: f64, max_ring_size: u64) -> Kind {
-        Kind::Ring(RingConfig {
-            mode: RingMode::Fixed,
-            points_per_weight,
-            min_ring_size: 1,
-            max_ring_size,
-            lookup: LookupRule::AtOrAfter,
-            weights_are_shares: false,
-        })
+    fn ring(points_per_weight: f64, max_ring_size: u64) -> Options {
+        Options::new()
+            .with("mode", "fixed")
+            .with("points_per_weight", points_per_weight)
+            .with("min_ring_size", 1u64)
+            .with("max_ring_size", max_ring_size)
+            .with("lookup", "at_or_after")
+            .with("weights_are_shares", false)
+    }
+
+    fn maglev(table_size: u64) -> Options {
+        Options::new().with("table_size", table_size).with("weights_are_shares", false)
+    }
+
+    fn map() -> Options {
+        Options::new().with("avalanche", false)
+    }
+
+    fn none() -> Options {
+        Options::new()
+    }
+
+    /// Arrow-style data and offsets of `words`.
+    fn varlen(words: &[String]) -> (Vec<u8>, Vec<i32>) {
+        let mut data = Vec::new();
+        let mut offsets = vec![0i32];
+        for w in words {
+            data.extend_from_slice(w.as_bytes());
+            offsets.push(data.len() as i32);
+        }
+        (data, offsets)
     }
 
     #[test]
     fn limits_are_reported_with_the_argument_name() {
-        let arg = |kind: Kind, weights: &[f64]| Table::build(&config(kind, weights)).unwrap_err().arg;
-        assert_eq!(arg(ring(160.0, ring::MAX_POINTS + 1), &[1.0]), "max_ring_size");
-        assert_eq!(arg(ring(1e9, 1024), &[1.0]), "points_per_weight");
-        assert_eq!(arg(ring(0.1, 1024), &[1.0]), "weights/points_per_weight");
-        assert_eq!(arg(Kind::Maglev(MaglevConfig { table_size: 8, weights_are_shares: false }), &[1.0]), "table_size");
-        let too_big = maglev::MAX_TABLE_SIZE + 2;
-        assert_eq!(arg(Kind::Maglev(MaglevConfig { table_size: too_big, weights_are_shares: false }), &[1.0]), "table_size");
-        assert_eq!(arg(Kind::NginxHash, &[1_000_001.0]), "weights");
-        assert_eq!(arg(Kind::HaproxyMap(MapConfig::default()), &[1.5]), "weights");
-        assert_eq!(arg(Kind::Jump, &[0.0, 0.0]), "weights");
+        let arg = |kind: &str, options: Options, weights: &[f64]| Table::build(&config(kind, options, weights)).unwrap_err().arg;
+        assert_eq!(arg("ring", ring(160.0, ring::MAX_POINTS + 1), &[1.0]), "max_ring_size");
+        assert_eq!(arg("ring", ring(1e9, 1024), &[1.0]), "points_per_weight");
+        assert_eq!(arg("ring", ring(0.1, 1024), &[1.0]), "weights/points_per_weight");
+        assert_eq!(arg("maglev", maglev(8), &[1.0]), "table_size");
+        assert_eq!(arg("maglev", maglev(maglev::MAX_TABLE_SIZE + 2), &[1.0]), "table_size");
+        assert_eq!(arg("nginx_hash", none(), &[1_000_001.0]), "weights");
+        assert_eq!(arg("haproxy_map", map(), &[1.5]), "weights");
+        assert_eq!(arg("jump", none(), &[0.0, 0.0]), "weights");
+    }
+
+    #[test]
+    fn options_are_checked_by_the_kind_that_reads_them() {
+        let err = |kind: &str, options: Options| Table::build(&config(kind, options, &[1.0])).unwrap_err();
+        assert_eq!(err("jump", Options::new().with("table_size", 7u64)).to_string(),
+                   "options: placement \"jump\" has no option \"table_size\"");
+        assert_eq!(err("maglev", Options::new().with("table_size", 7u64)).arg, "weights_are_shares");
+        assert_eq!(err("ring", ring(160.0, 1024).with("lookup", "closest")).to_string(),
+                   "lookup: expected one of [\"at_or_after\", \"after\", \"nearest\"], got \"closest\"");
+        assert_eq!(err("maglev", maglev(7).with("table_size", -7.0)).to_string(), "table_size: expected int, got float");
+        assert_eq!(err("toy", none()).to_string(), "kind: unknown placement \"toy\"");
+    }
+
+    #[test]
+    fn every_kind_is_registered_once() {
+        let mut names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KINDS.len());
+    }
+
+    #[test]
+    fn placement_as_reaches_the_built_type() {
+        let ring_table = Table::build(&config("ring", ring(40.0, 1 << 20), &[1.0, 2.0])).unwrap();
+        assert!(ring_table.placement_as::<ring::Ring>().is_some());
+        assert!(ring_table.placement_as::<maglev::Maglev>().is_none());
+        let ip = Table::build(&config("ip_hash", none(), &[1.0, 2.0])).unwrap();
+        assert!(ip.keys_are_addresses() && ip.placement_as::<iphash::IpHash>().is_some());
+    }
+
+    #[test]
+    fn static_lookup_covers_the_built_in_kinds_and_agrees_with_the_vtable() {
+        let kinds = [("ring", ring(40.0, 1 << 20)), ("maglev", maglev(251)), ("jump", none()), ("jumpback", none()),
+                     ("rendezvous", none()), ("nginx_hash", none()), ("haproxy_map", map()), ("ip_hash", none()), ("nginx_chash", none())];
+        for (name, options) in kinds {
+            let table = Table::build(&config(name, options, &[1.0, 2.0, 3.0])).unwrap();
+            assert!(!matches!(table.built, Built::Dynamic(_)), "{name}");
+            for k in 0..2000u64 {
+                let h = k.wrapping_mul(0x9E3779B97F4A7C15);
+                assert_eq!(table.lookup(h), table.built.get().lookup(h), "{name}");
+            }
+        }
     }
 
     #[test]
     fn replica_count_is_bounded_by_holders() {
-        let table = Table::build(&config(Kind::Rendezvous, &[1.0, 0.0, 2.0])).unwrap();
+        let table = Table::build(&config("rendezvous", none(), &[1.0, 0.0, 2.0])).unwrap();
         assert_eq!(table.holders(), 2);
         assert!(table.check_replica_count(2).is_ok());
         assert_eq!(table.check_replica_count(3).unwrap_err().arg, "n");
@@ -610,25 +737,14 @@ mod table_tests {
         let secret = b"0123456789abcdef";
         let key = PlacementKey::from_secret(secret).unwrap();
         let words: Vec<String> = (0..500).map(|i| format!("card-{i}")).collect();
-        let mut data = Vec::new();
-        let mut offsets = vec![0i32];
-        for w in &words {
-            data.extend_from_slice(w.as_bytes());
-            offsets.push(data.len() as i32);
-        }
+        let (data, offsets) = varlen(&words);
         let batch = KeyBatch::Varlen { data: &data, offsets: crate::keys::Offsets::I32(&offsets) };
-        let kinds = [
-            ring(40.0, 1 << 20),
-            Kind::Maglev(MaglevConfig { table_size: 65537, weights_are_shares: false }),
-            Kind::Jump,
-            Kind::Rendezvous,
-        ];
-        for kind in kinds {
-            let mut cfg = config(kind, &[1.0, 2.0, 1.0, 3.0]);
+        let kinds = [("ring", ring(40.0, 1 << 20)), ("maglev", maglev(65537)), ("jump", none()), ("rendezvous", none())];
+        for (name, options) in kinds {
+            let mut cfg = config(name, options, &[1.0, 2.0, 1.0, 3.0]);
             let plain = Table::build(&cfg).unwrap();
             cfg.secret = Some(key);
             let keyed = Table::build(&cfg).unwrap();
-            let name = cfg.kind.name();
             // The keyed hash is SipHash-1-3 under the derived key (tests/reference/siphash.py).
             assert_eq!(keyed.key_hash(b"card-42"), 0x213edaf8f8906d45, "{name}");
             assert_eq!(keyed.key_hash_u64(42), 0xe2a22ecaad033a10, "{name}");
@@ -648,14 +764,31 @@ mod table_tests {
     }
 
     #[test]
+    fn avalanche_batches_match_single_lookups() {
+        let words: Vec<String> = (0..300).map(|i| format!("k{i}")).collect();
+        let (data, offsets) = varlen(&words);
+        let batch = KeyBatch::Varlen { data: &data, offsets: crate::keys::Offsets::I32(&offsets) };
+        let mut cfg = config("haproxy_map", Options::new().with("avalanche", true), &[1.0, 2.0, 3.0]);
+        cfg.hash = HashAlgorithm::Sdbm;
+        let table = Table::build(&cfg).unwrap();
+        let single: Vec<i32> = words
+            .iter()
+            .map(|w| table.lookup(full_hash(HashAlgorithm::Sdbm.hash(w.as_bytes(), 0) as u32) as u64) as i32)
+            .collect();
+        assert_eq!(table.route(batch, words.len()).unwrap(), single);
+        let reps = table.route_replicas(batch, words.len(), 1).unwrap();
+        assert_eq!(reps, single);
+    }
+
+    #[test]
     fn compatibility_kinds_refuse_a_secret() {
         let key = PlacementKey::from_secret(&[3u8; 16]).unwrap();
-        for kind in [Kind::NginxHash, Kind::NginxChash, Kind::IpHash, Kind::HaproxyMap(MapConfig::default())] {
-            let mut cfg = config(kind, &[1.0, 1.0]);
+        for (kind, options) in [("nginx_hash", none()), ("nginx_chash", none()), ("ip_hash", none()), ("haproxy_map", map())] {
+            let mut cfg = config(kind, options, &[1.0, 1.0]);
             cfg.secret = Some(key);
             assert_eq!(Table::build(&cfg).unwrap_err().arg, "secret");
         }
-        let mut cfg = config(ring(40.0, 1 << 20), &[1.0, 1.0]);
+        let mut cfg = config("ring", ring(40.0, 1 << 20), &[1.0, 1.0]);
         cfg.text_keys = true;
         cfg.secret = Some(key);
         assert_eq!(Table::build(&cfg).unwrap_err().arg, "secret");
@@ -664,11 +797,11 @@ mod table_tests {
     #[test]
     fn plain_hash_and_map_failover_skip_nothing_twice() {
         let mut out = Vec::new();
-        let plain = Table::build(&config(Kind::NginxHash, &[1.0, 0.0, 2.0, 1.0])).unwrap();
+        let plain = Table::build(&config("nginx_hash", none(), &[1.0, 0.0, 2.0, 1.0])).unwrap();
         plain.replicas(12345 << 16, 3, &mut out);
         assert_eq!(out.len(), 3);
         assert!(!out.contains(&1), "a zero-weight peer is never a replica: {out:?}");
-        let map = Table::build(&config(Kind::HaproxyMap(MapConfig::default()), &[2.0, 4.0, 6.0])).unwrap();
+        let map = Table::build(&config("haproxy_map", map(), &[2.0, 4.0, 6.0])).unwrap();
         map.replicas(0, 3, &mut out);
         assert_eq!(out, [0, 2, 1]); // map_table([2, 4, 6]) = [0, 2, 1, 2, 1, 2]
     }

@@ -3,8 +3,29 @@
 //! the weight rule both share, the consistent ring's points, and the plain
 //! hash table with its lookup, failover and retry rules.
 
+use std::sync::Arc;
+
 use super::ring::{LookupRule, Ring, MAX_POINTS, MAX_POINTS_TEXT};
-use super::BuildError;
+use super::{BuildError, KindSpec, NoOptions, Nodes, Placement};
+
+/// `nginx_chash`: nginx `hash $key consistent` (`NginxConsistentHash`); no options.
+pub const NGINX_CHASH: KindSpec = KindSpec {
+    name: "nginx_chash",
+    reproduces_public_algorithm: true,
+    read_options: |_| Ok(Box::new(NoOptions(build_chash_table))),
+};
+
+/// `nginx_hash`: nginx plain `hash $key` (`NginxPlainHash`); no options.
+pub const NGINX_HASH: KindSpec = KindSpec {
+    name: "nginx_hash",
+    reproduces_public_algorithm: true,
+    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(PlainHash::build(nodes.weights)?))))),
+};
+
+fn build_chash_table(nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+    let servers: Vec<&str> = nodes.names.iter().map(|s| s.as_str()).collect();
+    Ok(Arc::new(build_chash(&servers, nodes.weights)?))
+}
 
 /// nginx `weight=` accepts 1..=1000000 (`down` servers are given weight 0 here).
 pub const MAX_WEIGHT: f64 = 1_000_000.0;
@@ -88,6 +109,21 @@ impl PlainHash {
     pub fn first_usable(&self, key: &[u8], usable: &[bool]) -> u32 {
         let fallback = usable.iter().position(|&u| u).unwrap_or(0) as u32;
         plain_hash_first_usable(key, &self.weights, self.total_weight, usable).unwrap_or(fallback)
+    }
+}
+
+impl Placement for PlainHash {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        PlainHash::lookup(self, h)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        PlainHash::replicas(self, h, n, out)
+    }
+
+    fn stats(&self, node_count: usize) -> (usize, usize) {
+        (node_count, node_count * 4)
     }
 }
 

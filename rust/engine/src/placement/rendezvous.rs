@@ -3,7 +3,33 @@
 //! (docs/algorithms.md §13.1): score = -w / ln(u), u = mix(h ^ node_hash) in (0, 1).
 //! P(node) = w / Σw exactly; removing a node moves only its keys. PyO3-free.
 
+use std::sync::Arc;
+
 use xxhash_rust::xxh64::xxh64;
+
+use super::{KindSpec, NoOptions, Placement};
+
+/// `rendezvous`: weighted rendezvous hashing (`Rendezvous`); no options.
+pub const RENDEZVOUS: KindSpec = KindSpec {
+    name: "rendezvous",
+    reproduces_public_algorithm: false,
+    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(Rendezvous::new(nodes.name_bytes, nodes.weights)))))),
+};
+
+impl Placement for Rendezvous {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        Rendezvous::lookup(self, h)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        Rendezvous::replicas(self, h, n, out)
+    }
+
+    fn stats(&self, node_count: usize) -> (usize, usize) {
+        (node_count, node_count * 16)
+    }
+}
 
 /// xorshift* multiplier used by Envoy's rendezvous mix (§13.2).
 const XORSHIFT_STAR_MULTIPLIER: u64 = 2685821657736338717;

@@ -15,8 +15,18 @@
 //! Lookups use a bucket index over the top bits of the point: the binary
 //! search touches only the few points sharing a bucket (≤ 4 bytes per point).
 
-use super::BuildError;
+use std::sync::Arc;
+
+use super::{BuildError, KindOptions, KindSpec, Nodes, OptionReader, Placement};
+use crate::batch::par_chunks;
 use crate::hash::HashAlgorithm;
+
+/// `ring`: fastroute's own hash ring (`HashRing`).
+pub const RING: KindSpec = KindSpec {
+    name: "ring",
+    reproduces_public_algorithm: false,
+    read_options: |o| Ok(Box::new(RingConfig::read(o)?)),
+};
 
 /// Which point a key hash `h` lands on (§21: targets differ).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +112,17 @@ pub struct RingConfig {
 }
 
 impl RingConfig {
+    pub fn read(o: &mut OptionReader<'_>) -> Result<Self, BuildError> {
+        Ok(RingConfig {
+            mode: o.choice("mode", RingMode::NAMES, RingMode::from_name)?,
+            points_per_weight: o.float("points_per_weight")?,
+            min_ring_size: o.int("min_ring_size")?,
+            max_ring_size: o.int("max_ring_size")?,
+            lookup: o.choice("lookup", LookupRule::NAMES, LookupRule::from_name)?,
+            weights_are_shares: o.bool("weights_are_shares")?,
+        })
+    }
+
     pub fn build(&self, names: &[&[u8]], weights: &[f64], hash: HashAlgorithm) -> Result<Ring, BuildError> {
         if self.max_ring_size == 0 || self.max_ring_size > MAX_POINTS {
             return Err(BuildError::new("max_ring_size", format!("must be in [1, {MAX_POINTS}], got {}", self.max_ring_size)));
@@ -134,6 +155,42 @@ impl RingConfig {
             .map_err(sizing)?,
         };
         Ring::from_points(points, names.len(), self.lookup).map_err(sizing)
+    }
+}
+
+impl KindOptions for RingConfig {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        Ok(Arc::new(RingConfig::build(self, nodes.name_bytes, nodes.weights, nodes.hash)?))
+    }
+}
+
+/// Every ring-shaped kind (ring, ketama, nginx and HAProxy consistent) builds a `Ring`.
+impl Placement for Ring {
+    #[inline]
+    fn lookup(&self, h: u64) -> u32 {
+        Ring::lookup(self, h)
+    }
+
+    fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
+        Ring::replicas(self, h, n, out)
+    }
+
+    fn holders(&self, _weights: &[f64]) -> usize {
+        Ring::holders(self)
+    }
+
+    fn stats(&self, _node_count: usize) -> (usize, usize) {
+        (self.len(), self.memory_bytes())
+    }
+
+    fn fingerprint_contents(&self, out: &mut Vec<u8>) {
+        out.push(self.rule() as u8);
+        self.points().iter().for_each(|p| out.extend_from_slice(&p.to_le_bytes()));
+        self.owners().iter().for_each(|o| out.extend_from_slice(&o.to_le_bytes()));
+    }
+
+    fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
+        par_chunks(h, |keys, o| self.lookup_into(keys, o))
     }
 }
 
