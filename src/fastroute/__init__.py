@@ -78,6 +78,9 @@ _LAZY = dict.fromkeys(
      "StaticMembership", "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router",
      "CoordinatorPermissionError", "ZooKeeperACL", "ZooKeeperAuth", "ZooKeeperTLS"], ".membership")
 _LAZY.update(load_haproxy=".config", load_nginx=".config")
+# Apache httpd mod_proxy_balancer (docs/apache.md)
+_LAZY.update(load_apache=".config", apache_checks=".config", HttpdBalancer=".httpd_balancer",
+             HttpdMember=".httpd_balancer", StickyRouteUnavailable=".httpd_balancer")
 __all__ += list(_LAZY)
 
 
