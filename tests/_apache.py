@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 from tests._nginx import stop_process, wait_listening
 
@@ -19,6 +20,8 @@ HTTPD = shutil.which("apache2") or "/usr/sbin/apache2"
 MODULES = "/usr/lib/apache2/modules"
 _LOADED = ("mpm_event", "authz_core", "proxy", "proxy_http", "proxy_balancer", "slotmem_shm",
            "lbmethod_byrequests", "lbmethod_bybusyness", "lbmethod_bytraffic", "proxy_hcheck")
+
+_NS = "{http://httpd.apache.org}"
 
 
 class Apache:
@@ -38,6 +41,9 @@ class Apache:
             "ServerLimit 1\nStartServers 1\nThreadLimit 64\nThreadsPerChild 64\nMaxRequestWorkers 64\n"
             "MinSpareThreads 1\nMaxSpareThreads 64\nKeepAlive Off\n"
             f"{balancer_text}\n{extra}\n"
+            # balancer-manager's XML shows httpd's own per-member state (status, lbstatus, busy)
+            "<Location /balancer-manager>\n  SetHandler balancer-manager\n</Location>\n"
+            "ProxyPass /balancer-manager !\n"
             f"ProxyPass \"/\" \"balancer://{balancer}/\" {proxy_pass_params}\n")
         self.conf_path = self.dir / "httpd.conf"
         self.conf_path.write_text(conf)
@@ -69,6 +75,19 @@ class Apache:
             return resp.status, resp.read().decode()
         finally:
             conn.close()
+
+    def members(self) -> dict[str, dict[str, str]]:
+        """balancer-manager's view: member URL → {status, lbstatus, busy, elected, ...} (text)."""
+        # a Referer naming this host, or balancer-manager ignores the query (safe_referer)
+        status, body = self.get("/balancer-manager?xml=1", {"Referer": f"http://127.0.0.1:{self.port}/balancer-manager"})
+        if status != 200:
+            raise RuntimeError(f"balancer-manager answered {status}")
+        root = ElementTree.fromstring(body)
+        out = {}
+        for worker in root.iter(_NS + "worker"):
+            fields = {child.tag[len(_NS):]: (child.text or "") for child in worker}
+            out[fields["name"]] = fields
+        return out
 
     def stop(self):
         stop_process(self.proc, self.dir)
