@@ -248,3 +248,29 @@ def test_hcexpr_is_kept_and_reported_not_enforced():
     with pytest.warns(UserWarning, match="hcexpr.*not enforced"):
         sel = fastroute.load_apache(block("http://a hcmethod=GET hcexpr=ok200"), "c1")
     assert sel.not_enforced and sel.hcheck["http://a"]["hcexpr"] == "ok200"
+
+
+def test_errors_and_warnings_never_hold_a_card_number():
+    from tests.test_card_number_leaks import PANS, leaked
+
+    pan = PANS[0]
+    attempts = [
+        lambda: fastroute.load_apache(block(f"http://a loadfactor={pan}"), "c1"),
+        lambda: fastroute.load_apache(block(f"http://a route={pan}{pan}{pan}{pan}"), "c1"),
+        lambda: fastroute.load_apache(block(f"http://a {pan}=1"), "c1", strict=True),
+        lambda: fastroute.load_apache(block("http://a"), pan),
+        lambda: fastroute.load_apache(block(f"http://a hcmethod={pan}"), "c1"),
+        lambda: fastroute.load_apache(block("http://a", proxyset=f"lbmethod={pan}"), "c1"),
+        lambda: fastroute.load_apache(block("http://a"), "c1").release(pan),
+        lambda: fastroute.load_apache(block("http://a"), "c1").set_status("http://a", pan),
+        lambda: fastroute.load_apache(block(f"http://{pan}"), "c1").set_status(f"http://{pan}", "+Q"),
+    ]
+    messages = []
+    for attempt in attempts:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises((ValueError, TypeError)) as info:
+                attempt()
+        messages += [str(info.value)] + [str(w.message) for w in caught]
+    for text in messages:
+        assert leaked(text) == [], text

@@ -111,6 +111,35 @@ def test_live_bybusyness_sequential(live):
     assert lv.lbstatus() == {lv.name_of[n]: sel.lbstatus(n) for n in sel.nodes}
 
 
+def test_live_bytraffic(live):
+    """bytraffic picks the smallest (transferred + read) / lbfactor. The byte counts
+    are httpd's own (balancer-manager, after each request, fed to the lease's
+    report_bytes); the choice among them is fastroute's. Paths of random length
+    make the request bytes differ."""
+    lv = live(lambda urls: [urls[0], urls[1] + " loadfactor=2", urls[2], urls[3] + " loadfactor=3.5"],
+              proxyset="lbmethod=bytraffic")
+    sel = fastroute.load_apache(lv.text, "c1")
+    rng = random.Random(7)
+    counted = {n: (0, 0) for n in lv.names}
+    live_names, predicted = [], []
+    for _ in range(N):
+        path = "/" + "x" * rng.randrange(0, 3000)
+        status, body = lv.get(path)
+        assert status == 200
+        live_names.append(body)
+        with sel.lease(path) as lease:
+            predicted.append(lv.name_of[lease.node])
+            now = {lv.name_of[u]: (int(w["transferred"]), int(w["read"])) for u, w in lv.httpd.members().items()}
+            changed = [n for n in lv.names if now[n] != counted[n]]
+            assert changed == [body], (changed, body)
+            sent, received = (now[body][0] - counted[body][0]), (now[body][1] - counted[body][1])
+            lease.report_bytes(sent, received)
+            counted = now
+    same = sum(a == b for a, b in zip(live_names, predicted))
+    assert same == N, f"{same}/{N} agree"
+    assert len(set(live_names)) == 4
+
+
 def wait_busy(lv, expected, timeout=10.0):
     """httpd drops a member's busy count in the request pool's cleanup, just after the
     answer went out: wait until balancer-manager shows the counts fastroute holds."""

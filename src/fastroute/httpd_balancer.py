@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ._validate import check_bool, check_finite, check_int, node_names, reject_unordered
 from .balancers import NoHealthyNode
-from .redact import quoted
+from .redact import mask_card_numbers, quoted
 
 # mod_proxy.h PROXY_WORKER_* status bits (httpd 2.4), by their status letters.
 INITIALIZED, IGNORE_ERRORS, DRAIN, GENERIC, IN_SHUTDOWN = 0x1, 0x2, 0x4, 0x8, 0x10
@@ -210,6 +210,7 @@ class HttpdBalancer:
             raise ValueError(f"lbmethod: expected one of {LBMETHODS}, got {quoted(lbmethod)}")
         self.lbmethod = lbmethod
         self.name = name
+        self._label = mask_card_numbers(str(name))
         for i, m in enumerate(members):
             check_int(m.lbfactor, f"members[{i}].lbfactor", 100, 10000)
             check_int(m.lbset, f"members[{i}].lbset", 0, 99)
@@ -427,11 +428,11 @@ class HttpdBalancer:
                 self._state[i].lbstatus -= total
                 return i
             if self.sticky_force and any(m.route and m.route == route for m in self.members):
-                raise StickyRouteUnavailable(f"balancer {self.name}: every member for the session's route is "
+                raise StickyRouteUnavailable(f"balancer {self._label}: every member for the session's route is "
                                              "unavailable and nofailover is On (httpd answers 503)")
         best = self._find_best(now)
         if best is None:
-            raise NoHealthyNode(f"balancer {self.name}: all workers are in error state (httpd answers 503)")
+            raise NoHealthyNode(f"balancer {self._label}: all workers are in error state (httpd answers 503)")
         return best
 
     # -- requests ---------------------------------------------------------------------------------
@@ -508,10 +509,10 @@ class HttpdBalancer:
                     still_usable = self._usable(self._state[self._i(node)])
                 if still_usable:
                     # +I: the member stays usable, so proxy_handler's loop ends with the 503
-                    raise NoHealthyNode(f"balancer {self.name}: member {quoted(node)} unreachable (status +I: "
+                    raise NoHealthyNode(f"balancer {self._label}: member {quoted(node)} unreachable (status +I: "
                                         "no failover, httpd answers 503)")
                 if attempts >= self.maxattempts:
-                    raise NoHealthyNode(f"balancer {self.name}: no member reachable after {attempts + 1} attempts")
+                    raise NoHealthyNode(f"balancer {self._label}: no member reachable after {attempts + 1} attempts")
                 attempts += 1
         finally:
             for node in tried:  # every attempt's busy count drops when the request ends

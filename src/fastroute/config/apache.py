@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..httpd_balancer import DEFAULT_RETRY, HttpdBalancer, HttpdMember, loadfactor_units, parse_status
-from ..redact import quoted
+from ..redact import mask_card_numbers, quoted
 from ._rules import check_strict, unsupported
 
 _ACCESS = {"require", "order", "allow", "deny", "satisfy", "authtype", "authname", "authuserfile",
@@ -175,7 +175,7 @@ def _hc_param(m: HttpdMember, k: str, value: str, where: str, cfg: ApacheBalance
     if k == "hcmethod":
         if value.upper() not in _HC_METHODS:
             if value.upper() in ("CPING", "PROVIDER"):
-                raise ValueError(f"{where}: Health check method {value} not (yet) implemented")
+                raise ValueError(f"{where}: Health check method {quoted(value)} not (yet) implemented")
             raise ValueError(f"{where}: hcmethod={quoted(value)}: Unknown method (httpd knows {_HC_METHODS})")
         hc[k] = value.upper()
     elif k == "hcinterval":
@@ -186,7 +186,7 @@ def _hc_param(m: HttpdMember, k: str, value: str, where: str, cfg: ApacheBalance
     elif k == "hctemplate":
         template = cfg.params.get(("template", value.lower()))
         if template is None:
-            raise ValueError(f"{where}: Unknown ProxyHCTemplate name: {value}")
+            raise ValueError(f"{where}: Unknown ProxyHCTemplate name: {quoted(value)}")
         for tk, tv in template.items():
             _member_param(m, tk, tv, where, cfg)
     else:  # hcuri, hcexpr
@@ -344,11 +344,12 @@ def parse_balancer(text: str, balancer: str, *, strict: bool = False, source: st
             cfg.params["growth"] = str(_int(args[0] if args else "", where, "BalancerGrowth", 0, 1000,
                                            "BalancerGrowth must be between 0 and 1000"))
         elif here == target and in_proxy and directive not in _ACCESS:
-            unsupported(where, f"directive {quoted(words[0])} in <Proxy balancer://{target}>", strict, stacklevel=4)
+            unsupported(where, f"directive {quoted(words[0])} in <Proxy balancer://{mask_card_numbers(target)}>", strict,
+                        stacklevel=4)
     if not seen_balancer:
-        raise ValueError(f"balancer: no balancer://{target} in the config")
+        raise ValueError(f"balancer: no balancer://{mask_card_numbers(target)} in the config")
     if not cfg.members:
-        raise ValueError(f"balancer://{target}: no BalancerMember")
+        raise ValueError(f"balancer://{mask_card_numbers(target)}: no BalancerMember")
     return cfg
 
 
@@ -368,14 +369,14 @@ def balancer_from_config(cfg: ApacheBalancerConfig, *, clock=None) -> HttpdBalan
     p = cfg.params
     lbmethod = p.get("lbmethod", "byrequests")
     if lbmethod == "heartbeat":
-        warnings.warn(f"balancer://{cfg.name}: lbmethod=heartbeat chooses by mod_heartmonitor's reports of each "
-                      "backend's idle slots, which fastroute does not receive; returning the closest balancer, "
+        warnings.warn(f"balancer://{mask_card_numbers(cfg.name)}: lbmethod=heartbeat chooses by mod_heartmonitor's "
+                      "reports of each backend's idle slots, which fastroute does not receive; returning the closest balancer, "
                       "bybusyness (fewest requests in flight), not httpd's sequence", stacklevel=3)
         lbmethod = "bybusyness"
     sep = p.get("stickysessionsep", ".")
     for name, hc in cfg.hc.items():
         if "hcexpr" in hc:
-            cfg.not_enforced.append(f"member {quoted(name)}: hcexpr={hc['hcexpr']} is kept but not enforced "
+            cfg.not_enforced.append(f"member {quoted(name)}: hcexpr={quoted(hc['hcexpr'])} is kept but not enforced "
                                     "(fastroute's HTTP check passes on 2xx/3xx, httpd's rule without hcexpr)")
     return HttpdBalancer(
         cfg.members, lbmethod, stickysession=p.get("stickysession"),
@@ -428,9 +429,10 @@ def apache_checks(text, balancer: str, *, sink=None, strict: bool = False, **opt
         targets.append(CheckTarget(m.name, parts.hostname or "", port, timing=timing))
         kinds.add((method, hc.get("hcuri", "")))
     if not targets:
-        raise ValueError(f"balancer://{cfg.name}: no member has an hcmethod")
+        raise ValueError(f"balancer://{mask_card_numbers(cfg.name)}: no member has an hcmethod")
     if len(kinds) > 1:
-        raise ValueError(f"balancer://{cfg.name}: members use different hcmethod/hcuri {sorted(kinds)}; "
+        raise ValueError(f"balancer://{mask_card_numbers(cfg.name)}: members use different hcmethod/hcuri "
+                         f"{mask_card_numbers(str(sorted(kinds)))}; "
                          "fastroute runs one check per checker")
     method, uri = kinds.pop()
     if method == "TCP":
