@@ -274,3 +274,55 @@ def test_errors_and_warnings_never_hold_a_card_number():
         messages += [str(info.value)] + [str(w.message) for w in caught]
     for text in messages:
         assert leaked(text) == [], text
+
+
+HTTPD_CONF = """\
+<Proxy "balancer://app">
+  BalancerMember http://10.0.0.1:8080 route=r1
+  BalancerMember http://10.0.0.2:8080 route=r2 loadfactor=2
+  BalancerMember http://10.0.0.3:8080 route=r3 status=+D redirect=r1
+  BalancerMember http://10.0.0.4:8080 route=r4 status=+H
+  ProxySet stickysession=JSESSIONID|jsessionid
+</Proxy>
+<Proxy "balancer://plain">
+  BalancerMember http://10.0.0.1:8080
+</Proxy>
+"""
+
+
+def test_cli_route_by_sticky_session_matches_the_balancer(tmp_path, capsys):
+    import csv
+
+    from fastroute import cli
+
+    conf = tmp_path / "httpd.conf"
+    conf.write_text(HTTPD_CONF)
+    keys = ["abc.r1", "def.r2", "ghi.r3", "x.r4", "q.r2"]
+    (tmp_path / "in.csv").write_text("session\n" + "".join(k + "\n" for k in keys))
+    out = tmp_path / "out.csv"
+    assert cli.main(["route", str(tmp_path / "in.csv"), "--cluster", f"{conf}:app", "--key", "session",
+                     "-o", str(out)]) == 0
+    routed = [row["node"] for row in csv.DictReader(out.open())]
+    # r3's member is disabled: its redirect r1; r4 is a hot standby's route, found in the second pass
+    assert routed == ["http://10.0.0.1:8080", "http://10.0.0.2:8080", "http://10.0.0.1:8080",
+                      "http://10.0.0.4:8080", "http://10.0.0.2:8080"]
+    sel = fastroute.load_apache(HTTPD_CONF, "app")
+    assert routed == [sel.pick(cookie=f"JSESSIONID={k}") for k in keys]
+
+
+def test_cli_route_refuses_request_time_balancers_and_unrouted_keys(tmp_path, capsys):
+    from fastroute import cli
+
+    conf = tmp_path / "httpd.conf"
+    conf.write_text(HTTPD_CONF)
+    # "x.y.r4": the route is everything after the first '.', "y.r4", which no member has
+    (tmp_path / "in.csv").write_text("session\nabc.r1\nx.y.r4\n")
+    base = ["route", str(tmp_path / "in.csv"), "--key", "session", "-o", str(tmp_path / "o.csv")]
+    assert cli.main([*base, "--cluster", f"{conf}:plain"]) == 1
+    assert "request-time balancer" in capsys.readouterr().err
+    assert cli.main([*base, "--cluster", f"{conf}:app"]) == 1
+    err = capsys.readouterr().err
+    assert "no route of a usable member" in err and "y.r4" not in err
+    (tmp_path / "in.csv").write_text("session\nabc.r1\nnoroute\n")
+    assert cli.main([*base, "--cluster", f"{conf}:app"]) == 1
+    assert "no route of a usable member" in capsys.readouterr().err

@@ -295,7 +295,18 @@ PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {
     "nginx_hash": _placement_factory("NginxPlainHash"),
     "haproxy_chash": _placement_factory("HAProxyConsistentHash"),
     "haproxy_map": _placement_factory("HAProxyMapHash"),
+    # Apache httpd stickysession routes (docs/apache.md §8): the members and routes are its params
+    "httpd_sticky": lambda names, weights, params: _httpd_sticky(params),
 }
+
+
+def _httpd_sticky(params):
+    from ..placement.httpd import HttpdStickyRoutes
+
+    try:
+        return HttpdStickyRoutes(**params)
+    except TypeError as exc:
+        raise ValueError(f"params: {exc}") from None
 
 
 def build_placement(members: Iterable[Member], algorithm: str, params: Mapping[str, Any] | None = None, *,
