@@ -31,6 +31,8 @@ STATUS_LETTERS = {"O": INITIALIZED, "I": IGNORE_ERRORS, "N": DRAIN, "G": GENERIC
                   "D": DISABLED, "S": STOPPED, "E": IN_ERROR, "H": HOT_STANDBY, "F": FREE, "C": HC_FAIL,
                   "R": HOT_SPARE}
 _NOT_USABLE = IN_SHUTDOWN | DISABLED | STOPPED | IN_ERROR | HC_FAIL
+#: flags that take a member off get_best_worker's plain path (anything but usable and ordinary)
+_PLAIN_MASK = _NOT_USABLE | DRAIN | HOT_SPARE | HOT_STANDBY | INITIALIZED
 LBMETHODS = ("byrequests", "bybusyness", "bytraffic")
 DEFAULT_RETRY = 60.0  # PROXY_WORKER_DEFAULT_RETRY
 MAX_MEMBERS = 65536
@@ -209,6 +211,7 @@ class HttpdBalancer:
         if lbmethod not in LBMETHODS:
             raise ValueError(f"lbmethod: expected one of {LBMETHODS}, got {quoted(lbmethod)}")
         self.lbmethod = lbmethod
+        self._method = LBMETHODS.index(lbmethod)
         self.name = name
         self._label = mask_card_numbers(str(name))
         for i, m in enumerate(members):
@@ -247,6 +250,8 @@ class HttpdBalancer:
         self._clock = clock or time.monotonic
         self._lock = threading.RLock()
         self._index = {n: i for i, n in enumerate(self.nodes)}
+        self._lbf = [m.lbfactor for m in members]
+        self._lbsets = [m.lbset for m in members]
         self.not_enforced: tuple[str, ...] = ()
         self.hcheck: dict = {}
         self._state = [_State(parse_status(m.status, 0, name=f"members[{i}].status") if m.status else 0)
@@ -255,8 +260,8 @@ class HttpdBalancer:
     # -- member state --------------------------------------------------------------------------
     def _i(self, node) -> int:
         try:
-            return self._index[node]
-        except (KeyError, TypeError):
+            return self._index[node] if type(node) is str else self._index[None]
+        except KeyError:
             raise ValueError(f"node: {quoted(node)} is not a member of this balancer") from None
 
     def status(self, node: str) -> str:
@@ -280,9 +285,12 @@ class HttpdBalancer:
 
     def _now(self) -> float:
         now = self._clock()
+        if type(now) is float and now - now == 0.0:  # the common case, checked without the slow path
+            return now
         return check_finite(now, "clock()")
 
-    def _usable(self, st: _State) -> bool:
+    @staticmethod
+    def _usable(st: _State) -> bool:
         return not (st.flags & _NOT_USABLE) and bool(st.flags & INITIALIZED)
 
     def _retry(self, i: int, now: float) -> None:
@@ -302,65 +310,72 @@ class HttpdBalancer:
     # -- the lbmethods (mod_lbmethod_*.c is_best_* callbacks) -----------------------------------
     def _is_best(self, i: int, best: int | None, baton: list) -> bool:
         st = self._state[i]
-        if self.lbmethod == "bytraffic":
-            lbf = self.members[i].lbfactor
+        lbf = self._lbf[i]
+        if self._method == 2:  # bytraffic: (transferred / lbfactor) + (read / lbfactor), smallest
             traffic = st.transferred // lbf + st.read // lbf
             if best is None or traffic < baton[0]:
                 baton[0] = traffic
                 return True
             return False
-        lbf = self.members[i].lbfactor
-        st.lbstatus += lbf
+        st.lbstatus += lbf  # byrequests and bybusyness both add lbfactor to every candidate
         baton[0] += lbf
         if best is None:
             return True
         other = self._state[best]
-        if self.lbmethod == "bybusyness":
+        if self._method == 1:  # bybusyness: fewest busy, ties by lbstatus
             return st.busy < other.busy or (st.busy == other.busy and st.lbstatus > other.lbstatus)
-        return st.lbstatus > other.lbstatus
+        return st.lbstatus > other.lbstatus  # strict: the first in config order keeps a tie
 
-    def _find_best(self, now: float) -> int | None:
+    def _find_best(self, now: float | None) -> int | None:
         # proxy_util.c proxy_balancer_get_best_worker: lbsets in order; in each, the usable
         # members compete, spares replace unusable (or draining) members one for one, and
         # hot standbys serve only when nothing else in the set could
         baton = [0]
         best = None
+        states, lbsets, is_best = self._state, self._lbsets, self._is_best
         cur, max_lbset = 0, 0
         while best is None and cur <= max_lbset:
             unusable = 0
             spares, standbys = [], []
-            for i, m in enumerate(self.members):
-                st = self._state[i]
-                max_lbset = max(max_lbset, m.lbset)
-                if m.lbset != cur:
+            for i, st in enumerate(states):
+                lbset = lbsets[i]
+                if lbset > max_lbset:
+                    max_lbset = lbset
+                if lbset != cur:
                     continue
-                if st.flags & DRAIN:
-                    if not st.flags & (HOT_SPARE | HOT_STANDBY):
+                flags = st.flags
+                if flags & _PLAIN_MASK == INITIALIZED:  # usable, not draining, no spare/standby role
+                    if is_best(i, best, baton):
+                        best = i
+                    continue
+                if flags & DRAIN:
+                    if not flags & (HOT_SPARE | HOT_STANDBY):
                         unusable += 1
                     continue
-                if not self._usable(st):
-                    self._retry(i, now)
+                if flags & _NOT_USABLE:
+                    self._retry(i, self._now() if now is None else now)
+                usable = self._usable(st)
                 if st.flags & HOT_SPARE:
-                    if self._usable(st):
+                    if usable:
                         spares.append(i)
                 elif st.flags & HOT_STANDBY:
-                    if self._usable(st):
+                    if usable:
                         standbys.append(i)
-                elif self._usable(st):
-                    if self._is_best(i, best, baton):
+                elif usable:
+                    if is_best(i, best, baton):
                         best = i
                 else:
                     unusable += 1
             for i in spares[:unusable]:
-                if self._is_best(i, best, baton):
+                if is_best(i, best, baton):
                     best = i
             if best is None:
                 for i in standbys:
-                    if self._is_best(i, best, baton):
+                    if is_best(i, best, baton):
                         best = i
             cur += 1
-        if best is not None and self.lbmethod != "bytraffic":
-            self._state[best].lbstatus -= baton[0]  # find_best_byrequests / find_best_bybusyness
+        if best is not None and self._method != 2:
+            states[best].lbstatus -= baton[0]  # find_best_byrequests / find_best_bybusyness
         return best
 
     # -- sticky sessions (mod_proxy_balancer.c find_session_route / find_route_worker) -----------
@@ -374,12 +389,13 @@ class HttpdBalancer:
                     continue
                 if self._usable(st):
                     return i
-                self._retry(i, now)
+                if now is not None:
+                    self._retry(i, now)
                 if self._usable(st):
                     return i
                 if m.redirect and recursion < len(self.members):
                     r = self._route_worker(m.redirect, now, recursion + 1)
-                    if r is not None and not self._usable(self._state[r]):
+                    if r is not None and not self._usable(self._state[r]) and now is not None:
                         self._retry(r, now)
                     if r is not None and self._usable(self._state[r]):
                         return r
@@ -412,8 +428,10 @@ class HttpdBalancer:
                 st.flags &= ~IN_ERROR
 
     def _choose(self, url, cookie) -> int:
-        now = self._now()
-        self._force_recovery(now)
+        # the clock is read only when some member is in error (its retry time matters)
+        now = self._now() if any(st.flags & IN_ERROR for st in self._state) else None
+        if now is not None:
+            self._force_recovery(now)
         route = self.session_route(url, cookie)
         if route:
             i = self._route_worker(route, now, 1)
@@ -459,12 +477,18 @@ class HttpdBalancer:
         `status` against failonstatus, `timed_out` against failontimeout (proxy_balancer_post_request);
         `sent` / `received` bytes count for bytraffic."""
         i = self._i(node)
-        check_bool(ok, "ok")
-        check_bool(timed_out, "timed_out")
+        if ok is not True and ok is not False:
+            check_bool(ok, "ok")
+        if timed_out is not False:
+            check_bool(timed_out, "timed_out")
         if status is not None:
             check_int(status, "status", 100, 999)
-        sent = check_int(sent, "sent", 0, 2**62)
-        received = check_int(received, "received", 0, 2**62)
+        if sent or received:
+            sent = check_int(sent, "sent", 0, 2**62)
+            received = check_int(received, "received", 0, 2**62)
+        elif type(sent) is not int or type(received) is not int:
+            check_int(sent, "sent", 0, 2**62)
+            check_int(received, "received", 0, 2**62)
         with self._lock:
             st = self._state[i]
             st.transferred += sent
