@@ -6,22 +6,11 @@ fastroute.SmoothWeightedRoundRobin pick, as ratios within one run.
 Run: .venv/bin/python benches/httpd_balancer.py [N]
 """
 import sys
-import time
 
 import fastroute as fr
+from request_path import pair  # benches/ is sys.path[0] when run as a script
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
-
-
-def pair(base_fn, fn, repeats=7):
-    """Best of `repeats` for each, interleaved so machine load hits both alike."""
-    base, other = [], []
-    for _ in range(repeats):
-        for fn_, out in ((base_fn, base), (fn, other)):
-            t = time.perf_counter()
-            fn_()
-            out.append(time.perf_counter() - t)
-    return min(base), min(other)
 
 
 def conf(n, proxyset):
