@@ -203,7 +203,8 @@ def test_live_bybusyness_with_requests_held_open(live):
     (("+D", "", "+S", "+H"), {"b"}),          # disabled and stopped skipped, standby unused
     (("+D", "+S", "+H", "+H"), {"c", "d"}),   # no primary: the hot standbys serve
     (("", "+N", "+R", ""), {"a", "c", "d"}),  # draining b replaced by the spare c
-], ids=["disabled-stopped-standby", "standbys-serve", "drain-spare"])
+    (("+E", "+I", "", "+R"), {"a", "b", "c"}),  # +E at start-up has no error time: retried at once
+], ids=["disabled-stopped-standby", "standbys-serve", "drain-spare", "error-ignore"])
 def test_live_status_flags(live, statuses, only):
     lv = live(lambda urls: [u + (f" status={s}" if s else "") for u, s in zip(urls, statuses)])
     sel = fastroute.load_apache(lv.text, "c1")
@@ -249,6 +250,30 @@ def test_live_sticky_url_parameter_and_cookie(live):
     sel = fastroute.load_apache(lv.text, "c1")
     agree(lv, sel, sticky_requests(2, ["r0", "r1", "r2", "r3"], url_param="sid"))
     assert lv.lbstatus() == {lv.name_of[n]: sel.lbstatus(n) for n in sel.nodes}
+
+
+def test_live_sticky_redirect_of_a_disabled_member(live):
+    lv = live(lambda urls: [f"{urls[0]} route=r0", f"{urls[1]} route=r1 status=+D redirect=r3", f"{urls[2]} route=r2",
+                            f"{urls[3]} route=r3 loadfactor=2"], proxyset="stickysession=SID")
+    sel = fastroute.load_apache(lv.text, "c1")
+    agree(lv, sel, sticky_requests(4, ["r0", "r1", "r2", "r3"]))
+    assert lv.get("/", "SID=x.r1")[1] == "d" == lv.name_of[sel.pick(cookie="SID=x.r1")]
+    assert lv.lbstatus() == {lv.name_of[n]: sel.lbstatus(n) for n in sel.nodes}
+
+
+def test_live_failonstatus(live):
+    """failonstatus=500: b's 500 answers put it in error (retry 60 s: out for the rest)."""
+    lv = live(lambda urls: list(urls), proxyset="failonstatus=500,503")
+    sel = fastroute.load_apache(lv.text, "c1")
+    agree(lv, sel, [("/", None)] * 40)
+    lv.backends.set_mode("b", ERROR_500)
+    live_names, predicted = [], []
+    for _ in range(N - 40):
+        status, body = lv.get()
+        live_names.append(body)
+        predicted.append(lv.name_of[sel.request(status=lambda n: 500 if lv.name_of[n] == "b" else 200)])
+    assert live_names == predicted
+    assert live_names.count("b") == 1 and "E" in sel.status(lv.url["b"])
 
 
 def test_live_sticky_nofailover_answers_503(live):
