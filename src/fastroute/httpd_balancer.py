@@ -111,7 +111,7 @@ class _State:
         self.busy = 0
         self.transferred = 0
         self.read = 0
-        self.error_time = None  # httpd's 0: a member configured +E is retried at its first consideration
+        self.error_time: float | None = None  # httpd's 0: a member configured +E is retried at its first consideration
         self.pcount = 0
         self.fcount = 0
         self.elected = 0
@@ -260,7 +260,9 @@ class HttpdBalancer:
     # -- member state --------------------------------------------------------------------------
     def _i(self, node) -> int:
         try:
-            return self._index[node] if type(node) is str else self._index[None]
+            if type(node) is not str:
+                raise KeyError(node)
+            return self._index[node]
         except KeyError:
             raise ValueError(f"node: {quoted(node)} is not a member of this balancer") from None
 
@@ -379,7 +381,7 @@ class HttpdBalancer:
         return best
 
     # -- sticky sessions (mod_proxy_balancer.c find_session_route / find_route_worker) -----------
-    def _route_worker(self, route: str, now: float, recursion: int) -> int | None:
+    def _route_worker(self, route: str, now: float | None, recursion: int) -> int | None:
         for standby_pass in (False, True):
             for i, m in enumerate(self.members):
                 st = self._state[i]

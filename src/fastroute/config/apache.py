@@ -435,6 +435,7 @@ def apache_checks(text, balancer: str, *, sink=None, strict: bool = False, **opt
                          f"{mask_card_numbers(str(sorted(kinds)))}; "
                          "fastroute runs one check per checker")
     method, uri = kinds.pop()
+    check: TcpCheck | HttpCheck
     if method == "TCP":
         check = TcpCheck()
     else:
