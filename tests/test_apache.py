@@ -326,3 +326,47 @@ def test_cli_route_refuses_request_time_balancers_and_unrouted_keys(tmp_path, ca
     (tmp_path / "in.csv").write_text("session\nabc.r1\nnoroute\n")
     assert cli.main([*base, "--cluster", f"{conf}:app"]) == 1
     assert "no route of a usable member" in capsys.readouterr().err
+
+
+def test_pickled_balancer_continues_the_same_sequence():
+    import pickle
+
+    sel = fastroute.load_apache(block("http://a", "http://b loadfactor=2", "http://c status=+H",
+                                      proxyset="lbmethod=bybusyness"), "c1")
+    held = sel.acquire()
+    picks(sel, 5)
+    copy = pickle.loads(pickle.dumps(sel))
+    assert picks(copy, 30) == picks(sel, 30)
+    copy.release(held)
+    sel.release(held)
+    assert copy.busy(held) == sel.busy(held) == 0
+
+
+def test_threads_picking_during_status_changes_keep_counts_consistent():
+    import threading
+
+    sel = fastroute.load_apache(block(*(f"http://m{i} loadfactor={1 + i % 3}" for i in range(6)),
+                                      proxyset="lbmethod=bybusyness"), "c1")
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(2000):
+                with sel.lease() as lease:
+                    assert lease.node in sel.nodes
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def flipper():
+        for i in range(500):
+            sel.set_status(f"http://m{i % 5}", "+D" if i % 2 == 0 else "-D")
+
+    threads = [threading.Thread(target=worker) for _ in range(4)] + [threading.Thread(target=flipper)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [sel.busy(n) for n in sel.nodes] == [0] * 6
+    # lbstatus is conserved by byrequests/bybusyness: every pick adds and removes the same total
+    assert sum(sel.lbstatus(n) for n in sel.nodes) == 0

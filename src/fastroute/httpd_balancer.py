@@ -585,5 +585,21 @@ class HttpdBalancer:
         with self._lock:
             return [n for n, st in zip(self.nodes, self._state) if self._usable(st)]
 
+    def __getstate__(self) -> dict:
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]
+        state["_state"] = [{k: getattr(st, k) for k in _State.__slots__} for st in self._state]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        states = []
+        for fields in state.pop("_state"):
+            st = _State.__new__(_State)
+            for k, v in fields.items():
+                setattr(st, k, v)
+            states.append(st)
+        self.__dict__.update(state, _state=states, _lock=threading.RLock())
+
     def __repr__(self) -> str:
         return f"HttpdBalancer({self.name!r}, lbmethod={self.lbmethod!r}, members={len(self.nodes)})"
