@@ -296,13 +296,16 @@ PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {
     "haproxy_chash": _placement_factory("HAProxyConsistentHash"),
     "haproxy_map": _placement_factory("HAProxyMapHash"),
     # Apache httpd stickysession routes (docs/apache.md §8): the members and routes are its params
-    "httpd_sticky": lambda names, weights, params: _httpd_sticky(params),
+    "httpd_sticky": lambda names, weights, params: _httpd_sticky(names, params),
 }
 
 
-def _httpd_sticky(params):
+def _httpd_sticky(names, params):
     from ..placement.httpd import HttpdStickyRoutes
 
+    params = dict(params)
+    # without the config's member table (a plain node list): members with no route
+    params.setdefault("members", [(n, "", "", True, False) for n in names])
     try:
         return HttpdStickyRoutes(**params)
     except TypeError as exc:

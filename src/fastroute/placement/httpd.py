@@ -70,7 +70,8 @@ class HttpdStickyRoutes:
             route = key[k + 1:] if k != -1 else ""
         i = self._by_route.get(route) if route else None
         if i is None:
-            raise ValueError(f"key at position {position}: carries no route of a usable member; httpd balances "
+            raise ValueError(f"a key (position {position} of its batch) carries no route of a usable member; "
+                             "httpd balances "
                              "such a session at request time (use fastroute.load_apache in the request path)")
         return i
 
