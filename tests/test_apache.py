@@ -370,3 +370,16 @@ def test_threads_picking_during_status_changes_keep_counts_consistent():
     assert [sel.busy(n) for n in sel.nodes] == [0] * 6
     # lbstatus is conserved by byrequests/bybusyness: every pick adds and removes the same total
     assert sum(sel.lbstatus(n) for n in sel.nodes) == 0
+
+
+def test_sticky_route_placement_pickles_and_routes_the_same():
+    import pickle
+
+    from fastroute.placement import HttpdStickyRoutes
+
+    table = HttpdStickyRoutes([("http://a", "r1", "", True, False), ("http://b", "r2", "r1", False, False)])
+    copy = pickle.loads(pickle.dumps(table))
+    keys = ["x.r1", "y.r2", "z.r1"]
+    assert copy.route(keys).tolist() == table.route(keys).tolist() == [0, 0, 0]
+    with pytest.raises(ValueError, match="position 1 of its batch"):
+        table.route(["x.r1", "nothing"])

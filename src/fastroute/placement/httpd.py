@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..redact import quoted
+from ._table import public
 
 
+@public
 class HttpdStickyRoutes:
     """members: (name, route, redirect, usable, standby) tuples in config order."""
 
