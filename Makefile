@@ -48,7 +48,7 @@ test-rust:
 # src/fastroute/_rust.pyi and _cext.pyi must match the compiled modules exactly (mypy's stubtest;
 # the allowlist names only what Cython generates in every module).
 test-stubs: $(BUILD_STAMP)
-	$(PY) -m mypy.stubtest fastroute._rust fastroute._cext --allowlist scripts/stubtest-allowlist.txt
+	$(PY) -m mypy.stubtest fastroute._rust fastroute._cext fastroute._locality --allowlist scripts/stubtest-allowlist.txt
 
 test-python: $(BUILD_STAMP)
 	$(PY) -m pytest -q

@@ -31,7 +31,13 @@ setup(
                 # CPU has FMA (always on aarch64), which changes the last bit of
                 # e.g. PeakEWMA's cost*w + rtt*(1-w) versus x86-64 (issue 19).
                 extra_compile_args=["-O3", "-ffp-contract=off"],
-            )
+            ),
+            Extension(
+                "fastroute._locality",
+                ["cext/fastroute/_locality.pyx"],
+                include_dirs=["cext"],
+                extra_compile_args=["-O3", "-ffp-contract=off"],
+            ),
         ],
         include_path=["cext"],
         build_dir="build/cython",

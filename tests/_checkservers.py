@@ -8,6 +8,8 @@ import socket
 import socketserver
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -166,3 +168,18 @@ def free_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+@contextmanager
+def running_backends(*names: str) -> Iterator[list[Backend]]:
+    """One Backend per name, stopped on exit."""
+    backends = [Backend(n) for n in names]
+    try:
+        yield backends
+    finally:
+        for b in backends:
+            b.stop()
+
+
+def backend_urls(backends: list[Backend]) -> dict[str, str]:
+    return {b.name: b.url for b in backends}

@@ -7,26 +7,17 @@ runs until its stdin closes or it is killed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import threading
 import time
 
 import fastroute
 from fastroute.membership import Member, ZooKeeperCoordinator, ZooKeeperMembership, follow_router
 from fastroute.membership.shards import ShardLayout, ShardReplica
 
+from _event_procs import emit
+
 ROUTE_KEYS = [f"card-{i}" for i in range(500)]
-_print_lock = threading.Lock()
-
-
-def emit(**event) -> None:
-    event.setdefault("t", time.time())
-    event.setdefault("pid", os.getpid())
-    with _print_lock:
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
 
 
 def wait_stdin_closed() -> None:

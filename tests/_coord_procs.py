@@ -8,10 +8,8 @@ store (tests/_history.py StoreServer, found through `--history`)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,18 +18,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 import fastroute  # noqa: E402
 from fastroute.membership import Member, follow_router  # noqa: E402
 
+from _event_procs import emit  # noqa: E402
 from _history import FencedStore  # noqa: E402
 
 ROUTE_KEYS = [f"card-{i}" for i in range(300)]
-_print_lock = threading.Lock()
-
-
-def emit(**event) -> None:
-    event.setdefault("t", time.time())
-    event.setdefault("pid", os.getpid())
-    with _print_lock:
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
 
 
 def open_coordinator(backend: str, hosts: str, cluster: str, ttl: float):

@@ -1,15 +1,30 @@
 # SPDX-License-Identifier: Apache-2.0
 """A helper process (tests/_cluster_procs.py, tests/_coord_procs.py) that prints one JSON
-event per line; a reader thread collects the events for the test to wait on."""
+event per line (`emit`, in the child); a reader thread collects the events for the test to
+wait on (`EventProc`, in the test)."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+
+
+_print_lock = threading.Lock()
+
+
+def emit(**event) -> None:
+    """One event line on stdout, stamped with the time and the process id."""
+    event.setdefault("t", time.time())
+    event.setdefault("pid", os.getpid())
+    with _print_lock:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
 
 
 class EventProc:

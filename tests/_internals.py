@@ -49,3 +49,10 @@ def httpx_rewrites(origin_url: str, url: str) -> tuple[str, str]:
     origin = parse_origins(["n"], {"n": origin_url})["n"]
     fast = fr_httpx._Rewriter(origin)(httpx.URL(url))
     return str(fast), str(fr_httpx._rewrite_public(httpx.URL(url), origin))
+
+
+def bounded_mt19937(seed: int):
+    """fastroute.bounded's std::mt19937 stand-in (next() / uniform(k))."""
+    from fastroute.bounded import _Mt19937
+
+    return _Mt19937(seed)

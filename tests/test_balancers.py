@@ -334,7 +334,8 @@ def test_balancers_refuse_pickling():
         pickle.dumps(fr.RoundRobin(["a"]))
 
 
-INTEGER_WEIGHTED = {"SmoothWeightedRoundRobin", "LeastConnections", "HAProxyRoundRobin"}
+INTEGER_WEIGHTED = {"SmoothWeightedRoundRobin", "LeastConnections", "HAProxyRoundRobin", "HAProxyLeastConn",
+                    "HAProxyFirst", "HAProxyRandom"}
 
 
 BALANCER_CLASSES = [c for _, c in sorted(vars(fr.balancers).items())
@@ -368,6 +369,9 @@ STANDALONE = {
     "LeastRequest": lambda nodes, **kw: fr.LeastRequest(nodes, seed=1, **kw),
     "PeakEWMA": lambda nodes, **kw: fr.PeakEWMA(nodes, seed=1, **kw),
     "HAProxyRoundRobin": lambda nodes, **kw: fr.HAProxyRoundRobin(nodes, **kw),
+    "HAProxyLeastConn": lambda nodes, **kw: fr.HAProxyLeastConn(nodes, **kw),
+    "HAProxyFirst": lambda nodes, **kw: fr.HAProxyFirst(nodes, **kw),
+    "HAProxyRandom": lambda nodes, **kw: fr.HAProxyRandom(nodes, seed=1, **kw),
 }
 
 

@@ -14,6 +14,9 @@ FACTORIES = {
     "leastconn": lambda: fr.LeastConnections([f"n{i}" for i in range(5)]),
     "leastreq": lambda: fr.LeastRequest([f"n{i}" for i in range(5)], seed=2),
     "ewma": lambda: fr.PeakEWMA([f"n{i}" for i in range(5)], seed=3),
+    "haproxy_leastconn": lambda: fr.HAProxyLeastConn([f"n{i}" for i in range(5)], [1, 2, 3, 4, 5]),
+    "haproxy_first": lambda: fr.HAProxyFirst([f"n{i}" for i in range(5)], maxconn=[2, 2, 2, 2, 0]),
+    "haproxy_random": lambda: fr.HAProxyRandom([f"n{i}" for i in range(5)], [1, 2, 3, 4, 5], seed=4),
 }
 
 

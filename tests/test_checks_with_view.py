@@ -10,7 +10,7 @@ import pytest
 import fastroute
 from fastroute.checks import AgentCheck, CheckTarget, CheckTiming, HealthChecker, HttpCheck, ThreadCheckRunner, parse_agent_reply
 from fastroute.httpx import FastrouteTransport
-from tests._checkservers import Backend, free_port
+from tests._checkservers import free_port, running_backends
 from tests.test_checks import wait_until
 
 HealthView = getattr(fastroute, "HealthView", None)
@@ -19,10 +19,8 @@ pytestmark = pytest.mark.skipif(HealthView is None, reason="needs fastroute.Heal
 
 @pytest.fixture
 def backends():
-    bs = [Backend(n) for n in ("a", "b", "c")]
-    yield bs
-    for b in bs:
-        b.stop()
+    with running_backends("a", "b", "c") as bs:
+        yield bs
 
 
 def test_checks_take_a_node_out_of_every_balancer_over_the_view(backends):

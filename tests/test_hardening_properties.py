@@ -97,7 +97,7 @@ def test_finite_weights_never_give_a_wrong_table(weights):
 # ---------------------------------------------------------------- unordered inputs
 CONSTRUCTORS = [fr.HashRing, fr.Maglev, fr.JumpHash, fr.Rendezvous, fr.IPHash, B.RoundRobin, B.WeightedRandom,
                 B.SmoothWeightedRoundRobin, B.LeastConnections, B.LeastRequest, B.PeakEWMA, B.Random,
-                B.HAProxyRoundRobin]
+                B.HAProxyRoundRobin, B.HAProxyLeastConn, B.HAProxyFirst, B.HAProxyRandom]
 
 
 @SETTINGS

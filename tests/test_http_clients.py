@@ -14,19 +14,13 @@ import httpx
 from fastroute import HashRing, LeastRequest, NginxHealth, RoundRobin, SmoothWeightedRoundRobin
 from fastroute.aiohttp import FastrouteMiddleware
 from fastroute.httpx import AsyncFastrouteTransport, FastrouteTransport, Header, Query
-from tests._checkservers import Backend, free_port
+from tests._checkservers import backend_urls, free_port, running_backends
 
 
 @pytest.fixture
 def backends():
-    bs = [Backend(n) for n in ("a", "b", "c")]
-    yield bs
-    for b in bs:
-        b.stop()
-
-
-def _urls(bs):
-    return {b.name: b.url for b in bs}
+    with running_backends("a", "b", "c") as bs:
+        yield bs
 
 
 class Budget:
@@ -58,7 +52,7 @@ def test_import_fastroute_imports_no_http_library():
 
 def test_httpx_routes_rewrites_and_keeps_host(backends):
     lb = RoundRobin(["a", "b", "c"])
-    with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends)), base_url="http://payments") as client:
+    with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends)), base_url="http://payments") as client:
         seen = [client.get("/v1/x?q=1") for _ in range(6)]
     assert [r.text for r in seen] == ["a", "b", "c", "a", "b", "c"]
     assert [r.extensions["fastroute_node"] for r in seen] == ["a", "b", "c", "a", "b", "c"]
@@ -75,7 +69,7 @@ def test_httpx_url_prefix(backends):
 
 
 def test_httpx_dead_node_idempotent_retried_post_not(backends):
-    urls = _urls(backends)
+    urls = backend_urls(backends)
     urls["b"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     lb = SmoothWeightedRoundRobin(["a", "b", "c"], health=NginxHealth(max_fails=1, fail_timeout=30))
     with httpx.Client(transport=FastrouteTransport(lb, urls=urls)) as client:
@@ -93,7 +87,7 @@ def test_httpx_503_retried_for_get_returned_for_post(backends):
     backends[0].status = 503
     lb = RoundRobin(["a", "b"])
     budget = Budget(True)
-    with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends), budget=budget)) as client:
+    with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends), budget=budget)) as client:
         r = client.get("http://svc/")
         assert (r.status_code, r.text) == (200, "b")
         r = client.post("http://svc/", content=b"x")  # round robin is back on a
@@ -104,23 +98,23 @@ def test_httpx_503_retried_for_get_returned_for_post(backends):
 def test_httpx_budget_refuses_retry(backends):
     backends[0].status = 503
     lb = RoundRobin(["a", "b"])
-    with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends), budget=Budget(False))) as client:
+    with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends), budget=Budget(False))) as client:
         assert client.get("http://svc/").status_code == 503
-    with httpx.Client(transport=FastrouteTransport(RoundRobin(["a", "b"]), urls=_urls(backends),
+    with httpx.Client(transport=FastrouteTransport(RoundRobin(["a", "b"]), urls=backend_urls(backends),
                                                    max_retries=0)) as client:
         assert client.get("http://svc/").status_code == 503
 
 
 def test_httpx_keyed_placement_by_header_and_query(backends):
     ring = HashRing(["a", "b", "c"])
-    with httpx.Client(transport=FastrouteTransport(ring, key=Header("X-Card"), urls=_urls(backends))) as client:
+    with httpx.Client(transport=FastrouteTransport(ring, key=Header("X-Card"), urls=backend_urls(backends))) as client:
         for card in ("4111111111111111", "5500000000000004", "tok_1", "tok_2"):
             r = client.get("http://svc/", headers={"X-Card": card})
             assert r.text == ring.get_node(card)
         with pytest.raises(ValueError, match="X-Card") as info:
             client.get("http://svc/")
         assert "4111" not in str(info.value)
-    with httpx.Client(transport=FastrouteTransport(ring, key=Query("card"), urls=_urls(backends))) as client:
+    with httpx.Client(transport=FastrouteTransport(ring, key=Query("card"), urls=backend_urls(backends))) as client:
         assert client.get("http://svc/", params={"card": "tok_9"}).text == ring.get_node("tok_9")
 
 
@@ -128,7 +122,7 @@ def test_httpx_keyed_failover_follows_replica_order(backends):
     ring = HashRing(["a", "b", "c"])
     key = next(k for k in (f"k{i}" for i in range(1000)) if ring.get_node(k) == "a")
     second = ring.replicas(key, 3)[1]
-    urls = _urls(backends)
+    urls = backend_urls(backends)
     urls["a"] = f"http://127.0.0.1:{free_port()}"
     with httpx.Client(transport=FastrouteTransport(ring, key=lambda req: req.headers["k"], urls=urls)) as client:
         assert client.get("http://svc/", headers={"k": key}).text == second
@@ -141,7 +135,7 @@ def test_httpx_async_cancellation_is_not_a_failure(backends):
 
     async def main():
         for sel in (lb, lb2):
-            async with httpx.AsyncClient(transport=AsyncFastrouteTransport(sel, urls=_urls(backends))) as client:
+            async with httpx.AsyncClient(transport=AsyncFastrouteTransport(sel, urls=backend_urls(backends))) as client:
                 for _ in range(3):
                     task = asyncio.ensure_future(client.get("http://svc/"))
                     await asyncio.sleep(0.1)
@@ -155,7 +149,7 @@ def test_httpx_async_cancellation_is_not_a_failure(backends):
 
 
 def test_httpx_async_retry(backends):
-    urls = _urls(backends)
+    urls = backend_urls(backends)
     urls["a"] = f"http://127.0.0.1:{free_port()}"
 
     async def main():
@@ -169,11 +163,11 @@ def test_router_argument_errors(backends):
     with pytest.raises(TypeError, match="target"):
         FastrouteTransport(object(), urls={})
     with pytest.raises(ValueError, match="urls"):
-        FastrouteTransport(RoundRobin(["a", "z"]), urls=_urls(backends))
+        FastrouteTransport(RoundRobin(["a", "z"]), urls=backend_urls(backends))
     with pytest.raises(ValueError, match="max_retries"):
-        FastrouteTransport(RoundRobin(["a"]), urls=_urls(backends), max_retries=-1)
+        FastrouteTransport(RoundRobin(["a"]), urls=backend_urls(backends), max_retries=-1)
     with pytest.raises(TypeError, match="key"):
-        FastrouteTransport(HashRing(["a"]), key=3, urls=_urls(backends))
+        FastrouteTransport(HashRing(["a"]), key=3, urls=backend_urls(backends))
     with pytest.raises(ValueError, match="urls"):
         FastrouteTransport(RoundRobin(["a"]), urls={"a": "ftp://x"})
 
@@ -181,7 +175,7 @@ def test_router_argument_errors(backends):
 # ---------------------------------------------------------------- aiohttp
 
 def test_aiohttp_middleware_routes_retries_and_cancels(backends):
-    urls = _urls(backends)
+    urls = backend_urls(backends)
     urls["c"] = f"http://127.0.0.1:{free_port()}"
     lb = LeastRequest(["a", "b", "c"], seed=1)
     health_lb = SmoothWeightedRoundRobin(["a", "b"], health=NginxHealth(max_fails=1, fail_timeout=30))
@@ -233,7 +227,7 @@ def test_aiohttp_keyed_and_503_retry(backends):
 
     async def main():
         out = []
-        mw = FastrouteMiddleware(ring, key=Header("X-Card"), urls=_urls(backends))
+        mw = FastrouteMiddleware(ring, key=Header("X-Card"), urls=backend_urls(backends))
         async with aiohttp.ClientSession(middlewares=(mw,)) as session:
             for i in range(30):
                 card = f"tok_{i}"
@@ -285,7 +279,7 @@ def test_httpx_budget_withdraws_one_per_retry_and_refusal_frees_the_node(backend
     backends[0].status = backends[1].status = 503
     lb = RoundRobin(["a", "b", "c"])
     budget = WithdrawBudget(1)
-    with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends), budget=budget)) as client:
+    with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends), budget=budget)) as client:
         r = client.get("http://svc/")  # a: 503, retry on b (budget 1 -> 0): 503, c refused by the budget
         assert (r.status_code, r.text) == (503, "b")
     assert (budget.requests, budget.withdrawn) == (1, 1)

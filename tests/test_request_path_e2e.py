@@ -17,7 +17,7 @@ from fastroute.aiohttp import FastrouteMiddleware
 from fastroute.checks import (AsyncCheckRunner, CheckTarget, CheckTiming, HealthChecker, HttpCheck, ThreadCheckRunner,
                               balancer_sink)
 from fastroute.httpx import AsyncFastrouteTransport, FastrouteTransport
-from tests._checkservers import Backend
+from tests._checkservers import backend_urls, running_backends
 from tests.test_checks import wait_until
 
 pytestmark = pytest.mark.integration
@@ -25,14 +25,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def backends():
-    bs = [Backend(n) for n in ("a", "b", "c")]
-    yield bs
-    for b in bs:
-        b.stop()
-
-
-def _urls(bs):
-    return {b.name: b.url for b in bs}
+    with running_backends("a", "b", "c") as bs:
+        yield bs
 
 
 def _checker(bs, balancer, **timing):
@@ -55,7 +49,7 @@ def test_httpx_kill_one_backend_under_load_no_failed_request(backends):
                 statuses.append((r.status_code, r.extensions["fastroute_node"], killed.is_set()))
 
     with ThreadCheckRunner(checker), \
-            httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends), max_retries=2)) as client:
+            httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends), max_retries=2)) as client:
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(worker, client, 150) for _ in range(4)]
             wait_until(lambda: len(statuses) >= 150)
@@ -77,7 +71,7 @@ def test_aiohttp_kill_one_backend_under_load_no_failed_request(backends):
     async def main():
         results = []
         async with AsyncCheckRunner(checker), \
-                aiohttp.ClientSession(middlewares=(FastrouteMiddleware(lb, urls=_urls(backends)),)) as session:
+                aiohttp.ClientSession(middlewares=(FastrouteMiddleware(lb, urls=backend_urls(backends)),)) as session:
             async def worker(count):
                 for _ in range(count):
                     async with session.get("http://payments/v1/status") as resp:
@@ -102,7 +96,7 @@ def test_aiohttp_kill_one_backend_under_load_no_failed_request(backends):
 @pytest.mark.parametrize("client", ["httpx", "aiohttp"])
 def test_slow_backend_share_drops_with_peak_ewma(backends, client):
     backends[2].delay = 0.25  # far above scheduling noise: on a loaded 2-core machine 0.08 s was not (share 0.22)
-    urls = _urls(backends)
+    urls = backend_urls(backends)
     n = 60  # RoundRobin sends n/3 requests to the slow backend: keep the test short
 
     def share(lb):
@@ -149,7 +143,7 @@ def test_flapping_backend_held_down_per_rise_fall(backends):
             if client.get("http://svc/").status_code != 200:
                 failures.append(1)
 
-    with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends))) as client:
+    with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends))) as client:
         t = threading.Thread(target=traffic, args=(client,))
         t.start()
         try:

@@ -16,19 +16,13 @@ import httpx
 import fastroute as fr
 from fastroute.aiohttp import FastrouteMiddleware
 from fastroute.httpx import AsyncFastrouteTransport, FastrouteTransport
-from tests._checkservers import Backend
+from tests._checkservers import backend_urls, running_backends
 
 
 @pytest.fixture
 def backends():
-    bs = [Backend(n) for n in ("a", "b")]
-    yield bs
-    for b in bs:
-        b.stop()
-
-
-def _urls(bs):
-    return {b.name: b.url for b in bs}
+    with running_backends("a", "b") as bs:
+        yield bs
 
 
 def _in_flight(view):
@@ -38,7 +32,7 @@ def _in_flight(view):
 def test_httpx_over_max_requests_fails_fast_without_picking(backends):
     view = fr.HealthView(["a", "b"], breaker=fr.CircuitBreaker(max_requests=1))
     lb = fr.RoundRobin(upstream=view)
-    with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends))) as client:  # breaker: the view's
+    with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends))) as client:  # breaker: the view's
         with client.stream("GET", "http://svc/") as held:
             assert view.breaker.active == 1 and _in_flight(view) == 1
             with pytest.raises(fr.Overloaded, match="max_requests=1") as info:
@@ -55,7 +49,7 @@ def test_httpx_over_max_requests_fails_fast_without_picking(backends):
 def test_httpx_per_node_limit_refuses_and_frees_the_node(backends):
     breaker = fr.CircuitBreaker(max_requests_per_node=1)
     lb = fr.LeastConnections(["a"], health="nginx")
-    with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends), breaker=breaker)) as client:
+    with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends), breaker=breaker)) as client:
         with client.stream("GET", "http://svc/"):
             with pytest.raises(fr.Overloaded) as info:
                 client.get("http://svc/")
@@ -70,31 +64,57 @@ def test_httpx_retries_stay_within_the_breakers_max_retries(backends):
     for max_retries, want in ((0, (503, "a")), (3, (200, "b"))):
         breaker = fr.CircuitBreaker(max_retries=max_retries)
         lb = fr.RoundRobin(["a", "b"], health="none")
-        with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends), breaker=breaker)) as client:
+        with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends), breaker=breaker)) as client:
             r = client.get("http://svc/")
             assert (r.status_code, r.text) == want
         assert breaker.active == breaker.retries == 0
         assert breaker.overflows == (1 if max_retries == 0 else 0)
 
 
+@pytest.mark.parametrize("client_kind", ["httpx", "aiohttp"])
+def test_a_retry_the_breaker_refuses_spends_no_budget_token(backends, client_kind):
+    # The breaker is asked before the budget (docs/request_path.md §5): a retry the
+    # breaker refuses is never sent and must leave the budget as it was.
+    backends[0].status = 503
+    budget = fr.RetryBudget(ratio=0.0, min_per_second=1, ttl_s=10.0, clock=lambda: 100.0)
+    before = budget.balance
+    breaker = fr.CircuitBreaker(max_retries=0)
+    lb = fr.RoundRobin(["a", "b"], health="none")
+    if client_kind == "httpx":
+        with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends), breaker=breaker,
+                                                       retry_budget=budget)) as client:
+            r = client.get("http://svc/")
+            status, text = r.status_code, r.text
+    else:
+        async def one():
+            async with aiohttp.ClientSession(middlewares=(FastrouteMiddleware(lb, urls=backend_urls(backends), breaker=breaker,
+                                                                               retry_budget=budget),)) as session:
+                async with session.get("http://svc/") as resp:
+                    return resp.status, await resp.text()
+        status, text = asyncio.run(one())
+    assert (status, text) == (503, "a") and breaker.overflows == 1
+    assert budget.balance == before == 10.0
+    assert sum(b.app_requests for b in backends) == 1
+
+
 def test_httpx_retry_budget_defaults_to_the_views(backends):
     backends[0].status = 503
     view = fr.HealthView(["a", "b"], health="none", retry_budget=fr.RetryBudget(ratio=0.0, min_per_second=0))
-    with httpx.Client(transport=FastrouteTransport(fr.RoundRobin(upstream=view), urls=_urls(backends))) as client:
+    with httpx.Client(transport=FastrouteTransport(fr.RoundRobin(upstream=view), urls=backend_urls(backends))) as client:
         assert client.get("http://svc/").status_code == 503  # the view's budget allows no retry
     generous = fr.RetryBudget()
-    with httpx.Client(transport=FastrouteTransport(fr.RoundRobin(upstream=view), urls=_urls(backends),
+    with httpx.Client(transport=FastrouteTransport(fr.RoundRobin(upstream=view), urls=backend_urls(backends),
                                                    retry_budget=generous)) as client:
         assert client.get("http://svc/").text == "b"
     with pytest.raises(TypeError, match="breaker"):
-        FastrouteTransport(fr.RoundRobin(upstream=view), urls=_urls(backends), breaker=object())
+        FastrouteTransport(fr.RoundRobin(upstream=view), urls=backend_urls(backends), breaker=object())
 
 
 def test_httpx_node_released_when_the_body_is_closed_not_at_the_head(backends):
     backends[0].body_delay = 0.3
     view = fr.HealthView(["a"])
     lb = fr.PeakEWMA(upstream=view)
-    with httpx.Client(transport=FastrouteTransport(lb, urls=_urls(backends))) as client:
+    with httpx.Client(transport=FastrouteTransport(lb, urls=backend_urls(backends))) as client:
         with client.stream("GET", "http://svc/") as r:
             assert view.in_flight("a") == 1 and view.breaker.in_flight("a") == 1
             assert r.read() == b"a"
@@ -108,7 +128,7 @@ def test_httpx_async_body_accounting_and_overload(backends):
     lb = fr.LeastRequest(upstream=view)
 
     async def main():
-        async with httpx.AsyncClient(transport=AsyncFastrouteTransport(lb, urls=_urls(backends))) as client:
+        async with httpx.AsyncClient(transport=AsyncFastrouteTransport(lb, urls=backend_urls(backends))) as client:
             async with client.stream("GET", "http://svc/") as r:
                 assert view.in_flight("a") == 1
                 with pytest.raises(fr.Overloaded):
@@ -128,7 +148,7 @@ def test_aiohttp_breaker_and_release_on_body_read(backends):
     lb = fr.RoundRobin(upstream=view)
 
     async def main():
-        route = FastrouteMiddleware(lb, urls=_urls(backends))
+        route = FastrouteMiddleware(lb, urls=backend_urls(backends))
         async with aiohttp.ClientSession(middlewares=(route,)) as session:
             async with session.get("http://svc/") as resp:
                 assert view.in_flight("a") == 1 and view.breaker.active == 1
@@ -149,7 +169,7 @@ def test_aiohttp_retries_within_breaker_max_retries(backends):
 
     async def main(max_retries):
         breaker = fr.CircuitBreaker(max_retries=max_retries)
-        route = FastrouteMiddleware(fr.RoundRobin(["a", "b"], health="none"), urls=_urls(backends), breaker=breaker)
+        route = FastrouteMiddleware(fr.RoundRobin(["a", "b"], health="none"), urls=backend_urls(backends), breaker=breaker)
         async with aiohttp.ClientSession(middlewares=(route,)) as session:
             async with session.get("http://svc/") as resp:
                 out = (resp.status, await resp.text())

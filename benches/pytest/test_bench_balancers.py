@@ -24,6 +24,9 @@ FACTORIES = {
     "LeastConnections": lambda: fr.LeastConnections(NODES, WEIGHTS),
     "LeastRequest": lambda: fr.LeastRequest(NODES, seed=1),
     "PeakEWMA": lambda: fr.PeakEWMA(NODES, seed=1),
+    "HAProxyLeastConn": lambda: fr.HAProxyLeastConn(NODES, WEIGHTS),
+    "HAProxyFirst": lambda: fr.HAProxyFirst(NODES, WEIGHTS, maxconn=[1] * 7),
+    "HAProxyRandom": lambda: fr.HAProxyRandom(NODES, WEIGHTS, seed=1),
 }
 
 
@@ -54,3 +57,16 @@ def test_baseline_reference_swrr_pick(benchmark):
 
 def test_baseline_reference_weighted_random_pick(benchmark):
     benchmark(ref.WeightedRandomRef(WEIGHTS).pick)
+
+
+def test_baseline_reference_haproxy_leastconn_acquire_release(benchmark):
+    from tests.reference import haproxy_lb
+
+    model = haproxy_lb.LeastConn([haproxy_lb.Server(n, w) for n, w in zip(NODES, WEIGHTS)])
+
+    def cycle():
+        s = model.pick()
+        model.take(s)
+        model.drop(s)
+
+    benchmark(cycle)

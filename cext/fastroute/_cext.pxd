@@ -13,6 +13,7 @@ cimport cython
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
 from fastroute.balancers.fwrr cimport FwrrState
+from fastroute.balancers.haproxy_lb cimport FwlcState
 from fastroute.balancers.least_request cimport EdfState
 from fastroute.balancers.swrr cimport SwrrState
 from fastroute.health.policy cimport Health
@@ -44,6 +45,8 @@ cdef class HealthView:
     cdef unsigned char *agent_down   # HAProxy agent said down / fail / stopped
     cdef double *weight_percent      # HAProxy agent N% (100 by default)
     cdef int64_t *inflight
+    cdef uint64_t *load_stamp        # load_clock at each node's last in-flight change (HAProxy leastconn order)
+    cdef uint64_t load_clock
     cdef double *cost                # latency peak EWMA (seconds) and its time stamp
     cdef double *stamp
     cdef double decay_s
@@ -84,6 +87,7 @@ cdef class HealthView:
     cdef void observe(self, Py_ssize_t i, double rtt, double now) noexcept nogil
     cdef void check(self, Py_ssize_t i, bint ok) noexcept nogil
     cdef bint failed(self, Py_ssize_t i, double now) noexcept nogil
+    cdef void load_changed(self, Py_ssize_t i) noexcept nogil
     cdef int end_request(self, Py_ssize_t i, int outcome, double latency, double now) except -1
     cdef Py_ssize_t _index(self, node) except -1
     cdef bint _ok(self, ok) except -1
@@ -116,6 +120,10 @@ cdef class Balancer:
     cdef bint all_eligible           # every node eligible: kernels may skip the mask
     cdef bint needs_time
     cdef uint64_t rng
+    # Set by a LocalityBalancer (fastroute._locality, docs/multi_region.md §4): this
+    # balancer's eligibility is that mask (a locality or priority subset of the view).
+    cdef unsigned char *override_mask
+    cdef int32_t *override_candidates
 
     cdef double scaled(self, double w) noexcept nogil
     cdef void sync(self) noexcept nogil
@@ -175,6 +183,27 @@ cdef class PeakEWMA(Balancer):
 
 cdef class HAProxyRoundRobin(Balancer):
     cdef FwrrState fwrr
+
+
+cdef class HAProxyBalancer(Balancer):
+    cdef int64_t *lb_eweight         # HAProxy eweight: weight x 16
+    cdef int64_t *conn_limit         # per server maxconn, 0: no limit
+    cdef Py_ssize_t first_backup(self) noexcept nogil
+
+
+cdef class HAProxyLeastConn(HAProxyBalancer):
+    cdef FwlcState fwlc
+
+
+cdef class HAProxyFirst(HAProxyBalancer):
+    cdef int32_t *by_id              # node indices in server-id order
+
+
+cdef class HAProxyRandom(HAProxyBalancer):
+    cdef int64_t *points             # the chash tree's points, sorted, and their servers
+    cdef int32_t *owners
+    cdef Py_ssize_t point_count
+    cdef Py_ssize_t draws
 
 
 cdef class Lease:

@@ -30,7 +30,8 @@ from libc.string cimport memset
 import numpy as np
 
 from fastroute.balancers.alias cimport alias_build, alias_pick
-from fastroute.balancers.fwrr cimport fwrr_init, fwrr_pick
+from fastroute.balancers.fwrr cimport fwrr_init, fwrr_pick, haproxy_eweight
+from fastroute.balancers.haproxy_lb cimport chash_nearest, fas_first, fwlc_first, fwlc_place, rnd_pick
 from fastroute.balancers.least_request cimport least_request_edf, least_request_p2c
 from fastroute.balancers.peak_ewma cimport peak_ewma_observe, peak_ewma_p2c
 from fastroute.balancers.rng cimport rng_below, rng_next
@@ -105,14 +106,15 @@ cdef class HealthView:
         self.nodes = nodes
         self.n = n
         self.index_of = {name: i for i, name in enumerate(nodes)}
-        # One block: 17 arrays of 8 bytes, 1 of 4 bytes, 7 of 1 byte per node.
-        cdef size_t size = n * (17 * 8 + 4 + 7) + 64
+        # One block: 18 arrays of 8 bytes, 1 of 4 bytes, 7 of 1 byte per node.
+        cdef size_t size = n * (18 * 8 + 4 + 7) + 64
         self.memory = PyMem_Malloc(size)
         if self.memory == NULL:
             raise MemoryError()
         memset(self.memory, 0, size)
         cdef char *p = <char *>self.memory
         self.inflight = <int64_t *>p; p += 8 * n
+        self.load_stamp = <uint64_t *>p; p += 8 * n
         self.cost = <double *>p; p += 8 * n
         self.stamp = <double *>p; p += 8 * n
         self.weight_percent = <double *>p; p += 8 * n
@@ -325,11 +327,19 @@ cdef class HealthView:
     cdef bint failed(self, Py_ssize_t i, double now) noexcept nogil:
         return self.h.failed(&self.h, i, now) or self.h.checks.down[i]
 
+    cdef void load_changed(self, Py_ssize_t i) noexcept nogil:
+        # Under the lock, at every in-flight or admin-state change: HAProxy leastconn
+        # re-queues a server when it takes or drops a connection or comes up, so the
+        # order of changes matters.
+        self.load_stamp[i] = self.load_clock
+        self.load_clock += 1
+
     cdef int end_request(self, Py_ssize_t i, int outcome, double latency, double now) except -1:
         """Under the lock: frees i's in-flight slot; OUTCOME_OK / OUTCOME_FAILED feed health."""
         if self.inflight[i] <= 0:
             raise ValueError(f"node: release of {_quoted(self.nodes[i])} without a matching acquire")
         self.inflight[i] -= 1
+        self.load_changed(i)
         if outcome != OUTCOME_NONE:
             self.record(i, outcome == OUTCOME_OK, now)
             if latency == latency and self.track_latency:
@@ -420,6 +430,8 @@ cdef class HealthView:
             if not isinstance(state, str) or state not in _ADMIN_WORDS:
                 raise ValueError(f"state: expected one of {sorted(_ADMIN_WORDS)}, got {_quoted(state)}")
             with self.lock:
+                if self.admin[i] != _ADMIN_WORDS[state]:
+                    self.load_changed(i)  # HAProxy queues a server in leastconn's tree when it comes up
                 self.admin[i] = _ADMIN_WORDS[state]
                 self.dirty = True
         elif source == "agent":
@@ -458,6 +470,7 @@ cdef class HealthView:
         cdef Py_ssize_t i = self._index(node)
         with self.lock:
             self.inflight[i] += 1
+            self.load_changed(i)
 
     def release(self, node, ok=True, latency_s=None):
         """Ends a request acquired on `node`; its outcome feeds health, its latency the EWMA."""
@@ -483,6 +496,7 @@ cdef class HealthView:
             if self.inflight[i] <= 0:
                 raise ValueError(f"node: abandon of {_quoted(node)} without a matching acquire")
             self.inflight[i] -= 1
+            self.load_changed(i)
 
     cdef int _refresh_now(self) except -1:
         cdef double now = self._now()
@@ -671,8 +685,20 @@ cdef class Balancer:
     cdef void sync(self) noexcept nogil:
         """Takes up the view's latest refresh: candidates, nginx weight penalties,
         weight percentages and slow-start factors; then the balancer's own rebuild."""
-        self.candidate_count = self.view.candidate_count
-        self.all_eligible = self.view.all_eligible
+        cdef Py_ssize_t i
+        if self.override_mask != NULL:
+            # A subset of the view chosen by a LocalityBalancer (docs/multi_region.md §4).
+            self.eligible_mask = self.override_mask
+            self.candidates = self.override_candidates
+            self.candidate_count = 0
+            for i in range(self.n):
+                if self.override_mask[i]:
+                    self.candidates[self.candidate_count] = <int32_t>i
+                    self.candidate_count += 1
+            self.all_eligible = self.candidate_count == self.n
+        else:
+            self.candidate_count = self.view.candidate_count
+            self.all_eligible = self.view.all_eligible
         self.apply_penalties()
         if self.view.weight_generation != self.seen_weight_generation:
             self.apply_weights()
@@ -768,6 +794,7 @@ cdef class Balancer:
             idx = self.pick_locked(now)
             if idx >= 0:
                 self.inflight[idx] += 1
+                self.view.load_changed(idx)
         return idx
 
     cdef int release_c(self, Py_ssize_t i, bint ok, double latency_s) noexcept nogil:
@@ -778,6 +805,7 @@ cdef class Balancer:
             if self.inflight[i] <= 0:
                 return -1
             self.inflight[i] -= 1
+            self.view.load_changed(i)
             self.view.record(i, ok, now)
             if latency_s == latency_s:
                 self.observe(i, latency_s, now)
@@ -816,6 +844,7 @@ cdef class Balancer:
             idx = self.pick_locked(now)
             if acquire and idx >= 0:
                 self.inflight[idx] += 1
+                self.view.load_changed(idx)
         if self.view.h.events.count:
             self.view._flush_events()
         if idx < 0:
@@ -1245,3 +1274,149 @@ cdef class HAProxyRoundRobin(Balancer):
 
     cdef Py_ssize_t choose(self, double now) noexcept nogil:
         return fwrr_pick(&self.fwrr)
+
+
+# ---------------------------------------------------------------- HAProxy leastconn, first, random
+cdef class HAProxyBalancer(Balancer):
+    """Shared by HAProxy's stateful balancers (docs/algorithms.md §8.6):
+    eweights (weight × 16), per-server `maxconn` (0: none) and the backup rule:
+    with no usable primary the first usable backup serves alone."""
+
+    def __cinit__(self, *args, const int64_t[::1] maxconn=None, **kwargs):
+        cdef Py_ssize_t i
+        self.lb_eweight = <int64_t *>PyMem_Malloc(8 * self.n)
+        self.conn_limit = <int64_t *>PyMem_Malloc(8 * self.n)
+        if self.lb_eweight == NULL or self.conn_limit == NULL:
+            raise MemoryError()
+        for i in range(self.n):
+            self.conn_limit[i] = maxconn[i] if maxconn is not None else 0
+        self.on_weights()
+
+    def __dealloc__(self):
+        PyMem_Free(self.lb_eweight)
+        PyMem_Free(self.conn_limit)
+
+    cdef void on_weights(self) noexcept nogil:
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            self.lb_eweight[i] = haproxy_eweight(self.weight_f[i])
+
+    cdef Py_ssize_t first_backup(self) noexcept nogil:
+        # lbprm.fbck (recount_servers): -2 while primaries serve.
+        cdef Py_ssize_t k, i
+        if not self.view.is_backup[self.candidates[0]]:
+            return -2
+        for k in range(self.candidate_count):
+            i = self.candidates[k]
+            if self.lb_eweight[i] > 0:
+                return i
+        return -1
+
+    @property
+    def maxconn(self):
+        """Per-server connection limit (0: none), in node order."""
+        return tuple(self.conn_limit[i] for i in range(self.n))
+
+
+cdef class HAProxyLeastConn(HAProxyBalancer):
+    """HAProxy `balance leastconn` (fastroute.balancers.haproxy_lb fwlc_*)."""
+
+    def __cinit__(self, *args, **kwargs):
+        cdef Py_ssize_t n = self.n, i
+        self.fwlc.n = n
+        self.fwlc.key = <int64_t *>PyMem_Malloc(8 * n)
+        self.fwlc.seq = <uint64_t *>PyMem_Malloc(8 * n)
+        self.fwlc.stamp_seen = <uint64_t *>PyMem_Malloc(8 * n)
+        self.fwlc.eweight = <int64_t *>PyMem_Malloc(8 * n)
+        if not (self.fwlc.key and self.fwlc.seq and self.fwlc.stamp_seen and self.fwlc.eweight):
+            raise MemoryError()
+        memset(self.fwlc.eweight, 0, 8 * n)  # the tree starts empty: the first pick queues in server order
+        memset(self.fwlc.key, 0, 8 * n)
+        memset(self.fwlc.seq, 0, 8 * n)
+        with self.view.lock:
+            for i in range(n):
+                self.fwlc.stamp_seen[i] = self.view.load_stamp[i]
+
+    def __dealloc__(self):
+        PyMem_Free(self.fwlc.key)
+        PyMem_Free(self.fwlc.seq)
+        PyMem_Free(self.fwlc.stamp_seen)
+        PyMem_Free(self.fwlc.eweight)
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        cdef Py_ssize_t idx = self.first_backup()
+        if idx != -2:
+            return idx
+        fwlc_place(&self.fwlc, self.lb_eweight, self.eligible_mask, self.inflight, self.view.load_stamp,
+                   &self.view.load_clock)
+        idx = fwlc_first(&self.fwlc, self.inflight, self.conn_limit)
+        if idx >= 0:
+            # A pick without acquire is a request that came and went: HAProxy re-queued
+            # the server twice (take, then drop a connection), behind its equals.
+            self.fwlc.seq[idx] = self.view.load_clock
+            self.view.load_clock += 1
+        return idx
+
+
+cdef class HAProxyFirst(HAProxyBalancer):
+    """HAProxy `balance first` (fastroute.balancers.haproxy_lb fas_first)."""
+
+    def __cinit__(self, *args, const int32_t[::1] by_id=None, **kwargs):
+        cdef Py_ssize_t i
+        self.by_id = <int32_t *>PyMem_Malloc(4 * self.n)
+        if self.by_id == NULL:
+            raise MemoryError()
+        for i in range(self.n):
+            self.by_id[i] = by_id[i] if by_id is not None else <int32_t>i
+
+    def __dealloc__(self):
+        PyMem_Free(self.by_id)
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        cdef Py_ssize_t idx = self.first_backup()
+        if idx != -2:
+            return idx
+        return fas_first(self.by_id, self.n, self.eligible_mask, self.lb_eweight, self.inflight, self.conn_limit)
+
+
+cdef class HAProxyRandom(HAProxyBalancer):
+    """HAProxy `balance random(<draws>)` (fastroute.balancers.haproxy_lb rnd_pick)
+    over the points of HAProxy's consistent-hash tree."""
+
+    def __cinit__(self, *args, const int64_t[::1] points=None, const int32_t[::1] owners=None,
+                  Py_ssize_t draws=2, **kwargs):
+        cdef Py_ssize_t i, count = points.shape[0]
+        if owners.shape[0] != count or count == 0:
+            raise ValueError("points and owners must be non-empty and of equal length")
+        self.draws = draws
+        self.point_count = count
+        self.points = <int64_t *>PyMem_Malloc(8 * count)
+        self.owners = <int32_t *>PyMem_Malloc(4 * count)
+        if self.points == NULL or self.owners == NULL:
+            raise MemoryError()
+        for i in range(count):
+            self.points[i] = points[i]
+            self.owners[i] = owners[i]
+
+    def __dealloc__(self):
+        PyMem_Free(self.points)
+        PyMem_Free(self.owners)
+
+    cdef Py_ssize_t choose(self, double now) noexcept nogil:
+        cdef Py_ssize_t idx = self.first_backup()
+        if idx != -2:
+            return -1 if idx >= 0 and self.conn_limit[idx] and self.inflight[idx] >= self.conn_limit[idx] else idx
+        return rnd_pick(&self.rng, self.points, self.owners, self.point_count, self.eligible_mask,
+                        self.lb_eweight, self.inflight, self.conn_limit, self.draws)
+
+    def _ring_owners(self, const uint64_t[::1] values):
+        """The server each 32-bit value lands on, over the servers eligible now."""
+        out = np.empty(values.shape[0], dtype=np.int32)
+        cdef int32_t[::1] o = out
+        cdef Py_ssize_t k
+        self.pick_index()  # takes up the view's latest eligibility
+        with self.view.lock:
+            for k in range(values.shape[0]):
+                o[k] = <int32_t>chash_nearest(self.points, self.owners, self.point_count, self.eligible_mask,
+                                              values[k])
+        return out

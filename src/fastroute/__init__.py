@@ -7,6 +7,9 @@ a Cython core; this package only re-exports the public faces.
 from ._version import __version__
 from ._native import RUST_BUILD_PROFILE, get_include
 from .balancers import (
+    HAProxyFirst,
+    HAProxyLeastConn,
+    HAProxyRandom,
     HAProxyRoundRobin,
     LeastConnections,
     LeastRequest,
@@ -19,6 +22,7 @@ from .balancers import (
 )
 from .health import EnvoyOutlier, HAProxyHealth, HAProxySlowStart, NginxHealth, SlowStart, health_policy
 from .health_placement import HealthAware
+from .bounded import BoundedLoad
 from .overload import CircuitBreaker, Overloaded, RetryBudget
 from .upstream import HealthView, Upstream
 from .hashing import HASH_NAMES, hash_key, hash_keys
@@ -31,6 +35,7 @@ __all__ = [
     "PanTokenError", "load_secret", "pan_token", "pan_tokens",
     "HASH_NAMES",
     "HAProxyRoundRobin",
+    "HAProxyLeastConn", "HAProxyFirst", "HAProxyRandom",
     "HashRing",
     "IPHash",
     "JumpHash",
@@ -44,6 +49,7 @@ __all__ = [
     "CircuitBreaker",
     "HAProxySlowStart",
     "HealthAware",
+    "BoundedLoad",
     "HealthView",
     "Overloaded",
     "RetryBudget",
@@ -81,6 +87,8 @@ _LAZY.update(load_haproxy=".config", load_nginx=".config")
 # Apache httpd mod_proxy_balancer (docs/apache.md)
 _LAZY.update(load_apache=".config", apache_checks=".config", HttpdBalancer=".httpd_balancer",
              HttpdMember=".httpd_balancer", StickyRouteUnavailable=".httpd_balancer")
+# Multi-region routing (issue 18, docs/multi_region.md).
+_LAZY.update(dict.fromkeys(["Locality", "LocalityBalancer", "LiveLocalityBalancer", "locality_of"], ".locality"))
 __all__ += list(_LAZY)
 
 

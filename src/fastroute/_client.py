@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from .balancers import NoHealthyNode
 from .overload import CircuitBreaker, Overloaded
 from .redact import quoted
 
@@ -251,6 +252,27 @@ class Router:
             self.cancel(node, acquired)
             return None
         return Attempt(self, node, acquired, retry)
+
+    def next_attempt(self, key, tried: list[str]) -> "Attempt | None":
+        """A retry on a node the request has not tried (appended to `tried`); None when
+        none is left, or the circuit breaker or the retry budget refuses. The breaker
+        is asked first, so a retry it refuses spends no budget token."""
+        try:
+            node, acquired = self.choose(key, tried)
+        except (_NoMoreNodes, NoHealthyNode):
+            return None
+        attempt = self.begin(node, acquired, retry=True)
+        if attempt is None:
+            return None
+        if not self.withdraw():
+            attempt.cancel()
+            return None
+        tried.append(node)
+        return attempt
+
+    def retry_status(self, status: int, method: str, replayable: bool, retries: int) -> bool:
+        """A response with `status` may be answered by a retry on another node."""
+        return status in self.retry_statuses and self.may_retry(method, replayable, retries)
 
     def may_retry(self, method: str, replayable: bool, attempt: int) -> bool:
         """The request itself may be retried (the budget is asked once a node is found)."""

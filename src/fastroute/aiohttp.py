@@ -25,12 +25,10 @@ import asyncio
 import aiohttp
 from aiohttp import payload as _payload
 
-from . import balancers as _balancers
-from ._client import Header, Query, Router, _NoMoreNodes, is_cancellation
+from ._client import Header, Query, Router, is_cancellation
 
 __all__ = ["FastrouteMiddleware", "Header", "Query"]
 
-_NoHealthyNode = _balancers.NoHealthyNode
 #: Errors after which another node may well succeed.
 _RETRYABLE = (aiohttp.ClientConnectionError, asyncio.TimeoutError)
 
@@ -109,7 +107,7 @@ class FastrouteMiddleware:
                 continue
             status = resp.status
             _end_with_body(resp, attempt, not router.is_failure(status))
-            if status in router.retry_statuses and router.may_retry(req.method, replayable, retries):
+            if router.retry_status(status, req.method, replayable, retries):
                 following = self._next(key, tried, req, original)
                 if following is not None:
                     resp.release()
@@ -121,17 +119,8 @@ class FastrouteMiddleware:
             return resp
 
     def _next(self, key, tried, req, original):
-        router = self._router
-        try:
-            node, acquired = router.choose(key, tried)
-        except (_NoMoreNodes, _NoHealthyNode):
-            return None
-        if not router.withdraw():
-            router.cancel(node, acquired)
-            return None
-        attempt = router.begin(node, acquired, retry=True)
-        if attempt is None:
-            return None
-        tried.append(node)
-        req.url = _rewrite(original, router.origins[node])
+        """The next attempt, with the request pointed at its node; None when none may be made."""
+        attempt = self._router.next_attempt(key, tried)
+        if attempt is not None:
+            req.url = _rewrite(original, self._router.origins[attempt.node])
         return attempt

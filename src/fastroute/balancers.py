@@ -274,3 +274,120 @@ class HAProxyRoundRobin(_Face, _cext.HAProxyRoundRobin):
         return _build(cls, _cext.HAProxyRoundRobin, names, raw, backups=backups, health=health,
                       panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
                       upstream=upstream)
+
+
+# ---- HAProxy leastconn / first / random (docs/algorithms.md §8.6) ----
+#: HAProxy server ids (puid) are positive 32-bit ints.
+HAPROXY_MAX_SERVER_ID = 2**31 - 1
+
+
+def _per_server_ints(values, names, name, minimum, maximum, default):
+    """None (all `default`), a sequence in node order, or a mapping node -> int (others `default`)."""
+    from collections.abc import Mapping
+
+    if values is None:
+        return [default] * len(names)
+    if isinstance(values, Mapping):
+        unknown = [k for k in values if k not in names]
+        if unknown:
+            raise ValueError(f"{name}: {quoted(unknown)} are not among the nodes")
+        values = [values.get(n, default) for n in names]
+    elif isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name}: expected a sequence (node order) or a mapping node -> int, "
+                        f"got {type(values).__name__}")
+    else:
+        from ._validate import reject_unordered
+
+        reject_unordered(values, name)
+        values = list(values)
+        if len(values) != len(names):
+            raise ValueError(f"{name}: expected {len(names)} values (one per node), got {len(values)}")
+    return [check_int(v, f"{name}[{quoted(n)}]", minimum, maximum) for n, v in zip(names, values)]
+
+
+def _haproxy_args(nodes, weights, upstream, maxconn):
+    if nodes is None and isinstance(upstream, _cext.HealthView):
+        nodes = upstream.nodes
+    names, raw = nodes_and_weights(nodes, weights)
+    if raw is not None:
+        int_weights(raw, len(names), maximum=256)
+    limits = np.array(_per_server_ints(maxconn, names, "maxconn", 0, 2**31 - 1, 0), dtype=np.int64)
+    return names, raw, limits
+
+
+def _server_ids(server_ids, names):
+    ids = _per_server_ints(server_ids, names, "server_ids", 1, HAPROXY_MAX_SERVER_ID, None) \
+        if server_ids is not None else list(range(1, len(names) + 1))
+    if len(set(ids)) != len(ids):
+        raise ValueError("server_ids: must be distinct (HAProxy refuses duplicate server ids)")
+    return ids
+
+
+class HAProxyLeastConn(_Face, _cext.HAProxyLeastConn):
+    """HAProxy `balance leastconn` (lb_fwlc.c, 2.6): the usable server with the
+    fewest connections per weight, ordered by (in-flight + 1) × 4096 / (weight × 16)
+    (0 while idle); equal keys in the order servers were last re-queued (at every
+    acquire and release, so held-open requests count). `maxconn`: per-server
+    limit (sequence in node order or mapping; 0 = none): a full server is skipped.
+    A pick() without acquire() counts as a request that started and ended."""
+
+    __slots__ = ("_clock_fn",)
+    integer_weights = True
+
+    def __new__(cls, nodes=None, weights=None, *, maxconn=None, backups=(), health=None, panic_threshold=0.0,
+                clock=None, on_state_change=None, upstream=None):
+        names, raw, limits = _haproxy_args(nodes, weights, upstream, maxconn)
+        return _build(cls, _cext.HAProxyLeastConn, names, raw, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
+                      upstream=upstream, maxconn=limits)
+
+
+class HAProxyFirst(_Face, _cext.HAProxyFirst):
+    """HAProxy `balance first` (lb_fas.c, 2.6): the usable server with the
+    lowest `server_ids` entry (HAProxy's `id`, default 1…n in node order) whose
+    in-flight count is below its `maxconn` (0 = no limit: it takes everything).
+    Weights only decide usability (0 = not used)."""
+
+    __slots__ = ("_clock_fn",)
+    integer_weights = True
+
+    def __new__(cls, nodes=None, weights=None, *, maxconn=None, server_ids=None, backups=(), health=None,
+                panic_threshold=0.0, clock=None, on_state_change=None, upstream=None):
+        names, raw, limits = _haproxy_args(nodes, weights, upstream, maxconn)
+        ids = _server_ids(server_ids, names)
+        by_id = np.array(sorted(range(len(names)), key=ids.__getitem__), dtype=np.int32)
+        return _build(cls, _cext.HAProxyFirst, names, raw, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change,
+                      upstream=upstream, maxconn=limits, by_id=by_id)
+
+
+class HAProxyRandom(_Face, _cext.HAProxyRandom):
+    """HAProxy `balance random(<draws>)` (backend.c get_server_rnd, 2.6): `draws`
+    uniform 32-bit values (default 2), each landing on the nearest point of
+    HAProxy's consistent-hash tree (weight × 16 points per server from its id,
+    fastroute.HAProxyConsistentHash); a later draw replaces the best so far
+    unless it has more in flight per weight. A full chosen server (`maxconn`)
+    means no server. The ring follows the configured weights; run-time weight
+    changes (agent percentages, slow start) change only the load comparison.
+    `seed` makes the picks reproducible (HAProxy's own random source cannot be)."""
+
+    __slots__ = ("_clock_fn",)
+    integer_weights = True
+
+    def __new__(cls, nodes=None, weights=None, *, draws=2, maxconn=None, server_ids=None, seed=None, backups=(),
+                health=None, panic_threshold=0.0, clock=None, on_state_change=None, upstream=None):
+        from .placement import HAProxyConsistentHash
+
+        draws = check_int(draws, "draws", 1, MAX_CHOICE_COUNT)
+        names, raw, limits = _haproxy_args(nodes, weights, upstream, maxconn)
+        ids = _server_ids(server_ids, names)
+        w = [1] * len(names) if raw is None else [int(x) for x in int_weights(raw, len(names), maximum=256)]
+        pointed = [i for i in range(len(names)) if w[i] > 0]
+        ring = HAProxyConsistentHash([names[i] for i in pointed], [w[i] for i in pointed], hash_key="id",
+                                     server_ids=[ids[i] for i in pointed])
+        points, owners = ring._ring().points()
+        owners = np.asarray(pointed, dtype=np.int32)[owners]
+        return _build(cls, _cext.HAProxyRandom, names, raw, backups=backups, health=health,
+                      panic_threshold=panic_threshold, clock=clock, on_state_change=on_state_change, seed=seed,
+                      upstream=upstream, maxconn=limits, points=np.ascontiguousarray(points, dtype=np.int64),
+                      owners=np.ascontiguousarray(owners, dtype=np.int32), draws=int(draws))

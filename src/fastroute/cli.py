@@ -204,7 +204,7 @@ def _cmd_route(args: argparse.Namespace) -> int:
         plan = make_plan(
             args.input, spec, [k.strip() for k in args.key.split(",")], args.output,
             split_dir=args.split, split_format=args.split_format, rejects=args.rejects, report=args.report,
-            replicas=args.replicas, node_column=args.node_column, on_bad_row=policy, route_to=route_to,
+            replicas=args.replicas, distinct=args.distinct, node_column=args.node_column, on_bad_row=policy, route_to=route_to,
             max_bad_rows=args.max_bad_rows, input_format=args.input_format, batch_rows=args.batch_rows,
             max_row_bytes=args.max_row_bytes, threads=args.threads, schema=args.schema, mkdir=args.mkdir,
             tokenize=args.tokenize or (), token_secret=token_secret, luhn=args.luhn,
@@ -273,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--split-format", choices=["parquet", "csv"], help="with --split (default parquet)")
     route.add_argument("--mkdir", action="store_true", help="create missing output directories (else a usage error)")
     route.add_argument("--replicas", type=int, default=1, help="N: add N-1 replica columns (distinct nodes)")
+    route.add_argument("--distinct", choices=["zone", "region"],
+                       help="with --replicas: each replica in a zone (region) not yet taken, in the key's failover "
+                            "order (nodes need locality = \"region/zone\")")
     route.add_argument("--node-column", default="node", help="name of the added column (default: node)")
     route.add_argument("--on-bad-row", default="error",
                        help="error (default: stop, write nothing) | skip | route-to (with --route-to NODE). Bad "

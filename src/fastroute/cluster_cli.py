@@ -44,21 +44,26 @@ def _metadata(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _settings(args) -> dict:
-    """Coordinator keyword arguments from --zk-config, then the flags."""
+def _read_toml(option: str, path: str) -> dict:
+    """A TOML file named by a CLI option; unreadable or invalid: ValueError naming both."""
     import tomllib
 
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ValueError(f"{option}: cannot read {path!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{option}: {path!r} is not valid TOML: {exc}") from None
+
+
+def _settings(args) -> dict:
+    """Coordinator keyword arguments from --zk-config, then the flags."""
     from .membership.zk_security import ZooKeeperACL, ZooKeeperAuth, ZooKeeperTLS, zookeeper_settings
 
     settings: dict = {}
     if args.zk_config:
-        try:
-            with open(args.zk_config, "rb") as f:
-                doc = tomllib.load(f)
-        except OSError as exc:
-            raise ValueError(f"--zk-config: cannot read {args.zk_config!r}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"--zk-config: {args.zk_config!r} is not valid TOML: {exc}") from None
+        doc = _read_toml("--zk-config", args.zk_config)
         table = doc["zookeeper"] if "zookeeper" in doc else doc
         settings = zookeeper_settings(table, source=f"--zk-config {args.zk_config!r}")
     if args.zk:
@@ -77,14 +82,7 @@ def _settings(args) -> dict:
     elif args.zk_auth_file:
         settings["auth"] = ZooKeeperAuth.from_file(args.zk_auth_file)
     if args.zk_acl_file:
-        try:
-            with open(args.zk_acl_file, "rb") as f:
-                doc = tomllib.load(f)
-        except OSError as exc:
-            raise ValueError(f"--zk-acl-file: cannot read {args.zk_acl_file!r}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"--zk-acl-file: {args.zk_acl_file!r} is not valid TOML: {exc}") from None
-        settings["acl"] = ZooKeeperACL.from_dict(doc, source=f"--zk-acl-file {args.zk_acl_file!r}")
+        settings["acl"] = ZooKeeperACL.from_dict(_read_toml("--zk-acl-file", args.zk_acl_file), source=f"--zk-acl-file {args.zk_acl_file!r}")
     if args.zk_tls or args.zk_tls_ca or args.zk_tls_cert or args.zk_tls_key:
         base = settings.get("tls")
         settings["tls"] = ZooKeeperTLS(args.zk_tls_ca or (base.ca if base else None),

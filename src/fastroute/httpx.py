@@ -27,12 +27,9 @@ from __future__ import annotations
 
 import httpx
 
-from . import balancers as _balancers
-from ._client import Header, Query, Router, _NoMoreNodes, is_cancellation
-
+from ._client import Header, Query, Router, is_cancellation
 __all__ = ["AsyncFastrouteTransport", "FastrouteTransport", "Header", "Query"]
 
-_NoHealthyNode = _balancers.NoHealthyNode
 
 
 def _rewrite_public(original: httpx.URL, origin) -> httpx.URL:
@@ -180,20 +177,10 @@ class _Common:
         return key, original, _replayable(request), [attempt.node], attempt
 
     def _next(self, key, tried, request, original):
-        """The next attempt; None when no untried node is left or the budget or breaker refuses a retry."""
-        router = self._router
-        try:
-            node, acquired = router.choose(key, tried)
-        except (_NoMoreNodes, _NoHealthyNode):
-            return None
-        if not router.withdraw():
-            router.cancel(node, acquired)
-            return None
-        attempt = router.begin(node, acquired, retry=True)
-        if attempt is None:
-            return None
-        tried.append(node)
-        request.url = self._rewrite[node](original)
+        """The next attempt, with the request pointed at its node; None when none may be made."""
+        attempt = self._router.next_attempt(key, tried)
+        if attempt is not None:
+            request.url = self._rewrite[attempt.node](original)
         return attempt
 
 
@@ -231,7 +218,7 @@ class FastrouteTransport(_Common, httpx.BaseTransport):
                 continue
             status = response.status_code
             _end_with_body(response, attempt, not router.is_failure(status), _ReleasingStream)
-            if status in router.retry_statuses and router.may_retry(request.method, replayable, retries):
+            if router.retry_status(status, request.method, replayable, retries):
                 following = self._next(key, tried, request, original)
                 if following is not None:
                     response.close()
@@ -269,7 +256,7 @@ class AsyncFastrouteTransport(_Common, httpx.AsyncBaseTransport):
                 continue
             status = response.status_code
             _end_with_body(response, attempt, not router.is_failure(status), _AsyncReleasingStream)
-            if status in router.retry_statuses and router.may_retry(request.method, replayable, retries):
+            if router.retry_status(status, request.method, replayable, retries):
                 following = self._next(key, tried, request, original)
                 if following is not None:
                     await response.aclose()

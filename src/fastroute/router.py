@@ -59,8 +59,10 @@ class Router:
     def get_index(self, key) -> int:
         return self._placement.get_index(key)
 
-    def replicas(self, key, n: int) -> tuple[str, ...]:
-        return self._placement.replicas(key, n)
+    def replicas(self, key, n: int, *, distinct: str | None = None) -> tuple[str, ...]:
+        if distinct is None:
+            return self._placement.replicas(key, n)
+        return self._placement.replicas(key, n, distinct=distinct)
 
     def route(self, keys, **kwargs) -> np.ndarray:
         """Indices into the nodes of the placement current at the call; use

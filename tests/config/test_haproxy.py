@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """load_haproxy: defaults, hash functions, version switch, vectors, clear errors."""
+import warnings
+
 import pytest
 
 import fastroute
@@ -76,9 +78,11 @@ def test_keyless_balancers_warn():
     assert [sel.pick() for _ in range(6)] == ["a", "a", "b", "a", "a", "b"]
     assert isinstance(fastroute.load_haproxy(text.replace("static-rr", "roundrobin"), "be"),
                       fastroute.HAProxyRoundRobin)
-    with pytest.warns(UserWarning, match="exact sequence"):
+    # leastconn is HAProxy's own now (docs/algorithms.md §8.6), without the old "closest balancer" warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         lc = fastroute.load_haproxy(text.replace("static-rr", "leastconn"), "be")
-    assert lc.pick() in ("a", "b")
+    assert isinstance(lc, fastroute.HAProxyLeastConn) and [lc.pick() for _ in range(3)] == ["a", "b", "a"]
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -93,3 +97,45 @@ def test_fwrr_matches_reference(seed):
     sel = fastroute.HAProxyRoundRobin(names, weights)
     model = FWRR(list(zip(names, weights)))
     assert [sel.pick() for _ in range(3000)] == [model.pick() for _ in range(3000)]
+
+
+BOUNDED = """
+backend b
+    balance url_param id
+    hash-type consistent
+    hash-balance-factor {factor}
+    server s1 127.0.0.1:1 weight 1
+    server s2 127.0.0.1:2 weight 2
+    server s3 127.0.0.1:3 weight 3
+"""
+
+
+def test_hash_balance_factor_becomes_a_bounded_load_with_haproxys_slots():
+    sel = fastroute.load_haproxy(BOUNDED.format(factor=150), "b")
+    assert sel.backend.hash_balance_factor == 150
+    bl = sel.bounded()
+    assert bl.rule == "haproxy" and float(bl.balance_factor) == 1.5
+    key = "card-token-1"
+    assert bl.pick(key) == sel.get_node(key)
+    for _ in range(5):
+        bl.acquire(key)
+    # lb_chash.c with served = 5, factor 150, weights 1/2/3: tot = (6*150+99)//100 = 9,
+    # per = 9 // 6 = 1, rem = 3 -> s1 1 + 3//6 = 1, s2 2 + 9//6 - 3//6 = 3, s3 3 + 18//6 - 9//6 = 5.
+    assert [bl.capacity(s) for s in ("s1", "s2", "s3")] == [1, 3, 5]
+    assert list(sel.replicas(key, 3))[0] == sel.get_node(key)
+
+
+@pytest.mark.parametrize("factor", ["50", "100", "1.5", "abc", "4294967296"])
+def test_hash_balance_factor_must_be_0_or_above_100(factor):
+    with pytest.raises(ValueError, match="hash-balance-factor"):
+        fastroute.load_haproxy(BOUNDED.format(factor=factor), "b")
+
+
+def test_bounded_needs_a_factor_and_the_consistent_tree():
+    off = fastroute.load_haproxy(BOUNDED.format(factor=0), "b")
+    with pytest.raises(ValueError, match="no hash-balance-factor"):
+        off.bounded()
+    mapped_text = BOUNDED.format(factor=125).replace("hash-type consistent", "hash-type map-based")
+    mapped = fastroute.load_haproxy(mapped_text, "b")
+    with pytest.raises(ValueError, match="consistent"):
+        mapped.bounded()

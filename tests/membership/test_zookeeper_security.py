@@ -474,3 +474,14 @@ def test_client_certificate_for_a_server_that_requires_one(zookeeper_mtls, clust
     assert zookeeper_socket(coord).version() == "TLSv1.3"
     with ZooKeeperMembership(coord) as view:
         assert view.snapshot().nodes == ("mtls-1",)
+
+
+@pytest.mark.parametrize("option", ["--zk-config", "--zk-acl-file"])
+def test_cli_unreadable_or_invalid_toml_names_the_option_and_the_file(tmp_path, option):
+    missing, broken = tmp_path / "missing.toml", tmp_path / "broken.toml"
+    broken.write_text("hosts = [unclosed\n")
+    for path, rule in ((missing, "cannot read"), (broken, "is not valid TOML")):
+        args = ["cluster", "status", option, str(path)] + (["--zk", "127.0.0.1:1"] if option == "--zk-acl-file" else [])
+        run = fastroute_cli(*args, env=dict(os.environ))
+        assert run.returncode != 0 and "Traceback" not in run.stderr, run.stderr
+        assert f"{option}: {str(path)!r} {rule}" in run.stderr or f"{option}: {rule} {str(path)!r}" in run.stderr, run.stderr

@@ -35,6 +35,15 @@ cdef struct FwrrState:
     uint64_t next_seq
 
 
+cdef inline int64_t haproxy_eweight(double weight) noexcept nogil:
+    # Configured weights are integers (exact); agent percentages and slow start
+    # round to HAProxy's 1/16 steps, at least 1 while the server serves.
+    cdef int64_t e = <int64_t>floor(weight * FWRR_WEIGHT_SCALE + 0.5)
+    if e == 0 and weight > 0.0:
+        e = 1
+    return e
+
+
 cdef inline void _fwrr_insert(FwrrState *s, Py_ssize_t i, unsigned char tree, int64_t key) noexcept nogil:
     s.tree[i] = tree
     s.key[i] = key
@@ -57,11 +66,7 @@ cdef inline void fwrr_init(FwrrState *s, const double *weight, const unsigned ch
     cdef int64_t total = 0
     s.next_seq = 0
     for i in range(s.n):
-        # Configured weights are integers (exact); agent percentages and slow start
-        # round to HAProxy's 1/16 steps, at least 1 while the server serves.
-        s.eweight[i] = <int64_t>floor(weight[i] * FWRR_WEIGHT_SCALE + 0.5)
-        if s.eweight[i] == 0 and weight[i] > 0.0:
-            s.eweight[i] = 1
+        s.eweight[i] = haproxy_eweight(weight[i])
         s.npos[i] = 0
         s.rweight[i] = 0
         s.tree[i] = TREE_NONE

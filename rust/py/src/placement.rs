@@ -5,7 +5,7 @@
 //! converts keyword arguments to an engine `Config`, keys and arrays to
 //! engine types, and releases the GIL; the rules live in the engine.
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString, PyTuple};
@@ -20,6 +20,7 @@ use crate::hash::{hash_by_name, placement_key};
 use crate::ip_keys::{ip_bytes, ip_objects};
 use crate::keys::{int_key, key_error, KeyStore};
 use crate::placement_kinds::{NginxHashOps, RingOps};
+use fastroute_engine::placement::distinct_prefix as distinct_prefix_into;
 
 #[pyclass(frozen, subclass, module = "fastroute._rust")]
 pub struct PlacementTable {
@@ -173,6 +174,52 @@ impl PlacementTable {
     fn replicas<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, n: usize) -> PyResult<Bound<'py, PyTuple>> {
         let idx = self.replica_indices(key, n)?;
         PyTuple::new(py, idx.iter().map(|&i| self.names[i as usize].clone_ref(py)))
+    }
+
+    /// Names of n replicas in distinct localities (`codes`: a locality code per node;
+    /// docs/multi_region.md §6). The Python face checks that n distinct codes exist.
+    fn _replicas_distinct<'py>(&self, py: Python<'py>, key: &Bound<'py, PyAny>, n: usize,
+                               codes: PyReadonlyArray1<'py, u32>) -> PyResult<Bound<'py, PyTuple>> {
+        self.table.check_replica_count(n).map_err(arg_error)?;
+        let codes = codes.as_slice()?;
+        let (mut scratch, mut out) = (Vec::new(), Vec::with_capacity(n));
+        let found = if let Some(ip) = self.table.as_ip_hash() {
+            let mut buf = [0u8; 16];
+            let len = ip_bytes(key, &mut buf, "key")?;
+            let holders = self.table.holders();
+            ip.replicas(&buf[..len], holders, &mut scratch);
+            fastroute_engine::placement::distinct_prefix(&scratch, codes, n, &mut out)
+        } else {
+            self.table.replicas_distinct(self.key_hash(key)?, n, codes, &mut scratch, &mut out)
+        };
+        if !found {
+            return Err(PyValueError::new_err(format!("n: the failover order holds fewer than {n} distinct localities")));
+        }
+        PyTuple::new(py, out.iter().map(|&i| self.names[i as usize].clone_ref(py)))
+    }
+
+    /// Rows of a replica-index matrix (failover order) reduced to their first n nodes
+    /// with distinct codes; returns (out, found per row) — docs/multi_region.md §6.
+    fn _distinct_rows<'py>(&self, py: Python<'py>, rows: numpy::PyReadonlyArray2<'py, i32>, n: usize,
+                           codes: PyReadonlyArray1<'py, u32>) -> PyResult<(Bound<'py, PyArray2<i32>>, Bound<'py, PyArray1<i32>>)> {
+        let shape = rows.shape();
+        let (m, width) = (shape[0], shape[1]);
+        let flat = rows.as_slice()?;
+        let codes = codes.as_slice()?;
+        let mut out = vec![0i32; m * n];
+        let mut found = vec![0i32; m];
+        let (mut order, mut pick) = (Vec::with_capacity(width), Vec::with_capacity(n));
+        for r in 0..m {
+            order.clear();
+            order.extend(flat[r * width..(r + 1) * width].iter().map(|&x| x as u32));
+            distinct_prefix_into(&order, codes, n, &mut pick);
+            found[r] = pick.len() as i32;
+            for (j, &node) in pick.iter().enumerate() {
+                out[r * n + j] = node as i32;
+            }
+        }
+        let _ = py;
+        Ok((out.into_pyarray(py).reshape([m, n])?, found.into_pyarray(py)))
     }
 
     fn replica_indices(&self, key: &Bound<'_, PyAny>, n: usize) -> PyResult<Vec<u32>> {

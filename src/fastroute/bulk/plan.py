@@ -84,6 +84,8 @@ class RoutePlan:
     tokenize: tuple[str, ...] = ()
     luhn: bool = False
     token_secret: bytes | None = field(default=None, repr=False)  # never printed
+    #: --distinct zone|region: replicas in distinct localities (docs/multi_region.md §6)
+    distinct: str | None = None
 
     @property
     def node_names(self) -> list[str]:
@@ -118,6 +120,7 @@ def make_plan(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     max_row_bytes: int | None = None,
     threads: int | None = None,
+    distinct: str | None = None,
     schema: Sequence[tuple[str, str]] | str | None = None,
     mkdir: bool = False,
     tokenize: Sequence[str] | str = (),
@@ -154,6 +157,7 @@ def make_plan(
 
         _check_int("--threads", threads, 1, MAX_THREADS)
     _check_int("--replicas", replicas, 1, len(cluster.placement_members) or 1, hint="(serving nodes of the cluster)")
+    _check_distinct(distinct, replicas, cluster)
     if not isinstance(node_column, str) or not node_column:
         raise UsageError("--node-column: give a column name")
     limit = BadRowLimit.parse(max_bad_rows)
@@ -191,7 +195,7 @@ def make_plan(
         node_column=node_column, on_bad_row=on_bad_row, route_to=route_to, max_bad_rows=limit,
         batch_rows=batch_rows, max_row_bytes=max_row_bytes, threads=threads,
         schema=_parse_schema(schema, key + tokenize), mkdir=mkdir, tokenize=tokenize, luhn=luhn,
-        token_secret=token_secret,
+        token_secret=token_secret, distinct=distinct,
     )
     if plan.schema and (fmt_in != "csv" or not plan.typed_output):
         raise UsageError("--schema: only for CSV input with a Parquet output (CSV output keeps every field as text)")
@@ -306,3 +310,23 @@ def _check_parent(what: str, path: str, mkdir: bool) -> None:
         raise UsageError(f"{what}: {str(parent)!r} is not a directory")
     if not mkdir:
         raise UsageError(f"{what}: directory {str(parent)!r} does not exist (give --mkdir to create it)")
+
+
+def _check_distinct(distinct: str | None, replicas: int, cluster: Snapshot) -> None:
+    """--distinct needs --replicas > 1 and at least that many distinct localities among
+    the serving nodes (docs/multi_region.md §6)."""
+    if distinct is None:
+        return
+    from ..locality import locality_of
+
+    if distinct not in ("zone", "region"):
+        raise UsageError(f"--distinct: expected zone or region, got {distinct!r}")
+    if replicas < 2:
+        raise UsageError("--distinct: only with --replicas N (N >= 2)")
+    try:
+        levels = {locality_of(m).level(distinct) for m in cluster.placement_members}
+    except ValueError as exc:
+        raise UsageError(f"--distinct: {exc}") from None
+    if len(levels) < replicas:
+        raise UsageError(f"--distinct {distinct}: --replicas {replicas} needs {replicas} {distinct}s among the serving "
+                         f"nodes; the cluster has {len(levels)} (give nodes locality = \"region/zone\")")

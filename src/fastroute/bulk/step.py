@@ -216,7 +216,8 @@ def route_block(router: Router, block: Block) -> Routed:
     if plan.replicas == 1:
         idx = router.to_dictionary[router.placement.route(keys, threads=plan.threads)][:, None]
     else:
-        idx = router.to_dictionary[router.placement.route_replicas(keys, plan.replicas, threads=plan.threads)]
+        idx = router.to_dictionary[router.placement.route_replicas(keys, plan.replicas, threads=plan.threads,
+                                                                    distinct=plan.distinct)]
     if mask is not None:
         idx[mask, :] = router.route_to_index
         rerouted = int(mask.sum())

@@ -9,8 +9,9 @@ the server NAME. The key is what HAProxy hashes: the parameter value, the
 URI (the part before `?` is kept, unless `whole`), the header value (its
 first comma-separated part), or the client address for `source`.
 Keyless: `static-rr` and `roundrobin` (fwrr) reproduce HAProxy's request
-sequence; `leastconn`, `first` and `random` return the closest fastroute
-balancer (their exact HAProxy sequences depend on live state: a warning says so).
+sequence; `leastconn`, `first` (by server `id`, with `maxconn`) and
+`random(<draws>)` are HAProxyLeastConn / HAProxyFirst / HAProxyRandom
+(docs/algorithms.md §8.6), their picks following acquire()/release().
 
 Health-check settings (`check`, `inter`, `fastinter`, `downinter`, `rise`,
 `fall`, `port`, `agent-check`, `agent-port`, `agent-inter`, `agent-send`,
@@ -45,17 +46,18 @@ from ._rules import unsupported as _unsupported
 
 _MAX_ID = 2**31 - 1
 # Server keywords that cannot change which server a key maps to offline (value-taking, flags).
-_HARMLESS_SERVER_VALUE = {"maxqueue", "verify", "sni", "cookie", "observe", "error-limit", "on-error", "resolvers",
+_HARMLESS_SERVER_VALUE = {"verify", "sni", "cookie", "observe", "error-limit", "on-error", "resolvers",
                           "init-addr", "alpn", "proto", "check-sni", "ca-file", "crt", "agent-addr", "addr",
-                          "minconn", "init-state"}
+                          "init-state"}
 _HARMLESS_SERVER_FLAG = {"ssl", "send-proxy", "send-proxy-v2", "check-ssl", "check-send-proxy", "enabled"}
 _HARMLESS_BACKEND = {"mode", "timeout", "option", "http-reuse", "retries", "log", "http-request", "http-response",
-                     "fullconn", "stick-table", "stick", "hash-balance-factor", "maxconn"}
+                     "fullconn", "stick-table", "stick", "maxconn"}
 # Check and load keywords mapped onto HAProxyServer (value-taking): keyword -> attribute.
 _TIME_KEYWORDS = {"inter": "inter", "fastinter": "fastinter", "downinter": "downinter", "agent-inter": "agent_inter",
                   "slowstart": "slowstart"}
 _INT_KEYWORDS = {"rise": ("rise", 1, 2**16), "fall": ("fall", 1, 2**16), "port": ("check_port", 1, 65535),
-                 "agent-port": ("agent_port", 1, 65535), "maxconn": ("maxconn", 0, 2**31 - 1)}
+                 "agent-port": ("agent_port", 1, 65535), "maxconn": ("maxconn", 0, 2**31 - 1),
+                 "maxqueue": ("maxqueue", 0, 2**31 - 1), "minconn": ("minconn", 0, 2**31 - 1)}
 _TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -82,6 +84,8 @@ class HAProxyServer:
     agent_send: str | None = None
     slowstart: float | None = None  # seconds
     maxconn: int | None = None
+    maxqueue: int | None = None
+    minconn: int | None = None
 
 
 @dataclass
@@ -101,6 +105,8 @@ class HAProxyBackend:
     #: `http-check expect`: ("status", code) | ("string", text) | ("rstring", regex) | None
     http_expect: tuple[str, object] | None = None
     check_timeout: float | None = None  # `timeout check`, seconds
+    #: `hash-balance-factor`: percent, 0 = off, else > 100 (docs/algorithms.md §5.2)
+    hash_balance_factor: int = 0
     strict: bool = False
     default_server: dict = field(default_factory=dict)
 
@@ -145,6 +151,9 @@ def parse_backend(text: str, backend: str, *, strict: bool = False) -> HAProxyBa
             _apply(be, tokens, lineno, in_defaults=source == "defaults")
     if not be.servers:
         raise ValueError(f"backend {backend}: no server lines")
+    for s in be.servers:  # cfgparse: a minconn above maxconn (or alone) raises maxconn to it
+        if s.minconn and s.minconn > (s.maxconn or 0):
+            s.maxconn = s.minconn
     used = {s.puid for s in be.servers if s.puid}
     next_id = 1
     for s in be.servers:  # unset ids take the lowest free number, in declaration order
@@ -175,8 +184,15 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
             unsupported = [a for a in args[1:] if a != "whole"]
             if unsupported:
                 raise ValueError(f"{where}: balance uri options {unsupported} are not supported")
-        elif algo in ("roundrobin", "static-rr", "leastconn", "first", "source", "random"):
+        elif algo in ("roundrobin", "static-rr", "leastconn", "first", "source"):
             be.balance = algo
+        elif re.fullmatch(r"random(\(.*\))?", algo):
+            # backend.c: `random` alone is random(2); the number of draws must be at least 1
+            m = re.fullmatch(r"random(?:\(([0-9]+)\))?", algo)
+            if not m or (m.group(1) is not None and not 1 <= int(m.group(1)) <= balancers.MAX_CHOICE_COUNT):
+                raise ValueError(f"{where}: balance random(<draws>) needs an integer number of draws in "
+                                 f"[1, {balancers.MAX_CHOICE_COUNT}], got {quoted(algo)}")
+            be.balance, be.balance_arg = "random", m.group(1) or "2"
         else:
             raise ValueError(f"{where}: unsupported balance algorithm {quoted(algo)}")
     elif head == "hash-type":
@@ -239,10 +255,13 @@ def _apply(be: HAProxyBackend, tokens: list[str], lineno: int, in_defaults: bool
         if len(args) != 2:
             raise ValueError(f"{where}: timeout check needs one time value")
         be.check_timeout = _time(args[1], where)
+    elif head == "hash-balance-factor":
+        # cfgparse: 0 (off) or > 100; applied at request time by HAProxyHash.bounded() (§5.3).
+        if len(args) != 1 or not args[0].isdigit() or (0 < int(args[0]) <= 100) or int(args[0]) >= 2**32:
+            raise ValueError(f"{where}: hash-balance-factor must be 0 or a percentage > 100, got {quoted(' '.join(args))}")
+        be.hash_balance_factor = int(args[0])
     elif head in _HARMLESS_BACKEND or head.startswith("timeout"):
-        if head == "hash-balance-factor":
-            warnings.warn(f"{where}: hash-balance-factor depends on live load; offline routing ignores it",
-                          stacklevel=4)
+        pass
     elif in_defaults:
         pass  # other defaults (timeouts, logging) do not change server choice
     else:
@@ -407,6 +426,34 @@ class HAProxyHash:
     def get_node(self, key) -> str:
         return self.nodes[self.get_index(key)]
 
+    @property
+    def weights(self) -> tuple[int, ...]:
+        return tuple(s.weight for s in self.servers)
+
+    def replicas(self, key, n: int) -> tuple[str, ...]:
+        """The key's failover order: the servers clockwise from its point (consistent hashing)."""
+        if len(self.nodes) == 1:
+            return self.nodes[:1]
+        if self._source:
+            raise ValueError(f"backend {self.backend.name}: balance source has no failover order in fastroute; "
+                             "bounded loads need balance uri|url_param|hdr")
+        return self._table.replicas(self._key(key), n)
+
+    def bounded(self, view=None):
+        """The backend's `hash-balance-factor` applied at request time: a
+        fastroute.BoundedLoad with HAProxy's slot rule (docs/algorithms.md §5.3)."""
+        from fractions import Fraction
+
+        from ..bounded import BoundedLoad
+
+        factor = self.backend.hash_balance_factor
+        if not factor:
+            raise ValueError(f"backend {self.backend.name}: no hash-balance-factor configured")
+        if self.backend.hash_type != "consistent":
+            raise ValueError(f"backend {self.backend.name}: hash-balance-factor needs hash-type consistent "
+                             "(HAProxy bounds loads only on its consistent tree)")
+        return BoundedLoad(self, balance_factor=Fraction(factor, 100), view=view, rule="haproxy")
+
     def route(self, keys) -> np.ndarray:
         if self._source or self.backend.balance in ("uri", "hdr") or len(self.nodes) == 1:
             return np.array([self.get_index(k) for k in keys], dtype=np.int32)
@@ -498,14 +545,29 @@ def load_haproxy(text: str, backend: str, version: str | None = None, *, legacy_
             if s.disabled:
                 sel.set_state(s.name, "down")
         return sel
-    warnings.warn(f"backend {backend}: balance {be.balance} depends on live state; fastroute returns the closest "
-                  "balancer, not HAProxy's exact sequence", stacklevel=2)
+    # leastconn, first, random(<draws>): HAProxy's own algorithms (docs/algorithms.md §8.6); maxconn goes
+    # to the balancer too, as the LB algorithms skip a full server (fwlc/fas_get_next_server)
+    for s in be.servers:
+        where = f"haproxy config line {s.line}: server {s.name!r}"
+        if s.maxconn and s.minconn and s.minconn != s.maxconn:
+            _unsupported(where, "minconn other than maxconn (srv_dynamic_maxconn follows the backend's load; "
+                         "fastroute keeps maxconn)", be.strict, stacklevel=3)
+        if s.maxconn and s.slowstart:
+            _unsupported(where, "maxconn with slowstart (HAProxy also ramps maxconn up; fastroute keeps maxconn)",
+                         be.strict, stacklevel=3)
+    maxconn = [s.maxconn or 0 for s in be.servers]
     if be.balance == "leastconn":
-        sel = balancers.LeastConnections(names, weights, **kw)
-    elif be.balance == "random":
-        sel = balancers.WeightedRandom(names, [float(w) for w in weights], **kw)
-    else:  # first
-        sel = balancers.SmoothWeightedRoundRobin(names, weights, **kw)
+        # fwlc_get_next_server skips a server at maxconn + maxqueue (served + queued; fastroute's in-flight)
+        sel = balancers.HAProxyLeastConn(names, weights, maxconn=[m + (s.maxqueue or 0) if m else 0
+                                                                   for m, s in zip(maxconn, be.servers)], **kw)
+    elif be.balance == "first":
+        sel = balancers.HAProxyFirst(names, weights, maxconn=maxconn, server_ids=[s.puid for s in be.servers], **kw)
+    else:  # random
+        if slow_start is not None:
+            _unsupported(f"backend {backend}", "slowstart with balance random (the ring keeps the configured "
+                         "weights while a server ramps up)", be.strict, stacklevel=3)
+        sel = balancers.HAProxyRandom(names, weights, draws=int(be.balance_arg), maxconn=maxconn,
+                                      server_ids=[s.puid for s in be.servers], **kw)
     for s in be.servers:
         if s.disabled:
             sel.set_state(s.name, "down")

@@ -286,6 +286,17 @@ class NginxHash:
     def get_node(self, key) -> str:
         return self.nodes[self.get_index(key)]
 
+    def replicas(self, key, n: int) -> tuple[str, ...]:
+        """The key's failover order, `down` servers skipped (fastroute.BoundedLoad walks it):
+        consistent → clockwise from its point, as nginx retries; plain → the table's order."""
+        if not self._down.any():
+            return self._table.replicas(key, n)
+        if not self.consistent:
+            raise ValueError(f"upstream {self.upstream.name}: plain hash with down servers retries by nginx's "
+                             "21 hash attempts, which have no fixed failover order")
+        usable = [self.nodes[i] for i in self._table.replica_indices(key, len(self.nodes)) if not self._down[i]]
+        return tuple(usable[:n])
+
     def route(self, keys) -> np.ndarray:
         if not self._down.any():
             return self._table.route(keys)

@@ -325,7 +325,18 @@ def build_placement(members: Iterable[Member], algorithm: str, params: Mapping[s
     if not serving:
         raise NoServingMemberError(f"{what}: no node is serving (every member is down, draining or "
                                    f"weight 0, and no backup is left)")
-    return factory([m.name for m in serving], [m.weight for m in serving], dict(params or {}))
+    table = factory([m.name for m in serving], [m.weight for m in serving], dict(params or {}))
+    return _with_member_localities(table, serving)
+
+
+def _with_member_localities(table, members: tuple[Member, ...]):
+    """Members with locality metadata give the table their localities, so keyed
+    placements answer `replicas(key, n, distinct="zone")` (docs/multi_region.md §1, §6)."""
+    from ..locality import LOCALITY_KEYS, locality_of
+
+    if not any(k in m.metadata for m in members for k in LOCALITY_KEYS) or not hasattr(table, "with_localities"):
+        return table
+    return table.with_localities([locality_of(m) for m in members])
 
 
 class Subscription:
@@ -688,6 +699,54 @@ class Coordinator(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+class OwnRegistration:
+    """A member's own registration in a coordinator (ZooKeeper znode, etcd key): the
+    parts every backend shares. A backend writes the record (`_write`, returning the
+    record's new version) and removes it (`_leave`); `evicted` is set when an operator
+    removed it while our session or lease lived (`fastroute cluster leave`)."""
+
+    def __init__(self, coord: Any, member: Member):
+        self._coord = coord
+        self._member = member
+        self._closed = False
+        self.evicted = threading.Event()
+        self._lock = threading.Lock()
+        self._version = -1  # version of our own last write of `_member`
+
+    @property
+    def member(self) -> Member:
+        return self._member
+
+    def _record(self, member: Member | None = None) -> bytes:
+        """The stored JSON of `member` (default: ours); sorted keys, so equal members are equal bytes."""
+        return json.dumps((member or self._member).to_dict(), sort_keys=True).encode()
+
+    def _write(self, member: Member) -> int:
+        raise NotImplementedError
+
+    def _leave(self) -> None:
+        raise NotImplementedError
+
+    def update(self, **fields: Any) -> Member:
+        """Changes own weight/state/address/metadata."""
+        with self._lock:
+            member = replace(self._member, **fields)
+            if member.name != self._member.name:
+                raise ValueError("name: a registration cannot be renamed")
+            self._version = self._write(member)
+            self._member = member
+            return member
+
+    def close(self) -> None:
+        """Leaves the membership (removes the record if it is still ours)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self in self._coord._registrations:
+            self._coord._registrations.remove(self)
+        self._leave()
 
 
 class HeldLock:

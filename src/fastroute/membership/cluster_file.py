@@ -15,8 +15,10 @@
     address = "10.0.0.1:8443"     # optional
     backup = false                # optional
     down = false                  # optional
+    locality = "eu-west/eu-west-1a"  # optional: region/zone[/sub_zone], or region = / zone = / sub_zone =
+    priority = 0                  # optional Envoy priority level (0 highest), docs/multi_region.md §1
     [nodes.metadata]              # optional free-form table
-    zone = "eu-west-1a"
+    rack = "r7"
 
 Unknown keys are errors (a typo must not silently change routing).
 
@@ -35,7 +37,9 @@ from typing import Any
 from ..redact import quoted
 from .base import Member, Snapshot
 
-_NODE_KEYS = {"name", "weight", "address", "backup", "down", "metadata"}
+#: Locality and priority keys of a node (docs/multi_region.md §1); they land in the member's metadata.
+_PLACE_KEYS = ("locality", "region", "zone", "sub_zone", "priority")
+_NODE_KEYS = {"name", "weight", "address", "backup", "down", "metadata", *_PLACE_KEYS}
 _TOP_KEYS = {"algorithm", "params", "nodes", "secret_env", "secret_file"}
 
 
@@ -119,9 +123,28 @@ def cluster_from_dict(doc: Mapping[str, Any], *, source: str = "<cluster>") -> S
         if not isinstance(metadata, Mapping):
             raise ValueError(f"{where}: 'metadata' must be a table")
         state = "down" if flags["down"] else "backup" if flags["backup"] else "up"
+        metadata = _with_place(raw, dict(metadata), where)
         try:
             nodes.append(Member(name, float(weight), address, state, dict(metadata)))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: {exc}") from None
     secret = _load_placement_secret(doc, source)
     return Snapshot(tuple(nodes), 0, source, algorithm=algorithm, params=dict(params), secret=secret)
+
+
+def _with_place(raw: Mapping[str, Any], metadata: dict, where: str) -> dict:
+    """Node-level locality / priority keys, checked, into the metadata (where every
+    membership backend carries them); the same key in both places must agree."""
+    from ..locality import locality_from_metadata
+
+    for key in _PLACE_KEYS:
+        if key in raw:
+            if key in metadata and metadata[key] != raw[key]:
+                raise ValueError(f"{where}: '{key}' is given twice (node and metadata) with different values")
+            metadata[key] = raw[key]
+    locality_from_metadata(metadata, where=where)  # a bad locality fails here, naming the node
+    if "priority" in metadata:
+        p = metadata["priority"]
+        if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= 127:
+            raise ValueError(f"{where}: 'priority' must be an integer in [0, 127], got {quoted(p)}")
+    return metadata

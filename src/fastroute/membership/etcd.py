@@ -35,7 +35,7 @@ from typing import Any
 
 from ..redact import quoted
 from .base import (Coordinator, CoordinatorUnavailable, FencedChange, FencingToken, HeldLock, Liveness, Member,
-                   Membership, MembershipError, Snapshot, StaleTokenError)
+                   Membership, MembershipError, OwnRegistration, Snapshot, StaleTokenError)
 
 log = logging.getLogger("fastroute.membership.etcd")
 
@@ -562,26 +562,14 @@ class EtcdCoordinator(Coordinator):
         return f"EtcdCoordinator({self.endpoints!r}, {self.cluster!r}, state={self._state})"
 
 
-class EtcdRegistration:
+class EtcdRegistration(OwnRegistration):
     """A member's key on our lease. Re-created on every new lease; if an operator deletes it
     while our lease lives (`fastroute cluster leave`), it stays gone and `evicted` is set."""
 
     def __init__(self, coord: EtcdCoordinator, member: Member):
-        self._coord = coord
-        self._member = member
+        super().__init__(coord, member)
         self._key = coord.member_key(member.name)
-        self._closed = False
-        self.evicted = threading.Event()
-        self._lock = threading.Lock()
-        self._mod_revision = 0  # of our own last write
         self._watch: PrefixWatch | None = None
-
-    @property
-    def member(self) -> Member:
-        return self._member
-
-    def _data(self) -> str:
-        return _b64(json.dumps(self._member.to_dict(), sort_keys=True))
 
     def _create(self, wait: float) -> None:
         coord, key = self._coord, _b64(self._key)
@@ -589,7 +577,7 @@ class EtcdRegistration:
         while True:
             lease = coord.lease_id
             doc = coord.gateway.txn([{"key": key, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
-                                    [{"request_put": {"key": key, "value": self._data(), "lease": str(lease)}}],
+                                    [{"request_put": {"key": key, "value": _b64(self._record()), "lease": str(lease)}}],
                                     [{"request_range": {"key": key}}])
             if doc.get("succeeded"):
                 revision = int(doc["header"]["revision"])
@@ -598,14 +586,14 @@ class EtcdRegistration:
             if not kvs:
                 continue
             if int(kvs[0].get("lease", 0)) == lease:
-                revision = int(coord.gateway.post("kv/put", {"key": key, "value": self._data(),
+                revision = int(coord.gateway.post("kv/put", {"key": key, "value": _b64(self._record()),
                                                              "lease": str(lease)})["header"]["revision"])
                 break
             if time.monotonic() >= deadline:
                 raise MembershipError(f"name: member {quoted(self._member.name)} is registered by another lease "
                                       f"({int(kvs[0].get('lease', 0)):x})")
             time.sleep(0.1)
-        self._mod_revision = revision
+        self._version = revision
         if self._watch is not None:
             self._watch.close()
         self._watch = PrefixWatch(coord, self._key, revision + 1, self._on_events, name="registration")
@@ -623,8 +611,8 @@ class EtcdRegistration:
             except (ValueError, TypeError):
                 continue
             with self._lock:  # keep an operator's change (re-registration restores it)
-                if member.name == self._member.name and int(kv["mod_revision"]) > self._mod_revision:
-                    self._member, self._mod_revision = member, int(kv["mod_revision"])
+                if member.name == self._member.name and int(kv["mod_revision"]) > self._version:
+                    self._member, self._version = member, int(kv["mod_revision"])
 
     def _check_deleted(self) -> None:
         """Deleted while our lease lives (keep-alive answers): an operator's eviction.
@@ -653,24 +641,12 @@ class EtcdRegistration:
         except Exception as exc:
             log.warning("re-registering %s failed: %s", self._member.name, exc)
 
-    def update(self, **fields: Any) -> Member:
-        """Changes own weight/state/address/metadata."""
-        with self._lock:
-            member = replace(self._member, **fields)
-            if member.name != self._member.name:
-                raise ValueError("name: a registration cannot be renamed")
-            doc = self._coord.gateway.post("kv/put", {"key": _b64(self._key), "lease": str(self._coord.lease_id),
-                                                      "value": _b64(json.dumps(member.to_dict(), sort_keys=True))})
-            self._member, self._mod_revision = member, int(doc["header"]["revision"])
-            return member
+    def _write(self, member: Member) -> int:
+        doc = self._coord.gateway.post("kv/put", {"key": _b64(self._key), "lease": str(self._coord.lease_id),
+                                                  "value": _b64(self._record(member))})
+        return int(doc["header"]["revision"])
 
-    def close(self) -> None:
-        """Leaves the membership (deletes the key if it is still ours)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self in self._coord._registrations:
-            self._coord._registrations.remove(self)
+    def _leave(self) -> None:
         if self._watch is not None:
             self._watch.close()
         key = _b64(self._key)

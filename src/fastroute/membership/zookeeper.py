@@ -28,8 +28,8 @@ from typing import Any
 
 from ..redact import quoted
 from .base import (Coordinator, CoordinatorPermissionError, CoordinatorTLSError, CoordinatorUnavailable, FencedChange,
-                   FencingToken, HeldLock, Member, Membership, MembershipError, RenewedLiveness, Snapshot,
-                   StaleTokenError)
+                   FencingToken, HeldLock, Member, Membership, MembershipError, OwnRegistration, RenewedLiveness,
+                   Snapshot, StaleTokenError)
 from .zk_security import KAZOO_LOG, REDACTOR, ZooKeeperACL, ZooKeeperAuth, ZooKeeperTLS
 
 log = logging.getLogger("fastroute.membership.zookeeper")
@@ -460,30 +460,18 @@ class ZooKeeperCoordinator(Coordinator):
         return f"ZooKeeperCoordinator({self.hosts!r}, {self.cluster!r}{extra}, state={self._state})"
 
 
-class Registration:
+class Registration(OwnRegistration):
     """A member's ephemeral znode. Re-created on every new session; if an operator
     deletes it while our session lives (`fastroute cluster leave`), it stays gone
     and `evicted` becomes True."""
 
     def __init__(self, coord: ZooKeeperCoordinator, member: Member):
-        self._coord = coord
-        self._member = member
+        super().__init__(coord, member)
         self._path = coord.member_path(member.name)
-        self._closed = False
-        self.evicted = threading.Event()
-        self._lock = threading.Lock()
-        self._version = -1  # znode data version of `_member`
-
-    @property
-    def member(self) -> Member:
-        return self._member
 
     @property
     def path(self) -> str:
         return self._path
-
-    def _data(self) -> bytes:
-        return json.dumps(self._member.to_dict(), sort_keys=True).encode()
 
     def _create(self, wait: float) -> None:
         client, exc = self._coord.client, self._coord._exc
@@ -491,7 +479,7 @@ class Registration:
         while True:
             try:
                 with self._coord._permission("register", self._path):
-                    client.create(self._path, self._data(), ephemeral=True, makepath=True)
+                    client.create(self._path, self._record(), ephemeral=True, makepath=True)
                 self._version = 0
                 break
             except exc.NodeExistsError:
@@ -501,7 +489,7 @@ class Registration:
                     continue
                 if stat.ephemeralOwner == self._coord.session_id:
                     with self._coord._permission("register", self._path):
-                        self._version = client.set(self._path, self._data()).version
+                        self._version = client.set(self._path, self._record()).version
                     break
                 if time.monotonic() >= deadline:
                     raise MembershipError(f"name: member {quoted(self._member.name)} is registered by another session "
@@ -582,26 +570,11 @@ class Registration:
             if member.name == self._member.name and stat.version > self._version:
                 self._member, self._version = member, stat.version
 
-    def update(self, **fields: Any) -> Member:
-        """Changes own weight/state/address/metadata (a new JSON in the znode)."""
-        from dataclasses import replace
+    def _write(self, member: Member) -> int:
+        with self._coord._permission("update", self._path):
+            return self._coord.client.set(self._path, self._record(member)).version
 
-        with self._lock:
-            member = replace(self._member, **fields)
-            if member.name != self._member.name:
-                raise ValueError("name: a registration cannot be renamed")
-            with self._coord._permission("update", self._path):
-                stat = self._coord.client.set(self._path, json.dumps(member.to_dict(), sort_keys=True).encode())
-            self._member, self._version = member, stat.version
-            return member
-
-    def close(self) -> None:
-        """Leaves the membership (deletes the znode)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self in self._coord._registrations:
-            self._coord._registrations.remove(self)
+    def _leave(self) -> None:
         try:
             _, stat = self._coord.client.get(self._path)
             if stat.ephemeralOwner == self._coord.session_id:

@@ -10,13 +10,14 @@ immutable), pickling and copying by configuration, `fingerprint()`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .._keys import key_batch_arg
 from .._native import _rust
-from .._validate import check_choice, check_int
+from .._validate import check_choice, check_int, reject_unordered
 from ..hashing import HASH_NAMES
 from ..redact import quoted
 from ..tokens import check_secret
@@ -34,8 +35,9 @@ _U64_MAX = 2**64 - 1
 PUBLIC_MODULE = "fastroute.placement"
 
 
-def _rebuild(cls, nodes, weights, options):
-    return cls(nodes, weights, **options)
+def _rebuild(cls, nodes, weights, options, localities=None):
+    table = cls(nodes, weights, **options)
+    return table if localities is None else table.with_localities(list(localities))
 
 
 _rebuild.__module__ = PUBLIC_MODULE
@@ -78,7 +80,7 @@ def _per_node_ints(values: object, count: int, name: str, maximum: int) -> list[
 class _Placement(_rust.PlacementTable):
     """Shared Python face; lookups (get_node, get_index, replicas, …) are inherited from Rust."""
 
-    __slots__ = ("_nodes", "_weights", "_options", "_secret")
+    __slots__ = ("_nodes", "_weights", "_options", "_secret", "_localities", "_distinct_codes")
     _kind: ClassVar[str]
     #: Options holding one value per node (kept aligned by name in with_node / without_node).
     _per_node: ClassVar[tuple[str, ...]] = ()
@@ -101,6 +103,8 @@ class _Placement(_rust.PlacementTable):
         self._weights = tuple(weights.tolist())
         self._options = options
         self._secret = secret
+        self._localities = None
+        self._distinct_codes = {}
         return self
 
     def _options_with_secret(self) -> dict[str, Any]:
@@ -130,7 +134,8 @@ class _Placement(_rust.PlacementTable):
     def __reduce__(self):
         # A keyed table's pickle holds its secret: workers that unpickle it must place keys
         # identically (docs/algorithms.md §22.4). Treat such pickles as secrets.
-        return (_rebuild, (type(self), self._nodes, self._weights, self._options_with_secret()))
+        localities = self._localities  # Locality objects: a zone-only locality has no unambiguous text
+        return (_rebuild, (type(self), self._nodes, self._weights, self._options_with_secret(), localities))
 
     def __copy__(self):
         return self  # immutable
@@ -157,7 +162,17 @@ class _Placement(_rust.PlacementTable):
             for option in self._per_node:
                 if options.get(option) is not None:
                     options[option] = [options[option][at[name]] for name in nodes]
-        return _rebuild(type(self), tuple(nodes), tuple(weights), options)
+        return self._keep_localities(_rebuild(type(self), tuple(nodes), tuple(weights), options))
+
+    def _keep_localities(self, table: "_Placement") -> "_Placement":
+        """`table` (a changed copy) with this table's localities, by name; a new node's
+        locality is unknown until set (docs/multi_region.md §6)."""
+        if self._localities is None:
+            return table
+        from ..locality import UNKNOWN
+
+        at = dict(zip(self._nodes, self._localities))
+        return table.with_localities([at.get(name, UNKNOWN) for name in table.nodes])
 
     def with_node(self, name: str, weight: float = 1) -> "_Placement":
         """A new placement with `name` appended (weight `weight`)."""
@@ -209,20 +224,90 @@ class _Placement(_rust.PlacementTable):
         wide = arr.astype(np.int64 if arr.dtype.kind == "i" else np.uint64, copy=False)
         return self._route_hashed(np.ascontiguousarray(wide).view(np.uint64), _threads(threads))
 
-    def route_replicas(self, keys, n: int, *, threads: int | None = None) -> np.ndarray:
-        """int32 array (len(keys), n): each key's primary then n-1 distinct nodes."""
+    def route_replicas(self, keys, n: int, *, threads: int | None = None, distinct: str | None = None) -> np.ndarray:
+        """int32 array (len(keys), n): each key's primary then n-1 distinct nodes;
+        with distinct= as `replicas` does, row by row (docs/multi_region.md §6)."""
         n = _positive_int(n, "n", 1, len(self._nodes))
         arg, _ = key_batch_arg(keys)
-        return self._route_replicas(arg, n, _threads(threads))
+        if distinct is None:
+            return self._route_replicas(arg, n, _threads(threads))
+        codes = self._codes_for(distinct, n)
+        width = min(len(self._nodes), 3 * n + 2)
+        out, found = self._distinct_rows(self._route_replicas(arg, width, _threads(threads)), n, codes)
+        short = np.flatnonzero(found < n)
+        if short.size:  # rare: the whole failover order, for these keys only
+            rows = [keys[int(i)] for i in short] if isinstance(keys, (list, tuple)) else np.asarray(keys)[short]
+            sub_arg, _ = key_batch_arg(rows)
+            full, got = self._distinct_rows(self._route_replicas(sub_arg, self._holders(), _threads(threads)), n, codes)
+            if (got < n).any():
+                raise ValueError(f"n: the failover order holds fewer than {n} distinct localities")
+            out[short] = full
+        return out
 
     def get_index_hashed(self, h: int) -> int:
         return super().get_index_hashed(check_int(h, "h", 0, _U64_MAX, maximum_text="2**64 - 1",
                                                   wrong_type=ValueError))
 
-    def replicas(self, key, n: int) -> tuple[str, ...]:
-        """Names of the primary and n-1 further distinct nodes for `key` (failover order)."""
+    def replicas(self, key, n: int, *, distinct: str | None = None) -> tuple[str, ...]:
+        """Names of the primary and n-1 further distinct nodes for `key` (failover order).
+        distinct="zone" | "region" | "sub_zone": walk the same order and skip a node whose
+        zone (region, ...) is already taken (docs/multi_region.md §6; needs `with_localities`)."""
         n = _positive_int(n, "n", 1, len(self._nodes))
-        return super().replicas(key, n)
+        if distinct is None:
+            return super().replicas(key, n)
+        # The walk (n, then 3n + 2, then every node of the order) runs in the engine.
+        return self._replicas_distinct(key, n, self._codes_for(distinct, n))
+
+    # -- localities (docs/multi_region.md §6) -------------------------------------------
+    def with_localities(self, localities) -> "_Placement":
+        """The same table with a fastroute.Locality (or 'region/zone[/sub_zone]') per node,
+        in node order or as a mapping node → locality; `replicas(..., distinct=)` reads them."""
+        from ..locality import Locality
+
+        if isinstance(localities, Mapping):
+            missing = [n for n in self._nodes if n not in localities]
+            if missing:
+                raise ValueError(f"localities: no locality for nodes {quoted(missing, limit=200)}")
+            localities = [localities[n] for n in self._nodes]
+        reject_unordered(localities, "localities")
+        if isinstance(localities, (str, bytes)) or not isinstance(localities, (list, tuple)):
+            raise TypeError("localities: expected a list with one locality per node, or a mapping node -> locality")
+        if len(localities) != len(self._nodes):
+            raise ValueError(f"localities: expected {len(self._nodes)} (one per node), got {len(localities)}")
+        parsed = tuple(Locality.parse(x, name=f"localities[{i}]") for i, x in enumerate(localities))
+        table = _rebuild(type(self), self._nodes, self._weights, self._options_with_secret())
+        table._localities = parsed
+        return table
+
+    @property
+    def localities(self):
+        """One fastroute.Locality per node, or None when none were given."""
+        return self._localities
+
+    def _holders(self) -> int:
+        """Nodes a failover order can reach (weight > 0)."""
+        return sum(1 for w in self._weights if w > 0) or len(self._nodes)
+
+    def _codes_for(self, distinct: object, n: int) -> np.ndarray:
+        """One locality code per node at level `distinct` (cached: a lookup pays one dict get)."""
+        cached = self._distinct_codes.get(distinct)
+        if cached is None:
+            from ..locality import DISTINCT_LEVELS
+
+            if distinct not in DISTINCT_LEVELS:
+                raise ValueError(f"distinct: expected one of {DISTINCT_LEVELS} or None, got {quoted(distinct)}")
+            if self._localities is None:
+                raise ValueError(f"distinct: {type(self).__name__} has no localities; build it from members with "
+                                 f"locality metadata or call with_localities(...) first")
+            levels: dict = {}
+            codes = np.array([levels.setdefault(loc.level(distinct), len(levels)) for loc in self._localities],
+                             dtype=np.uint32)
+            cached = self._distinct_codes[distinct] = (codes, len(levels))
+        codes, count = cached
+        if count < n:
+            raise ValueError(f"n: {n} replicas in distinct {distinct}s need {n} {distinct}s; the nodes span only "
+                             f"{count}")
+        return codes
 
 
 class _RingPoints:

@@ -35,7 +35,7 @@ class JumpHash(_Placement):
         return cls._create(names, np.ones(len(names)), {"hash": hash}, {"hash": hash}, secret)
 
     def _with(self, nodes, weights):
-        return JumpHash(nodes, hash=self._options["hash"], secret=self._secret)
+        return self._keep_localities(JumpHash(nodes, hash=self._options["hash"], secret=self._secret))
 
     @staticmethod
     def _unit_weight(weight: object) -> None:

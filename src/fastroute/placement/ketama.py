@@ -7,11 +7,11 @@ from .._validate import check_bool, check_choice, float_weights, int_weights, no
 from ._table import (MAX_RING_POINTS, _hash_name, _per_node_ints, _Placement, _positive_int, _refuse_secret,
                      _RingPoints, public)
 
-KETAMA_FLAVORS = ("libketama", "uhashring_ketama", "uhashring_meta")
+KETAMA_FLAVORS = ("libketama", "uhashring_ketama", "uhashring_meta", "fastring")
 #: Key hash each flavour uses unless `hash=` says otherwise ("ketama": MD5's
 #: first 4 bytes little-endian; "md5": its first 8 bytes big-endian).
-_DEFAULT_HASH = {"libketama": "ketama", "uhashring_ketama": "ketama", "uhashring_meta": "md5"}
-_KETAMA_HASHES = ("ketama", "md5")
+_DEFAULT_HASH = {"libketama": "ketama", "uhashring_ketama": "ketama", "uhashring_meta": "md5", "fastring": "xxh3"}
+_KETAMA_HASHES = ("ketama", "md5", "xxh3")
 
 
 @public
@@ -21,7 +21,9 @@ class Ketama(_RingPoints, _Placement):
     lookup first point >= the key hash (docs/algorithms.md §9.1).
     "uhashring_ketama" / "uhashring_meta": uhashring's rings with per-node
     `vnodes` and integer weights, lookup first point > the key hash
-    (docs/algorithms.md §9.2). `text_keys=True` hashes `str(key)` for
+    (docs/algorithms.md §9.2). "fastring": fastring 0.2.1's ring, vnodes_i ×
+    w_i points xxh3("<name>#" + u32 LE j), keys hashed with xxh3, lookup
+    first point >= the key hash (docs/algorithms.md §9.3). `text_keys=True` hashes `str(key)` for
     non-str keys, as uhashring does."""
 
     __slots__ = ()

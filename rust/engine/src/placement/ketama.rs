@@ -9,12 +9,16 @@
 //!   node written last owns the point; lookup first point > h.
 //! - uhashring default ("meta"): vnodes_i × w_i points, MD5("<name>-<k>") as a
 //!   128-bit big-endian integer (kept as its top 64 bits); dict semantics.
+//! - fastring 0.2.1: vnodes_i × w_i points xxh3_64(name + "#" + u32 LE j),
+//!   duplicates kept, equal points in node order; lookup first point >= h
+//!   (docs/algorithms.md §9.3).
 
 use std::collections::HashMap;
 
 use super::ring::{LookupRule, Ring, MAX_POINTS, MAX_POINTS_TEXT};
 use super::BuildError;
 use crate::hash::md5_digest;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Ketama options; `vnodes` None means 40 per node.
 #[derive(Debug, Clone)]
@@ -31,7 +35,11 @@ impl KetamaConfig {
         if vnodes.len() != names.len() || self.replicas == 0 || self.replicas > 4 {
             return Err(BuildError::new("vnodes/replicas", "one vnodes count per node, replicas in 1..=4"));
         }
-        let rule = if self.flavor == Flavor::LibKetama { LookupRule::AtOrAfter } else { LookupRule::After };
+        let rule = if matches!(self.flavor, Flavor::LibKetama | Flavor::Fastring) {
+            LookupRule::AtOrAfter
+        } else {
+            LookupRule::After
+        };
         // Refuse absurd sizes before generating anything (a typo must not hang the build).
         let planned: f64 = vnodes.iter().zip(weights).map(|(&v, &w)| v as f64 * w.max(1.0) * 4.0).sum();
         if planned > MAX_POINTS as f64 * 4.0 {
@@ -47,16 +55,18 @@ pub enum Flavor {
     LibKetama,
     UhashringKetama,
     UhashringMeta,
+    Fastring,
 }
 
 impl Flavor {
-    pub const NAMES: &'static [&'static str] = &["libketama", "uhashring_ketama", "uhashring_meta"];
+    pub const NAMES: &'static [&'static str] = &["libketama", "uhashring_ketama", "uhashring_meta", "fastring"];
 
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "libketama" => Some(Self::LibKetama),
             "uhashring_ketama" => Some(Self::UhashringKetama),
             "uhashring_meta" => Some(Self::UhashringMeta),
+            "fastring" => Some(Self::Fastring),
             _ => None,
         }
     }
@@ -86,6 +96,23 @@ pub fn ketama_points(names: &[&[u8]], weights: &[f64], vnodes: &[u64], replicas:
                         let p = u32::from_le_bytes([d[4 * j], d[4 * j + 1], d[4 * j + 2], d[4 * j + 3]]);
                         pairs.push((p as u64, i as u32));
                     }
+                }
+            }
+            pairs
+        }
+        Flavor::Fastring => {
+            let mut pairs = Vec::new();
+            let mut key = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                key.clear();
+                key.extend_from_slice(name);
+                key.push(b'#');
+                let base = key.len();
+                // fastring counts j in u32 (Ring::add_positions); the point cap keeps it in range.
+                for j in 0..(vnodes[i] * weights[i] as u64) as u32 {
+                    key.truncate(base);
+                    key.extend_from_slice(&j.to_le_bytes());
+                    pairs.push((xxh3_64(&key), i as u32));
                 }
             }
             pairs
@@ -142,6 +169,19 @@ mod tests {
         let refs: Vec<&[u8]> = names.iter().map(|s| s.as_bytes()).collect();
         let weights = [600.0, 300.0, 200.0, 350.0, 1000.0, 800.0, 950.0, 100.0];
         assert_eq!(ketama_points(&refs, &weights, &[0; 8], 4, Flavor::LibKetama).len(), 1264);
+    }
+
+    #[test]
+    fn fastring_vectors() {
+        // tests/data/fastring_vectors.json, case "readme" (fastring 0.2.1, docs/algorithms.md §9.3).
+        let names: [&[u8]; 3] = [b"server-A", b"server-B", b"server-C"];
+        let pts = ketama_points(&names, &[1.0, 3.0, 1.0], &[128; 3], 4, Flavor::Fastring);
+        assert_eq!(pts.len(), 5 * 128);
+        let ring = Ring::from_points(pts, 3, LookupRule::AtOrAfter).unwrap();
+        for (key, owner) in [("user:851842431", 1), ("user:616134650", 0), ("user:882566437", 0), ("user:86510938", 1)] {
+            let h = HashAlgorithm::Xxh3.hash(key.as_bytes(), 0);
+            assert_eq!(ring.owners()[ring.lookup_index(h)], owner, "{key}");
+        }
     }
 
     #[test]

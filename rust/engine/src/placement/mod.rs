@@ -308,6 +308,23 @@ impl Table {
         }
     }
 
+    /// Replicas in distinct localities (docs/multi_region.md §6): the key's failover
+    /// order with every node whose `codes[node]` is already taken skipped, looking at
+    /// n, then 3n + 2, then all holders. False if the order ends short of n.
+    pub fn replicas_distinct(&self, h: u64, n: usize, codes: &[u32], scratch: &mut Vec<u32>, out: &mut Vec<u32>) -> bool {
+        let mut width = n;
+        loop {
+            self.replicas(h, width, scratch);
+            if distinct_prefix(scratch, codes, n, out) {
+                return true;
+            }
+            if width >= self.holders {
+                return false;
+            }
+            width = if width == n { (3 * n + 2).min(self.holders) } else { self.holders };
+        }
+    }
+
     /// `n` for replica lookups: 1 ..= the nodes that can hold keys.
     pub fn check_replica_count(&self, n: usize) -> Result<(), BuildError> {
         if n == 0 || n > self.holders {
@@ -654,5 +671,47 @@ mod table_tests {
         let map = Table::build(&config(Kind::HaproxyMap(MapConfig::default()), &[2.0, 4.0, 6.0])).unwrap();
         map.replicas(0, 3, &mut out);
         assert_eq!(out, [0, 2, 1]); // map_table([2, 4, 6]) = [0, 2, 1, 2, 1, 2]
+    }
+}
+
+
+/// The first `n` nodes of `order` whose locality code (`codes[node]`) is new, in order
+/// (docs/multi_region.md §6); true when n were found. A code outside `codes` counts as
+/// its own locality.
+pub fn distinct_prefix(order: &[u32], codes: &[u32], n: usize, out: &mut Vec<u32>) -> bool {
+    out.clear();
+    let mut taken: [u32; 16] = [0; 16];
+    let mut more: Vec<u32> = Vec::new();
+    for &node in order {
+        let code = codes.get(node as usize).copied().unwrap_or(u32::MAX - node);
+        let k = out.len();
+        let seen = if k <= 16 { taken[..k].contains(&code) } else { taken.contains(&code) || more.contains(&code) };
+        if seen {
+            continue;
+        }
+        if k < 16 {
+            taken[k] = code;
+        } else {
+            more.push(code);
+        }
+        out.push(node);
+        if out.len() == n {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod distinct_tests {
+    use super::distinct_prefix;
+
+    #[test]
+    fn skips_taken_codes_in_order() {
+        let mut out = Vec::new();
+        assert!(distinct_prefix(&[4, 1, 0, 3, 2], &[0, 0, 1, 1, 2], 3, &mut out));
+        assert_eq!(out, vec![4, 1, 3]);
+        assert!(!distinct_prefix(&[0, 1], &[5, 5], 2, &mut out));
+        assert_eq!(out, vec![0]);
     }
 }
