@@ -34,7 +34,8 @@ class ArrivalLog:
 
 
 class Backend:
-    def __init__(self, name: str, log: ArrivalLog):
+    def __init__(self, name: str, log: ArrivalLog, port: int = 0):
+        """port: 0 picks a free one; a given port revives a stopped backend on its old port."""
         self.name, self.log, self.mode = name, log, OK
         self.held: collections.deque[threading.Event] = collections.deque()
         self.lock = threading.Lock()
@@ -52,9 +53,10 @@ class Backend:
 
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True
-            allow_reuse_address = False
+            # SO_REUSEADDR on every backend (also its accepted sockets): a revived one rebinds its old port
+            allow_reuse_address = True
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 

@@ -86,6 +86,9 @@ _LAZY = dict.fromkeys(
      "StaticMembership", "ZooKeeperCoordinator", "ZooKeeperMembership", "follow_router",
      "CoordinatorPermissionError", "ZooKeeperACL", "ZooKeeperAuth", "ZooKeeperTLS"], ".membership")
 _LAZY.update(load_haproxy=".config", load_nginx=".config")
+# Apache httpd mod_proxy_balancer (docs/apache.md)
+_LAZY.update(load_apache=".config", apache_checks=".config", HttpdBalancer=".httpd_balancer",
+             HttpdMember=".httpd_balancer", StickyRouteUnavailable=".httpd_balancer")
 # Multi-region routing (issue 18, docs/multi_region.md).
 _LAZY.update(dict.fromkeys(["Locality", "LocalityBalancer", "LiveLocalityBalancer", "locality_of"], ".locality"))
 __all__ += list(_LAZY)

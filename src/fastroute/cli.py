@@ -48,7 +48,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _load_cluster_arg(value: str):
-    """CLUSTER: a TOML file, or CONFIG:NAME for nginx.conf upstreams / haproxy.cfg backends."""
+    """CLUSTER: a TOML file, or CONFIG:NAME for nginx.conf upstreams / httpd.conf balancers."""
     from .cluster import load_cluster
 
     path = Path(value)
@@ -57,6 +57,9 @@ def _load_cluster_arg(value: str):
     if ":" in value:
         file_part, name = value.rsplit(":", 1)
         if Path(file_part).exists():
+            text = Path(file_part).read_text(encoding="utf-8")
+            if "balancer://" in text.lower():
+                return _cluster_from_apache(text, file_part, name), file_part
             return _cluster_from_nginx(Path(file_part), name), file_part
     raise UsageError(f"--cluster: no such file {quoted(value)}")
 
@@ -74,6 +77,30 @@ def _cluster_from_nginx(path: Path, upstream: str):
     # Server names are kept verbatim ('unix:/run/app.sock' included): the placement hashes them.
     members = tuple(Member(s.name, float(s.weight), state="down" if s.down else "up") for s in up.servers)
     return Snapshot(members, 0, str(path), algorithm="nginx_chash")
+
+
+def _cluster_from_apache(text: str, path: str, balancer: str):
+    """An httpd balancer's stickysession routes (the keyed mode, docs/apache.md §8) as a Snapshot."""
+    from .config.apache import parse_balancer
+    from .httpd_balancer import DISABLED, HC_FAIL, HOT_STANDBY, IN_SHUTDOWN, STOPPED, parse_status
+    from .membership import Member, Snapshot
+
+    cfg = parse_balancer(text, balancer, source=path)
+    if "stickysession" not in cfg.params:
+        method = cfg.params.get("lbmethod", "byrequests")
+        raise ValueError(f"--cluster: balancer://{cfg.name} has no stickysession: lbmethod={method} is a "
+                         "request-time balancer (each pick depends on the requests before it), which batch "
+                         "routing cannot reproduce; use fastroute.load_apache in the request path")
+    rows, members = [], []
+    for m in cfg.members:
+        flags = parse_status(m.status) if m.status else 0
+        # +E at start-up is retried at once (docs/apache.md §3); the other flags keep a member out
+        usable = not flags & (DISABLED | STOPPED | HC_FAIL | IN_SHUTDOWN)
+        rows.append((m.name, m.route, m.redirect, usable, bool(flags & HOT_STANDBY)))
+        members.append(Member(m.name, m.lbfactor / 100.0, state="up" if usable else "down"))
+    sep = cfg.params.get("stickysessionsep", ".")
+    params = {"members": rows, "separator": None if sep.lower() == "off" else sep}
+    return Snapshot(tuple(members), 0, path, algorithm="httpd_sticky", params=params)
 
 
 class _Progress:

@@ -5,6 +5,7 @@ import pytest
 
 from fastroute import HashRing, Maglev
 from fastroute.cluster import PLACEMENTS
+from fastroute.membership.base import PYTHON_PLACEMENTS
 from fastroute.placement import JumpHash
 from fastroute.placement._registry import FACES, registered
 from tests._internals import engine_placement_kinds, raw_placement_table
@@ -17,7 +18,9 @@ def test_every_engine_kind_has_exactly_one_face_and_cluster_name():
     assert len(set(kinds)) == len(kinds) >= 10
     assert set(FACES) == set(kinds)
     assert all(cls._kind == name for name, cls in FACES.items())
-    assert set(PLACEMENTS) == set(kinds)
+    # every engine kind, plus the configuration-table modes listed by name (httpd stickysession routes)
+    assert set(PLACEMENTS) == set(kinds) | {"httpd_sticky"}
+    assert PYTHON_PLACEMENTS.keys() == {"httpd_sticky"} and not set(PYTHON_PLACEMENTS) & set(kinds)
     assert type(PLACEMENTS["jump"](NAMES, [1.0] * 3, {})) is JumpHash
     with pytest.raises(ValueError, match="weights: JumpHash cannot weight nodes"):
         PLACEMENTS["jump"](NAMES, WEIGHTS, {})

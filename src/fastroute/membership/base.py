@@ -289,6 +289,24 @@ def _placements() -> dict[str, Callable[[list[str], list[float], dict], Any]]:
 #: Derived from the placement faces (each declares its name, fastroute/placement/_registry.py);
 #: every kind is listed once the package is imported, nothing registers kinds at run time.
 PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = _placements()
+#: Keyed modes that are a configuration's lookup table rather than a hashing engine kind:
+#: Apache httpd stickysession routes (docs/apache.md §8), the members and routes its params.
+PYTHON_PLACEMENTS: dict[str, Callable[[list[str], list[float], dict], Any]] = {
+    "httpd_sticky": lambda names, weights, params: _httpd_sticky(names, params),
+}
+PLACEMENTS.update(PYTHON_PLACEMENTS)
+
+
+def _httpd_sticky(names, params):
+    from ..placement.httpd import HttpdStickyRoutes
+
+    params = dict(params)
+    # without the config's member table (a plain node list): members with no route
+    params.setdefault("members", [(n, "", "", True, False) for n in names])
+    try:
+        return HttpdStickyRoutes(**params)
+    except TypeError as exc:
+        raise ValueError(f"params: {exc}") from None
 
 
 def build_placement(members: Iterable[Member], algorithm: str, params: Mapping[str, Any] | None = None, *,

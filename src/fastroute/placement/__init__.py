@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from ._table import MAX_MAGLEV_TABLE_SIZE, MAX_RING_POINTS, MAX_THREADS, _Placement, _rebuild  # noqa: F401
 from .haproxy import HAProxyConsistentHash, HAProxyMapHash
+from .httpd import HttpdStickyRoutes
 from .iphash import IPHash
 from .jump import JumpHash
 from .jumpback import JumpBackHash
@@ -36,6 +37,6 @@ from .nginx import NginxConsistentHash, NginxPlainHash
 from .rendezvous import Rendezvous
 from .ring import HashRing
 
-__all__ = ["HAProxyConsistentHash", "HAProxyMapHash", "HashRing", "IPHash", "JumpBackAnchorHash", "JumpBackHash",
-           "JumpHash", "Ketama", "MAX_ANCHOR_BUCKETS", "MAX_MAGLEV_TABLE_SIZE", "MAX_RING_POINTS", "MAX_THREADS",
-           "Maglev", "NginxConsistentHash", "NginxPlainHash", "Rendezvous"]
+__all__ = ["HAProxyConsistentHash", "HAProxyMapHash", "HashRing", "HttpdStickyRoutes", "IPHash", "JumpBackAnchorHash",
+           "JumpBackHash", "JumpHash", "Ketama", "MAX_ANCHOR_BUCKETS", "MAX_MAGLEV_TABLE_SIZE", "MAX_RING_POINTS",
+           "MAX_THREADS", "Maglev", "NginxConsistentHash", "NginxPlainHash", "Rendezvous"]
