@@ -782,3 +782,27 @@ class FencedChange:
         if self._lock.token is None:
             raise MembershipError("membership change: the lock is not held")
         return self._lock.token
+
+    def members(self) -> dict[str, tuple[Member, int]]:
+        """name → (member, the version of its record) as stored now."""
+        raise NotImplementedError
+
+    def _write_member(self, member: Member, version: int) -> None:
+        """Stores `member` if its record is still at `version`, checking the lock's token."""
+        raise NotImplementedError
+
+    def update(self, name: str, **fields: Any) -> Member:
+        """Changes a member's weight/state/address/metadata under the lock."""
+        current = self.members().get(name)
+        if current is None:
+            raise KeyError(f"name: no member {quoted(name)}")
+        member, version = current
+        new = replace(member, **fields)
+        self._write_member(new, version)
+        return new
+
+    def set_weight(self, name: str, weight: float) -> Member:
+        return self.update(name, weight=weight)
+
+    def set_state(self, name: str, state: str) -> Member:
+        return self.update(name, state=state)

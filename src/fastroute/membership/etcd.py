@@ -799,23 +799,11 @@ class EtcdMembershipChange(FencedChange):
             out[name] = (Member.from_dict(json.loads(kv["value"])), int(kv["mod_revision"]))
         return out
 
-    def update(self, name: str, **fields: Any) -> Member:
-        current = self.members().get(name)
-        if current is None:
-            raise KeyError(f"name: no member {quoted(name)}")
-        member, mod = current
-        new = replace(member, **fields)
-        key = _b64(self._coord.member_key(name))
-        self._commit([{"key": key, "target": "MOD", "result": "EQUAL", "mod_revision": str(mod)}],
-                     [{"request_put": {"key": key, "value": _b64(json.dumps(new.to_dict(), sort_keys=True)),
-                                       "ignore_lease": True}}], "update", name)
-        return new
-
-    def set_weight(self, name: str, weight: float) -> Member:
-        return self.update(name, weight=weight)
-
-    def set_state(self, name: str, state: str) -> Member:
-        return self.update(name, state=state)
+    def _write_member(self, member: Member, version: int) -> None:
+        key = _b64(self._coord.member_key(member.name))
+        self._commit([{"key": key, "target": "MOD", "result": "EQUAL", "mod_revision": str(version)}],
+                     [{"request_put": {"key": key, "value": _b64(json.dumps(member.to_dict(), sort_keys=True)),
+                                       "ignore_lease": True}}], "update", member.name)
 
     def remove(self, name: str) -> None:
         key = _b64(self._coord.member_key(name))
