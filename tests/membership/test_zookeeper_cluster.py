@@ -527,3 +527,28 @@ def test_zone_goes_dark_and_comes_back(zookeeper):
             assert len(picks) > 100
         for r in regs:
             r.close()
+
+
+def test_a_lock_attempt_lost_to_a_connection_loss_leaves_no_orphan_contender(zookeeper, cluster):
+    # kazoo's Lock.acquire creates its contender znode, then a ConnectionLoss; its own
+    # clean-up runs while disconnected and fails (docs/cluster.md §3, item 5). The orphan
+    # must not hold the lock for nobody once the session is back.
+    from kazoo.exceptions import ConnectionLoss
+
+    with ZooKeeperCoordinator(zookeeper.hosts, cluster) as failing, \
+            ZooKeeperCoordinator(zookeeper.hosts, cluster) as other:
+        attempt = failing.lock("shared", timeout=2)
+        kazoo_lock = attempt._lock
+
+        def create_then_lose_the_connection(*args, **kwargs):
+            failing.client.create(f"{kazoo_lock.path}/{kazoo_lock.prefix}", b"", ephemeral=True, sequence=True,
+                                  makepath=True)
+            raise ConnectionLoss()
+
+        kazoo_lock._inner_acquire = create_then_lose_the_connection
+        kazoo_lock._best_effort_cleanup = lambda: None  # as while disconnected: the delete fails
+        with pytest.raises((ConnectionLoss, TimeoutError)):  # kazoo retries a ConnectionLoss up to the timeout
+            attempt.acquire()
+        assert not [c for c in failing.client.get_children(kazoo_lock.path) if c.startswith(kazoo_lock.prefix)]
+        with other.lock("shared", timeout=5) as token:  # before the fix: TimeoutError behind the orphan
+            assert token.valid

@@ -183,6 +183,10 @@ class ZooKeeperCoordinator(Coordinator):
         self._closed = False
         self._listeners: list[Callable[[str, bool], None]] = []
         self._registrations: list[Registration] = []
+        # kazoo Locks whose acquire failed mid-way (ConnectionLoss): their contender znode may
+        # outlive the failure on our still-live session and block every other contender.
+        self._orphan_locks: list[Any] = []
+        self._orphan_guard = threading.Lock()
         self._events: queue.Queue = queue.Queue()
         self._worker = threading.Thread(target=self._run_events, name="fastroute-zk-events", daemon=True)
         self._worker.start()
@@ -311,6 +315,8 @@ class ZooKeeperCoordinator(Coordinator):
             self._state = state
             self._cond.notify_all()
         log.info("zookeeper %s: %s%s", self.hosts, state, " (new session)" if new_session and state == CONNECTED else "")
+        if state == CONNECTED and self._orphan_locks:
+            threading.Thread(target=self._reap_orphan_locks, name="fastroute-zk-reap", daemon=True).start()
         if state == CONNECTED and new_session:
             for reg in list(self._registrations):
                 # own thread: it may wait for the old session's znode to vanish
@@ -320,6 +326,35 @@ class ZooKeeperCoordinator(Coordinator):
                 listener(state, new_session)
             except Exception:
                 log.exception("zookeeper state listener failed")
+
+    def _orphan_lock(self, kazoo_lock: Any) -> None:
+        with self._orphan_guard:
+            self._orphan_locks.append(kazoo_lock)
+        if self.connected:
+            self._reap_orphan_locks()
+
+    def _reap_orphan_locks(self) -> None:
+        """Deletes the contender znodes of abandoned lock attempts (kazoo's own clean-up
+        after a ConnectionLoss runs while disconnected, and fails); kept for the next try
+        when ZooKeeper is unreachable again."""
+        with self._orphan_guard:
+            pending, self._orphan_locks = self._orphan_locks, []
+        kept = []
+        for kazoo_lock in pending:
+            try:
+                for child in self._client.get_children(kazoo_lock.path):
+                    if child.startswith(kazoo_lock.prefix):  # this attempt's own contender znode
+                        try:
+                            self._client.delete(f"{kazoo_lock.path}/{child}")
+                        except self._exc.NoNodeError:
+                            pass
+            except self._exc.NoNodeError:
+                pass
+            except Exception:
+                kept.append(kazoo_lock)
+        if kept:
+            with self._orphan_guard:
+                self._orphan_locks.extend(kept)
 
     @property
     def state(self) -> str:
@@ -597,12 +632,21 @@ class DistributedLock(HeldLock):
 
     def acquire(self) -> FencingToken:
         exc = self._coord._exc
+        if self._coord._orphan_locks:
+            self._coord._reap_orphan_locks()
+        # A failed attempt's clean-up may have run while disconnected; a contender znode that
+        # survived on our live session would hold the lock for nobody (docs/cluster.md §3).
         try:
             with self._coord._permission("lock", self._lock.path):
-                if not self._lock.acquire(blocking=True, timeout=self._timeout):
-                    raise TimeoutError(f"lock {quoted(self.name)}: not acquired within {self._timeout} s")
+                gotten = self._lock.acquire(blocking=True, timeout=self._timeout)
         except exc.LockTimeout:
-            raise TimeoutError(f"lock {quoted(self.name)}: not acquired within {self._timeout} s") from None
+            gotten = False
+        except exc.KazooException:
+            self._coord._orphan_lock(self._lock)
+            raise
+        if not gotten:
+            self._coord._orphan_lock(self._lock)
+            raise TimeoutError(f"lock {quoted(self.name)}: not acquired within {self._timeout} s")
         self._node_path = f"{self._lock.path}/{self._lock.node}"
         stat = self._coord.client.exists(self._node_path)
         if stat is None:  # lost between acquire and stat (session expired)
@@ -674,24 +718,9 @@ class MembershipChange(FencedChange):
             out[child] = (Member.from_dict(json.loads(data)), stat.version)
         return out
 
-    def update(self, name: str, **fields: Any) -> Member:
-        from dataclasses import replace
-
-        current = self.members().get(name)
-        if current is None:
-            raise KeyError(f"name: no member {quoted(name)}")
-        member, version = current
-        new = replace(member, **fields)
-        path = self._coord.member_path(name)
-        self._commit(lambda tx: tx.set_data(path, json.dumps(new.to_dict(), sort_keys=True).encode(), version),
-                     "update", name)
-        return new
-
-    def set_weight(self, name: str, weight: float) -> Member:
-        return self.update(name, weight=weight)
-
-    def set_state(self, name: str, state: str) -> Member:
-        return self.update(name, state=state)
+    def _write_member(self, member: Member, version: int) -> None:
+        path, data = self._coord.member_path(member.name), json.dumps(member.to_dict(), sort_keys=True).encode()
+        self._commit(lambda tx: tx.set_data(path, data, version), "update", member.name)
 
     def remove(self, name: str) -> None:
         path = self._coord.member_path(name)
