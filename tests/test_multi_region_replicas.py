@@ -151,3 +151,15 @@ def test_zone_only_localities_pickle():
     again = pickle.loads(pickle.dumps(table))
     assert again.localities == table.localities
     assert again.replicas("k", 3, distinct="zone") == table.replicas("k", 3, distinct="zone")
+
+
+def test_library_distinct_error_masks_a_card_number(tmp_path):
+    from fastroute.bulk import route_file
+    from fastroute.bulk.errors import UsageError
+
+    (tmp_path / "in.csv").write_text("card\nx\n")
+    pan = "4111111111111111"
+    with pytest.raises(UsageError, match="expected zone or region") as info:
+        route_file(str(tmp_path / "in.csv"), parse_cluster(cluster_toml()), "card", str(tmp_path / "o.csv"),
+                   replicas=2, distinct=pan)
+    assert pan not in str(info.value) and "411111" in str(info.value)

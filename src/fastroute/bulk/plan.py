@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..membership.base import Snapshot
+from ..redact import quoted
 from .errors import UsageError
 
 BAD_ROW_POLICIES = ("error", "skip", "route-to")
@@ -320,7 +321,7 @@ def _check_distinct(distinct: str | None, replicas: int, cluster: Snapshot) -> N
     from ..locality import locality_of
 
     if distinct not in ("zone", "region"):
-        raise UsageError(f"--distinct: expected zone or region, got {distinct!r}")
+        raise UsageError(f"--distinct: expected zone or region, got {quoted(distinct)}")
     if replicas < 2:
         raise UsageError("--distinct: only with --replicas N (N >= 2)")
     try:
