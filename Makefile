@@ -18,6 +18,7 @@ help:
 	@echo "make test        build everything, run cargo test and the whole pytest suite"
 	@echo "make dev         (re)build the editable install in .venv"
 	@echo "make bench       quick benchmark set (release build)"
+	@echo "make bench-ceiling  fastroute's batch paths against no-Python loops on the same data (issue 15)"
 	@echo "make wheel-check build sdist -> wheel, install it in a scratch venv, smoke test + whole suite on it"
 	@echo "make fuzz        every cargo-fuzz target and the atheris harness, FUZZ_SECONDS each (default 30; not in make test)"
 	@echo "make arm-test    build the aarch64 wheel and run the suite on aarch64 under qemu (slow; not in CI)"
@@ -63,6 +64,11 @@ demo: $(BUILD_STAMP)
 
 bench: $(BUILD_STAMP)
 	$(PY) -m pytest benches/pytest -q --benchmark-only --benchmark-columns=min,median,mean,ops
+
+# Batch paths as a fraction of plain loops over the same data, same run (docs/build.md §12).
+.PHONY: bench-ceiling
+bench-ceiling: $(BUILD_STAMP)
+	$(PY) benches/ceiling.py
 
 wheel-check: system-deps $(PY)
 	scripts/wheel-check.sh
