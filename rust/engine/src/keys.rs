@@ -23,13 +23,6 @@ impl Offsets<'_> {
             Offsets::I64(o) => o[i] as usize,
         }
     }
-
-    fn len(&self) -> usize {
-        match self {
-            Offsets::I32(o) => o.len(),
-            Offsets::I64(o) => o.len(),
-        }
-    }
 }
 
 /// A batch of keys laid out flat.
@@ -76,24 +69,9 @@ impl<'a> KeyBatch<'a> {
     pub fn validate(&self) -> Result<usize, KeyError> {
         match *self {
             KeyBatch::U64(v) => Ok(v.len()),
-            KeyBatch::Varlen { data, offsets } => {
-                let n = offsets.len();
-                if n == 0 {
-                    return Ok(0);
-                }
-                let mut prev = 0usize;
-                for i in 0..n {
-                    let raw: i64 = match offsets {
-                        Offsets::I32(o) => o[i] as i64,
-                        Offsets::I64(o) => o[i],
-                    };
-                    if raw < 0 || (raw as u64) > data.len() as u64 || (i > 0 && (raw as usize) < prev) {
-                        return Err(KeyError::BadOffsets { index: i });
-                    }
-                    prev = raw as usize;
-                }
-                Ok(n - 1)
-            }
+            // One loop per offset width (no per-offset match).
+            KeyBatch::Varlen { data, offsets: Offsets::I32(o) } => checked_offsets(o, data.len()),
+            KeyBatch::Varlen { data, offsets: Offsets::I64(o) } => checked_offsets(o, data.len()),
             KeyBatch::FixedBytes { data, width } => fixed_len(data.len(), width),
             KeyBatch::FixedUcs4 { data, width } => {
                 let n = fixed_len(data.len(), width)?;
@@ -198,6 +176,20 @@ impl<'a> KeyBatch<'a> {
             }
         }
     }
+}
+
+/// Number of elements `offsets` delimits, or the first offset that is
+/// negative, past `data_len` or below its predecessor.
+fn checked_offsets<O: Copy + Into<i64>>(offsets: &[O], data_len: usize) -> Result<usize, KeyError> {
+    let mut prev = 0i64;
+    for (i, &raw) in offsets.iter().enumerate() {
+        let raw: i64 = raw.into();
+        if raw < 0 || (raw as u64) > data_len as u64 || (i > 0 && raw < prev) {
+            return Err(KeyError::BadOffsets { index: i });
+        }
+        prev = raw;
+    }
+    Ok(offsets.len().saturating_sub(1))
 }
 
 fn fixed_len(len: usize, width: usize) -> Result<usize, KeyError> {

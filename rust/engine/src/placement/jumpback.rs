@@ -142,10 +142,11 @@ pub fn jumpback_from(rng: &mut SplitMix64, buckets: u32) -> u32 {
 /// Keys per block of `jumpback_buckets_into`.
 const BLOCK: usize = 256;
 
-/// `out[i] = jumpback_bucket(keys[i], buckets)`, in two passes per block: a
+/// `out[i] = jumpback_bucket(keys[i], buckets)`, in passes per block: a
 /// branch-free pass settles every key whose first candidate is valid (most
-/// keys), recording the others; a scalar pass runs the full algorithm for
-/// those. The first pass has no data-dependent branch to mispredict.
+/// keys), recording the others; a second branch-free pass settles those whose
+/// second draw decides (`second_draw`); a scalar pass runs the full algorithm
+/// for the few left. The passes have no data-dependent branch to mispredict.
 pub fn jumpback_buckets_into(keys: &[u64], buckets: u32, out: &mut [i32]) {
     debug_assert_eq!(keys.len(), out.len());
     if buckets <= 1 {
@@ -159,19 +160,54 @@ pub fn jumpback_buckets_into(keys: &[u64], buckets: u32, out: &mut [i32]) {
         for (i, (&k, o)) in keys.iter().zip(out.iter_mut()).enumerate() {
             let first = splitmix64(k.wrapping_add(GOLDEN_GAMMA));
             let ranges = ((first ^ (first >> 32)) as u32) & mask;
-            // Same steps as `jumpback_from`'s first round; `| 1` keeps the shift
-            // defined when no range is set (the select below then gives 0).
-            let low = 1u32 << (31 - (ranges | 1).leading_zeros());
-            let half = (first >> ((ranges.count_ones() << 5) & 63)) as u32;
-            let candidate = low + (half & (low - 1));
+            // `jumpback_from`'s first round; no range set gives 0 (the select).
+            let candidate = range_candidate(first, ranges);
             *o = if ranges == 0 { 0 } else { candidate as i32 };
             pending[count] = i as u16;
             count += (ranges != 0 && candidate >= buckets) as usize;
         }
-        for &i in &pending[..count] {
+        // Pending keys keep their slot in `pending` only if the second draw does not decide.
+        let mut left = 0usize;
+        for p in 0..count {
+            let i = pending[p] as usize;
+            let settled = second_draw(keys[i], buckets, mask);
+            out[i] = settled.unwrap_or(0) as i32;
+            pending[left] = i as u16;
+            left += settled.is_none() as usize;
+        }
+        for &i in &pending[..left] {
             out[i as usize] = jumpback_bucket(keys[i as usize], buckets) as i32;
         }
     }
+}
+
+/// The candidate of the highest range set in `ranges` (`ranges | 1` keeps the
+/// shift defined when none is: the caller then ignores the result).
+#[inline(always)]
+fn range_candidate(first: u64, ranges: u32) -> u32 {
+    let low = 1u32 << (31 - (ranges | 1).leading_zeros());
+    let half = (first >> ((ranges.count_ones() << 5) & 63)) as u32;
+    low + (half & (low - 1))
+}
+
+/// `jumpback_from` for a key whose first candidate was out of range, when its
+/// second draw (both 32-bit halves) decides, without branches: a half below
+/// the top range falls back to the next range down, whose candidate is always
+/// valid (it is below the top range's start); a half in [low, buckets) is the
+/// answer. None: both halves were ≥ buckets and a third draw is needed.
+#[inline(always)]
+fn second_draw(key: u64, buckets: u32, mask: u32) -> Option<u32> {
+    let first = splitmix64(key.wrapping_add(GOLDEN_GAMMA));
+    let ranges = ((first ^ (first >> 32)) as u32) & mask;
+    let low = 1u32 << (31 - (ranges | 1).leading_zeros());
+    let rest = ranges ^ low;
+    let lower = if rest == 0 { 0 } else { range_candidate(first, rest) };
+    let r = splitmix64(key.wrapping_add(GOLDEN_GAMMA.wrapping_mul(2)));
+    let top = (low << 1) - 1;
+    let (c0, c1) = ((r as u32) & top, ((r >> 32) as u32) & top);
+    let pick = |c: u32| if c < low { lower } else { c };
+    let value = if c0 < buckets { pick(c0) } else { pick(c1) };
+    if c0 < buckets || c1 < buckets { Some(value) } else { None }
 }
 
 #[cfg(test)]

@@ -74,9 +74,14 @@ impl Placement for Maglev {
     }
 
     fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
-        crate::batch::par_chunks(h, |keys, o| {
-            o.iter_mut().zip(keys).for_each(|(slot, &k)| *slot = Maglev::lookup(self, k) as i32)
-        })
+        let (table, m) = (&self.table[..], self.modulus);
+        // SAFETY: both forms return n % size < size == table.len() (exact; tested against `%`).
+        let at = |slot: u64| unsafe { *table.get_unchecked(slot as usize) } as i32;
+        if m.fits {
+            crate::batch::par_map_items(h, |&k| at(m.rem_fitting(k)))
+        } else {
+            crate::batch::par_map_items(h, |&k| at(m.rem_wide(k)))
+        }
     }
 }
 
@@ -118,6 +123,71 @@ pub fn is_prime(n: u64) -> bool {
 pub struct Maglev {
     table: Vec<u32>,
     size: u64,
+    /// `h % size` without a division (docs/build.md §12).
+    modulus: Modulus,
+}
+
+/// Exact `n % d` for every 64-bit n and a fixed d ≥ 2 by multiplying with a
+/// precomputed reciprocal (Granlund & Montgomery 1994, "Division by Invariant
+/// Integers using Multiplication"), as a compiler does for a constant d. A
+/// 64-bit division per key was most of the cost of `route_hashed`
+/// (docs/build.md §12).
+#[derive(Clone, Copy, Debug)]
+pub struct Modulus {
+    divisor: u64,
+    multiplier: u64,
+    shift: u32,
+    /// false: the multiplier is the low 64 bits of a 65-bit one (Fig. 4.1's
+    /// add-and-halve step); true: it fits (Theorem 4.2), one multiply and a shift.
+    fits: bool,
+}
+
+impl Modulus {
+    pub fn new(divisor: u64) -> Modulus {
+        assert!(divisor >= 2, "Modulus: divisor must be >= 2");
+        let d = divisor as u128;
+        let l = 64 - (divisor - 1).leading_zeros(); // ⌈log2 d⌉, 1..=64
+        // Theorem 4.2 (N = 64): m = ⌈2^(64+s) / d⌉ gives ⌊m n / 2^(64+s)⌋ = ⌊n / d⌋
+        // for every n < 2^64 when m d − 2^(64+s) ≤ 2^s; take the smallest such s
+        // whose m fits in 64 bits (l − 1 at most: s = l always meets the bound).
+        for s in 0..l {
+            let m = (1u128 << (64 + s)).div_ceil(d);
+            if m < 1u128 << 64 && m * d - (1u128 << (64 + s)) <= 1u128 << s {
+                return Modulus { divisor, multiplier: m as u64, shift: s, fits: true };
+            }
+        }
+        Self::wide(divisor)
+    }
+
+    /// Fig. 4.1, valid for every d ≥ 2: m' = ⌊2^64 (2^l − d) / d⌋ + 1;
+    /// q = (t + ((n − t) >> 1)) >> (l − 1), t = ⌊m' n / 2^64⌋.
+    fn wide(divisor: u64) -> Modulus {
+        let l = 64 - (divisor - 1).leading_zeros();
+        let multiplier = ((((1u128 << l) - divisor as u128) << 64) / divisor as u128 + 1) as u64;
+        Modulus { divisor, multiplier, shift: l - 1, fits: false }
+    }
+
+    #[inline(always)]
+    fn high(&self, n: u64) -> u64 {
+        ((self.multiplier as u128 * n as u128) >> 64) as u64
+    }
+
+    /// `n % divisor`, either form (a predictable branch; batch loops pick one form per batch).
+    #[inline(always)]
+    pub fn rem(&self, n: u64) -> u64 {
+        if self.fits { self.rem_fitting(n) } else { self.rem_wide(n) }
+    }
+
+    #[inline(always)]
+    fn rem_fitting(&self, n: u64) -> u64 {
+        n - (self.high(n) >> self.shift) * self.divisor
+    }
+
+    #[inline(always)]
+    fn rem_wide(&self, n: u64) -> u64 {
+        let t = self.high(n);
+        n - ((t + ((n - t) >> 1)) >> self.shift) * self.divisor
+    }
 }
 
 impl Maglev {
@@ -189,7 +259,7 @@ impl Maglev {
             }
             iteration += 1;
         }
-        Ok(Maglev { table, size })
+        Ok(Maglev { table, size, modulus: Modulus::new(size) })
     }
 
     pub fn table(&self) -> &[u32] {
@@ -202,13 +272,13 @@ impl Maglev {
 
     #[inline]
     pub fn lookup(&self, h: u64) -> u32 {
-        self.table[(h % self.size) as usize]
+        self.table[self.modulus.rem(h) as usize]
     }
 
     /// Primary, then the next distinct owners in table order after its slot.
     pub fn replicas(&self, h: u64, n: usize, out: &mut Vec<u32>) {
         out.clear();
-        let mut slot = (h % self.size) as usize;
+        let mut slot = self.modulus.rem(h) as usize;
         for _ in 0..self.table.len() {
             let o = self.table[slot];
             if !out.contains(&o) {
@@ -282,6 +352,30 @@ mod tests {
         let backward = Maglev::build(&rev_names, &rev_weights, 17).unwrap();
         let by_name = |m: &Maglev, ns: &[&[u8]]| m.table().iter().map(|&i| ns[i as usize].to_vec()).collect::<Vec<_>>();
         assert_eq!(by_name(&forward, &names), by_name(&backward, &rev_names));
+    }
+
+    #[test]
+    fn modulus_is_exact() {
+        assert!(Modulus::new(65537).fits && !Modulus::new(7).fits, "both forms are exercised");
+        let mut state = 0x9E3779B97F4A7C15u64;
+        let divisors = [2u64, 3, 5, 7, 17, 251, 65537, 65521, 1 << 20, 5_000_011, (1 << 32) - 5, (1 << 63) + 1, u64::MAX];
+        for d in divisors.into_iter().chain((2..3000).chain(65_000..66_000)) {
+            let (m, wide) = (Modulus::new(d), Modulus::wide(d));
+            let edges = [0u64, 1, d - 1, d, d.wrapping_add(1), u64::MAX, u64::MAX - 1, u64::MAX / d * d, (u64::MAX / d * d).wrapping_sub(1)];
+            for n in edges {
+                assert_eq!(m.rem(n), n % d, "n={n} d={d}");
+                assert_eq!(wide.rem(n), n % d, "wide form: n={n} d={d}");
+            }
+            for _ in 0..if d < 3000 || (65_000..66_000).contains(&d) { 2_000 } else { 200_000 } {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                assert_eq!(m.rem(state), state % d, "n={state} d={d}");
+                assert_eq!(wide.rem(state), state % d, "wide form: n={state} d={d}");
+                let small = state >> (state % 64);
+                assert_eq!(m.rem(small), small % d, "n={small} d={d}");
+            }
+        }
     }
 
     #[test]

@@ -305,6 +305,10 @@ impl KeyHasher {
         match (&self.secret, self.avalanche) {
             (Some(key), false) => batch.map_hashes_with(move |b: &[u8]| key.hash(b), f),
             (Some(key), true) => batch.map_hashes_with(move |b: &[u8]| full_hash(key.hash(b) as u32) as u64, f),
+            // The default text-key hash gets its own loop: through `algo.hash` every
+            // key paid a call and a match on the algorithm (docs/build.md §12).
+            // xxh3 with seed 0 is xxh3_64 (XXH3 spec: seed 0 uses the default secret as is).
+            (None, false) if algo == HashAlgorithm::Xxh3 => batch.map_hashes_with(xxhash_rust::xxh3::xxh3_64, f),
             (None, false) => batch.map_hashes_with(move |b: &[u8]| algo.hash(b, 0), f),
             (None, true) => batch.map_hashes_with(move |b: &[u8]| full_hash(algo.hash(b, 0) as u32) as u64, f),
         }

@@ -17,9 +17,10 @@
 
 use std::sync::Arc;
 
-use super::{BuildError, KindOptions, KindSpec, Nodes, OptionReader, Placement};
-use crate::batch::par_chunks;
+use super::{BuildError, KeyHasher, KindOptions, KindSpec, Nodes, OptionReader, Placement};
+use crate::batch::par_map_items;
 use crate::hash::HashAlgorithm;
+use crate::keys::KeyBatch;
 
 /// `ring`: fastroute's own hash ring (`HashRing`).
 pub const RING: KindSpec = KindSpec {
@@ -189,8 +190,17 @@ impl Placement for Ring {
         self.owners().iter().for_each(|o| out.extend_from_slice(&o.to_le_bytes()));
     }
 
+    fn route(&self, keys: &KeyHasher, batch: KeyBatch<'_>, _m: usize) -> Result<Vec<i32>, usize> {
+        Ok(self.route_keys(keys, batch))
+    }
+
+    /// One loop per lookup rule, written in place (docs/build.md §12).
     fn route_hashed(&self, h: &[u64]) -> Vec<i32> {
-        par_chunks(h, |keys, o| self.lookup_into(keys, o))
+        match self.rule {
+            LookupRule::AtOrAfter => par_map_items(h, |&k| self.owner_after_search(self.search(k, false))),
+            LookupRule::After => par_map_items(h, |&k| self.owner_after_search(self.search(k, true))),
+            LookupRule::Nearest | LookupRule::Nearest32 => par_map_items(h, |&k| self.lookup(k) as i32),
+        }
     }
 }
 
@@ -278,29 +288,43 @@ impl Ring {
     }
 
     /// Index of the first point >= h (or > h when `strict`), possibly `len()`.
-    #[inline]
+    /// Always inlined: the batch loops are this search, and as a call it cost
+    /// a third of `route_hashed` (docs/build.md §12).
+    #[inline(always)]
     fn search(&self, h: u64, strict: bool) -> usize {
         let b = if self.bucket_shift == 64 { 0 } else { (h >> self.bucket_shift) as usize };
-        let lo = self.bucket_start[b] as usize;
-        let hi = self.bucket_start[b + 1] as usize;
+        debug_assert!(b + 1 < self.bucket_start.len() && self.points.len() == self.owners.len() + PROBE);
+        // SAFETY: from_points builds 2^bits + 1 bucket starts (b < 2^bits), each
+        // <= len(), and pads `points` by PROBE, so every read below is in bounds.
+        let (lo, hi) = unsafe {
+            (*self.bucket_start.get_unchecked(b) as usize, *self.bucket_start.get_unchecked(b + 1) as usize)
+        };
         // A bucket holds ~1–2 points: count the first PROBE slots without
         // branches (points are sorted, so the count is the partition point;
         // `points` is padded so the reads stay in bounds), search the rest.
         let width = hi - lo;
-        let probe: &[u64; PROBE] = self.points[lo..lo + PROBE].try_into().expect("padded");
+        let probe: &[u64; PROBE] = unsafe { &*(self.points.as_ptr().add(lo) as *const [u64; PROBE]) };
         let mut count = 0usize;
         for (k, &p) in probe.iter().enumerate() {
             count += ((k < width) & if strict { p <= h } else { p < h }) as usize;
         }
         if width > PROBE && count == PROBE {
-            let rest = &self.points[lo + PROBE..hi];
+            let rest = unsafe { self.points.get_unchecked(lo + PROBE..hi) };
             count += if strict { rest.partition_point(|&p| p <= h) } else { rest.partition_point(|&p| p < h) };
         }
         lo + count
     }
 
+    /// Owner of the point `search` returned (`len()` wraps to the first point).
+    #[inline(always)]
+    fn owner_after_search(&self, i: usize) -> i32 {
+        let i = if i == self.owners.len() { 0 } else { i };
+        // SAFETY: `search` returns at most len() (lo + count <= hi <= len()), wrapped above.
+        unsafe { *self.owners.get_unchecked(i) as i32 }
+    }
+
     /// Ring index (into `points`/`owners`) the hash lands on.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_index(&self, h: u64) -> usize {
         let n = self.owners.len();
         match self.rule {
@@ -332,21 +356,13 @@ impl Ring {
         self.owners[self.lookup_index(h)]
     }
 
-    /// `out[i] = lookup(hashes[i])`, with the lookup rule resolved once.
-    pub fn lookup_into(&self, hashes: &[u64], out: &mut [i32]) {
-        let owners = &self.owners[..];
+    /// Node per key of a batch: one loop per lookup rule (no per-key match;
+    /// the hash is resolved once per batch by `KeyHasher::map_batch`).
+    pub fn route_keys(&self, keys: &KeyHasher, batch: KeyBatch<'_>) -> Vec<i32> {
         match self.rule {
-            LookupRule::AtOrAfter => out.iter_mut().zip(hashes).for_each(|(o, &h)| {
-                let i = self.search(h, false);
-                *o = owners[if i == owners.len() { 0 } else { i }] as i32;
-            }),
-            LookupRule::After => out.iter_mut().zip(hashes).for_each(|(o, &h)| {
-                let i = self.search(h, true);
-                *o = owners[if i == owners.len() { 0 } else { i }] as i32;
-            }),
-            LookupRule::Nearest | LookupRule::Nearest32 => {
-                out.iter_mut().zip(hashes).for_each(|(o, &h)| *o = self.lookup(h) as i32)
-            }
+            LookupRule::AtOrAfter => keys.map_batch(batch, |h| self.owner_after_search(self.search(h, false))),
+            LookupRule::After => keys.map_batch(batch, |h| self.owner_after_search(self.search(h, true))),
+            LookupRule::Nearest | LookupRule::Nearest32 => keys.map_batch(batch, |h| self.lookup(h) as i32),
         }
     }
 
