@@ -181,6 +181,14 @@ impl<'a> KeyBatch<'a> {
 /// Number of elements `offsets` delimits, or the first offset that is
 /// negative, past `data_len` or below its predecessor.
 fn checked_offsets<O: Copy + Into<i64>>(offsets: &[O], data_len: usize) -> Result<usize, KeyError> {
+    // Fast path without early exits (the compiler vectorises it): non-decreasing
+    // from a first offset >= 0 to a last <= data_len puts every offset in range.
+    // It was 8% of a 1 M-string `route` (docs/build.md §12).
+    let in_order = offsets.windows(2).fold(true, |ok, w| ok & (w[0].into() <= w[1].into()));
+    let (first, last) = (offsets.first().map_or(0, |&o| o.into()), offsets.last().map_or(0, |&o| o.into()));
+    if in_order && first >= 0 && (last as u64) <= data_len as u64 {
+        return Ok(offsets.len().saturating_sub(1));
+    }
     let mut prev = 0i64;
     for (i, &raw) in offsets.iter().enumerate() {
         let raw: i64 = raw.into();
@@ -248,6 +256,13 @@ mod tests {
         assert!(KeyBatch::Varlen { data, offsets: Offsets::I32(&bad) }.validate().is_err());
         let decreasing = [0i32, 2, 1];
         assert!(KeyBatch::Varlen { data, offsets: Offsets::I32(&decreasing) }.validate().is_err());
+        // The first bad offset is named: negative, past the data, below its predecessor.
+        for (offsets, index) in [(vec![-1i64, 0], 0), (vec![0, 1, -2, 3], 2), (vec![0, 4], 1), (vec![1, 2, 3, 2, 3], 3)] {
+            let batch = KeyBatch::Varlen { data, offsets: Offsets::I64(&offsets) };
+            assert_eq!(batch.validate(), Err(KeyError::BadOffsets { index }), "{offsets:?}");
+        }
+        let fine = [1i64, 1, 3];
+        assert_eq!(KeyBatch::Varlen { data, offsets: Offsets::I64(&fine) }.validate(), Ok(2));
         assert_eq!(KeyBatch::FixedBytes { data, width: 2 }.validate(), Err(KeyError::BadWidth));
         let surrogate = [0xD800u32];
         assert!(matches!(

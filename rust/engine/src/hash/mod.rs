@@ -183,6 +183,16 @@ mod tests {
     }
 
     #[test]
+    fn xxh3_seed_zero_is_the_unseeded_hash() {
+        // KeyHasher::map_batch hashes text keys with xxh3_64 directly; every length
+        // class (0-16, 17-128, 129-240, long with a partial stripe) must agree.
+        let bytes: Vec<u8> = (0..1100u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        for len in 0..bytes.len() {
+            assert_eq!(xxhash_rust::xxh3::xxh3_64(&bytes[..len]), HashAlgorithm::Xxh3.hash(&bytes[..len], 0), "len {len}");
+        }
+    }
+
+    #[test]
     fn murmur2_published_check_values() {
         // docs/algorithms.md §1: Envoy vector [V-pub] and the reference model's values.
         assert_eq!(HashAlgorithm::Murmur2.hash(b"127.0.0.1:85_0", 0), 1358027074129602068);

@@ -13,7 +13,7 @@
 //! - `lookup(h)`, `replicas(h, n, out)`.
 //!
 //! Lookups use a bucket index over the top bits of the point: the binary
-//! search touches only the few points sharing a bucket (≤ 4 bytes per point).
+//! search touches only the few points sharing a bucket (`bucket_bits`).
 
 use std::sync::Arc;
 
@@ -211,6 +211,16 @@ pub const MAX_POINTS_TEXT: &str = "2**26";
 /// Points compared branch-free per lookup before falling back to a search.
 const PROBE: usize = 4;
 
+/// Bits of the bucket index for `n` points. Up to 2^15 buckets (a 128 KiB
+/// index, cache-resident next to the points) two to four buckets per point —
+/// the bucket-indexed loop of the ceiling benchmark ran fastest at two to four
+/// (docs/build.md §12); beyond that one bucket per point at most (≤ 4 bytes
+/// per point), at most 2^20. At least 1, so the shift stays below 64.
+fn bucket_bits(n: usize) -> u32 {
+    let floor_log2 = usize::BITS - 1 - n.leading_zeros();
+    (floor_log2 + 2).min(15).max(floor_log2).clamp(1, 20)
+}
+
 #[derive(Clone, Debug)]
 pub struct Ring {
     points: Vec<u64>,
@@ -241,14 +251,13 @@ impl Ring {
             seen[o as usize] = true;
         }
         let holders = seen.iter().filter(|&&s| s).count();
-        // One bucket per point at most, at most 2^20 buckets.
-        let bits = (usize::BITS - 1 - points.len().leading_zeros()).min(20);
+        let bits = bucket_bits(points.len());
         let bucket_shift = 64 - bits;
         let buckets = 1usize << bits;
         let mut bucket_start = Vec::with_capacity(buckets + 1);
         let mut idx = 0usize;
         for b in 0..buckets {
-            let floor = if bits == 0 { 0 } else { (b as u64) << bucket_shift };
+            let floor = (b as u64) << bucket_shift;
             while idx < points.len() && points[idx] < floor {
                 idx += 1;
             }
@@ -292,7 +301,8 @@ impl Ring {
     /// a third of `route_hashed` (docs/build.md §12).
     #[inline(always)]
     fn search(&self, h: u64, strict: bool) -> usize {
-        let b = if self.bucket_shift == 64 { 0 } else { (h >> self.bucket_shift) as usize };
+        // bits >= 1 (from_points), so the shift is < 64.
+        let b = (h >> self.bucket_shift) as usize;
         debug_assert!(b + 1 < self.bucket_start.len() && self.points.len() == self.owners.len() + PROBE);
         // SAFETY: from_points builds 2^bits + 1 bucket starts (b < 2^bits), each
         // <= len(), and pads `points` by PROBE, so every read below is in bounds.
@@ -300,15 +310,24 @@ impl Ring {
             (*self.bucket_start.get_unchecked(b) as usize, *self.bucket_start.get_unchecked(b + 1) as usize)
         };
         // A bucket holds ~1–2 points: count the first PROBE slots without
-        // branches (points are sorted, so the count is the partition point;
-        // `points` is padded so the reads stay in bounds), search the rest.
+        // branches (points are sorted, so the count is the partition point),
+        // search the rest. Slots past the bucket hold later buckets' points or
+        // the u64::MAX padding, all > h (their top bits are above h's), so
+        // they never count — except the padding under the strict rule when
+        // h = u64::MAX, hence the width test there only.
         let width = hi - lo;
         let probe: &[u64; PROBE] = unsafe { &*(self.points.as_ptr().add(lo) as *const [u64; PROBE]) };
         let mut count = 0usize;
-        for (k, &p) in probe.iter().enumerate() {
-            count += ((k < width) & if strict { p <= h } else { p < h }) as usize;
+        if strict {
+            for (k, &p) in probe.iter().enumerate() {
+                count += ((k < width) & (p <= h)) as usize;
+            }
+        } else {
+            for &p in probe {
+                count += (p < h) as usize;
+            }
         }
-        if width > PROBE && count == PROBE {
+        if count == PROBE && width > PROBE {
             let rest = unsafe { self.points.get_unchecked(lo + PROBE..hi) };
             count += if strict { rest.partition_point(|&p| p <= h) } else { rest.partition_point(|&p| p < h) };
         }
@@ -565,6 +584,32 @@ mod tests {
                         assert_eq!(ring.points()[ring.lookup_index(p)], p);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn crowded_buckets_and_the_top_of_the_circle() {
+        // 40 points in one bucket (the search past the probes), equal points, and
+        // points at u64::MAX: the strict rule must not count the padding.
+        let mut pairs: Vec<(u64, u32)> = (0..40u64).map(|i| ((7 << 58) + i * 3, (i % 3) as u32)).collect();
+        pairs.extend([(u64::MAX, 1), (u64::MAX, 2), (u64::MAX - 1, 0), (1 << 40, 2), (1 << 40, 0)]);
+        for rule in [LookupRule::AtOrAfter, LookupRule::After, LookupRule::Nearest] {
+            let ring = Ring::from_points(pairs.clone(), 3, rule).unwrap();
+            let pts = ring.points().to_vec();
+            for h in (0..130u64).map(|i| (7 << 58) + i - 3).chain([0, 1 << 40, (1 << 40) + 1, u64::MAX - 1, u64::MAX]) {
+                let lb = pts.partition_point(|&p| p < h);
+                let ub = pts.partition_point(|&p| p <= h);
+                let want = match rule {
+                    LookupRule::AtOrAfter => lb % pts.len(),
+                    LookupRule::After => ub % pts.len(),
+                    _ => {
+                        let (nx, pv) = (lb % pts.len(), (lb + pts.len() - 1) % pts.len());
+                        if h.wrapping_sub(pts[pv]) <= pts[nx].wrapping_sub(h) { pv } else { nx }
+                    }
+                };
+                assert_eq!(ring.lookup_index(h), want, "{rule:?} h={h}");
+                assert_eq!(ring.route_hashed(&[h])[0], ring.owners()[want] as i32, "{rule:?} h={h}");
             }
         }
     }
