@@ -96,12 +96,23 @@ impl PlacementTable {
     }
 
     fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<u32> {
-        if let Some(ip) = self.ip_hash() {
-            let mut buf = [0u8; 16];
-            let n = ip_bytes(key, &mut buf, "key")?;
-            return Ok(ip.lookup(&buf[..n]));
+        if self.table.keys_are_addresses() {
+            return self.address_index(key);
         }
         Ok(self.table.lookup(self.key_hash(key)?))
+    }
+
+    /// ip_hash keys, out of line: the hashed kinds' per-call path stays free of
+    /// the address buffer (docs/build.md §11, per-call cost).
+    #[cold]
+    #[inline(never)]
+    fn address_index(&self, key: &Bound<'_, PyAny>) -> PyResult<u32> {
+        let Some(ip) = self.ip_hash() else {
+            return Err(PyTypeError::new_err("key: this table takes addresses but has no ip_hash placement"));
+        };
+        let mut buf = [0u8; 16];
+        let n = ip_bytes(key, &mut buf, "key")?;
+        Ok(ip.lookup(&buf[..n]))
     }
 }
 
