@@ -22,9 +22,7 @@ SECRET = b"incremental-secret-0123456789"
 #: A kind not listed is built as cls(nodes, weights) with integer weights 1..4.
 VARIANTS: dict[str, list[dict]] = {
     "ring": [{}, {"mode": "normalized", "min_ring_size": 64, "max_ring_size": 4096}, {"lookup": "after"},
-             {"lookup": "nearest", "secret": SECRET}, {"points_per_weight": 7.5},
-             # crc32 points are 32-bit: 8 nodes x 20 000 points share a few points (ties by node index)
-             {"hash": "crc32", "points_per_weight": 20_000}],
+             {"lookup": "nearest", "secret": SECRET}, {"points_per_weight": 7.5}],
     "ketama": [{"flavor": "libketama"}, {"flavor": "uhashring_ketama"}, {"flavor": "uhashring_meta"},
                {"flavor": "fastring", "vnodes": "per-node"}, {"flavor": "fastring"}],
     "maglev": [{"table_size": 251}, {"table_size": 65537, "secret": SECRET}],
@@ -81,9 +79,7 @@ def _assert_same(kind: str, got, want, n_replicas: int = 3) -> None:
 def test_random_changes_equal_a_fresh_build(kind, variant):
     options = VARIANTS.get(kind, [{}])[variant]
     rng = random.Random(f"{kind}-{variant}")
-    heavy = options.get("points_per_weight", 0) >= 10_000
-    steps = 4 if heavy else 14
-    count = 8 if heavy else 12
+    steps, count = 14, 12
     nodes = [f"node-{i}" for i in range(count)]
     weights = [_weight(kind, options, rng) for _ in nodes]
     per_node = {k: [rng.randrange(1, PER_NODE[k]) for _ in nodes] for k, v in options.items() if v == "per-node"}
@@ -123,6 +119,32 @@ def test_random_changes_equal_a_fresh_build(kind, variant):
             want = _build(kind, options, nodes, weights, per_node)
         _assert_same(kind, table, want)
     assert table.keyed == ("secret" in options)
+
+
+#: Equal-length names with equal CRC-32 (found by a birthday search with zlib.crc32): CRC-32
+#: of `name + suffix` then agrees for every suffix, so every point "<name>_<j>" of one
+#: node equals the other's — each point is a tie, decided by node index.
+TWINS = ("tie-29685295", "tie-32060020")
+
+
+@pytest.mark.parametrize("lookup", ["at_or_after", "after", "nearest"])
+def test_equal_points_keep_the_fresh_builds_tie_order(lookup):
+    def ring(nodes, weights):
+        return HashRing(nodes, weights, hash="crc32", points_per_weight=40, lookup=lookup)
+
+    base = ring(["x", TWINS[1], "y"], [1, 2, 1])
+    points, _ = base.with_node(TWINS[0], 2)._ring().points()
+    assert len(set(points.tolist())) < len(points)  # the twins' points coincide
+    cases = [
+        (base.with_node(TWINS[0], 2), ring(["x", TWINS[1], "y", TWINS[0]], [1, 2, 1, 2])),
+        (base.with_node(TWINS[0], 3).with_weight(TWINS[1], 1), ring(["x", TWINS[1], "y", TWINS[0]], [1, 1, 1, 3])),
+        (base.with_node(TWINS[0]).without_node("x"), ring([TWINS[1], "y", TWINS[0]], [2, 1, 1])),
+        (base.with_node(TWINS[0]).without_node(TWINS[1]).with_node(TWINS[1], 2), ring(["x", "y", TWINS[0], TWINS[1]],
+                                                                                   [1, 1, 1, 2])),
+    ]
+    for got, want in cases:
+        _assert_same("ring", got, want)
+        np.testing.assert_array_equal(got._ring().points()[1], want._ring().points()[1])
 
 
 def test_old_table_is_untouched():
