@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh64::xxh64;
 
-use super::{BuildError, KindOptions, KindSpec, Nodes, OptionReader, Placement};
+use super::{AsAny, BuildError, KindOptions, KindSpec, NodeChange, Nodes, OptionReader, Placement};
 
 /// `maglev`: the Maglev lookup table (`Maglev`).
 pub const MAGLEV: KindSpec = KindSpec {
@@ -45,6 +45,23 @@ impl MaglevConfig {
 impl KindOptions for MaglevConfig {
     fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
         Ok(Arc::new(MaglevConfig::build(self, nodes.name_bytes, nodes.weights)?))
+    }
+
+    /// The table is filled again (every slot can change owner), but unchanged nodes keep
+    /// their (offset, skip) permutation: only the added node's name is hashed (§25.2).
+    fn update(&self, old: &dyn Placement, change: NodeChange<'_>, nodes: &Nodes<'_>)
+        -> Option<Result<Arc<dyn Placement>, BuildError>> {
+        let old = <dyn Placement as AsAny>::as_any(old).downcast_ref::<Maglev>()?;
+        if old.size != self.table_size {
+            return None;
+        }
+        let mut permutations = old.permutations.clone();
+        change.apply(&mut permutations, |name| permutation(name.as_bytes(), old.size));
+        Some(
+            Maglev::fill(nodes.name_bytes, nodes.weights, permutations, old.size, self.weights_are_shares)
+                .map(|m| Arc::new(m) as Arc<dyn Placement>)
+                .map_err(|e| BuildError::new("table_size", e.to_string())),
+        )
     }
 }
 
@@ -118,6 +135,13 @@ pub fn is_prime(n: u64) -> bool {
 pub struct Maglev {
     table: Vec<u32>,
     size: u64,
+    /// (offset, skip) per node, in node order (§3.4): kept for incremental updates.
+    permutations: Vec<(u64, u64)>,
+}
+
+/// A node's (offset, skip) in a table of `size` slots (Envoy's seeds 0 and 1, §3.1).
+fn permutation(name: &[u8], size: u64) -> (u64, u64) {
+    (xxh64(name, 0) % size, xxh64(name, 1) % (size - 1) + 1)
 }
 
 impl Maglev {
@@ -136,6 +160,13 @@ impl Maglev {
         if !is_prime(size) {
             return Err(MaglevError::NotPrime(size));
         }
+        let permutations = names.iter().map(|name| permutation(name, size)).collect();
+        Self::fill(names, weights, permutations, size, weights_are_shares)
+    }
+
+    /// The table from each node's permutation (`permutations[i]` of `names[i]`).
+    fn fill(names: &[&[u8]], weights: &[f64], permutations: Vec<(u64, u64)>, size: u64, weights_are_shares: bool)
+        -> Result<Maglev, MaglevError> {
         // Scaled by a power of two first (exact, and the sum cannot overflow), then
         // summed exactly rounded, so the shares do not depend on the input order.
         let weights = &crate::placement::weights::rescaled(weights)[..];
@@ -158,8 +189,8 @@ impl Maglev {
         let mut fills: Vec<Fill> = order
             .iter()
             .map(|&i| Fill {
-                offset: xxh64(names[i], 0) % size,
-                skip: xxh64(names[i], 1) % (size - 1) + 1,
+                offset: permutations[i].0,
+                skip: permutations[i].1,
                 next: 0,
                 target_weight: 0.0,
             })
@@ -189,7 +220,7 @@ impl Maglev {
             }
             iteration += 1;
         }
-        Ok(Maglev { table, size })
+        Ok(Maglev { table, size, permutations })
     }
 
     pub fn table(&self) -> &[u32] {
