@@ -4,11 +4,15 @@ routes with whichever fastroute this interpreter imports, using only public
 APIs that every compared build has, and prints {name: best seconds} as JSON.
 
 Run: python benches/compare_one.py REPEATS
+     python benches/compare_one.py --run CASE TIMES   (no timing: runs CASE TIMES
+     times, for `compare_builds.sh --instructions` to count instructions; batches
+     hold COMPARE_BATCH keys, default 1 000 000)
 Per-call cases time many short runs (2,000 calls each, 10 × REPEATS of them)
 and keep the best: on a shared machine the minimum of short runs is the
 figure least disturbed by other load.
 """
 import json
+import os
 import sys
 import time
 
@@ -20,12 +24,14 @@ from fastroute.compat import uhashring
 if fastroute.RUST_BUILD_PROFILE != "release":
     raise SystemExit(f"compare_one: needs a release build, got {fastroute.RUST_BUILD_PROFILE!r}")
 
-REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+RUN_ONE = sys.argv[1:2] == ["--run"]
+REPEATS = 5 if RUN_ONE or len(sys.argv) < 2 else int(sys.argv[1])
+BATCH = int(os.environ.get("COMPARE_BATCH", 1_000_000))
 NAMES = [f"10.0.{i // 256}.{i % 256}:8443" for i in range(100)]
 rng = np.random.default_rng(7)
 KEYS_PER_CALL = [f"card-{v:012d}" for v in rng.integers(0, 10**12, size=2_000)]
-KEYS_BATCH = [f"card-{v:012d}" for v in rng.integers(0, 10**12, size=1_000_000)]
-HASHES = rng.integers(0, 2**64 - 1, size=1_000_000, dtype=np.uint64, endpoint=True)
+KEYS_BATCH = [f"card-{v:012d}" for v in rng.integers(0, 10**12, size=BATCH)]
+HASHES = rng.integers(0, 2**64 - 1, size=BATCH, dtype=np.uint64, endpoint=True)
 NGINX = "upstream pay {\n hash $arg_card consistent;\n" + "".join(f" server {n} weight={1 + i % 3};\n"
                                                                  for i, n in enumerate(NAMES[:20])) + "}\n"
 
@@ -63,6 +69,13 @@ CASES = {
     "route nginx consistent 1M str": batch(nginx.route, KEYS_BATCH),
     "route uhashring compat 1M str": batch(uhr.route, KEYS_BATCH),
 }
+
+if RUN_ONE:
+    run, count, _ = CASES[sys.argv[2]]
+    for _ in range(int(sys.argv[3])):
+        run()
+    print(json.dumps({"keys_per_run": count}))
+    raise SystemExit(0)
 
 best = {}
 for name, (run, count, repeats) in CASES.items():

@@ -33,6 +33,9 @@ class PlacementTable:
         text_keys: bool = False,
         options: dict[str, object] | None = None,
         secret: bytes | None = None,
+        *,
+        base: PlacementTable | None = None,
+        change: tuple[str, int | str] | tuple[str, int | str, float] | None = None,
     ) -> PlacementTable: ...
     def get_index(self, key: str | bytes | int) -> int: ...
     def get_node(self, key: str | bytes | int) -> str: ...

@@ -84,18 +84,24 @@ def node_names(nodes: object, *, name: str = "nodes") -> tuple[str, ...]:
         raise ValueError(f"{name}: must not be empty")
     seen: set[str] = set()
     for i, node in enumerate(result):
-        if not isinstance(node, str):
-            raise TypeError(f"{name}[{i}]: node names must be str, got {type(node).__name__}")
-        if not node:
-            raise ValueError(f"{name}[{i}]: node names must not be empty")
-        try:
-            node.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"{name}[{i}]: node names must be valid UTF-8 (no lone surrogates)") from None
+        node_name(node, f"{name}[{i}]")
         if node in seen:
             raise ValueError(f"{name}: duplicate node name {quoted(node)}")
         seen.add(node)
     return result
+
+
+def node_name(node: object, label: str) -> str:
+    """One node name: a non-empty str, valid UTF-8 (`label` names it in errors)."""
+    if not isinstance(node, str):
+        raise TypeError(f"{label}: node names must be str, got {type(node).__name__}")
+    if not node:
+        raise ValueError(f"{label}: node names must not be empty")
+    try:
+        node.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{label}: node names must be valid UTF-8 (no lone surrogates)") from None
+    return node
 
 
 def nodes_and_weights(nodes: object, weights: object) -> tuple[tuple[str, ...], object]:
@@ -114,17 +120,7 @@ def float_weights(weights: object, count: int, *, name: str = "weights") -> np.n
     values = _sequence(weights, count, name)
     out = np.empty(count, dtype=np.float64)
     for i, w in enumerate(values):
-        if isinstance(w, bool) or not isinstance(w, numbers.Real):
-            raise TypeError(f"{name}[{i}]: weights must be real numbers, got {type(w).__name__}")
-        try:
-            w = float(w)
-        except OverflowError:
-            raise ValueError(f"{name}[{i}]: weights must be finite floats, got an int too large for a float") from None
-        if not math.isfinite(w):
-            raise ValueError(f"{name}[{i}]: weights must be finite, got {w}")
-        if w < 0:
-            raise ValueError(f"{name}[{i}]: weights must be >= 0, got {w}")
-        out[i] = w
+        out[i] = float_weight(w, f"{name}[{i}]")
     if not out.any():
         raise ValueError(f"{name}: at least one weight must be > 0")
     return out
@@ -137,19 +133,38 @@ def int_weights(weights: object, count: int, *, name: str = "weights", maximum: 
     values = _sequence(weights, count, name)
     out = np.empty(count, dtype=np.int64)
     for i, w in enumerate(values):
-        if isinstance(w, bool) or not isinstance(w, numbers.Real):
-            raise TypeError(f"{name}[{i}]: weights must be integers, got {type(w).__name__}")
-        if not isinstance(w, numbers.Integral):
-            if not (isinstance(w, float) or isinstance(w, np.floating)) or not float(w).is_integer():
-                raise TypeError(f"{name}[{i}]: weights must be integers, got {quoted(w)}")
-            w = int(w)
-        w = int(w)
-        if w < 0 or w > maximum:
-            raise ValueError(f"{name}[{i}]: weights must be in [0, {maximum}], got {w}")
-        out[i] = w
+        out[i] = int_weight(w, f"{name}[{i}]", maximum)
     if not out.any():
         raise ValueError(f"{name}: at least one weight must be > 0")
     return out
+
+
+def float_weight(w: object, label: str) -> float:
+    """One weight: a finite real number >= 0 (`label` names it in errors, e.g. "weights[3]")."""
+    if isinstance(w, bool) or not isinstance(w, numbers.Real):
+        raise TypeError(f"{label}: weights must be real numbers, got {type(w).__name__}")
+    try:
+        w = float(w)
+    except OverflowError:
+        raise ValueError(f"{label}: weights must be finite floats, got an int too large for a float") from None
+    if not math.isfinite(w):
+        raise ValueError(f"{label}: weights must be finite, got {w}")
+    if w < 0:
+        raise ValueError(f"{label}: weights must be >= 0, got {w}")
+    return w
+
+
+def int_weight(w: object, label: str, maximum: int = MAX_INT_WEIGHT) -> int:
+    """One integer weight in [0, maximum] (an integral float is accepted)."""
+    if isinstance(w, bool) or not isinstance(w, numbers.Real):
+        raise TypeError(f"{label}: weights must be integers, got {type(w).__name__}")
+    if not isinstance(w, numbers.Integral):
+        if not (isinstance(w, float) or isinstance(w, np.floating)) or not float(w).is_integer():
+            raise TypeError(f"{label}: weights must be integers, got {quoted(w)}")
+    w = int(w)
+    if w < 0 or w > maximum:
+        raise ValueError(f"{label}: weights must be in [0, {maximum}], got {w}")
+    return w
 
 
 def _sequence(values: object, count: int, name: str) -> list:

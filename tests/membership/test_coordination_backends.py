@@ -5,7 +5,6 @@ against real servers on 127.0.0.1: Debian's ZooKeeper 3.8 and etcd 3.4 (docs/clu
 start their own. Session timeout / lease TTL: 2 s for both."""
 from __future__ import annotations
 
-import itertools
 import queue
 import signal
 import statistics
@@ -19,7 +18,8 @@ import pytest
 
 import fastroute
 from fastroute.membership import (EtcdCoordinator, EtcdMembership, FencingChecker, LockLostError, Member,
-                                  StaleTokenError, ZooKeeperCoordinator, ZooKeeperMembership, follow_router)
+                                  MembershipError, StaleTokenError, ZooKeeperCoordinator, ZooKeeperMembership,
+                                  follow_router)
 
 from .._etcd import EtcdCluster, EtcdServer
 from .._event_procs import EventProc
@@ -39,7 +39,6 @@ DELIVERY_MARGIN_S = 1.0
 PROCS = Path(__file__).parents[1] / "_coord_procs.py"
 ROUTE_KEYS = [f"card-{i}" for i in range(300)]  # as in _coord_procs
 BACKENDS = ["zookeeper", "etcd"]
-_names = itertools.count()
 
 
 class Backend:
@@ -94,10 +93,6 @@ def own_backend(request, tmp_path):
     b.stop()
 
 
-@pytest.fixture
-def cluster(request):
-    return f"t{next(_names)}-{request.node.name[:40]}".replace("[", "_").replace("]", "_")
-
 
 class Proc(EventProc):
     """A `_coord_procs.py` process whose JSON event lines a reader thread collects."""
@@ -117,13 +112,6 @@ def history(tmp_path):
     with StoreServer(path):
         yield path
 
-
-@pytest.fixture
-def procs():
-    started: list[Proc] = []
-    yield started
-    for p in started:
-        p.stop()
 
 
 def start(procs, *args, **kwargs) -> Proc:
@@ -267,6 +255,26 @@ def test_operator_change_with_a_lost_lock_is_rejected_and_the_holder_learns_it(b
             with other.lock("membership", timeout=5):
                 with coord.lock("membership", timeout=0.3):
                     pass
+
+
+def test_an_operator_leave_evicts_the_member_and_it_does_not_come_back(backend, cluster):
+    owner = {"zookeeper": "another session", "etcd": "another lease"}[backend.kind]
+    with backend.coordinator(cluster) as member_side, backend.coordinator(cluster) as operator, \
+            backend.membership(operator) as membership:
+        reg = member_side.register(Member("n1"))
+        member_side.register(Member("n2"))
+        membership.wait_for(lambda s: s.nodes == ("n1", "n2"))
+        with operator.change_membership(timeout=5) as change:
+            change.remove("n1")
+        assert reg.evicted.wait(5)
+        membership.wait_for(lambda s: s.nodes == ("n2",), timeout=5)
+        time.sleep(0.5)  # and it stays gone: the member side does not re-register
+        assert membership.snapshot().nodes == ("n2",)
+        with pytest.raises(MembershipError, match=owner):
+            operator.register(Member("n2"), wait=0.3)  # a name is owned by one live session / lease
+        with pytest.raises(KeyError):
+            with operator.change_membership(timeout=5) as change:
+                change.remove("n1")
 
 
 def test_a_member_name_with_a_slash_is_refused_where_it_would_become_a_key(backend, cluster):

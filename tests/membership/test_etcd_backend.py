@@ -150,26 +150,6 @@ def test_an_expired_lease_re_registers_the_member_and_re_runs_the_election(etcd)
         campaign.close()
 
 
-def test_an_operator_leave_evicts_without_re_registration(etcd):
-    with EtcdCoordinator(etcd.endpoint, "evict", lease_ttl=TTL) as member_side, \
-            EtcdCoordinator(etcd.endpoint, "evict", lease_ttl=TTL) as operator, \
-            EtcdMembership(operator) as membership:
-        reg = member_side.register(Member("n1"))
-        member_side.register(Member("n2"))
-        membership.wait_for(lambda s: s.nodes == ("n1", "n2"))
-        with operator.change_membership(timeout=5) as change:
-            change.remove("n1")
-        assert reg.evicted.wait(5)
-        membership.wait_for(lambda s: s.nodes == ("n2",), timeout=5)
-        time.sleep(0.5)  # and it stays gone: no re-registration
-        assert membership.snapshot().nodes == ("n2",)
-        with pytest.raises(MembershipError, match="another lease"):
-            operator.register(Member("n2"), wait=0.3)
-        with pytest.raises(KeyError):
-            with operator.change_membership(timeout=5) as change:
-                change.remove("n1")
-
-
 def test_a_watch_resumes_from_its_revision_after_the_stream_breaks(etcd):
     with EtcdCoordinator(etcd.endpoint, "resume", lease_ttl=TTL) as writer, \
             EtcdCoordinator(etcd.endpoint, "resume", lease_ttl=TTL) as reader, EtcdMembership(reader) as membership:

@@ -15,7 +15,7 @@ import pytest
 
 from fastroute.membership import ZooKeeperCoordinator, ZooKeeperMembership
 
-from .test_zookeeper_cluster import Proc, cluster, procs, zookeeper  # noqa: F401 - fixtures
+from .test_zookeeper_cluster import Proc, zookeeper  # noqa: F401 - the module-scoped server fixture
 
 pytestmark = pytest.mark.integration
 

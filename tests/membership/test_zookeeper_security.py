@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import logging
 import os
 import pickle
@@ -34,7 +33,6 @@ WRITER_PASSWORD = "w-Secret-7f3a9c"  # distinctive, so a leak scan cannot miss i
 READER_PASSWORD = "r-Secret-52be1d"
 SESSION_S = 2.0
 ROUTE_KEYS = [f"card-{i}" for i in range(200)]
-_names = itertools.count()
 
 
 def reference_digest(user: str, password: str) -> str:
@@ -55,10 +53,6 @@ def zookeeper(tmp_path_factory, pki):
     yield server
     server.stop()
 
-
-@pytest.fixture
-def cluster(request):
-    return f"s{next(_names)}-{request.node.name[:30]}".replace("[", "_").replace("]", "_")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ use fastroute_engine::batch::with_threads;
 use fastroute_engine::placement::iphash::IpHash;
 use fastroute_engine::placement::nginx::PlainHash;
 use fastroute_engine::placement::ring::Ring;
-use fastroute_engine::placement::{BuildError, Config, OptionValue, Options, Table};
+use fastroute_engine::placement::{BuildError, Config, NodeChange, OptionValue, Options, Table};
 use crate::hash::{hash_by_name, placement_key};
 use crate::ip_keys::{ip_bytes, ip_objects};
 use crate::keys::{int_key, key_error, KeyStore};
@@ -68,7 +68,46 @@ fn option_value(value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
     })
 }
 
+/// Tables with more entries than this build their update with the GIL released.
+const UPDATE_WITHOUT_GIL: usize = 1 << 15;
+
 impl PlacementTable {
+    /// `base` after `change` (("add", name, weight) | ("remove", index) | ("weight",
+    /// index, weight)); `expected` is what the caller says the result is.
+    fn changed(py: Python<'_>, base: &PlacementTable, change: &Bound<'_, PyTuple>, per_node: Option<&Bound<'_, PyDict>>,
+               expected: (&str, &Bound<'_, PyAny>, &[f64])) -> PyResult<Self> {
+        let op: String = change.get_item(0)?.extract()?;
+        let name: String;
+        let node_change = match (op.as_str(), change.len()) {
+            ("add", 3) => {
+                name = change.get_item(1)?.extract()?;
+                NodeChange::Add { name: &name, weight: change.get_item(2)?.extract()? }
+            }
+            ("remove", 2) => NodeChange::Remove { index: change.get_item(1)?.extract()? },
+            ("weight", 3) => NodeChange::Reweight { index: change.get_item(1)?.extract()?, weight: change.get_item(2)?.extract()? },
+            _ => return Err(PyValueError::new_err("change: expected ('add', name, weight), ('remove', index) or ('weight', index, weight)")),
+        };
+        let per_node = per_node.map(|d| engine_options(Some(d))).transpose()?;
+        let update = || base.table.with_change(node_change, per_node.as_ref());
+        let table = if base.table.stats().0 > UPDATE_WITHOUT_GIL { py.detach(update) } else { update() }.map_err(arg_error)?;
+        let (kind, names, weights) = expected;
+        // Compared in place (no copy of the names): the face's view must be the engine's.
+        let names = names.cast::<PyList>().map_err(|_| PyTypeError::new_err("names: expected a list"))?;
+        let names_agree = names.len() == table.names().len()
+            && table.names().iter().enumerate().all(|(i, have)| {
+                names.get_item(i).ok().and_then(|n| n.cast::<PyString>().ok().and_then(|s| s.to_str().ok().map(|s| s == have)))
+                    == Some(true)
+            });
+        let agrees = table.kind() == kind && names_agree && weights.len() == table.weights().len()
+            && table.weights().iter().zip(weights).all(|(a, b)| a.to_bits() == b.to_bits());
+        if !agrees {
+            return Err(PyValueError::new_err("base: internal: the change does not produce the table described"));
+        }
+        let mut py_names: Vec<Py<PyString>> = base.names.iter().map(|n| n.clone_ref(py)).collect();
+        node_change.apply(&mut py_names, |n| PyString::new(py, n).unbind());
+        Ok(PlacementTable { table, names: py_names })
+    }
+
     /// Key → the table's finished 64-bit hash, with fast paths for str, bytes and int.
     #[inline]
     pub(crate) fn key_hash(&self, key: &Bound<'_, PyAny>) -> PyResult<u64> {
@@ -96,12 +135,23 @@ impl PlacementTable {
     }
 
     fn index_of(&self, key: &Bound<'_, PyAny>) -> PyResult<u32> {
-        if let Some(ip) = self.ip_hash() {
-            let mut buf = [0u8; 16];
-            let n = ip_bytes(key, &mut buf, "key")?;
-            return Ok(ip.lookup(&buf[..n]));
+        if self.table.keys_are_addresses() {
+            return self.address_index(key);
         }
         Ok(self.table.lookup(self.key_hash(key)?))
+    }
+
+    /// ip_hash keys, out of line: the hashed kinds' per-call path stays free of
+    /// the address buffer (docs/build.md §11, per-call cost).
+    #[cold]
+    #[inline(never)]
+    fn address_index(&self, key: &Bound<'_, PyAny>) -> PyResult<u32> {
+        let Some(ip) = self.ip_hash() else {
+            return Err(PyTypeError::new_err("key: this table takes addresses but has no ip_hash placement"));
+        };
+        let mut buf = [0u8; 16];
+        let n = ip_bytes(key, &mut buf, "key")?;
+        Ok(ip.lookup(&buf[..n]))
     }
 }
 
@@ -110,10 +160,21 @@ impl PlacementTable {
     /// `options`: the kind's own settings as the Python class passes them, every key present
     /// (read by the kind's file in the engine, which checks values and limits).
     #[new]
-    /// `secret`: keyed placement (docs/algorithms.md §22).
-    #[pyo3(signature = (kind, names, weights, hash="xxh3", text_keys=false, options=None, secret=None))]
-    fn new(kind: &str, names: Vec<String>, weights: Vec<f64>, hash: &str, text_keys: bool,
-           options: Option<&Bound<'_, PyDict>>, secret: Option<&[u8]>) -> PyResult<Self> {
+    /// `secret`: keyed placement (docs/algorithms.md §22). `base` + `change`: the
+    /// table `base` after one membership change (docs/algorithms.md §25), made by
+    /// the engine's incremental path: hash, text_keys and secret are base's, `kind`,
+    /// `names` and `weights` must describe the result (checked), and `options` holds
+    /// only the realigned per-node options.
+    #[pyo3(signature = (kind, names, weights, hash="xxh3", text_keys=false, options=None, secret=None, *, base=None, change=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(py: Python<'_>, kind: &str, names: &Bound<'_, PyAny>, weights: Vec<f64>, hash: &str, text_keys: bool,
+           options: Option<&Bound<'_, PyDict>>, secret: Option<&[u8]>, base: Option<&Bound<'_, PlacementTable>>,
+           change: Option<&Bound<'_, PyTuple>>) -> PyResult<Self> {
+        if let Some(base) = base {
+            let change = change.ok_or_else(|| PyTypeError::new_err("change: required with base"))?;
+            return Self::changed(py, base.get(), change, options, (kind, names, &weights));
+        }
+        let names: Vec<String> = names.extract()?;
         let hash = hash_by_name(hash)?;
         let options = engine_options(options)?;
         let secret = secret.map(placement_key).transpose()?;

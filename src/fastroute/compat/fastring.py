@@ -52,6 +52,7 @@ class HashRing:
         self._meta: dict[str, tuple] = {}
         self._lock = threading.Lock()
         self._state = (None, (), None)
+        self._total_weight = 0
         self.get_node = _no_node
 
     # ---------------------------------------------------------------- membership
@@ -72,31 +73,52 @@ class HashRing:
                     warnings.warn(f"add_node: node {quoted(name)} is already present; fastring keeps its first "
                                   "settings (remove_node first to change them)", stacklevel=2)
                 return
-            points = self._virtual_nodes * weight + sum(self._virtual_nodes * m[0] for m in self._meta.values())
+            points = self._virtual_nodes * (weight + self._total_weight)
             if points > MAX_RING_POINTS:
                 raise ValueError(f"weight: the ring would hold {points} points, more than {MAX_RING_POINTS} "
                                  f"(virtual_nodes x total weight)")
             self._meta[name] = (weight, hostname, port, instance)
-            self._rebuild()
+            self._total_weight += weight
+            table, holders = self._state[:2]
+            if weight == 0 or not self._virtual_nodes:
+                return  # no points: the ring is unchanged
+            if table is None:
+                self._publish(Ketama([name], [weight], flavor="fastring", vnodes=[self._virtual_nodes]), (name,))
+            else:
+                # The new node's points merge into the ring (docs/algorithms.md §25.1); it is the
+                # last holder, so equal points order after the others', as insertion order wants.
+                self._publish(table.with_node(name, weight, vnodes=self._virtual_nodes), holders + (name,))
 
     def remove_node(self, name: str) -> None:
         if not isinstance(name, str):
             raise TypeError(f"name: expected str, got {type(name).__name__}")
         with self._lock:
-            if self._meta.pop(name, None) is not None:
-                self._rebuild()
+            meta = self._meta.pop(name, None)
+            if meta is None:
+                return
+            self._total_weight -= meta[0]
+            table, holders = self._state[:2]
+            if table is None or name not in holders:
+                return  # a node without points
+            if len(holders) == 1:
+                self._state = (None, (), None)
+                self.get_node = _no_node
+                return
+            self._publish(table.without_node(name), tuple(n for n in holders if n != name))
 
-    def _rebuild(self) -> None:
-        holders = [n for n, m in self._meta.items() if m[0] > 0] if self._virtual_nodes else []
-        if not holders:
-            self._state = (None, (), None)
-            self.get_node = _no_node
-            return
-        table = Ketama(holders, [self._meta[n][0] for n in holders], flavor="fastring",
-                       vnodes=[self._virtual_nodes] * len(holders))
+    def _publish(self, table, holders: tuple) -> None:
         # One assignment each: a lookup sees the old table or the new one, never a mix.
-        self._state = (table, tuple(holders), np.array(holders, dtype=object))
+        self._state = (table, holders, None)
         self.get_node = table.get_node
+
+    def _holder_names(self):
+        """(table, holders, names as an object array), the array made once per table."""
+        state = self._state
+        if state[0] is not None and state[2] is None:
+            state = (state[0], state[1], np.array(state[1], dtype=object))
+            if self._state[0] is state[0]:
+                self._state = state
+        return state
 
     def as_placement(self):
         """The current fastroute placement (for fastroute.BoundedLoad); None while empty."""
@@ -114,7 +136,7 @@ class HashRing:
         return table.get_node(key)
 
     def get_node_batch(self, keys) -> list:
-        table, _, names = self._state
+        table, _, names = self._holder_names()
         if table is None:
             return [None] * len(keys)
         return names[table.route(keys)].tolist()

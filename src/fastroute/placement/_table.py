@@ -17,7 +17,7 @@ import numpy as np
 
 from .._keys import key_batch_arg
 from .._native import _rust
-from .._validate import check_choice, check_int, reject_unordered
+from .._validate import check_choice, check_int, float_weight, node_name, reject_unordered
 from ..hashing import HASH_NAMES
 from ..redact import quoted
 from ..tokens import check_secret
@@ -175,29 +175,83 @@ class _Placement(_rust.PlacementTable):
         from ..locality import UNKNOWN
 
         at = dict(zip(self._nodes, self._localities))
-        return table.with_localities([at.get(name, UNKNOWN) for name in table.nodes])
+        table._localities = tuple(at.get(name, UNKNOWN) for name in table.nodes)  # already parsed
+        return table
 
-    def with_node(self, name: str, weight: float = 1) -> "_Placement":
-        """A new placement with `name` appended (weight `weight`)."""
+    # -- incremental membership changes (docs/algorithms.md §25) ------------------------
+    #: Engine names of per-node options whose keyword differs (HAProxy: server_ids → puids).
+    _native_per_node: ClassVar[dict[str, str]] = {}
+    #: Largest value of each per-node option (the constructor's `_per_node_ints` bound).
+    _per_node_maximum: ClassVar[dict[str, int]] = {}
+
+    def _node_weight(self, weight: object) -> float:
+        """A new or changed node's weight under this kind's constructor rule."""
+        return float_weight(weight, "weight")
+
+    def _changed(self, change: tuple, nodes: tuple, weights: tuple, options: dict) -> "_Placement":
+        """This table after one change, built by the engine from this one (unchanged
+        nodes are not hashed again); `options`: the public options, per-node lists realigned."""
+        per_node = {self._native_per_node.get(k, k): options[k] for k in self._per_node if options.get(k) is not None}
+        table = _rust.PlacementTable.__new__(type(self), self._kind, list(nodes), list(weights), options=per_node or None,
+                                             base=self, change=change)
+        table._nodes = nodes
+        table._weights = weights
+        table._options = options
+        table._secret = self._secret
+        table._localities = None
+        table._distinct_codes = {}
+        return self._keep_localities(table)
+
+    def _index_of(self, name: object) -> int:
+        try:
+            return self._nodes.index(name)
+        except ValueError:
+            raise KeyError(f"name: unknown node {quoted(name)}") from None
+
+    def with_node(self, name: str, weight: float = 1, **node_options) -> "_Placement":
+        """A new placement with `name` appended (weight `weight`). Kinds with per-node
+        options (Ketama `vnodes`, HAProxy `server_ids` …) take the new node's value by keyword."""
+        node_name(name, "name")  # the constructor's name rules
         if name in self._nodes:
             raise ValueError(f"name: node {quoted(name)} is already present")
-        return self._with(self._nodes + (name,), self._weights + (weight,))
+        weight = self._node_weight(weight)
+        options = dict(self._options)
+        for option, value in node_options.items():
+            if option not in self._per_node:
+                raise TypeError(f"{option}: {type(self).__name__} has no per-node option {quoted(option)}")
+            if options.get(option) is None:
+                raise ValueError(f"{option}: this {type(self).__name__} has no per-node {option} list")
+        for option in self._per_node:
+            if options.get(option) is not None:
+                if option not in node_options:
+                    raise ValueError(f"name: {type(self).__name__} needs {'/'.join(self._per_node)} for each node; "
+                                     f"pass {option}= to add {quoted(name)}")
+                value = _positive_int(node_options[option], option, 0, self._per_node_maximum[option])
+                options[option] = [*options[option], value]
+        return self._changed(("add", name, weight), self._nodes + (name,), self._weights + (weight,), options)
 
     def without_node(self, name: str) -> "_Placement":
         """A new placement without `name`."""
-        if name not in self._nodes:
-            raise KeyError(f"name: unknown node {quoted(name)}")
-        keep = [i for i, n in enumerate(self._nodes) if n != name]
-        if not keep:
+        index = self._index_of(name)
+        if len(self._nodes) == 1:
             raise ValueError("name: cannot remove the last node")
-        return self._with([self._nodes[i] for i in keep], [self._weights[i] for i in keep])
+        weights = self._weights[:index] + self._weights[index + 1:]
+        if not any(w > 0 for w in weights):
+            raise ValueError(f"name: removing {quoted(name)} leaves no node with weight > 0")
+        options = dict(self._options)
+        for option in self._per_node:
+            if options.get(option) is not None:
+                options[option] = options[option][:index] + options[option][index + 1:]
+        return self._changed(("remove", index), self._nodes[:index] + self._nodes[index + 1:], weights, options)
 
     def with_weight(self, name: str, weight: float) -> "_Placement":
         """A new placement where `name` has weight `weight`."""
-        if name not in self._nodes:
-            raise KeyError(f"name: unknown node {quoted(name)}")
-        weights = [weight if n == name else w for n, w in zip(self._nodes, self._weights)]
-        return self._with(self._nodes, weights)
+        index = self._index_of(name)
+        weight = self._node_weight(weight)
+        weights = self._weights[:index] + (weight,) + self._weights[index + 1:]
+        if not any(w > 0 for w in weights):
+            raise ValueError(f"weight: giving {quoted(name)} weight {weight} leaves no node with weight > 0")
+        return self._changed(("weight", index, weight), self._nodes, weights, dict(self._options))
 
     # -- batch lookups ------------------------------------------------------------------
     def route(self, keys, *, null_index: int | None = None, threads: int | None = None) -> np.ndarray:

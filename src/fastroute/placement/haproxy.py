@@ -7,7 +7,7 @@ HAProxy `weight` integers in [0, 256]."""
 from __future__ import annotations
 
 
-from .._validate import check_bool, check_choice, check_int, int_weights, nodes_and_weights
+from .._validate import check_bool, check_choice, check_int, int_weight, int_weights, nodes_and_weights
 from ._table import _hash_name, _per_node_ints, _Placement, _refuse_secret, public
 from ._registry import registered
 
@@ -25,6 +25,11 @@ def _haproxy_options(raw, count: int, hash: object, avalanche: object):
     return w, _hash_name(hash, HAPROXY_HASH_FUNCTIONS)
 
 
+def _haproxy_node_weight(self, weight: object) -> int:
+    """One HAProxy `weight` (with_node / with_weight): an integer in [0, 256]."""
+    return int_weight(weight, "weight", HAPROXY_MAX_WEIGHT)
+
+
 @public
 @registered
 class HAProxyMapHash(_Placement):
@@ -35,6 +40,7 @@ class HAProxyMapHash(_Placement):
 
     __slots__ = ()
     _kind = "haproxy_map"
+    _node_weight = _haproxy_node_weight
 
     def __new__(cls, nodes, weights=None, hash: str = "sdbm", *, avalanche: bool = False, secret: None = None):
         _refuse_secret(cls, secret, "HAProxy's map-based hashing")
@@ -63,6 +69,9 @@ class HAProxyConsistentHash(_Placement):
     __slots__ = ()
     _kind = "haproxy_chash"
     _per_node = ("server_ids", "addresses", "ports")
+    _native_per_node = {"server_ids": "puids", "addresses": "addrs"}
+    _per_node_maximum = {"server_ids": _MAX_SERVER_ID, "addresses": 2**32 - 1, "ports": 65535}
+    _node_weight = _haproxy_node_weight
 
     def __new__(cls, nodes, weights=None, hash: str = "sdbm", *, avalanche: bool = False, hash_key: str = "id",
                 legacy_id_key: bool = False, server_ids=None, addresses=None, ports=None, secret: None = None):

@@ -2,7 +2,7 @@
 """`IPHash`: nginx `ip_hash` (rust/engine/src/placement/iphash.rs)."""
 from __future__ import annotations
 
-from .._validate import int_weights, nodes_and_weights
+from .._validate import int_weight, int_weights, nodes_and_weights
 from ._table import _Placement, _refuse_secret, public
 from ._registry import registered
 
@@ -26,3 +26,6 @@ class IPHash(_Placement):
         names, raw = nodes_and_weights(nodes, weights)
         w = int_weights(raw, len(names))
         return cls._create(names, w, {}, {})
+
+    def _node_weight(self, weight: object) -> int:
+        return int_weight(weight, "weight")

@@ -3,7 +3,7 @@
 docs/algorithms.md §9): libketama and both uhashring rings."""
 from __future__ import annotations
 
-from .._validate import check_bool, check_choice, float_weights, int_weights, nodes_and_weights
+from .._validate import check_bool, check_choice, float_weight, float_weights, int_weight, int_weights, nodes_and_weights
 from ._registry import registered
 from ._table import (MAX_RING_POINTS, _hash_name, _per_node_ints, _Placement, _positive_int, _refuse_secret,
                      _RingPoints, public)
@@ -31,6 +31,7 @@ class Ketama(_RingPoints, _Placement):
     __slots__ = ()
     _kind = "ketama"
     _per_node = ("vnodes",)
+    _per_node_maximum = {"vnodes": MAX_RING_POINTS}
 
     def __new__(cls, nodes, weights=None, *, flavor: str = "libketama", hash: str | None = None, vnodes=None,
                 replicas: int = 4, text_keys: bool = False, secret: None = None):
@@ -48,3 +49,9 @@ class Ketama(_RingPoints, _Placement):
         native = {"flavor": flavor, "hash": hash, "vnodes": vnode_list, "replicas": replicas,
                   "text_keys": text_keys}
         return cls._create(names, w, options, native)
+
+    def _node_weight(self, weight: object) -> float | int:
+        # uhashring's and fastring's point counts are integer arithmetic over the weights.
+        if self._options["flavor"] == "libketama":
+            return float_weight(weight, "weight")
+        return int_weight(weight, "weight")

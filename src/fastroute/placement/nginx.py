@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._keys import key_batch_arg
-from .._validate import int_weights, nodes_and_weights
+from .._validate import int_weight, int_weights, nodes_and_weights
 from ..redact import quoted
 from ._table import _Placement, _refuse_secret, _threads, public
 from ._registry import registered
@@ -20,6 +20,14 @@ def _nginx_weights(raw, count: int) -> np.ndarray:
     if (w < 1).any():
         i = int(np.flatnonzero(w < 1)[0])
         raise ValueError(f"weights[{i}]: nginx server weights are integers >= 1, got {int(w[i])}")
+    return w
+
+
+def _nginx_node_weight(self, weight: object) -> int:
+    """One nginx `weight=` (with_node / with_weight): an integer >= 1."""
+    w = int_weight(weight, "weight")
+    if w < 1:
+        raise ValueError(f"weight: nginx server weights are integers >= 1, got {w}")
     return w
 
 
@@ -39,6 +47,8 @@ class NginxConsistentHash(_Placement):
         names, raw = nodes_and_weights(nodes, weights)
         return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash": "crc32"})
 
+    _node_weight = _nginx_node_weight
+
 
 @public
 @registered
@@ -55,6 +65,8 @@ class NginxPlainHash(_Placement):
         _refuse_secret(cls, secret, "nginx's key hashing")
         names, raw = nodes_and_weights(nodes, weights)
         return cls._create(names, _nginx_weights(raw, len(names)), {}, {"hash": "crc32"})
+
+    _node_weight = _nginx_node_weight
 
     def attempts(self, key) -> list[int]:
         """Server indices of nginx's 21 hash attempts for `key`, in order (repeats kept)."""

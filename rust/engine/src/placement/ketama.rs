@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::ring::{LookupRule, Ring, MAX_POINTS, MAX_POINTS_TEXT};
-use super::{BuildError, KindOptions, KindSpec, Nodes, OptionReader, Placement};
+use super::{AsAny, BuildError, KindOptions, KindSpec, NodeChange, Nodes, OptionReader, Placement};
 use crate::hash::md5_digest;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -56,19 +56,52 @@ impl KetamaConfig {
         } else {
             LookupRule::After
         };
-        // Refuse absurd sizes before generating anything (a typo must not hang the build).
-        let planned: f64 = vnodes.iter().zip(weights).map(|(&v, &w)| v as f64 * w.max(1.0) * 4.0).sum();
-        if planned > MAX_POINTS as f64 * 4.0 {
-            return Err(BuildError::new("vnodes/weights", format!("the ring would exceed {MAX_POINTS_TEXT} points")));
-        }
+        check_planned(&vnodes, weights)?;
         let points = ketama_points(names, weights, &vnodes, self.replicas, self.flavor);
-        Ring::from_points(points, names.len(), rule).map_err(|e| BuildError::new("vnodes/weights", e.to_string()))
+        Ring::from_points(points, names.len(), rule).map_err(ring_error)
     }
+}
+
+/// Refuse absurd sizes before generating anything (a typo must not hang the build).
+fn check_planned(vnodes: &[u64], weights: &[f64]) -> Result<(), BuildError> {
+    let planned: f64 = vnodes.iter().zip(weights).map(|(&v, &w)| v as f64 * w.max(1.0) * 4.0).sum();
+    if planned > MAX_POINTS as f64 * 4.0 {
+        return Err(BuildError::new("vnodes/weights", format!("the ring would exceed {MAX_POINTS_TEXT} points")));
+    }
+    Ok(())
+}
+
+fn ring_error(e: super::ring::RingError) -> BuildError {
+    BuildError::new("vnodes/weights", e.to_string())
 }
 
 impl KindOptions for KetamaConfig {
     fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
         Ok(Arc::new(KetamaConfig::build(self, nodes.name_bytes, nodes.weights)?))
+    }
+
+    /// fastring: a node's points depend on its own name, vnodes and weight only, so
+    /// they merge (docs/algorithms.md §25.1). libketama's and uhashring's counts
+    /// depend on the total weight and node count (and uhashring's dict keeps one
+    /// owner per colliding point): those rebuild.
+    fn update(&self, old: &dyn Placement, change: NodeChange<'_>, nodes: &Nodes<'_>)
+        -> Option<Result<Arc<dyn Placement>, BuildError>> {
+        if self.flavor != Flavor::Fastring {
+            return None;
+        }
+        let old = <dyn Placement as AsAny>::as_any(old).downcast_ref::<Ring>()?;
+        let count = nodes.names.len();
+        let vnodes = self.vnodes.clone().unwrap_or_else(|| vec![40; count]);
+        if vnodes.len() != count || self.replicas == 0 || self.replicas > 4 {
+            return None; // the build reports it
+        }
+        if let Err(e) = check_planned(&vnodes, nodes.weights) {
+            return Some(Err(e));
+        }
+        let points_of = |i: usize| {
+            Ok(ketama_points(&nodes.name_bytes[i..=i], &nodes.weights[i..=i], &vnodes[i..=i], self.replicas, self.flavor))
+        };
+        Some(old.changed(change, count, points_of).map(|r| Arc::new(r) as Arc<dyn Placement>).map_err(ring_error))
     }
 }
 

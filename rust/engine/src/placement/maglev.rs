@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh64::xxh64;
 
-use super::{BuildError, KindOptions, KindSpec, Nodes, OptionReader, Placement};
+use super::{AsAny, BuildError, KindOptions, KindSpec, NodeChange, Nodes, OptionReader, Placement};
 
 /// `maglev`: the Maglev lookup table (`Maglev`).
 pub const MAGLEV: KindSpec = KindSpec {
@@ -45,6 +45,23 @@ impl MaglevConfig {
 impl KindOptions for MaglevConfig {
     fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
         Ok(Arc::new(MaglevConfig::build(self, nodes.name_bytes, nodes.weights)?))
+    }
+
+    /// The table is filled again (every slot can change owner), but unchanged nodes keep
+    /// their (offset, skip) permutation: only the added node's name is hashed (§25.2).
+    fn update(&self, old: &dyn Placement, change: NodeChange<'_>, nodes: &Nodes<'_>)
+        -> Option<Result<Arc<dyn Placement>, BuildError>> {
+        let old = <dyn Placement as AsAny>::as_any(old).downcast_ref::<Maglev>()?;
+        if old.size != self.table_size {
+            return None;
+        }
+        let mut permutations = old.permutations.clone();
+        change.apply(&mut permutations, |name| permutation(name.as_bytes(), old.size));
+        Some(
+            Maglev::fill(nodes.name_bytes, nodes.weights, permutations, old.size, self.weights_are_shares)
+                .map(|m| Arc::new(m) as Arc<dyn Placement>)
+                .map_err(|e| BuildError::new("table_size", e.to_string())),
+        )
     }
 }
 
@@ -125,6 +142,8 @@ pub struct Maglev {
     size: u64,
     /// `h % size` without a division (docs/build.md §12).
     modulus: Modulus,
+    /// (offset, skip) per node, in node order (§3.4): kept for incremental updates.
+    permutations: Vec<(u64, u64)>,
 }
 
 /// Exact `n % d` for every 64-bit n and a fixed d ≥ 2 by multiplying with a
@@ -190,6 +209,11 @@ impl Modulus {
     }
 }
 
+/// A node's (offset, skip) in a table of `size` slots (Envoy's seeds 0 and 1, §3.1).
+fn permutation(name: &[u8], size: u64) -> (u64, u64) {
+    (xxh64(name, 0) % size, xxh64(name, 1) % (size - 1) + 1)
+}
+
 impl Maglev {
     /// `names` in caller order; the table stores indices into it. Nodes of
     /// weight 0 get no slot.
@@ -206,6 +230,13 @@ impl Maglev {
         if !is_prime(size) {
             return Err(MaglevError::NotPrime(size));
         }
+        let permutations = names.iter().map(|name| permutation(name, size)).collect();
+        Self::fill(names, weights, permutations, size, weights_are_shares)
+    }
+
+    /// The table from each node's permutation (`permutations[i]` of `names[i]`).
+    fn fill(names: &[&[u8]], weights: &[f64], permutations: Vec<(u64, u64)>, size: u64, weights_are_shares: bool)
+        -> Result<Maglev, MaglevError> {
         // Scaled by a power of two first (exact, and the sum cannot overflow), then
         // summed exactly rounded, so the shares do not depend on the input order.
         let weights = &crate::placement::weights::rescaled(weights)[..];
@@ -228,8 +259,8 @@ impl Maglev {
         let mut fills: Vec<Fill> = order
             .iter()
             .map(|&i| Fill {
-                offset: xxh64(names[i], 0) % size,
-                skip: xxh64(names[i], 1) % (size - 1) + 1,
+                offset: permutations[i].0,
+                skip: permutations[i].1,
                 next: 0,
                 target_weight: 0.0,
             })
@@ -259,7 +290,7 @@ impl Maglev {
             }
             iteration += 1;
         }
-        Ok(Maglev { table, size, modulus: Modulus::new(size) })
+        Ok(Maglev { table, size, modulus: Modulus::new(size), permutations })
     }
 
     pub fn table(&self) -> &[u32] {

@@ -90,8 +90,16 @@ pub struct Nodes<'a> {
 }
 
 /// A kind's decoded options: builds the lookup structure.
-pub trait KindOptions: Debug {
+pub trait KindOptions: Debug + Send + Sync {
     fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError>;
+
+    /// The structure for `nodes` (the membership after `change`), reusing `old`, this
+    /// kind's build of the membership before it, so unchanged nodes are not hashed
+    /// again (docs/algorithms.md §25). None: no incremental path, `build` runs.
+    fn update(&self, _old: &dyn Placement, _change: NodeChange<'_>, _nodes: &Nodes<'_>)
+        -> Option<Result<Arc<dyn Placement>, BuildError>> {
+        None
+    }
 
     /// HAProxy `avalanche`: full_hash() over the 32-bit key hash before the lookup.
     fn avalanche(&self) -> bool {
@@ -351,10 +359,42 @@ pub fn kind_spec(kind: &str) -> Result<&'static KindSpec, BuildError> {
         .ok_or_else(|| BuildError::new("kind", format!("unknown placement {kind:?}")))
 }
 
+/// The kind's options decoded from `options` (every option read, none unknown).
+fn read_kind_options(spec: &'static KindSpec, options: &Options) -> Result<Box<dyn KindOptions>, BuildError> {
+    let mut reader = OptionReader::new(spec.name, options);
+    let decoded = (spec.read_options)(&mut reader)?;
+    reader.finish()?;
+    Ok(decoded)
+}
+
+/// The node and weight rules every kind shares, and the secret rule.
+fn check_nodes(spec: &KindSpec, config: &Config) -> Result<(), BuildError> {
+    let (names, weights) = (&config.names, &config.weights);
+    if names.is_empty() || names.len() != weights.len() || names.len() > i32::MAX as usize {
+        return Err(BuildError::new("nodes", "internal: names and weights must be non-empty and equal in length"));
+    }
+    if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || !weights.iter().any(|w| *w > 0.0) {
+        return Err(BuildError::new("weights", "must be finite, >= 0 and not all zero"));
+    }
+    if config.secret.is_some() && (spec.reproduces_public_algorithm || config.text_keys) {
+        return Err(BuildError::new(
+            "secret",
+            format!(
+                "{} reproduces a public algorithm for compatibility and cannot be keyed; use HashRing, Maglev, JumpHash or Rendezvous",
+                if config.text_keys { "the uhashring mode" } else { spec.name }
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// An immutable placement table: key hash → node index.
 #[derive(Debug, Clone)]
 pub struct Table {
     built: Built,
+    /// What the table was built from, and its decoded options (the incremental updates reuse both).
+    config: Config,
+    options: Arc<dyn KindOptions>,
     keys: KeyHasher,
     kind: &'static str,
     text_keys: bool,
@@ -362,44 +402,35 @@ pub struct Table {
     node_count: usize,
     /// Nodes that can receive keys (positive weight / points).
     holders: usize,
-    fingerprint: String,
+    /// Made on first use (an update need not pay for hashing the whole table).
+    fingerprint: std::sync::OnceLock<String>,
 }
 
 impl Table {
     pub fn build(config: &Config) -> Result<Table, BuildError> {
         let spec = kind_spec(&config.kind)?;
-        let mut reader = OptionReader::new(spec.name, &config.options);
-        let options = (spec.read_options)(&mut reader)?;
-        reader.finish()?;
-        let (names, weights) = (&config.names, &config.weights);
-        if names.is_empty() || names.len() != weights.len() || names.len() > i32::MAX as usize {
-            return Err(BuildError::new("nodes", "internal: names and weights must be non-empty and equal in length"));
-        }
-        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || !weights.iter().any(|w| *w > 0.0) {
-            return Err(BuildError::new("weights", "must be finite, >= 0 and not all zero"));
-        }
-        if config.secret.is_some() && (spec.reproduces_public_algorithm || config.text_keys) {
-            return Err(BuildError::new(
-                "secret",
-                format!(
-                    "{} reproduces a public algorithm for compatibility and cannot be keyed; use HashRing, Maglev, JumpHash or Rendezvous",
-                    if config.text_keys { "the uhashring mode" } else { spec.name }
-                ),
-            ));
-        }
-        let name_bytes: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
-        let nodes = Nodes { names, name_bytes: &name_bytes, weights, hash: config.hash };
+        let options: Arc<dyn KindOptions> = read_kind_options(spec, &config.options)?.into();
+        check_nodes(spec, config)?;
+        let name_bytes: Vec<&[u8]> = config.names.iter().map(|n| n.as_bytes()).collect();
+        let nodes = Nodes { names: &config.names, name_bytes: &name_bytes, weights: &config.weights, hash: config.hash };
         let placement = options.build(&nodes)?;
-        Ok(Table {
-            holders: placement.holders(weights),
-            fingerprint: fingerprint(spec.name, config, placement.as_ref()),
+        Ok(Table::assemble(spec, config.clone(), options, placement))
+    }
+
+    /// The table around a built `placement` of `config`.
+    fn assemble(spec: &'static KindSpec, config: Config, options: Arc<dyn KindOptions>, placement: Arc<dyn Placement>) -> Table {
+        Table {
+            holders: placement.holders(&config.weights),
+            fingerprint: std::sync::OnceLock::new(),
             keys_are_addresses: placement.keys_are_addresses(),
             built: Built::of(placement),
             keys: KeyHasher { hash: config.hash, secret: config.secret, avalanche: options.avalanche() },
             kind: spec.name,
             text_keys: config.text_keys,
-            node_count: names.len(),
-        })
+            node_count: config.names.len(),
+            config,
+            options,
+        }
     }
 
     /// The kind's name (a `KINDS` entry).
@@ -436,7 +467,7 @@ impl Table {
 
     /// Stable identifier of the table contents (same config → same string).
     pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
+        self.fingerprint.get_or_init(|| fingerprint(self.kind, &self.config, self.built.get()))
     }
 
     /// The built structure as its own type, for operations one kind has
@@ -534,6 +565,132 @@ impl Table {
     /// Size facts: entries in the table and bytes they use.
     pub fn stats(&self) -> (usize, usize) {
         self.built.get().stats(self.node_count)
+    }
+}
+
+// ---- Incremental membership updates (docs/algorithms.md §25) ----
+
+/// One membership change, as `with_node` / `without_node` / `with_weight` make it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NodeChange<'a> {
+    /// `name` appended as the last node, with `weight`.
+    Add { name: &'a str, weight: f64 },
+    /// Node `index` leaves; the nodes after it move down one index.
+    Remove { index: usize },
+    /// Node `index` gets `weight`.
+    Reweight { index: usize, weight: f64 },
+}
+
+impl NodeChange<'_> {
+    /// `values` (one per node before the change) realigned to the nodes after it;
+    /// `added(name)` makes an added node's value.
+    pub fn apply<T>(&self, values: &mut Vec<T>, added: impl FnOnce(&str) -> T) {
+        match *self {
+            NodeChange::Add { name, .. } => values.push(added(name)),
+            NodeChange::Remove { index } => {
+                values.remove(index);
+            }
+            NodeChange::Reweight { .. } => {}
+        }
+    }
+}
+
+/// `after` is `before` with every per-node list realigned to `change` (`n` nodes
+/// before it) and nothing else changed: then the old build's per-node data still
+/// describes every unchanged node.
+fn options_follow(before: &Options, after: &Options, change: NodeChange<'_>, n: usize) -> bool {
+    let keys_match = before.iter().count() == after.iter().count();
+    keys_match
+        && before.iter().all(|(name, old)| match (old, after.get(name)) {
+            (_, None) => false,
+            (OptionValue::Ints(old), Some(OptionValue::Ints(new))) if old.len() == n => {
+                let mut aligned = old.clone();
+                match change {
+                    NodeChange::Add { .. } => new.len() == n + 1 && new[..n] == aligned[..],
+                    _ => {
+                        change.apply(&mut aligned, |_| 0);
+                        *new == aligned
+                    }
+                }
+            }
+            (old, Some(new)) => old == new,
+        })
+}
+
+impl Table {
+    /// A new table with `name` appended (weight `weight`); this one is untouched.
+    pub fn with_node(&self, name: &str, weight: f64) -> Result<Table, BuildError> {
+        self.with_change(NodeChange::Add { name, weight }, None)
+    }
+
+    /// A new table without node `index`.
+    pub fn without_node(&self, index: usize) -> Result<Table, BuildError> {
+        self.with_change(NodeChange::Remove { index }, None)
+    }
+
+    /// A new table where node `index` has weight `weight`.
+    pub fn with_weight(&self, index: usize, weight: f64) -> Result<Table, BuildError> {
+        self.with_change(NodeChange::Reweight { index, weight }, None)
+    }
+
+    /// The table after `change`, equal to `Table::build` of the new membership (same
+    /// fingerprint, lookups and replicas); the kind's `update` reuses this table's
+    /// work where it can. `per_node`: options holding one value per node, realigned
+    /// by the caller (they replace this table's; any other option kept as it is).
+    pub fn with_change(&self, change: NodeChange<'_>, per_node: Option<&Options>) -> Result<Table, BuildError> {
+        let n = self.config.names.len();
+        match change {
+            NodeChange::Add { name, .. } => {
+                if self.config.names.iter().any(|have| have == name) {
+                    return Err(BuildError::new("name", "the node is already present"));
+                }
+            }
+            NodeChange::Remove { index } | NodeChange::Reweight { index, .. } if index >= n => {
+                return Err(BuildError::new("name", format!("node index {index} out of range for {n} nodes")));
+            }
+            NodeChange::Remove { .. } if n == 1 => return Err(BuildError::new("name", "cannot remove the last node")),
+            _ => {}
+        }
+        let spec = kind_spec(self.kind)?;
+        let mut config = self.config.clone();
+        if let Some(given) = per_node {
+            for (name, value) in given.iter() {
+                config.options.set(name, value.clone());
+            }
+        }
+        change.apply(&mut config.names, str::to_owned);
+        match change {
+            NodeChange::Add { weight, .. } => config.weights.push(weight),
+            NodeChange::Remove { index } => {
+                config.weights.remove(index);
+            }
+            NodeChange::Reweight { index, weight } => config.weights[index] = weight,
+        }
+        let reusable = options_follow(&self.config.options, &config.options, change, n);
+        let options: Arc<dyn KindOptions> = if config.options == self.config.options {
+            Arc::clone(&self.options)
+        } else {
+            read_kind_options(spec, &config.options)?.into()
+        };
+        check_nodes(spec, &config)?;
+        let name_bytes: Vec<&[u8]> = config.names.iter().map(|n| n.as_bytes()).collect();
+        let nodes = Nodes { names: &config.names, name_bytes: &name_bytes, weights: &config.weights, hash: config.hash };
+        let updated = if reusable { options.update(self.built.get(), change, &nodes) } else { None };
+        let placement = match updated {
+            Some(result) => result?,
+            None => options.build(&nodes)?,
+        };
+        Ok(Table::assemble(spec, config, options, placement))
+    }
+
+    /// The node names, in index order.
+    pub fn names(&self) -> &[String] {
+        &self.config.names
+    }
+
+    /// The node weights, in index order.
+    pub fn weights(&self) -> &[f64] {
+        &self.config.weights
     }
 }
 

@@ -92,6 +92,15 @@ impl Options {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// The options in the order given.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &OptionValue)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&OptionValue> {
+        self.entries.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
 }
 
 /// Typed, tracked reads of one kind's options. Every option is required

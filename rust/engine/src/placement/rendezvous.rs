@@ -7,14 +7,34 @@ use std::sync::Arc;
 
 use xxhash_rust::xxh64::xxh64;
 
-use super::{KindSpec, NoOptions, Placement};
+use super::{AsAny, BuildError, KindOptions, KindSpec, NodeChange, Nodes, Placement};
 
 /// `rendezvous`: weighted rendezvous hashing (`Rendezvous`); no options.
 pub const RENDEZVOUS: KindSpec = KindSpec {
     name: "rendezvous",
     reproduces_public_algorithm: false,
-    read_options: |_| Ok(Box::new(NoOptions(|nodes| Ok(Arc::new(Rendezvous::new(nodes.name_bytes, nodes.weights)))))),
+    read_options: |_| Ok(Box::new(RendezvousOptions)),
 };
+
+/// Rendezvous has no options; its update keeps the unchanged nodes' name hashes.
+#[derive(Debug)]
+struct RendezvousOptions;
+
+impl KindOptions for RendezvousOptions {
+    fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
+        Ok(Arc::new(Rendezvous::new(nodes.name_bytes, nodes.weights)))
+    }
+
+    /// O(n): the node hashes are kept (one hashed for an added node); the weights are
+    /// rescaled afresh, since the scale follows the largest weight (§25.3).
+    fn update(&self, old: &dyn Placement, change: NodeChange<'_>, nodes: &Nodes<'_>)
+        -> Option<Result<Arc<dyn Placement>, BuildError>> {
+        let old = <dyn Placement as AsAny>::as_any(old).downcast_ref::<Rendezvous>()?;
+        let mut node_hashes = old.node_hashes.clone();
+        change.apply(&mut node_hashes, |name| xxh64(name.as_bytes(), 0));
+        Some(Ok(Arc::new(Rendezvous { node_hashes, weights: crate::placement::weights::rescaled(nodes.weights) })))
+    }
+}
 
 impl Placement for Rendezvous {
     #[inline]

@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use super::{BuildError, KeyHasher, KindOptions, KindSpec, Nodes, OptionReader, Placement};
+use super::{AsAny, BuildError, KeyHasher, KindOptions, KindSpec, NodeChange, Nodes, OptionReader, Placement};
 use crate::batch::par_map_items;
 use crate::hash::HashAlgorithm;
 use crate::keys::KeyBatch;
@@ -134,17 +134,8 @@ impl RingConfig {
                 format!("must be <= max_ring_size ({}), got {}", self.max_ring_size, self.min_ring_size),
             ));
         }
-        let sizing = |e: RingError| BuildError::new("weights/points_per_weight", e.to_string());
         let points = match self.mode {
-            RingMode::Fixed => fixed_points(names, weights, self.points_per_weight, hash).map_err(|e| match e {
-                RingError::TooManyPoints(_) => {
-                    BuildError::new(
-                        "points_per_weight",
-                        format!("the ring would exceed {MAX_POINTS_TEXT} points; lower it or the weights"),
-                    )
-                }
-                other => sizing(other),
-            })?,
+            RingMode::Fixed => fixed_points(names, weights, self.points_per_weight, hash).map_err(fixed_error)?,
             RingMode::Normalized => normalized_points(
                 names,
                 weights,
@@ -159,9 +150,38 @@ impl RingConfig {
     }
 }
 
+/// A ring sizing error, as the `weights/points_per_weight` argument.
+fn sizing(e: RingError) -> BuildError {
+    BuildError::new("weights/points_per_weight", e.to_string())
+}
+
+/// Fixed mode's errors: too many points is the `points_per_weight` argument's.
+fn fixed_error(e: RingError) -> BuildError {
+    match e {
+        RingError::TooManyPoints(_) => BuildError::new(
+            "points_per_weight",
+            format!("the ring would exceed {MAX_POINTS_TEXT} points; lower it or the weights"),
+        ),
+        other => sizing(other),
+    }
+}
+
 impl KindOptions for RingConfig {
     fn build(&self, nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
         Ok(Arc::new(RingConfig::build(self, nodes.name_bytes, nodes.weights, nodes.hash)?))
+    }
+
+    fn update(&self, old: &dyn Placement, change: NodeChange<'_>, nodes: &Nodes<'_>)
+        -> Option<Result<Arc<dyn Placement>, BuildError>> {
+        // Normalized mode: every node's count depends on the smallest share, so it rebuilds.
+        if self.mode != RingMode::Fixed {
+            return None;
+        }
+        let old = <dyn Placement as AsAny>::as_any(old).downcast_ref::<Ring>()?;
+        let points_of = |owner: usize| {
+            fixed_points(&nodes.name_bytes[owner..=owner], &nodes.weights[owner..=owner], self.points_per_weight, nodes.hash)
+        };
+        Some(old.changed(change, nodes.names.len(), points_of).map(|r| Arc::new(r) as Arc<dyn Placement>).map_err(fixed_error))
     }
 }
 
@@ -186,8 +206,12 @@ impl Placement for Ring {
 
     fn fingerprint_contents(&self, out: &mut Vec<u8>) {
         out.push(self.rule() as u8);
-        self.points().iter().for_each(|p| out.extend_from_slice(&p.to_le_bytes()));
-        self.owners().iter().for_each(|o| out.extend_from_slice(&o.to_le_bytes()));
+        // Sized once and filled in place: a push per value cost more than hashing them.
+        let start = out.len();
+        out.resize(start + self.len() * 12, 0);
+        let (points, owners) = out[start..].split_at_mut(self.len() * 8);
+        points.chunks_exact_mut(8).zip(self.points()).for_each(|(dst, p)| dst.copy_from_slice(&p.to_le_bytes()));
+        owners.chunks_exact_mut(4).zip(self.owners()).for_each(|(dst, o)| dst.copy_from_slice(&o.to_le_bytes()));
     }
 
     fn route(&self, keys: &KeyHasher, batch: KeyBatch<'_>, _m: usize) -> Result<Vec<i32>, usize> {
@@ -246,6 +270,13 @@ impl Ring {
         let mut points: Vec<u64> = Vec::with_capacity(pairs.len() + PROBE);
         points.extend(pairs.iter().map(|p| p.0));
         let owners: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        Ok(Ring::from_sorted(points, owners, node_count, rule))
+    }
+
+    /// The finishing step of every ring build: `points` / `owners` already in
+    /// (point, owner) order, non-empty, at most MAX_POINTS (`points` may have
+    /// spare capacity for the padding).
+    fn from_sorted(mut points: Vec<u64>, owners: Vec<u32>, node_count: usize, rule: LookupRule) -> Ring {
         let mut seen = vec![false; node_count];
         for &o in &owners {
             seen[o as usize] = true;
@@ -253,19 +284,9 @@ impl Ring {
         let holders = seen.iter().filter(|&&s| s).count();
         let bits = bucket_bits(points.len());
         let bucket_shift = 64 - bits;
-        let buckets = 1usize << bits;
-        let mut bucket_start = Vec::with_capacity(buckets + 1);
-        let mut idx = 0usize;
-        for b in 0..buckets {
-            let floor = (b as u64) << bucket_shift;
-            while idx < points.len() && points[idx] < floor {
-                idx += 1;
-            }
-            bucket_start.push(idx as u32);
-        }
-        bucket_start.push(points.len() as u32);
+        let bucket_start = bucket_starts(&points, bits);
         points.extend(std::iter::repeat_n(u64::MAX, PROBE)); // padding for branch-free probes
-        Ok(Ring { points, owners, rule, node_count, holders, bucket_start, bucket_shift })
+        Ring { points, owners, rule, node_count, holders, bucket_start, bucket_shift }
     }
 
     pub fn len(&self) -> usize {
@@ -416,6 +437,28 @@ impl Ring {
     }
 }
 
+/// `starts[b]` = index of the first point whose top `bits` bits are >= b (b in
+/// 0..=2^bits) for sorted `points`, with no data-dependent branch (a scan that stops at each bucket's end mispredicts
+/// about once per bucket, which made it most of an incremental update's cost).
+fn bucket_starts(points: &[u64], bits: u32) -> Vec<u32> {
+    let buckets = 1usize << bits;
+    let mut starts = vec![0u32; buckets + 1];
+    if bits == 0 {
+        starts[1] = points.len() as u32;
+        return starts;
+    }
+    let shift = 64 - bits;
+    // The points are sorted: the last write to starts[b + 1] is one past bucket b's
+    // last point; an empty bucket inherits the running maximum.
+    for (i, &p) in points.iter().enumerate() {
+        starts[(p >> shift) as usize + 1] = i as u32 + 1;
+    }
+    for b in 1..=buckets {
+        starts[b] = starts[b].max(starts[b - 1]);
+    }
+    starts
+}
+
 /// Point key bytes `name + "_" + decimal(j)` (Envoy's host point key, §2.3).
 #[inline]
 fn point_key(name: &[u8], j: u64, buf: &mut Vec<u8>) {
@@ -516,6 +559,180 @@ pub fn normalized_points(
         }
     }
     Ok(pairs)
+}
+
+// ---- Incremental updates (docs/algorithms.md §25.1) ----
+
+impl Ring {
+    /// This ring after `change` (`node_count`: nodes after it), equal to `from_points`
+    /// over every node's points: the unchanged nodes' points are kept in order (owners
+    /// after a removed node renumbered down, which keeps their order), only the
+    /// changed node's are made, by `points_of(owner)` (owner field ignored), and put
+    /// at their (point, owner) places: runs of the old arrays are copied between
+    /// the dropped and inserted entries, O(P) copying, no re-hash, no re-sort.
+    pub fn changed(
+        &self,
+        change: NodeChange<'_>,
+        node_count: usize,
+        points_of: impl FnOnce(usize) -> Result<Vec<(u64, u32)>, RingError>,
+    ) -> Result<Ring, RingError> {
+        let (dropped, shifted, added_owner) = match change {
+            NodeChange::Add { .. } => (None, false, Some(node_count - 1)),
+            NodeChange::Remove { index } => (Some(index as u32), true, None),
+            NodeChange::Reweight { index, .. } => (Some(index as u32), false, Some(index)),
+        };
+        let mut added: Vec<u64> = match added_owner {
+            Some(owner) => points_of(owner)?.into_iter().map(|p| p.0).collect(),
+            None => Vec::new(),
+        };
+        added.sort_unstable();
+        let new_owner = added_owner.unwrap_or(0) as u32;
+        let (old_points, old_owners) = (self.points(), self.owners());
+        // Old indices of the dropped node's entries, in order.
+        let cuts: Vec<usize> = match dropped {
+            Some(d) => old_owners.iter().enumerate().filter(|(_, &o)| o == d).map(|(i, _)| i).collect(),
+            None => Vec::new(),
+        };
+        let total = (old_points.len() - cuts.len()) as u64 + added.len() as u64;
+        if total > MAX_POINTS {
+            return Err(RingError::TooManyPoints(total));
+        }
+        if total == 0 {
+            return Err(RingError::Empty);
+        }
+        // Old index each added point goes before: the first entry with (point, owner) >=
+        // (p, new_owner). A dropped entry there is skipped anyway (it is the same owner).
+        let inserts: Vec<usize> = added
+            .iter()
+            .map(|&p| {
+                let mut i = old_points.partition_point(|&x| x < p);
+                while i < old_points.len() && old_points[i] == p && old_owners[i] < new_owner {
+                    i += 1;
+                }
+                i
+            })
+            .collect();
+        let mut points: Vec<u64> = Vec::with_capacity(total as usize + PROBE);
+        let mut owners: Vec<u32> = Vec::with_capacity(total as usize);
+        let renumber = |o: u32| match dropped {
+            Some(d) if shifted => o - (o > d) as u32,
+            _ => o,
+        };
+        let copy = |points: &mut Vec<u64>, owners: &mut Vec<u32>, from: usize, to: usize| {
+            points.extend_from_slice(&old_points[from..to]);
+            if shifted {
+                owners.extend(old_owners[from..to].iter().map(|&o| renumber(o)));
+            } else {
+                owners.extend_from_slice(&old_owners[from..to]);
+            }
+        };
+        let (mut at, mut cut, mut ins) = (0usize, 0usize, 0usize);
+        loop {
+            let next_cut = cuts.get(cut).copied().unwrap_or(usize::MAX);
+            let next_ins = inserts.get(ins).copied().unwrap_or(usize::MAX);
+            let next = next_cut.min(next_ins);
+            if next == usize::MAX {
+                copy(&mut points, &mut owners, at, old_points.len());
+                break;
+            }
+            copy(&mut points, &mut owners, at, next);
+            at = next;
+            if next_ins <= next_cut {
+                points.push(added[ins]);
+                owners.push(new_owner);
+                ins += 1;
+            } else {
+                at += 1; // the dropped entry
+                cut += 1;
+            }
+        }
+        Ok(Ring::from_sorted(points, owners, node_count, self.rule))
+    }
+}
+
+#[cfg(test)]
+mod incremental_tests {
+    use super::*;
+
+    /// xorshift64 stream.
+    fn stream(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    #[test]
+    fn changed_equals_from_points_with_many_equal_points() {
+        // Points drawn from 0..6: nearly every point is shared, so the (point, owner)
+        // tie order decides the arrays; each change is checked against a fresh sort.
+        let mut next = stream(0x9E37_79B9_7F4A_7C15);
+        for round in 0..400 {
+            let n = 1 + (next() % 6) as usize;
+            let mut per_node: Vec<Vec<u64>> = (0..n).map(|_| (0..next() % 5).map(|_| next() % 6).collect()).collect();
+            if per_node.iter().all(|p| p.is_empty()) {
+                per_node[0].push(3);
+            }
+            let pairs = |nodes: &[Vec<u64>]| -> Vec<(u64, u32)> {
+                nodes.iter().enumerate().flat_map(|(i, ps)| ps.iter().map(move |&p| (p, i as u32))).collect()
+            };
+            let rule = [LookupRule::AtOrAfter, LookupRule::After, LookupRule::Nearest][round % 3];
+            let ring = Ring::from_points(pairs(&per_node), n, rule).unwrap();
+            let fresh: Vec<u64> = (0..1 + next() % 5).map(|_| next() % 6).collect();
+            let (change, after) = match next() % 3 {
+                0 => {
+                    let mut after = per_node.clone();
+                    after.push(fresh.clone());
+                    (NodeChange::Add { name: "x", weight: 1.0 }, after)
+                }
+                1 if n > 1 => {
+                    let index = (next() % n as u64) as usize;
+                    let mut after = per_node.clone();
+                    after.remove(index);
+                    (NodeChange::Remove { index }, after)
+                }
+                _ => {
+                    let index = (next() % n as u64) as usize;
+                    let mut after = per_node.clone();
+                    after[index] = fresh.clone();
+                    (NodeChange::Reweight { index, weight: 1.0 }, after)
+                }
+            };
+            let expected = Ring::from_points(pairs(&after), after.len(), rule);
+            let got = ring.changed(change, after.len(), |_| Ok(fresh.iter().map(|&p| (p, 99)).collect()));
+            match (expected, got) {
+                (Ok(want), Ok(have)) => {
+                    assert_eq!(have.points(), want.points(), "round {round} {change:?}");
+                    assert_eq!(have.owners(), want.owners(), "round {round} {change:?}");
+                    assert_eq!(have.holders(), want.holders());
+                    assert_eq!(have.bucket_start, want.bucket_start);
+                    for h in 0..8u64 {
+                        assert_eq!(have.lookup(h), want.lookup(h));
+                    }
+                }
+                (Err(want), Err(have)) => assert_eq!(have, want),
+                (want, have) => panic!("round {round}: {want:?} vs {have:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bucket_starts_agree_with_a_partition_point_per_bucket() {
+        let mut next = stream(42);
+        for size in [1usize, 2, 5, 100, 4096, 5000] {
+            let mut points: Vec<u64> = (0..size).map(|_| next()).collect();
+            points.sort_unstable();
+            let bits = (usize::BITS - 1 - points.len().leading_zeros()).min(20);
+            let starts = bucket_starts(&points, bits);
+            for (b, &start) in starts.iter().enumerate() {
+                let floor = if bits == 0 || b == 1 << bits { u64::MAX } else { (b as u64) << (64 - bits) };
+                let want = if b == 1 << bits { points.len() } else if bits == 0 { 0 } else { points.partition_point(|&p| p < floor) };
+                assert_eq!(start as usize, want, "size {size} bucket {b}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -648,3 +865,4 @@ mod tests {
         assert_eq!(buf, b"x_1234567");
     }
 }
+
