@@ -450,11 +450,16 @@ fn bucket_starts(points: &[u64], bits: u32) -> Vec<u32> {
     let shift = 64 - bits;
     // The points are sorted: the last write to starts[b + 1] is one past bucket b's
     // last point; an empty bucket inherits the running maximum.
+    let ends = &mut starts[1..];
     for (i, &p) in points.iter().enumerate() {
-        starts[(p >> shift) as usize + 1] = i as u32 + 1;
+        ends[(p >> shift) as usize] = i as u32 + 1;
     }
-    for b in 1..=buckets {
-        starts[b] = starts[b].max(starts[b - 1]);
+    // A running maximum without indexing: an update rebuilds this index, and with
+    // up to four buckets per point (bucket_bits) this pass is most of its cost.
+    let mut running = 0u32;
+    for start in starts.iter_mut() {
+        running = running.max(*start);
+        *start = running;
     }
     starts
 }
