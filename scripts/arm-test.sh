@@ -32,7 +32,14 @@
 # tests/**/test_*.py minus ARM_DESELECT). SIGINT/SIGTERM stop the run cleanly.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=${ARM_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+# Run from a copy: bash reads a script as it goes, and the test stage lasts hours,
+# so an edit of the checkout's script must not reach the running one.
+if [ -z "${ARM_TOP:-}" ]; then
+  run_copy=$(mktemp /tmp/arm-test.XXXXXX.sh)
+  cp "$0" "$run_copy"
+  ARM_TOP=$top exec bash "$run_copy" "$@"
+fi
 cache=${ARM_CACHE:-/var/cache/fastroute-arm}
 rootfs=$cache/rootfs
 cross=$cache/cross-amd64
@@ -42,9 +49,10 @@ suite=trixie
 mirror=${ARM_MIRROR:-http://deb.debian.org/debian}
 out=$cache/last-run
 # Debian packages inside the rootfs: the toolchain (for ARM_BUILD=emulated and
-# the sdist-only test dependency), and the servers the live tests start (nginx,
-# haproxy). No JRE: ZooKeeper is not run under emulation.
-rootfs_packages="ca-certificates gcc libc6-dev rustc cargo python3 python3-dev python3-venv patchelf git nginx haproxy"
+# the sdist-only test dependency), and what the live tests start or use, as in
+# scripts/ensure-system-deps.sh: nginx, haproxy, apache2, openssl (test
+# certificates), iproute2. No JRE and no etcd: see ARM_DESELECT.
+rootfs_packages="ca-certificates gcc libc6-dev rustc cargo python3 python3-dev python3-venv patchelf git nginx haproxy apache2 openssl iproute2"
 # The amd64 cross-build system: rustc and libstd-rust-dev:arm64 come from the same
 # Debian source package, so their versions match exactly (rustc refuses a std of
 # another version); libpython3.13-dev:arm64 brings the arm64 pyconfig.h and
@@ -140,7 +148,10 @@ umount_roots() {  # everything mounted below either root, innermost first
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   done
 }
-on_exit() { stop_chroot_processes; umount_roots; }
+on_exit() {
+  stop_chroot_processes; umount_roots
+  case $0 in /tmp/arm-test.*.sh) rm -f "$0" ;; esac
+}
 on_signal() {  # on_signal SIG: stop the chroots' processes, unmount, exit
   trap - INT TERM
   log "$1: stopping the processes in the chroots and unmounting"
@@ -170,7 +181,7 @@ mount_root "$rootfs"
 # certificates as on the host (this machine reaches them through its own CA).
 host_ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
 ca=/etc/ssl/host-ca-bundle.crt
-cp -L "$host_ca" "$rootfs$ca"
+mkdir -p "$rootfs/etc/ssl"; cp -L "$host_ca" "$rootfs$ca"
 # Inside a chroot: a clean environment, Debian's PATH, the caches on its disk.
 in_chroot() {  # in_chroot ROOT CMD...
   local root=$1; shift
@@ -186,6 +197,7 @@ apt_install() {  # apt_install ROOT LOG PACKAGES...: no daemons may start (nginx
   local root=$1 logf=$2; shift 2
   printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
   chmod +x "$root/usr/sbin/policy-rc.d"
+  in_chroot "$root" dpkg --configure -a  # finishes an install a stopped run interrupted
   in_chroot "$root" apt-get update -qq
   in_chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
     > "$logf" 2>&1 || { tail -20 "$logf" >&2; return 1; }
@@ -263,7 +275,7 @@ if [ "$build_route" = cross ] && [ "${ARM_SKIP_BUILD:-0}" != 1 ]; then
     timed cross-root-debootstrap make_cross_root
   fi
   mount_root "$cross"
-  cp -L "$host_ca" "$cross$ca"
+  mkdir -p "$cross/etc/ssl"; cp -L "$host_ca" "$cross$ca"
   cross_pkg_stamp=$cross/.fastroute-packages-$(echo "$cross_packages" | md5sum | cut -c1-12)
   install_cross_packages() {
     in_cross dpkg --add-architecture arm64
