@@ -460,6 +460,7 @@ run_pending() {
     # Exit 2 without a started file (interrupted) or 3/4 (internal/usage error): do not loop.
     [ -e "$results/.started" ] || [ "$rc" -le 1 ] || [ "$rc" = 5 ] || { log "pytest exited $rc; see the log"; return "$rc"; }
     rm -f "$results/.started"
+    [ "$(pending)" != "$todo" ] || { log "pytest session $session recorded no file; see its log"; return 1; }
   done
 }
 write_summary
