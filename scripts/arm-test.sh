@@ -346,10 +346,11 @@ build_wheel_cross() {
   # _PYTHON_SYSCONFIGDATA_NAME gives EXT_SUFFIX, CC=aarch64-linux-gnu-gcc and
   # LDSHARED for the Cython extensions (Debian's cross-build idiom, as in pybuild).
   # setuptools-rust passes CARGO_BUILD_TARGET to cargo; PyO3's build script reads
-  # the same sysconfig data from PYO3_CROSS_LIB_DIR.
+  # the same sysconfig data from PYO3_CROSS_LIB_DIR (by its real name: PyO3
+  # resolves symlinks, and _sysconfigdata__aarch64-linux-gnu.py is one).
   copy_tree "$cross"
   rm -rf "$cross/src/dist" "$cross"/src/fastroute/build/{lib,temp,bdist}.*
-  in_cross env _PYTHON_HOST_PLATFORM=linux-aarch64 _PYTHON_SYSCONFIGDATA_NAME=_sysconfigdata__aarch64-linux-gnu \
+  in_cross env _PYTHON_HOST_PLATFORM=linux-aarch64 _PYTHON_SYSCONFIGDATA_NAME=_sysconfigdata__linux_aarch64-linux-gnu \
       CARGO_BUILD_TARGET=aarch64-unknown-linux-gnu CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
       CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
       PYO3_CROSS_LIB_DIR=/usr/lib/python3.13 PYO3_CROSS_PYTHON_VERSION=3.13 \
