@@ -454,7 +454,15 @@ run_pending() {
       nice -n "${ARM_NICE:-19}" sh -c "cd /src/fastroute && python -m pytest -p arm_results -p no:cacheprovider -q -ra \
         --continue-on-collection-errors -o timeout=${ARM_TEST_TIMEOUT:-1800} $(echo $todo)" \
       > "$out/pytest-$session.log" 2>&1 &
-    wait $!; rc=$?
+    # The summary is rewritten as each file's result appears (polled: the
+    # plugin runs emulated inside the rootfs, the summary is made out here).
+    local pid=$! seen="" count
+    while kill -0 "$pid" 2>/dev/null; do
+      sleep 15 & wait $!
+      count=$(find "$results" -maxdepth 1 -name '*.json' | wc -l)
+      [ "$count" = "$seen" ] || { write_summary || true; seen=$count; }
+    done
+    wait "$pid"; rc=$?
     set -e
     python3 "$top/scripts/arm_results.py" stopped "$results" "$commit" "$out/pytest-$session.log" "$rc"
     write_summary
