@@ -165,15 +165,14 @@ trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 
 # ---------------------------------------------------------------- rootfs
-make_rootfs() {
-  rm -rf "$rootfs"
-  debootstrap --arch=arm64 --variant=minbase "$suite" "$rootfs" "$mirror" > "$out/debootstrap.log" 2>&1 \
-    || { tail -20 "$out/debootstrap.log" >&2; return 1; }
-  touch "$rootfs/.fastroute-debootstrap-done"
+bootstrap_root() {  # bootstrap_root ARCH DIR LOG: a minbase Debian $suite for ARCH at DIR
+  rm -rf "$2"
+  debootstrap --arch="$1" --variant=minbase "$suite" "$2" "$mirror" > "$3" 2>&1 || { tail -20 "$3" >&2; return 1; }
+  touch "$2/.fastroute-debootstrap-done"
 }
 if [ ! -e "$rootfs/.fastroute-debootstrap-done" ]; then
   log "debootstrap $suite arm64 into $rootfs (first + second stage under qemu)"
-  timed rootfs-debootstrap make_rootfs
+  timed rootfs-debootstrap bootstrap_root arm64 "$rootfs" "$out/debootstrap.log"
 fi
 mount_root "$rootfs"
 
@@ -264,15 +263,9 @@ fi
 
 # ---------------------------------------------------------------- cross-build root
 if [ "$build_route" = cross ] && [ "${ARM_SKIP_BUILD:-0}" != 1 ]; then
-  make_cross_root() {
-    rm -rf "$cross"
-    debootstrap --arch=amd64 --variant=minbase "$suite" "$cross" "$mirror" > "$out/debootstrap-cross.log" 2>&1 \
-      || { tail -20 "$out/debootstrap-cross.log" >&2; return 1; }
-    touch "$cross/.fastroute-debootstrap-done"
-  }
   if [ ! -e "$cross/.fastroute-debootstrap-done" ]; then
     log "debootstrap $suite amd64 into $cross (the cross-build system)"
-    timed cross-root-debootstrap make_cross_root
+    timed cross-root-debootstrap bootstrap_root amd64 "$cross" "$out/debootstrap-cross.log"
   fi
   mount_root "$cross"
   mkdir -p "$cross/etc/ssl"; cp -L "$host_ca" "$cross$ca"
