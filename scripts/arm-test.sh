@@ -100,7 +100,7 @@ timed() {  # timed NAME CMD... : runs CMD, records its wall time for this run
   # A subshell outside any `||`, so `set -e` holds inside the stage's function;
   # in the background + `wait`, so a SIGTERM to this script is handled at once
   # (bash runs traps only after a foreground child ends).
-  set +e; ( set -e; "$@" ) & wait $!; rc=$?; set -e
+  set +e; ( set -e; "$@" ) & stage_pid=$!; wait $stage_pid; rc=$?; set -e; stage_pid=
   echo "$name $(( $(now) - t0 ))s rc=$rc" | tee -a "$out/times.txt"
   # Stages that fill the cache run once; keep their times beside the cache.
   case $name in rootfs-*|cross-root-*) echo "$(date -u +%FT%TZ) $name $(( $(now) - t0 ))s rc=$rc" >> "$cache/cache-times.txt" ;; esac
@@ -155,11 +155,15 @@ on_exit() {
 on_signal() {  # on_signal SIG: stop the chroots' processes, unmount, exit
   trap - INT TERM
   log "$1: stopping the processes in the chroots and unmounting"
+  # The stage's subshell first (it would start the next pytest session), then
+  # everything running inside the chroots.
+  [ -z "${stage_pid:-}" ] || kill -TERM "$stage_pid" 2>/dev/null || true
   stop_chroot_processes
   write_summary 2>/dev/null || true
   exit $(( 128 + $(kill -l "$1") ))
 }
 write_summary() { :; }  # replaced once the test stage knows its tree
+stage_pid=
 trap on_exit EXIT
 trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
