@@ -219,7 +219,7 @@ fi
 # architecture-free); only packages that PyPI has as sdists alone are built
 # inside. The bench extra is left out: no test needs asv or pytest-benchmark.
 sdist_only="jump-consistent-hash"
-venv_stamp=$rootfs/opt/.venv-$( (cat "$top/pyproject.toml"; echo "venv-layout-1 $sdist_only") | md5sum | cut -c1-12)
+venv_stamp=$rootfs/opt/.venv-$( (cat "$top/pyproject.toml"; echo "venv-layout-2 $sdist_only") | md5sum | cut -c1-12)
 build_requires() {  # the [build-system] requires of pyproject.toml, one per line
   python3 -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["build-system"]["requires"]))' "$top/pyproject.toml"
 }
@@ -242,12 +242,16 @@ PY
   "${host_pip[@]}" --target "$site" -r "$rootfs/opt/build-requirements.txt" \
     wheel auditwheel > "$out/pip.log" 2>&1 || { tail -20 "$out/pip.log" >&2; return 1; }
   # Test packages in a directory of their own, behind the venv's site-packages,
-  # so the build requirements' numpy is the one imported.
-  rm -rf "$rootfs/opt/test-site"
-  "${host_pip[@]}" --target "$rootfs/opt/test-site" -r "$rootfs/opt/test-requirements.txt" >> "$out/pip.log" 2>&1 \
+  # so the build requirements' numpy is the one imported. Its path must contain
+  # "/site-packages/": Hypothesis takes any other module file for the user's
+  # own code and parses its source for constants (pandas, dask, pyarrow, ...),
+  # which under emulation kept the first session busy for over 30 minutes.
+  local test_site=/opt/test/site-packages
+  rm -rf "$rootfs/opt/test-site" "$rootfs/opt/test"
+  "${host_pip[@]}" --target "$rootfs$test_site" -r "$rootfs/opt/test-requirements.txt" >> "$out/pip.log" 2>&1 \
     || { tail -20 "$out/pip.log" >&2; return 1; }
-  rm -rf "$rootfs/opt/test-site/bin"  # console scripts with the host's shebang
-  echo /opt/test-site > "$site/fastroute-test-site.pth"
+  rm -rf "$rootfs$test_site/bin"  # console scripts with the host's shebang
+  echo "$test_site" > "$site/fastroute-test-site.pth"
   local spec
   spec=$(python3 - "$top/pyproject.toml" "$sdist_only" <<'PY'
 import re, sys, tomllib
