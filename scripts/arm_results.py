@@ -26,6 +26,17 @@ except ImportError:  # the host side (summary) needs no pytest
         return function
 
 
+def _masked(text):
+    """Failure text and log lines go to disk: card-number-shaped runs masked
+    (fastroute.redact, inside the rootfs; the host may not have fastroute)."""
+    try:
+        from fastroute.redact import mask_card_numbers
+    except ImportError:
+        import re
+        return re.sub(r"\d{13,19}", lambda m: m.group(0)[:6] + "…" + m.group(0)[-4:], text)
+    return mask_card_numbers(text)
+
+
 def result_name(test_file):
     return test_file.replace("/", "__") + ".json"
 
@@ -42,11 +53,12 @@ class _Recorder:
         self.dir = Path(directory)
         self.tree = tree
         self.tests = {}  # nodeid -> outcome, for the file in progress
+        self.failures = {}  # nodeid -> the end of its failure report
         self.started_at = None
         self.current = None
 
     def _begin(self, test_file):
-        self.current, self.tests, self.started_at = test_file, {}, time.time()
+        self.current, self.tests, self.failures, self.started_at = test_file, {}, {}, time.time()
         (self.dir / ".started").write_text(json.dumps({"file": test_file, "at": self.started_at, "tree": self.tree}))
 
     def _finish(self, status, note=None):
@@ -54,7 +66,7 @@ class _Recorder:
         _write_json(self.dir / result_name(self.current), {
             "file": self.current, "tree": self.tree, "status": status, "note": note,
             "seconds": round(time.time() - self.started_at, 1), "finished": time.strftime("%FT%TZ", time.gmtime()),
-            "counts": dict(counts), "tests": self.tests,
+            "counts": dict(counts), "tests": self.tests, "failures": self.failures,
         })
         (self.dir / ".started").unlink(missing_ok=True)
         self.current = None
@@ -65,9 +77,11 @@ class _Recorder:
         if report.failed and path.endswith(".py"):
             self._begin(path)
             self.tests[path + "::<collection>"] = "error"
-            self._finish("collection error", str(report.longrepr)[-2000:])
+            self._finish("collection error", _masked(str(report.longrepr)[-2000:]))
 
     def pytest_runtest_logreport(self, report):
+        if report.failed:
+            self.failures[report.nodeid] = _masked(str(report.longrepr)[-3000:])
         old = self.tests.get(report.nodeid)
         if report.when == "call":
             outcome = "xfailed" if hasattr(report, "wasxfail") and report.skipped else \
@@ -126,6 +140,7 @@ def stopped(directory, tree, log, rc):
         return
     started = json.loads(marker.read_text())
     tail = Path(log).read_text(errors="replace").splitlines()[-40:] if Path(log).exists() else []
+    tail = [_masked(line) for line in tail]
     timeout = any("Timeout" in line for line in tail)
     _write_json(Path(directory) / result_name(started["file"]), {
         "file": started["file"], "tree": tree, "status": "stopped",
