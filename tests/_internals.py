@@ -25,6 +25,11 @@ def engine_placement_kinds() -> tuple[str, ...]:
     return _rust.PLACEMENT_KINDS
 
 
+def engine_kind(table_or_face) -> str:
+    """The engine kind a placement table (or its face class) is built on."""
+    return table_or_face._kind
+
+
 def raw_placement_table(kind: str, names, weights, options: dict | None, **kwargs):
     """The engine table built directly, past the Python face's checks (the engine's own errors)."""
     from fastroute._native import _rust

@@ -111,6 +111,15 @@ CASES += [
               weights_are_shares=True),
     placement("jump", "JumpHash", NODES),
     placement("jump-crc32-211", "JumpHash", [f"j{i}" for i in range(211)], hash="crc32"),
+    placement("jumpback", "JumpBackHash", NODES),
+    placement("jumpback-crc32-211", "JumpBackHash", [f"j{i}" for i in range(211)], hash="crc32"),
+    # A removal history (freed buckets 3 and 0, one re-taken by a new node) and
+    # the same table rebuilt from its to_bytes() state.
+    {"name": "jumpback-anchor-history", "build": "jumpback_anchor", "nodes": NODES, "hash": "xxh3", "keys": "keys",
+     "steps": [["without", "node-3"], ["without", "node-0"], ["without", "node-6"], ["with", "node-7"],
+               ["without", "node-5"]]},
+    {"name": "jumpback-anchor-murmur2-no-history", "build": "jumpback_anchor", "nodes": NODES, "hash": "murmur2",
+     "keys": "keys", "steps": []},
     placement("rendezvous", "Rendezvous", NODES, ODD_WEIGHTS),
     placement("rendezvous-murmur2", "Rendezvous", NODES, INT_WEIGHTS, hash="murmur2"),
     placement("iphash", "IPHash", NODES, INT_WEIGHTS, keys="ips"),
@@ -186,10 +195,16 @@ def case_outputs(case: dict, inputs: dict) -> dict:
     if kind == "placement":
         table = getattr(fastroute, case["class"])(*case["args"], **case["kwargs"])
         return _placement_outputs(table, keys, inputs, case["class"] != "IPHash")
+    if kind == "jumpback_anchor":
+        table = _jumpback_anchor(case)
+        out = _placement_outputs(table, keys, inputs, True)
+        out["state"] = table.to_bytes().hex()
+        out["buckets"] = list(table.buckets)
+        again = fastroute.JumpBackAnchorHash.from_bytes(table.nodes, table.to_bytes(), hash=case["hash"])
+        out["from_bytes_route"] = _ints(again.route(keys))
+        return out
     if kind in ("envoy_ring", "envoy_maglev"):
-        kw = dict(case["kwargs"])
-        build = envoy.RingHash if kind == "envoy_ring" else envoy.Maglev
-        table = build(kw.pop("hosts"), kw.pop("weights"), **kw)
+        table = _envoy_table(case)
         out = _placement_outputs(table, keys, inputs, True)
         out["shares"] = [w.hex() for w in table.weights]
         return out
@@ -217,6 +232,35 @@ def case_outputs(case: dict, inputs: dict) -> dict:
         return {"get_node": [ring.get_node(k) for k in keys], "points": _ints(ring._points),
                 "owners": _ints(ring._owners)}
     raise ValueError(f"case {case['name']}: unknown build {kind!r}")
+
+
+def _envoy_table(case: dict):
+    kw = dict(case["kwargs"])
+    build = envoy.RingHash if case["build"] == "envoy_ring" else envoy.Maglev
+    return build(kw.pop("hosts"), kw.pop("weights"), **kw)
+
+
+def _jumpback_anchor(case: dict):
+    table = fastroute.JumpBackAnchorHash(case["nodes"], hash=case["hash"])
+    for step, name in case["steps"]:
+        table = table.without_node(name) if step == "without" else table.with_node(name)
+    return table
+
+
+def case_engine_kind(case: dict) -> str | None:
+    """The engine kind (rust/engine/src/placement/mod.rs `KINDS`) a case's table
+    is built on; None for the pure-Python uhashring model."""
+    kind = case["build"]
+    tables = {
+        "placement": lambda: getattr(fastroute, case["class"]),
+        "jumpback_anchor": lambda: fastroute.JumpBackAnchorHash,
+        "ketama": lambda: Ketama,
+        "envoy_ring": lambda: _envoy_table(case),
+        "envoy_maglev": lambda: _envoy_table(case),
+        "nginx": lambda: fastroute.load_nginx(case["config"], "pay")._table,
+        "haproxy": lambda: fastroute.load_haproxy(case["config"], "be")._table,
+    }
+    return _internals.engine_kind(tables[kind]()) if kind in tables else None
 
 
 class _StepClock:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import _internals
 from tests import _placement_vectors as pv
 
 DATA = json.loads((Path(__file__).parent / "data" / "placement_vectors.json").read_text())
@@ -46,6 +47,14 @@ def test_file_was_made_on_x86_64_and_covers_every_kind():
     assert {"HashRing", "Maglev", "JumpHash", "Rendezvous", "IPHash", "envoy_ring", "envoy_maglev", "nginx",
             "haproxy", "ketama", "uhashring"} <= kinds
     assert set(DATA["expected"]["hash_keys"]) >= {f"{a}/0" for a in ("xxh3", "xxh64", "murmur2", "crc32")}
+
+
+def test_every_engine_kind_has_vectors():
+    # A kind registered in the engine but built by no case would go unchecked on
+    # aarch64; every kind must appear (kind names from the engine's own registry).
+    covered = {pv.case_engine_kind(c) for c in DATA["cases"]}
+    missing = set(_internals.engine_placement_kinds()) - covered
+    assert not missing, f"placement kinds without cross-architecture vectors: {sorted(missing)}"
 
 
 def test_hash_keys_match():
