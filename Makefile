@@ -21,7 +21,7 @@ help:
 	@echo "make bench-ceiling  fastroute's batch paths against no-Python loops on the same data (issue 15)"
 	@echo "make wheel-check build sdist -> wheel, install it in a scratch venv, smoke test + whole suite on it"
 	@echo "make fuzz        every cargo-fuzz target and the atheris harness, FUZZ_SECONDS each (default 30; not in make test)"
-	@echo "make arm-test    build the aarch64 wheel and run the suite on aarch64 under qemu (slow; not in CI)"
+	@echo "make arm-test    cross-compile the aarch64 wheel and run the suite on aarch64 under qemu (hours; resumable: ARM_SKIP_BUILD=1 ARM_RESUME=1; not in CI)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
