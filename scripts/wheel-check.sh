@@ -50,6 +50,10 @@ mkdir -p "$work/suite/rust"
 cp -r "$top/tests" "$work/suite/tests"
 cp "$top/pyproject.toml" "$top/README.md" "$work/suite/"   # pytest settings; README for the recorded versions
 cp "$top/rust/Cargo.toml" "$work/suite/rust/"              # the version-agreement test reads it
+# tests/test_ceiling.py builds and runs the ceiling benchmark's binary (sources only, no target/)
+mkdir -p "$work/suite/benches/ceiling"
+cp "$top/benches/ceiling.py" "$work/suite/benches/"
+cp -r "$top/benches/ceiling/Cargo.toml" "$top/benches/ceiling/Cargo.lock" "$top/benches/ceiling/src" "$work/suite/benches/ceiling/"
 cd "$work/suite"
 "$work/venv/bin/python" - <<'PY'
 import fastroute
