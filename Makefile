@@ -43,8 +43,10 @@ system-deps:
 	@scripts/ensure-system-deps.sh
 
 # The engine's unit tests (the binding crate has none: pytest covers it).
+# Also fetches the ceiling benchmark's crates: tests/test_ceiling.py builds it --offline.
 test-rust:
 	cargo test -q --manifest-path rust/Cargo.toml --workspace
+	cargo fetch -q --manifest-path benches/ceiling/Cargo.toml
 
 # src/fastroute/_rust.pyi and _cext.pyi must match the compiled modules exactly (mypy's stubtest;
 # the allowlist names only what Cython generates in every module).
