@@ -521,3 +521,31 @@ def test_a_lock_attempt_lost_to_a_connection_loss_leaves_no_orphan_contender(zoo
         assert not [c for c in failing.client.get_children(kazoo_lock.path) if c.startswith(kazoo_lock.prefix)]
         with other.lock("shared", timeout=5) as token:  # before the fix: TimeoutError behind the orphan
             assert token.valid
+
+
+
+def test_a_lock_acquired_as_the_connection_goes_leaves_no_held_znode(zookeeper, cluster):
+    # The contender znode is ours, then the connection goes before the fencing token
+    # (its czxid) is read: the caller gets the ConnectionLoss, not the lock, so nothing
+    # releases it (docs/cluster.md §3, item 5). Found when a 3-node ensemble lost its leader.
+    from kazoo.exceptions import ConnectionLoss
+
+    with ZooKeeperCoordinator(zookeeper.hosts, cluster) as failing, \
+            ZooKeeperCoordinator(zookeeper.hosts, cluster) as other:
+        attempt = failing.lock("shared", timeout=2)
+        kazoo_lock = attempt._lock
+        real_exists = failing.client.exists
+
+        def exists_lost_for_our_znode(path, *args, **kwargs):
+            if path.startswith(f"{kazoo_lock.path}/{kazoo_lock.prefix}"):
+                raise ConnectionLoss()
+            return real_exists(path, *args, **kwargs)
+
+        failing.client.exists = exists_lost_for_our_znode
+        with pytest.raises(ConnectionLoss):
+            attempt.acquire()
+        failing.client.exists = real_exists
+        assert kazoo_lock.is_acquired  # kazoo did acquire: the znode was there to leak
+        assert not [c for c in failing.client.get_children(kazoo_lock.path) if c.startswith(kazoo_lock.prefix)]
+        with other.lock("shared", timeout=5) as token:  # before the fix: TimeoutError behind the held znode
+            assert token.valid

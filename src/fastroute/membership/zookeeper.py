@@ -648,7 +648,14 @@ class DistributedLock(HeldLock):
             self._coord._orphan_lock(self._lock)
             raise TimeoutError(f"lock {quoted(self.name)}: not acquired within {self._timeout} s")
         self._node_path = f"{self._lock.path}/{self._lock.node}"
-        stat = self._coord.client.exists(self._node_path)
+        try:
+            stat = self._coord.client.exists(self._node_path)
+        except exc.KazooException:
+            # Held, but the connection went before the token was read (a leader election):
+            # the caller never gets the lock to release, and its znode would stay ahead of
+            # every other contender while our session lives (docs/cluster.md §3, item 5).
+            self._coord._orphan_lock(self._lock)
+            raise
         if stat is None:  # lost between acquire and stat (session expired)
             self._lock.release()
             raise MembershipError(f"lock {quoted(self.name)}: lost right after acquiring")
