@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Stubs for the Rust placement engine (fastroute._rust). Private: use the public classes.
+from collections.abc import Sequence
 from typing import final
 
 import numpy as np
@@ -27,8 +28,8 @@ class PlacementTable:
     def __new__(
         cls,
         kind: str,
-        names: list[str],
-        weights: list[float],
+        names: Sequence[str],
+        weights: Sequence[float],
         hash: str = "xxh3",
         text_keys: bool = False,
         options: dict[str, object] | None = None,
@@ -56,6 +57,7 @@ class PlacementTable:
     def _ring(self) -> RingOps: ...
     def _nginx_hash(self) -> NginxHashOps: ...
     def _table_stats(self) -> tuple[int, int]: ...
+    def _position_of(self, name: object) -> int: ...
 
 @final
 class RingOps:

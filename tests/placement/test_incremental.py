@@ -166,6 +166,19 @@ def test_localities_follow_the_nodes_and_new_nodes_are_unknown():
         ["eu/1", "us/1", UNKNOWN]).replicas("k", 2, distinct="region")
 
 
+def test_names_are_found_as_equal_strings_not_as_the_same_object():
+    class Name(str):
+        pass
+
+    table = HashRing(["alpha", "beta", "gamma"])
+    built = "".join(["be", "ta"])  # equal, not the stored object
+    assert table.without_node(built).nodes == ("alpha", "gamma")
+    assert table.without_node(Name("gamma")).nodes == ("alpha", "beta")
+    assert table.with_weight(Name("alpha"), 2).weights == (2.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="name: node 'beta' is already present"):
+        table.with_node(Name("beta"))
+
+
 def test_changed_tables_pickle_as_a_fresh_build():
     table = Maglev([f"n{i}" for i in range(9)], table_size=251, secret=SECRET).with_node("x", 2).without_node("n1")
     again = pickle.loads(pickle.dumps(table))
@@ -183,6 +196,12 @@ def test_changed_tables_pickle_as_a_fresh_build():
     (lambda t: t.with_node("z", "2"), TypeError, "weight: weights must be real numbers"),
     (lambda t: t.with_weight("a", 0).with_weight("b", 0), ValueError, "weight: giving 'b' weight 0.0 leaves no node"),
     (lambda t: t.with_node("z", 1, vnodes=3), TypeError, "vnodes: HashRing has no per-node option"),
+    # Names are found by the binding's byte comparison: non-str names and a name that
+    # only starts like a node's are unknown, never an error of another kind.
+    (lambda t: t.without_node(b"a"), KeyError, "name: unknown node"),
+    (lambda t: t.without_node(None), KeyError, "name: unknown node"),
+    (lambda t: t.without_node("a\x00"), KeyError, "name: unknown node"),
+    (lambda t: t.with_weight("\ud800", 1), KeyError, "name: unknown node"),
 ])
 def test_bad_changes_name_the_argument(call, error, message):
     with pytest.raises(error, match=message):
@@ -216,3 +235,23 @@ def test_a_removal_that_empties_the_ring_is_refused():
     ring = HashRing(["a", "b"], [1, 0.001])
     with pytest.raises(ValueError, match="weights/points_per_weight: no node holds a point"):
         ring.without_node("a")
+
+
+def test_the_binding_refuses_a_description_the_change_does_not_produce():
+    from fastroute import _rust
+
+    table = HashRing(["a", "b"])
+    new = _rust.PlacementTable.__new__
+    good = new(HashRing, "ring", ("a", "b", "c"), (1.0, 1.0, 2.0), base=table, change=("add", "c", 2.0))
+    assert good.fingerprint() == HashRing(["a", "b", "c"], [1, 1, 2]).fingerprint()
+    for names, weights, change in [
+        (("a", "b", "x"), (1.0, 1.0, 2.0), ("add", "c", 2.0)),  # another added name
+        (("a", "b", "c"), (1.0, 1.0, 3.0), ("add", "c", 2.0)),  # another added weight
+        (("a", "b"), (1.0, 1.0, 2.0), ("add", "c", 2.0)),  # a name short
+        (("a",), (1.0, 1.0), ("remove", 1)),  # a weight too many
+        (("a", "b"), (1.0, 5.0), ("weight", 1, 4.0)),  # another new weight
+    ]:
+        with pytest.raises(ValueError, match="base: internal: the change does not produce the table described"):
+            new(HashRing, "ring", names, weights, base=table, change=change)
+    with pytest.raises(ValueError, match="base: internal"):
+        new(HashRing, "maglev", ("a", "b", "c"), (1.0, 1.0, 2.0), base=table, change=("add", "c", 2.0))

@@ -192,7 +192,7 @@ class _Placement(_rust.PlacementTable):
         """This table after one change, built by the engine from this one (unchanged
         nodes are not hashed again); `options`: the public options, per-node lists realigned."""
         per_node = {self._native_per_node.get(k, k): options[k] for k in self._per_node if options.get(k) is not None}
-        table = _rust.PlacementTable.__new__(type(self), self._kind, list(nodes), list(weights), options=per_node or None,
+        table = _rust.PlacementTable.__new__(type(self), self._kind, nodes, weights, options=per_node or None,
                                              base=self, change=change)
         table._nodes = nodes
         table._weights = weights
@@ -203,16 +203,16 @@ class _Placement(_rust.PlacementTable):
         return self._keep_localities(table)
 
     def _index_of(self, name: object) -> int:
-        try:
-            return self._nodes.index(name)
-        except ValueError:
-            raise KeyError(f"name: unknown node {quoted(name)}") from None
+        index = self._position_of(name) if isinstance(name, str) else -1
+        if index < 0:
+            raise KeyError(f"name: unknown node {quoted(name)}")
+        return index
 
     def with_node(self, name: str, weight: float = 1, **node_options) -> "_Placement":
         """A new placement with `name` appended (weight `weight`). Kinds with per-node
         options (Ketama `vnodes`, HAProxy `server_ids` …) take the new node's value by keyword."""
         node_name(name, "name")  # the constructor's name rules
-        if name in self._nodes:
+        if self._position_of(name) >= 0:
             raise ValueError(f"name: node {quoted(name)} is already present")
         weight = self._node_weight(weight)
         options = dict(self._options)

@@ -10,6 +10,7 @@
 
 pub mod bounded;
 pub mod options;
+pub mod recycle;
 pub mod weights;
 
 use std::any::Any;
@@ -80,7 +81,7 @@ pub struct KindSpec {
 
 /// What a kind builds from, after the common checks.
 pub struct Nodes<'a> {
-    pub names: &'a [String],
+    pub names: &'a [NodeName],
     /// The names' bytes, in node order.
     pub name_bytes: &'a [&'a [u8]],
     /// Finite, >= 0, not all zero; one per name.
@@ -332,10 +333,14 @@ impl KeyHasher {
     }
 }
 
+/// A node name, shared between a table and the tables changed from it (an update
+/// copies the list of names, not the names).
+pub type NodeName = Arc<str>;
+
 /// Everything a table is built from.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub names: Vec<String>,
+    pub names: Vec<NodeName>,
     pub weights: Vec<f64>,
     /// Key hash (nginx kinds: crc32; unused by ip_hash).
     pub hash: HashAlgorithm,
@@ -641,7 +646,7 @@ impl Table {
         let n = self.config.names.len();
         match change {
             NodeChange::Add { name, .. } => {
-                if self.config.names.iter().any(|have| have == name) {
+                if self.config.names.iter().any(|have| &**have == name) {
                     return Err(BuildError::new("name", "the node is already present"));
                 }
             }
@@ -658,7 +663,7 @@ impl Table {
                 config.options.set(name, value.clone());
             }
         }
-        change.apply(&mut config.names, str::to_owned);
+        change.apply(&mut config.names, |name| NodeName::from(name));
         match change {
             NodeChange::Add { weight, .. } => config.weights.push(weight),
             NodeChange::Remove { index } => {
@@ -684,7 +689,7 @@ impl Table {
     }
 
     /// The node names, in index order.
-    pub fn names(&self) -> &[String] {
+    pub fn names(&self) -> &[NodeName] {
         &self.config.names
     }
 
@@ -791,7 +796,7 @@ mod table_tests {
     use super::*;
 
     fn config(kind: &str, options: Options, weights: &[f64]) -> Config {
-        let names = (0..weights.len()).map(|i| format!("n{i}")).collect();
+        let names = (0..weights.len()).map(|i| NodeName::from(format!("n{i}"))).collect();
         Config { names, weights: weights.to_vec(), hash: HashAlgorithm::Xxh3, text_keys: false, kind: kind.into(), options, secret: None }
     }
 

@@ -23,7 +23,7 @@ pub const NGINX_HASH: KindSpec = KindSpec {
 };
 
 fn build_chash_table(nodes: &Nodes<'_>) -> Result<Arc<dyn Placement>, BuildError> {
-    let servers: Vec<&str> = nodes.names.iter().map(|s| s.as_str()).collect();
+    let servers: Vec<&str> = nodes.names.iter().map(|s| &**s).collect();
     Ok(Arc::new(build_chash(&servers, nodes.weights)?))
 }
 

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use super::recycle::Recycled;
 use super::{AsAny, BuildError, KeyHasher, KindOptions, KindSpec, NodeChange, Nodes, OptionReader, Placement};
 use crate::batch::par_map_items;
 use crate::hash::HashAlgorithm;
@@ -235,14 +236,16 @@ pub const MAX_POINTS_TEXT: &str = "2**26";
 /// Points compared branch-free per lookup before falling back to a search.
 const PROBE: usize = 4;
 
-/// Bits of the bucket index for `n` points. Up to 2^15 buckets (a 128 KiB
+/// Bits of the bucket index for `n` points. Up to 2^14 buckets (a 64 KiB
 /// index, cache-resident next to the points) two to four buckets per point —
 /// the bucket-indexed loop of the ceiling benchmark ran fastest at two to four
-/// (docs/build.md §12); beyond that one bucket per point at most (≤ 4 bytes
-/// per point), at most 2^20. At least 1, so the shift stays below 64.
+/// on small rings, and at 14–15 bits alike on 16 000 points (docs/build.md
+/// §12), where the smaller index halves what an incremental update rewrites
+/// (§13); beyond that one bucket per point at most (≤ 4 bytes per point), at
+/// most 2^20. At least 1, so the shift stays below 64.
 fn bucket_bits(n: usize) -> u32 {
     let floor_log2 = usize::BITS - 1 - n.leading_zeros();
-    (floor_log2 + 2).min(15).max(floor_log2).clamp(1, 20)
+    (floor_log2 + 2).min(14).max(floor_log2).clamp(1, 20)
 }
 
 #[derive(Clone, Debug)]
@@ -464,24 +467,39 @@ fn bucket_starts(points: &[u64], bits: u32) -> Vec<u32> {
     starts
 }
 
-/// Point key bytes `name + "_" + decimal(j)` (Envoy's host point key, §2.3).
-#[inline]
-fn point_key(name: &[u8], j: u64, buf: &mut Vec<u8>) {
-    buf.clear();
-    buf.extend_from_slice(name);
-    buf.push(b'_');
-    let mut digits = [0u8; 20];
-    let mut k = digits.len();
-    let mut v = j;
-    loop {
-        k -= 1;
-        digits[k] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+/// Point key bytes `name + "_" + decimal(j)` (Envoy's host point key, §2.3),
+/// for one node: the `name_` prefix is written once, each key rewrites the digits
+/// only (copying the name per point was most of an added node's key cost).
+struct PointKeys {
+    buf: Vec<u8>,
+    prefix: usize,
+}
+
+impl PointKeys {
+    fn new(name: &[u8]) -> Self {
+        let mut buf = Vec::with_capacity(name.len() + 21);
+        buf.extend_from_slice(name);
+        buf.push(b'_');
+        PointKeys { prefix: buf.len(), buf }
     }
-    buf.extend_from_slice(&digits[k..]);
+
+    #[inline]
+    fn key(&mut self, j: u64) -> &[u8] {
+        let mut digits = [0u8; 20];
+        let mut k = digits.len();
+        let mut v = j;
+        loop {
+            k -= 1;
+            digits[k] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.buf.truncate(self.prefix);
+        self.buf.extend_from_slice(&digits[k..]);
+        &self.buf
+    }
 }
 
 /// Fixed mode: node i gets `round(weights[i] * points_per_weight)` points, so
@@ -501,12 +519,9 @@ pub fn fixed_points(
     let counts: Vec<u64> = weights.iter().map(|w| (w * points_per_weight).round() as u64).collect();
     let total: u64 = counts.iter().sum();
     let mut pairs = Vec::with_capacity(total as usize);
-    let mut buf = Vec::with_capacity(64);
     for (i, (name, &count)) in names.iter().zip(&counts).enumerate() {
-        for j in 0..count {
-            point_key(name, j, &mut buf);
-            pairs.push((algo.hash(&buf, 0), i as u32));
-        }
+        let mut keys = PointKeys::new(name);
+        pairs.extend((0..count).map(|j| (algo.hash(keys.key(j), 0), i as u32)));
     }
     Ok(pairs)
 }
@@ -547,7 +562,6 @@ pub fn normalized_points(
         return Err(RingError::SharesExceedRing { points: planned, max_ring_size });
     }
     let mut pairs = Vec::with_capacity(scale.ceil() as usize + names.len());
-    let mut buf = Vec::with_capacity(64);
     let mut current = 0.0f64;
     let mut target = 0.0f64;
     for (i, (name, &w)) in names.iter().zip(&normalized).enumerate() {
@@ -556,9 +570,9 @@ pub fn normalized_points(
         }
         target += scale * w;
         let mut j = 0u64;
+        let mut keys = PointKeys::new(name);
         while current < target {
-            point_key(name, j, &mut buf);
-            pairs.push((algo.hash(&buf, 0), i as u32));
+            pairs.push((algo.hash(keys.key(j), 0), i as u32));
             j += 1;
             current += 1.0;
         }
@@ -595,7 +609,7 @@ impl Ring {
         let (old_points, old_owners) = (self.points(), self.owners());
         // Old indices of the dropped node's entries, in order.
         let cuts: Vec<usize> = match dropped {
-            Some(d) => old_owners.iter().enumerate().filter(|(_, &o)| o == d).map(|(i, _)| i).collect(),
+            Some(d) => indices_of(old_owners, d),
             None => Vec::new(),
         };
         let total = (old_points.len() - cuts.len()) as u64 + added.len() as u64;
@@ -606,41 +620,34 @@ impl Ring {
             return Err(RingError::Empty);
         }
         // Old index each added point goes before: the first entry with (point, owner) >=
-        // (p, new_owner). A dropped entry there is skipped anyway (it is the same owner).
+        // (p, new_owner), found through the bucket index. A dropped entry there is
+        // skipped anyway (it is the same owner).
         let inserts: Vec<usize> = added
             .iter()
             .map(|&p| {
-                let mut i = old_points.partition_point(|&x| x < p);
+                let mut i = self.search(p, false);
                 while i < old_points.len() && old_points[i] == p && old_owners[i] < new_owner {
                     i += 1;
                 }
                 i
             })
             .collect();
-        let mut points: Vec<u64> = Vec::with_capacity(total as usize + PROBE);
-        let mut owners: Vec<u32> = Vec::with_capacity(total as usize);
-        let renumber = |o: u32| match dropped {
-            Some(d) if shifted => o - (o > d) as u32,
-            _ => o,
-        };
-        let copy = |points: &mut Vec<u64>, owners: &mut Vec<u32>, from: usize, to: usize| {
-            points.extend_from_slice(&old_points[from..to]);
-            if shifted {
-                owners.extend(old_owners[from..to].iter().map(|&o| renumber(o)));
-            } else {
-                owners.extend_from_slice(&old_owners[from..to]);
-            }
-        };
+        let total = total as usize;
+        // Owners after a removed node move down one, as they are copied.
+        let renumber_above = if shifted { dropped } else { None };
+        let mut points: Vec<u64> = RECYCLED_POINTS.take(total + PROBE);
+        let mut owners: Vec<u32> = RECYCLED_WORDS.take(total);
         let (mut at, mut cut, mut ins) = (0usize, 0usize, 0usize);
         loop {
             let next_cut = cuts.get(cut).copied().unwrap_or(usize::MAX);
             let next_ins = inserts.get(ins).copied().unwrap_or(usize::MAX);
             let next = next_cut.min(next_ins);
+            let until = next.min(old_points.len());
+            points.extend_from_slice(&old_points[at..until]);
+            copy_owners(&mut owners, &old_owners[at..until], renumber_above);
             if next == usize::MAX {
-                copy(&mut points, &mut owners, at, old_points.len());
                 break;
             }
-            copy(&mut points, &mut owners, at, next);
             at = next;
             if next_ins <= next_cut {
                 points.push(added[ins]);
@@ -651,8 +658,128 @@ impl Ring {
                 cut += 1;
             }
         }
-        Ok(Ring::from_sorted(points, owners, node_count, self.rule))
+        // What from_sorted would count and index, derived from this ring's: holders
+        // change by the changed node alone, and each bucket start moves by the points
+        // added and dropped below it (a rebuild of the index scanned every point and
+        // bucket, most of an update's cost), unless the bucket count changes.
+        let holders = self.holders - (!cuts.is_empty()) as usize + (!added.is_empty()) as usize;
+        let bits = bucket_bits(owners.len());
+        let bucket_shift = 64 - bits;
+        let bucket_start = if bucket_shift == self.bucket_shift {
+            moved_bucket_starts(&self.bucket_start, bucket_shift, cuts.iter().map(|&i| old_points[i]), &added)
+        } else {
+            bucket_starts(&points, bits)
+        };
+        points.extend(std::iter::repeat_n(u64::MAX, PROBE)); // padding for branch-free probes
+        Ok(Ring { points, owners, rule: self.rule, node_count, holders, bucket_start, bucket_shift })
     }
+}
+
+/// Appends `run` to `owners` (which has room for it), each owner above `renumber_above`
+/// one lower: written into the spare capacity in one pass (a mapped `extend` did not
+/// vectorize, and copy-then-renumber passed over the array twice).
+#[inline]
+fn copy_owners(owners: &mut Vec<u32>, run: &[u32], renumber_above: Option<u32>) {
+    let Some(d) = renumber_above else {
+        owners.extend_from_slice(run);
+        return;
+    };
+    let spare = &mut owners.spare_capacity_mut()[..run.len()]; // panics, never overflows, if short
+    for (slot, &o) in spare.iter_mut().zip(run) {
+        slot.write(o - (o > d) as u32);
+    }
+    // SAFETY: the run.len() slots after len() were written just above.
+    unsafe { owners.set_len(owners.len() + run.len()) };
+}
+
+/// Arrays of dropped rings, for the next update's (recycle.rs: no page faults).
+static RECYCLED_POINTS: Recycled<u64> = Recycled::new();
+static RECYCLED_WORDS: Recycled<u32> = Recycled::new();
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        RECYCLED_POINTS.give(std::mem::take(&mut self.points));
+        RECYCLED_WORDS.give(std::mem::take(&mut self.owners));
+        RECYCLED_WORDS.give(std::mem::take(&mut self.bucket_start));
+    }
+}
+
+/// Indices of `owner`'s entries in `owners`, in order: a match mask per 16
+/// entries, then one step per match (a node holds ~1/n of the entries).
+fn indices_of(owners: &[u32], owner: u32) -> Vec<usize> {
+    const CHUNK: usize = 16;
+    let mut found = Vec::new();
+    let chunks = owners.chunks_exact(CHUNK);
+    let tail = chunks.remainder();
+    for (c, chunk) in chunks.enumerate() {
+        let mut mask = match_mask(chunk.try_into().expect("16 entries"), owner);
+        while mask != 0 {
+            found.push(c * CHUNK + mask.trailing_zeros() as usize);
+            mask &= mask - 1;
+        }
+    }
+    let base = owners.len() - tail.len();
+    found.extend(tail.iter().enumerate().filter(|&(_, &o)| o == owner).map(|(i, _)| base + i));
+    found
+}
+
+/// Bit i set where `chunk[i] == owner`. x86-64: four SSE2 compares packed to one
+/// movemask (SSE2 is in the x86-64 baseline); the portable loop compiled to a
+/// compare and shift per entry, four times the instructions.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn match_mask(chunk: &[u32; 16], owner: u32) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16, _mm_packs_epi32, _mm_set1_epi32, __m128i,
+    };
+    // SAFETY: SSE2 is always present on x86-64; the four unaligned loads read the
+    // chunk's 64 bytes. packs keep lane order, so byte i of the result is entry i.
+    unsafe {
+        let needle = _mm_set1_epi32(owner as i32);
+        let at = chunk.as_ptr() as *const __m128i;
+        let eq = |k: usize| _mm_cmpeq_epi32(_mm_loadu_si128(at.add(k)), needle);
+        let low = _mm_packs_epi32(eq(0), eq(1));
+        let high = _mm_packs_epi32(eq(2), eq(3));
+        _mm_movemask_epi8(_mm_packs_epi16(low, high)) as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn match_mask(chunk: &[u32; 16], owner: u32) -> u32 {
+    chunk.iter().enumerate().fold(0u32, |mask, (i, &o)| mask | ((o == owner) as u32) << i)
+}
+
+/// The bucket index after a change, from the one before (same bucket count):
+/// starts[b] counts the points in buckets below b, so it moves by the added points
+/// minus the dropped points below b. `dropped` and `added`: sorted points.
+fn moved_bucket_starts(old: &[u32], shift: u32, dropped: impl Iterator<Item = u64>, added: &[u64]) -> Vec<u32> {
+    let mut starts = RECYCLED_WORDS.take(old.len());
+    let mut dropped = dropped.map(|p| (p >> shift) as usize).peekable();
+    let mut added = added.iter().map(|&p| (p >> shift) as usize).peekable();
+    let mut delta = 0u32; // wrapping: the count moves down as well as up
+    let mut next = 0usize; // first bucket not written yet
+    loop {
+        let (bucket, step) = match (dropped.peek(), added.peek()) {
+            (None, None) => break,
+            (Some(&d), Some(&a)) if a <= d => (a, 1u32),
+            (Some(&d), _) => (d, u32::MAX),
+            (None, Some(&a)) => (a, 1u32),
+        };
+        if step == 1 {
+            added.next();
+        } else {
+            dropped.next();
+        }
+        // A point in `bucket` counts for the starts above it only.
+        if bucket >= next {
+            starts.extend(old[next..=bucket].iter().map(|&s| s.wrapping_add(delta)));
+            next = bucket + 1;
+        }
+        delta = delta.wrapping_add(step);
+    }
+    starts.extend(old[next..].iter().map(|&s| s.wrapping_add(delta)));
+    starts
 }
 
 #[cfg(test)]
@@ -719,6 +846,72 @@ mod incremental_tests {
                 }
                 (Err(want), Err(have)) => assert_eq!(have, want),
                 (want, have) => panic!("round {round}: {want:?} vs {have:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn changed_equals_from_points_across_buckets_and_bucket_counts() {
+        // Spread points (every bucket in play) on rings whose size crosses powers of
+        // two, where the bucket count changes and the index is rebuilt, not moved.
+        let mut next = stream(0x51_7CC1_B727_220A);
+        for round in 0..300 {
+            let n = 2 + (next() % 12) as usize;
+            let per_node: Vec<Vec<u64>> =
+                (0..n).map(|_| (0..1 + next() % 40).map(|_| if next() % 8 == 0 { next() % 64 } else { next() }).collect()).collect();
+            let pairs = |nodes: &[Vec<u64>]| -> Vec<(u64, u32)> {
+                nodes.iter().enumerate().flat_map(|(i, ps)| ps.iter().map(move |&p| (p, i as u32))).collect()
+            };
+            let rule = [LookupRule::AtOrAfter, LookupRule::After, LookupRule::Nearest][round % 3];
+            let ring = Ring::from_points(pairs(&per_node), n, rule).unwrap();
+            let fresh: Vec<u64> = (0..1 + next() % 40).map(|_| next()).collect();
+            let index = (next() % n as u64) as usize;
+            let (change, after) = match round % 3 {
+                0 => {
+                    let mut after = per_node.clone();
+                    after.push(fresh.clone());
+                    (NodeChange::Add { name: "x", weight: 1.0 }, after)
+                }
+                1 => {
+                    let mut after = per_node.clone();
+                    after.remove(index);
+                    (NodeChange::Remove { index }, after)
+                }
+                _ => {
+                    let mut after = per_node.clone();
+                    after[index] = fresh.clone();
+                    (NodeChange::Reweight { index, weight: 1.0 }, after)
+                }
+            };
+            let want = Ring::from_points(pairs(&after), after.len(), rule).unwrap();
+            let have = ring.changed(change, after.len(), |_| Ok(fresh.iter().map(|&p| (p, 99)).collect())).unwrap();
+            assert_eq!(have.points, want.points, "round {round} {change:?}");
+            assert_eq!(have.owners(), want.owners(), "round {round} {change:?}");
+            assert_eq!(have.holders(), want.holders(), "round {round}");
+            assert_eq!((have.bucket_shift, &have.bucket_start), (want.bucket_shift, &want.bucket_start), "round {round}");
+        }
+    }
+
+    #[test]
+    fn match_mask_sets_the_bit_of_each_equal_entry() {
+        let mut next = stream(11);
+        for _ in 0..2000 {
+            let owner = (next() % 4) as u32;
+            let chunk: [u32; 16] = std::array::from_fn(|_| if next() % 3 == 0 { u32::MAX - (next() % 2) as u32 } else { (next() % 4) as u32 });
+            let want = (0..16).filter(|&i| chunk[i] == owner).fold(0u32, |m, i| m | 1 << i);
+            assert_eq!(match_mask(&chunk, owner), want);
+            assert_eq!(match_mask(&chunk, u32::MAX), (0..16).filter(|&i| chunk[i] == u32::MAX).fold(0u32, |m, i| m | 1 << i));
+        }
+    }
+
+    #[test]
+    fn indices_of_finds_every_entry_in_order() {
+        let mut next = stream(7);
+        for len in [0usize, 1, 15, 16, 17, 100, 1000] {
+            let owners: Vec<u32> = (0..len).map(|_| (next() % 5) as u32).collect();
+            for owner in 0..6 {
+                let want: Vec<usize> = (0..len).filter(|&i| owners[i] == owner).collect();
+                assert_eq!(indices_of(&owners, owner), want, "len {len} owner {owner}");
             }
         }
     }
@@ -863,11 +1056,11 @@ mod tests {
 
     #[test]
     fn point_keys_are_decimal() {
-        let mut buf = Vec::new();
-        point_key(b"127.0.0.1:90", 0, &mut buf);
-        assert_eq!(buf, b"127.0.0.1:90_0");
-        point_key(b"x", 1234567, &mut buf);
-        assert_eq!(buf, b"x_1234567");
+        let mut keys = PointKeys::new(b"127.0.0.1:90");
+        assert_eq!(keys.key(0), b"127.0.0.1:90_0");
+        assert_eq!(keys.key(1234567), b"127.0.0.1:90_1234567");
+        assert_eq!(keys.key(12), b"127.0.0.1:90_12"); // a shorter key after a longer one
+        assert_eq!(PointKeys::new(b"x").key(u64::MAX), b"x_18446744073709551615");
     }
 }
 
