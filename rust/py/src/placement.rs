@@ -62,10 +62,19 @@ fn option_value(value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
     } else if let Ok(f) = value.cast::<PyFloat>() {
         OptionValue::Float(f.value())
     } else if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
-        OptionValue::Ints(value.try_iter()?.map(|v| v?.extract::<i128>()).collect::<PyResult<_>>()?)
+        OptionValue::Ints(value.try_iter()?.map(|v| option_int(&v?)).collect::<PyResult<_>>()?)
     } else {
-        OptionValue::Int(value.extract::<i128>()?)
+        OptionValue::Int(option_int(value)?)
     })
+}
+
+/// An integer option: as i64 when it fits (one C call; the i128 conversion went through
+/// a byte array, most of converting a 100-node per-node list), else as i128.
+fn option_int(value: &Bound<'_, PyAny>) -> PyResult<i128> {
+    match value.extract::<i64>() {
+        Ok(v) => Ok(v as i128),
+        Err(_) => value.extract::<i128>(),
+    }
 }
 
 /// Tables with more entries than this build their update with the GIL released.

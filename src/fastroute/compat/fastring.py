@@ -98,13 +98,14 @@ class HashRing:
                 return
             self._total_weight -= meta[0]
             table, holders = self._state[:2]
-            if table is None or name not in holders:
+            if table is None or table._position_of(name) < 0:
                 return  # a node without points
             if len(holders) == 1:
                 self._state = (None, (), None)
                 self.get_node = _no_node
                 return
-            self._publish(table.without_node(name), tuple(n for n in holders if n != name))
+            smaller = table.without_node(name)
+            self._publish(smaller, smaller.nodes)  # the holders are the table's nodes
 
     def _publish(self, table, holders: tuple) -> None:
         # One assignment each: a lookup sees the old table or the new one, never a mix.
